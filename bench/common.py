@@ -1,0 +1,235 @@
+"""Shared helpers for the benchmark scripts: machine info, versions, result files, statistics,
+brotli sizes (cached) and the websem artefacts the browser benchmarks need (model package, bundle).
+
+Every result file is `bench/results/<name>.json` with the raw numbers plus `machine`, `versions`
+and `date`, so a number can always be traced to the box and the code that produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = [
+    "BENCH",
+    "REPO",
+    "RESULTS",
+    "CACHE",
+    "SHARED_DATA",
+    "machine_info",
+    "versions",
+    "write_result",
+    "median",
+    "percentile",
+    "brotli_size",
+    "read_queries",
+    "model_package",
+    "default_bundle",
+]
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+CACHE = REPO / ".cache" / "bench"  # gitignored: bundles, peer model folder, brotli sizes
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("WEBSEM_SHARED_DATA")
+    for c in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if (c / "cranfield" / "corpus.jsonl").is_file():
+            return c
+    return REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
+
+
+def machine_info() -> dict:
+    """CPU model, core count, memory, load: the context every number needs on a shared box."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "cpu_model": cpu,
+        "nproc": os.cpu_count(),
+        "mem_total_mb": round(mem_kb / 1024) if mem_kb else None,
+        "loadavg": list(os.getloadavg()),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+    }
+
+
+def _npm_version(package_json: Path) -> str | None:
+    try:
+        return json.loads(package_json.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _chromium_version() -> str | None:
+    try:
+        out = subprocess.run(
+            ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=20
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    """Versions of everything that can move a number."""
+    from importlib import metadata
+
+    def pyver(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+        dirty = bool(subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    peer = BENCH / "peer" / "node_modules"
+    web = REPO / "web" / "node_modules"
+    return {
+        "websem": pyver("websem"),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "onnxruntime": pyver("onnxruntime"),
+        "playwright": pyver("playwright"),
+        "chromium": _chromium_version(),
+        "node_pyodide": _npm_version(web / "pyodide" / "package.json"),
+        "node_onnxruntime_web": _npm_version(web / "onnxruntime-web" / "package.json"),
+        "peer_transformers_js": _npm_version(peer / "@huggingface" / "transformers" / "package.json"),
+        "peer_onnxruntime_web": _npm_version(peer / "onnxruntime-web" / "package.json"),
+    }
+
+
+def write_result(name: str, data: dict) -> Path:
+    """Write bench/results/<name>.json atomically with machine, versions and date added."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "name": name,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "versions": versions(),
+        **data,
+    }
+    out = RESULTS / f"{name}.json"
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def median(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def percentile(xs: list[float], p: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default method), p in [0, 100]."""
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    pos = (len(xs) - 1) * p / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def brotli_size(path: Path, quality: int = 11) -> int:
+    """Brotli-compressed size of a file (what a static host precompresses), cached by sha256
+    because quality 11 on a 27 MB wasm takes a while on a shared 2-core box."""
+    import brotli
+
+    data = path.read_bytes()
+    key = f"{hashlib.sha256(data).hexdigest()}-q{quality}"
+    cache_file = CACHE / "brotli-sizes.json"
+    cache: dict[str, int] = {}
+    if cache_file.is_file():
+        try:
+            cache = json.loads(cache_file.read_text())
+        except ValueError:
+            cache = {}
+    if key not in cache:
+        cache[key] = len(brotli.compress(data, quality=quality))
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(cache_file)
+    return cache[key]
+
+
+def read_queries(dataset: str) -> list[str]:
+    """Real query texts of a judged set in ../shared/data (BEIR queries.jsonl), in file order."""
+    path = SHARED_DATA / dataset / "queries.jsonl"
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                out.append(json.loads(line)["text"].strip())
+    return out
+
+
+def model_package() -> Path:
+    """The default model package: WEBSEM_BENCH_MODEL, else .cache/model (the lead's shared
+    export), else export once into .cache/bench/model through the public API."""
+    env = os.environ.get("WEBSEM_BENCH_MODEL")
+    candidates = ([Path(env)] if env else []) + [REPO / ".cache" / "model", CACHE / "model"]
+    for c in candidates:
+        if (c / "manifest.json").is_file():
+            return c
+    from websem.export import export_model
+
+    out = CACHE / "model"
+    export_model(None, out)
+    return out
+
+
+def default_bundle(dataset: str = "cranfield") -> Path:
+    """A websem bundle of a judged set built with the default model package through the public
+    Python API (`websem.build.bundle.build_bundle`), cached under .cache/bench/bundles and
+    rebuilt when the model package changes."""
+    from websem.build.bundle import build_bundle
+
+    model = model_package()
+    model_sha = json.loads((model / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
+    out = CACHE / "bundles" / dataset
+    man = out / "manifest.json"
+    if man.is_file():
+        try:
+            if json.loads(man.read_text())["model"]["sha256"] == model_sha:
+                return out
+        except (ValueError, KeyError):
+            pass
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build_bundle(SHARED_DATA / dataset / "corpus.jsonl", out, model=model, force=True)
+    return out

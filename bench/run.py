@@ -1,0 +1,248 @@
+"""The one benchmark command: runs every benchmark (or a named subset) and writes
+bench/results/<name>.json (raw numbers, versions, machine info, date), bench/results/SUMMARY.md and
+PNG plots under bench/results/.
+
+    .venv/bin/python bench/run.py                 # quick mode (< 10 min): routine use
+    .venv/bin/python bench/run.py --full          # every benchmark at full size
+    .venv/bin/python bench/run.py --only browser scale
+    .venv/bin/python bench/run.py --list
+
+Each benchmark is its own script (written by the engineer who owns that part) and runs in its own
+process, so one crash cannot take the others down; this file only knows them through REGISTRY.
+A script that does not exist yet is skipped with a message. In quick mode a script without a
+`--quick` flag is skipped unless named with --only (it would blow the 10-minute budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BENCH, RESULTS, machine_info, versions  # noqa: E402
+
+__all__ = ["Bench", "REGISTRY", "headline", "main"]
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    script: str  # relative to bench/
+    what: str
+    results: tuple[str, ...]  # result names it writes (bench/results/<name>.json/.md/.png)
+
+
+REGISTRY: tuple[Bench, ...] = (
+    Bench("browser", "browser.py",
+          "websem vs transformers.js (default + tuned) in Chromium: cold/repeat start, warm query, "
+          "bytes, renderer memory", ("browser",)),
+    Bench("scale", "scale.py",
+          "browser query latency and memory at 1k/10k/100k chunks, index bytes per chunk",
+          ("scale",)),
+    Bench("embed", "bench_embed.py",
+          "CPU build throughput: websem embedding vs sentence-transformers fp32 encode",
+          ("embed",)),
+    Bench("quality", "bench_quality.py",
+          "nDCG@10 / recall@100 on every judged set: websem modes, ST fp32, BM25 (bm25s)",
+          ("quality",)),
+    Bench("index", "bench_index.py",
+          "vector storage: recall cost of int8/float16 vs float32, bytes per chunk", ("index",)),
+    Bench("tokenizer", "bench_tokenizer.py",
+          "stdlib WordPiece tokenizer speed vs HF tokenizers (CPython, Pyodide)", ("tokenizer",)),
+    Bench("edge", "bench_edge.py",
+          "edge handler load test on loopback: throughput, p50/p99, RSS", ("edge",)),
+)
+BY_NAME = {b.name: b for b in REGISTRY}
+
+def _flags(script: Path, mode: str) -> list[str] | None:
+    """`--quick`/`--full` if the script knows it; None = cannot honour quick mode."""
+    text = script.read_text(errors="replace")
+    flag = f"--{mode}"
+    if flag in text:
+        return [flag]
+    return None if mode == "quick" else []
+
+
+def run_one(bench: Bench, mode: str, forced: bool) -> dict:
+    script = BENCH / bench.script
+    rec: dict = {"name": bench.name, "script": f"bench/{bench.script}", "mode": mode}
+    if not script.is_file():
+        rec.update(status="skipped", reason=f"bench/{bench.script} does not exist yet")
+        print(f"[run] {bench.name}: SKIPPED ({rec['reason']})", flush=True)
+        return rec
+    flags = _flags(script, mode)
+    if flags is None:
+        if not forced:
+            rec.update(status="skipped",
+                       reason=f"bench/{bench.script} has no --quick mode; run it with --only {bench.name}")
+            print(f"[run] {bench.name}: SKIPPED ({rec['reason']})", flush=True)
+            return rec
+        flags = []
+    cmd = [sys.executable, str(script), *flags]
+    rec["command"] = " ".join(["python", f"bench/{bench.script}", *flags])
+    print(f"[run] {bench.name}: {rec['command']}", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=BENCH.parent)
+    rec["seconds"] = round(time.perf_counter() - t0, 1)
+    rec["returncode"] = proc.returncode
+    rec["status"] = "ok" if proc.returncode == 0 else "failed"
+    print(f"[run] {bench.name}: {rec['status']} in {rec['seconds']} s", flush=True)
+    return rec
+
+
+def _load(name: str) -> dict | None:
+    try:
+        return json.loads((RESULTS / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _find(d: object, pred, path: str = "") -> tuple[str, float] | None:
+    """First numeric leaf whose key path satisfies `pred` (depth-first, file order): the other
+    engineers' result schemas are theirs, so the summary looks values up by key names."""
+    if isinstance(d, dict):
+        for k, v in d.items():
+            p = f"{path}.{k}" if path else str(k)
+            if isinstance(v, int | float) and not isinstance(v, bool) and pred(p.lower()):
+                return p, float(v)
+            found = _find(v, pred, p)
+            if found:
+                return found
+    return None
+
+
+def headline() -> list[dict]:
+    """Current ratios against the issue #5 targets, from whatever results exist."""
+    rows = []
+    br = _load("browser")
+    ratios = (br or {}).get("summary", {}).get("ratios_websem_over_peer", {})
+    for peer in ("peer-tuned", "peer-default"):
+        r = ratios.get(peer)
+        if not r:
+            continue
+        rows.append({"target": f"warm query p50 vs transformers.js {peer[5:]}", "goal": "<= 0.8x",
+                     "value": r.get("query_p50_ms"), "ok": _le(r.get("query_p50_ms"), 0.8),
+                     "source": "browser.json"})
+        rows.append({"target": f"cold start vs transformers.js {peer[5:]}", "goal": "<= 1.0x",
+                     "value": r.get("cold_ms_median"), "ok": _le(r.get("cold_ms_median"), 1.0),
+                     "source": "browser.json"})
+    if not ratios:
+        rows.append({"target": "warm query / cold start vs transformers.js", "goal": "<= 0.8x / <= 1.0x",
+                     "value": None, "ok": None, "source": "browser.json (missing)"})
+    emb = _load("embed")
+    hit = _find(emb, lambda p: "ratio" in p or "speedup" in p) if emb else None
+    rows.append({"target": "build throughput vs sentence-transformers fp32", "goal": ">= 2.5x",
+                 "value": hit[1] if hit else None, "ok": (hit[1] >= 2.5) if hit else None,
+                 "source": f"embed.json:{hit[0]}" if hit else "embed.json (missing)"})
+    q = _load("quality")
+    hit = _find(q, lambda p: "int8" in p and ("delta" in p or "diff" in p)) if q else None
+    rows.append({"target": "int8 vs fp32 nDCG@10 delta", "goal": "|delta| <= 0.005",
+                 "value": hit[1] if hit else None, "ok": (abs(hit[1]) <= 0.005) if hit else None,
+                 "source": f"quality.json:{hit[0]}" if hit else "quality.json (no int8 delta key)"})
+    return rows
+
+
+def _le(x: float | None, limit: float) -> bool | None:
+    return None if x is None else x <= limit
+
+
+def write_summary(records: list[dict]) -> Path:
+    m = machine_info()
+    lines = [
+        "# websem benchmarks: summary",
+        "",
+        f"Machine: {m['cpu_model']}, {m['nproc']} cores, {m['mem_total_mb']} MB RAM, "
+        f"load {', '.join(f'{x:.1f}' for x in m['loadavg'])} (a shared box: only ratios measured "
+        "in one run, alternated, medians, mean anything).",
+        "",
+        "## Targets (issue #5)",
+        "",
+        "| target | goal | current | met | source |",
+        "|---|---|---|---|---|",
+    ]
+    for r in headline():
+        val = "n/a" if r["value"] is None else f"{r['value']:.3f}"
+        ok = {True: "yes", False: "**no**", None: "n/a"}[r["ok"]]
+        lines.append(f"| {r['target']} | {r['goal']} | {val} | {ok} | {r['source']} |")
+    lines += ["", "## Benchmarks", ""]
+    ran = {r["name"]: r for r in records}
+    for b in REGISTRY:
+        rec = ran.get(b.name)
+        state = "not run this time" if rec is None else rec["status"]
+        if rec and rec.get("seconds") is not None:
+            state += f" ({rec['seconds']} s, `{rec['command']}`)"
+        if rec and rec.get("reason"):
+            state += f": {rec['reason']}"
+        lines.append(f"### {b.name}: {b.what}")
+        lines.append("")
+        lines.append(f"Last invocation: {state}.")
+        for res in b.results:
+            data = _load(res)
+            if data is None:
+                lines.append(f"No `results/{res}.json` yet.")
+                continue
+            date = data.get("date") or data.get("generated") or "?"
+            links = [f"[{res}.json]({res}.json)"]
+            if (RESULTS / f"{res}.md").is_file():
+                links.append(f"[{res}.md]({res}.md)")
+            lines.append(f"Results ({date}): " + ", ".join(links))
+            for png in sorted(RESULTS.glob(f"{res}*.png")):
+                lines += ["", f"![{png.stem}]({png.name})"]
+            md = RESULTS / f"{res}.md"
+            if md.is_file():
+                body = md.read_text().strip().splitlines()
+                # Inline the tables (skip the file's own H1, demote nothing else).
+                body = [x for x in body if not x.startswith("# ")]
+                lines += ["", *body]
+        lines.append("")
+    out = RESULTS / "SUMMARY.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="routine mode, under 10 minutes (default)")
+    mode.add_argument("--full", action="store_true", help="every benchmark at full size")
+    ap.add_argument("--only", nargs="+", metavar="NAME", choices=list(BY_NAME),
+                    help="run only these benchmarks")
+    ap.add_argument("--list", action="store_true", help="list the registered benchmarks")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="rewrite SUMMARY.md from the existing results without running anything")
+    args = ap.parse_args(argv)
+    if args.list:
+        for b in REGISTRY:
+            there = "" if (BENCH / b.script).is_file() else "  (missing)"
+            print(f"{b.name:10s} bench/{b.script:22s} {b.what}{there}")
+        return 0
+    mode_name = "full" if args.full else "quick"
+    records: list[dict] = []
+    if not args.summary_only:
+        selected = [BY_NAME[n] for n in args.only] if args.only else list(REGISTRY)
+        t0 = time.perf_counter()
+        for b in selected:
+            records.append(run_one(b, mode_name, forced=bool(args.only)))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "run.json").write_text(json.dumps({
+            "mode": mode_name, "seconds": round(time.perf_counter() - t0, 1),
+            "machine": machine_info(), "versions": versions(), "benchmarks": records,
+        }, indent=1) + "\n")
+    else:
+        try:
+            records = json.loads((RESULTS / "run.json").read_text())["benchmarks"]
+        except (OSError, ValueError, KeyError):
+            records = []
+    out = write_summary(records)
+    print(f"[run] wrote {out}")
+    return 1 if any(r["status"] == "failed" for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Step 5 of `websem build`: assemble the static bundle, atomically.
+
+``build_bundle(source, out, model=...)`` reads and chunks the source, embeds the chunks, writes the
+index, copies the model package, the stdlib tokenizer (``web/text`` → ``py/websem_text``), the JS
+runtime (``web/src``) and the pinned vendor files (Pyodide core, onnxruntime-web wasm build, from
+``web/node_modules``), and writes ``manifest.json`` with the sha256 and size of every file.
+Layout and manifest: docs/architecture.md, "Bundle".
+
+Atomicity: everything is written into a temporary sibling folder ``.<name>.websem-tmp-<pid>``;
+only when it is complete does it replace ``out``, with one ``renameat2(RENAME_EXCHANGE)`` on Linux
+(falling back to two renames elsewhere). Any failure (exception, Ctrl-C) removes the temporary
+folder and leaves the previous bundle byte-identical; a killed build leaves only a stale temporary
+folder, which the next build removes.
+
+``out`` may be an existing websem bundle (replaced) or an empty folder; anything else (a file, a
+non-empty folder that is not a bundle) is refused unless ``force=True``, so a typo cannot replace
+someone's directory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from websem.text.errors import WebsemError
+
+from .chunk import chunk_documents, default_overlap
+from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES, write_index
+from .sources import DEFAULT_MAX_DOC_BYTES, read_source
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PYODIDE_FILES",
+    "ORT_FILES",
+    "build_bundle",
+    "sha256_file",
+    "verify_model_package",
+]
+
+FORMAT_VERSION = 1
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                 "pyodide-lock.json")
+# The plain wasm build only (no jsep/jspi/asyncify variants: up to 27 MB more, never used).
+ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
+_TMP_TAG = ".websem-tmp-"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _web_dir() -> Path:
+    import websem.web
+
+    return Path(websem.web.__file__).resolve().parent
+
+
+def _text_dir() -> Path:
+    import websem.text
+
+    return Path(websem.text.__file__).resolve().parent
+
+
+def verify_model_package(model: Path) -> dict:
+    """The verified manifest of a model package, or a WebsemError saying how to make one."""
+    model = Path(model)
+    if not model.is_dir():
+        raise WebsemError(f"websem: --model {model} is not a folder; pass a model package "
+                          "written by `websem export --out DIR`")
+    if not (model / "manifest.json").is_file():
+        raise WebsemError(f"websem: --model {model} has no manifest.json, so it is not a websem "
+                          "model package; create one with `websem export --out DIR`")
+    from websem.export.package import load_model_package
+
+    manifest = load_model_package(model)  # verifies every file's sha256 (WebsemError on mismatch)
+    files = manifest.get("files", {})
+    for name in ("model.onnx", "tokenizer.json"):
+        if name not in files:
+            raise WebsemError(f"websem: --model {model}/manifest.json lists no {name}; "
+                              "re-run `websem export`")
+    return manifest
+
+
+def _vendor_sources() -> list[tuple[Path, str]]:
+    nm = _web_dir() / "node_modules"
+    pairs = [(nm / "pyodide" / f, f"vendor/pyodide/{f}") for f in PYODIDE_FILES]
+    pairs += [(nm / "onnxruntime-web" / "dist" / f, f"vendor/ort/{f}") for f in ORT_FILES]
+    missing = [str(p) for p, _ in pairs if not p.is_file()]
+    if missing:
+        raise WebsemError(f"websem: the pinned runtime files are missing ({', '.join(missing[:3])}"
+                          f"{' ...' if len(missing) > 3 else ''}); run .ci/setup (it installs "
+                          "web/node_modules from web/package-lock.json)")
+    return pairs
+
+
+def _runtime_sources() -> list[tuple[Path, str]]:
+    src = _web_dir() / "src"
+    if not (src / "index.js").is_file():
+        raise WebsemError(f"websem: the JS runtime {src / 'index.js'} is missing; reinstall "
+                          "websem (the runtime ships in web/src)")
+    pairs: list[tuple[Path, str]] = []
+    for p in sorted(src.iterdir()):
+        if not p.is_file() or p.suffix not in (".js", ".mjs", ".css", ".html"):
+            continue
+        if p.name == "index.js":
+            pairs.append((p, "websem.js"))
+        elif p.name == "index.html":
+            pairs.append((p, "index.html"))
+        else:
+            pairs.append((p, f"runtime/{p.name}"))
+    return pairs
+
+
+def _python_sources() -> list[tuple[Path, str]]:
+    return [(p, f"py/websem_text/{p.name}") for p in sorted(_text_dir().glob("*.py"))]
+
+
+def _npm_versions() -> dict:
+    nm = _web_dir() / "node_modules"
+    out: dict = {}
+    lock_path = _web_dir() / "package-lock.json"
+    lock = json.loads(lock_path.read_text()) if lock_path.is_file() else {}
+    for pkg, key in (("pyodide", "pyodide"), ("onnxruntime-web", "onnxruntime_web")):
+        meta = json.loads((nm / pkg / "package.json").read_text())
+        out[key] = meta["version"]
+        entry = lock.get("packages", {}).get(f"node_modules/{pkg}", {})
+        if entry.get("integrity"):
+            out[f"{key}_integrity"] = entry["integrity"]
+    return out
+
+
+def _websem_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("websem")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        return json.loads((path / "manifest.json").read_text()).get("format") == "websem-bundle"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_dir() and not out.is_symlink() and (_is_bundle(out) or not any(out.iterdir())):
+        return
+    if not force:
+        raise WebsemError(f"websem: --out {out} exists and is not a websem bundle; choose another "
+                          "path, or pass --force to replace it")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove temporary folders left by killed builds of the same ``out``."""
+    for p in out.parent.glob(f".{out.name}{_TMP_TAG}*"):
+        tail = p.name.rsplit("-", 1)[-1]
+        if tail.isdigit() and not _pid_alive(int(tail)):
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.name.endswith("-old"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE). False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Put the finished ``tmp`` at ``out``; the old ``out`` (if any) is removed afterwards."""
+    if not out.exists() and not out.is_symlink():
+        os.rename(tmp, out)
+        return
+    if out.is_dir() and not out.is_symlink() and _exchange(tmp, out):
+        shutil.rmtree(tmp)  # tmp now holds the previous bundle
+        return
+    # Fallback: two renames; the previous bundle is restored if the second one fails.
+    old = out.parent / f".{out.name}{_TMP_TAG}{os.getpid()}-old"
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old)
+    else:
+        old.unlink()
+
+
+def _copy(pairs: list[tuple[Path, str]], root: Path) -> None:
+    for src, rel in pairs:
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+
+
+def _file_table(root: Path) -> dict:
+    files = {}
+    for p in sorted(root.rglob("*"), key=lambda q: q.relative_to(root).as_posix()):
+        if p.is_file():
+            rel = p.relative_to(root).as_posix()
+            if rel != "manifest.json":
+                files[rel] = {"sha256": sha256_file(p), "size": p.stat().st_size}
+    return files
+
+
+def build_bundle(
+    source: Path,
+    out: Path,
+    *,
+    model: Path,
+    force: bool = False,
+    vector_dtype: str = DEFAULT_VECTOR_DTYPE,
+    encoding_errors: str = "strict",
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+    overlap_tokens: int | None = None,
+    progress: bool = True,
+    console=None,
+) -> dict:
+    """Build a static search bundle from ``source`` into ``out``; return its manifest."""
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    source, out, model = Path(source), Path(out).absolute(), Path(model)
+    if vector_dtype not in VECTOR_DTYPES:
+        raise WebsemError(f"websem: vector dtype {vector_dtype!r} is not supported; allowed: "
+                          + ", ".join(VECTOR_DTYPES))
+    # Validate everything that can fail cheaply before the slow steps.
+    model_manifest = verify_model_package(model)
+    _check_out(out, force)
+    copies = _vendor_sources() + _runtime_sources() + _python_sources()
+    versions = _npm_versions()
+
+    t0 = time.perf_counter()
+    docs, report = read_source(source, encoding_errors=encoding_errors,
+                               max_doc_bytes=max_doc_bytes)
+    for s in report.skipped:
+        console.print(f"[yellow]skipped[/] {s['path']}: {s['reason']}")
+    for r in report.replaced:
+        console.print(f"[yellow]invalid UTF-8 replaced with U+FFFD[/] in {r}")
+
+    from .embed import embed_chunks, load_package_tokenizer
+
+    max_len = int(model_manifest["max_seq_length"])
+    tokenizer = load_package_tokenizer(model, max_len)
+    budget = max_len - 2  # [CLS] and [SEP]
+    overlap = default_overlap(budget) if overlap_tokens is None else overlap_tokens
+    chunks = chunk_documents(docs, tokenizer.count_tokens, budget, overlap)
+    console.print(f"{len(docs)} documents → {len(chunks)} chunks "
+                  f"(≤ {budget} tokens, overlap ≤ {overlap})")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    tmp = out.parent / f".{out.name}{_TMP_TAG}{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        vectors, stats = embed_chunks(model, chunks, tokenizer, n_docs=len(docs),
+                                      progress=progress)
+        console.print(f"embedded {stats.docs} docs / {stats.chunks} chunks in "
+                      f"{stats.seconds:.1f} s: {stats.docs_per_s:.1f} docs/s, "
+                      f"{stats.chunks_per_s:.1f} chunks/s")
+        index_section = write_index(tmp, docs, chunks, vectors, vector_dtype)
+        _copy([(model / f, f"model/{f}") for f in MODEL_FILES], tmp)
+        _copy(copies, tmp)
+        files = _file_table(tmp)
+        model_sha = files["model/model.onnx"]["sha256"]
+        if model_sha != model_manifest["files"]["model.onnx"]["sha256"]:
+            raise WebsemError(f"websem: {model}/model.onnx changed while it was being copied; "
+                              "re-run `websem build`")
+        src_info = model_manifest.get("source", {})
+        index_section["model_sha256"] = model_sha
+        index_section["chunking"] = {"max_tokens": budget, "overlap_tokens": overlap,
+                                     "split": ["heading", "paragraph", "sentence", "word"]}
+        manifest = {
+            "format": "websem-bundle",
+            "format_version": FORMAT_VERSION,
+            "websem_version": _websem_version(),
+            "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "model": {
+                "id": src_info.get("model_id", ""),
+                "sha256": model_sha,
+                "dims": model_manifest.get("dims"),
+                "max_seq_length": max_len,
+                "pooling": model_manifest.get("pooling"),
+                "normalize": model_manifest.get("normalize"),
+                "do_lower_case": model_manifest.get("do_lower_case"),
+                "quantization": model_manifest.get("quantization"),
+            },
+            "index": index_section,
+            "source": {"kind": report.kind, "name": source.name, "skipped": report.skipped,
+                       "replaced": report.replaced},
+            "runtime": {
+                **versions,
+                "python_files": [rel for _, rel in _python_sources()],
+            },
+            "files": files,
+        }
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        _install(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    size = sum(f["size"] for f in manifest["files"].values())
+    console.print(f"[green]bundle[/] {out}: {len(docs)} docs, {len(chunks)} chunks, "
+                  f"{vector_dtype} vectors, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.0f} s")
+    return manifest

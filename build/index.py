@@ -1,0 +1,171 @@
+"""Step 4 of `websem build`: the index files, written and read back.
+
+Layout (docs/architecture.md, "Bundle"):
+
+* ``index/vectors.bin``: row-major ``[n_chunks, dims]``, little-endian, ``vector_dtype``:
+  - ``int8``: symmetric scalar quantization per row, ``q = round(v / s)``, ``s = max|v| / 127``;
+    ``index/scales.bin`` holds one little-endian float32 ``s`` per row;
+  - ``float16``: IEEE half per component (no scales file);
+  - ``float32``: the unquantized reference (used by the benchmark; not the default).
+* ``index/chunks.json``: ``[{"doc", "anchor", "start", "end", "text"}]`` in index order.
+* ``index/docs.json``: ``[{"id", "title", "url", "meta"?}]`` in document order.
+
+The default ``int8`` was chosen by measurement (bench/bench_index.py, bench/results/index.md):
+on Cranfield + SciFact it keeps >= 99.5% of the float32 top-10 at half the bytes of float16.
+
+Scoring (identical in the browser, web/src/engine.js ``rank``): the stored row is dequantized to
+float32 (int8: ``float32(q_i * s)``, exact product rounded once; float16: exact widening), then
+``sum_i(query_i * v_i)`` is accumulated in float64; per document the maximum over its chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from websem.text.errors import WebsemError
+
+from .chunk import Chunk
+from .sources import Document
+
+__all__ = [
+    "DEFAULT_VECTOR_DTYPE",
+    "VECTOR_DTYPES",
+    "Index",
+    "quantize",
+    "dequantize",
+    "chunk_scores",
+    "write_index",
+    "read_index",
+]
+
+VECTOR_DTYPES = ("int8", "float16", "float32")
+DEFAULT_VECTOR_DTYPE = "int8"
+_NP = {"int8": "<i1", "float16": "<f2", "float32": "<f4"}
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in VECTOR_DTYPES:
+        raise WebsemError(f"websem: vector dtype {dtype!r} is not supported; allowed: "
+                          + ", ".join(VECTOR_DTYPES))
+
+
+def quantize(vectors: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """float32 ``[n, d]`` → stored array (and per-row float32 scales for int8)."""
+    _check_dtype(dtype)
+    v = np.asarray(vectors, dtype=np.float32)
+    if dtype == "int8":
+        scales = np.abs(v).max(axis=1) / np.float32(127.0)
+        scales = np.where(scales > 0, scales, np.float32(1.0)).astype("<f4")
+        q = np.clip(np.rint(v / scales[:, None]), -127, 127).astype("<i1")
+        return q, scales
+    return v.astype(_NP[dtype]), None
+
+
+def dequantize(stored: np.ndarray, scales: np.ndarray | None) -> np.ndarray:
+    """Stored vectors → float64 ``[n, d]`` (for inspection; scoring uses :func:`chunk_scores`)."""
+    out = stored.astype(np.float32)
+    if scales is not None:
+        out = out * scales.astype(np.float32)[:, None]
+    return out.astype(np.float64)
+
+
+def chunk_scores(stored: np.ndarray, scales: np.ndarray | None, query: np.ndarray) -> np.ndarray:
+    """Dot products of one float32 query with every stored chunk vector, in float64."""
+    q = np.asarray(query, dtype=np.float32).astype(np.float64)
+    if scales is not None:
+        # float32 product, like Math.fround(q * s) in the browser (int8 x float32 is exact in
+        # float64, so both round the same exact value once).
+        deq = stored.astype(np.float32) * scales.astype(np.float32)[:, None]
+    else:
+        deq = stored.astype(np.float32)
+    return deq.astype(np.float64) @ q
+
+
+@dataclass
+class Index:
+    """An index read back from a bundle."""
+
+    vectors: np.ndarray
+    scales: np.ndarray | None
+    chunks: list[dict]
+    docs: list[dict]
+    vector_dtype: str
+
+    def doc_of_chunk(self) -> np.ndarray:
+        return np.fromiter((c["doc"] for c in self.chunks), dtype=np.int64, count=len(self.chunks))
+
+
+def _dump(obj: object) -> bytes:
+    # Compact and deterministic: same input → byte-identical file.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def write_index(
+    out_dir: Path,
+    docs: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    vector_dtype: str = DEFAULT_VECTOR_DTYPE,
+) -> dict:
+    """Write ``out_dir/index/*``; return the manifest's ``index`` section (without model_sha256)."""
+    _check_dtype(vector_dtype)
+    if len(chunks) != len(vectors):
+        raise WebsemError(f"websem: {len(chunks)} chunks but {len(vectors)} vectors; "
+                          "this is a bug in websem build, please report it")
+    idx = Path(out_dir) / "index"
+    idx.mkdir(parents=True, exist_ok=True)
+    stored, scales = quantize(vectors, vector_dtype)
+    files = {"vectors": "index/vectors.bin", "chunks": "index/chunks.json",
+             "docs": "index/docs.json"}
+    (idx / "vectors.bin").write_bytes(np.ascontiguousarray(stored).tobytes())
+    if scales is not None:
+        (idx / "scales.bin").write_bytes(scales.tobytes())
+        files["scales"] = "index/scales.bin"
+    (idx / "chunks.json").write_bytes(_dump([
+        {"doc": c.doc, "anchor": c.anchor, "start": c.start, "end": c.end, "text": c.text}
+        for c in chunks
+    ]))
+    doc_rows = []
+    for d in docs:
+        row = {"id": d.id, "title": d.title, "url": d.url}
+        if d.meta:
+            row["meta"] = d.meta
+        doc_rows.append(row)
+    (idx / "docs.json").write_bytes(_dump(doc_rows))
+    return {
+        "docs": len(docs),
+        "chunks": len(chunks),
+        "dims": int(vectors.shape[1]) if len(vectors) else 0,
+        "vector_dtype": vector_dtype,
+        "files": dict(sorted(files.items())),
+    }
+
+
+def read_index(bundle: Path, index_manifest: dict) -> Index:
+    """Read the index files named in a (verified) bundle manifest's ``index`` section."""
+    bundle = Path(bundle)
+    dtype = index_manifest.get("vector_dtype")
+    _check_dtype(str(dtype))
+    files = index_manifest["files"]
+    n, d = int(index_manifest["chunks"]), int(index_manifest["dims"])
+    raw = (bundle / files["vectors"]).read_bytes()
+    itemsize = np.dtype(_NP[dtype]).itemsize
+    if len(raw) != n * d * itemsize:
+        raise WebsemError(f"websem: {files['vectors']} has {len(raw)} bytes, expected "
+                          f"{n}x{d}x{itemsize}; rebuild the bundle with `websem build`")
+    vectors = np.frombuffer(raw, dtype=_NP[dtype]).reshape(n, d)
+    scales = None
+    if dtype == "int8":
+        scales = np.frombuffer((bundle / files["scales"]).read_bytes(), dtype="<f4")
+        if scales.shape != (n,):
+            raise WebsemError(f"websem: {files['scales']} holds {scales.size} scales for {n} "
+                              "chunks; rebuild the bundle with `websem build`")
+    chunks = json.loads((bundle / files["chunks"]).read_text("utf-8"))
+    docs = json.loads((bundle / files["docs"]).read_text("utf-8"))
+    if len(chunks) != n or len(docs) != int(index_manifest["docs"]):
+        raise WebsemError("websem: index/chunks.json or index/docs.json does not match the "
+                          "manifest counts; rebuild the bundle with `websem build`")
+    return Index(vectors, scales, chunks, docs, dtype)

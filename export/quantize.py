@@ -1,0 +1,234 @@
+"""Step 3: quantize the fp32 graph.
+
+Public modes (`--quantization`):
+- ``weight-int8``: int8 weights (per output channel for MatMul, per row for embedding tables)
+  feeding fp32 compute through DequantizeLinear. Written here with `onnx`, because neither
+  Optimum's ORTQuantizer nor onnxruntime.quantization offers a weight-only int8 mode for the
+  CPU/WASM EPs (their weight-only paths are 4-bit MatMulNBits, a contrib op, or QDQ with
+  activation Q/DQ pairs). Batch-independent and bit-exact between CPU ORT and ORT-web.
+- ``dynamic-int8``: Optimum's ORTQuantizer, dynamic (IntegerOps) per-channel int8 weights,
+  uint8 activations quantized per run (DynamicQuantizeLinear → MatMulInteger). Fast on CPUs
+  with VNNI, but the activation scale is per tensor and per run (batch 1 rule, see
+  docs/architecture.md). Only MatMuls with a constant weight are quantized: the two
+  activation×activation MatMuls of attention (QK^T and softmax·V) have no weight to
+  pre-quantize and lose the most precision, see docs/quantization.md.
+- ``none``: fp32.
+
+`settings` (internal/advanced, recorded in the manifest) tweak dynamic-int8 for experiments
+and for the quality-gate test: per_channel, reduce_range, activations ("uint8"|"int8"),
+exclude (substrings of node names kept in fp32), attention (also quantize act×act MatMuls),
+embeddings (weight-int8: also quantize Gather tables)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from websem.text.errors import WebsemError
+
+__all__ = ["MODES", "DEFAULT_MODE", "default_settings", "quantize", "weight_matmuls"]
+
+MODES = ("weight-int8", "dynamic-int8", "none")
+DEFAULT_MODE = "weight-int8"
+
+_DEFAULTS: dict[str, dict] = {
+    "none": {},
+    "weight-int8": {
+        "weights": "int8",
+        "per_channel": True,
+        "symmetric": True,
+        "scale": "mse",
+        "embeddings": True,
+        "exclude": [],
+    },
+    "dynamic-int8": {
+        "weights": "int8",
+        # uint8 only: onnxruntime's dynamic quantization (DynamicQuantizeLinear) has no int8
+        # activations, so S8S8 is not an option here (Optimum refuses QInt8 activations).
+        "activations": "uint8",
+        "per_channel": True,
+        "reduce_range": False,
+        "attention": False,
+        "exclude": [],
+    },
+}
+
+
+def default_settings(mode: str, overrides: dict | None = None) -> dict:
+    """Settings of `mode` with `overrides` applied; refuses unknown modes and keys."""
+    if mode not in MODES:
+        raise WebsemError(
+            f"websem: unknown quantization '{mode}'; choose one of {', '.join(MODES)}"
+        )
+    settings = {"mode": mode, **_DEFAULTS[mode]}
+    for key, value in (overrides or {}).items():
+        if key not in _DEFAULTS[mode]:
+            raise WebsemError(
+                f"websem: quantization option '{key}' does not apply to mode '{mode}'; "
+                f"options: {', '.join(_DEFAULTS[mode]) or 'none'}"
+            )
+        settings[key] = value
+    return settings
+
+
+def weight_matmuls(model) -> list[str]:
+    """Names of MatMul nodes whose second input is a constant initializer (the dense layers)."""
+    inits = {t.name for t in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+
+
+def _channel_scales(w: np.ndarray, axis: int, method: str) -> np.ndarray:
+    """Symmetric int8 scale per channel (`axis` = the channel axis of the 2-D weight `w`).
+
+    "max": amax / 127. "mse": the clipping ratio in [0.5, 1] (per channel) that minimises the
+    squared rounding + clipping error; a few outliers per channel otherwise waste most of the
+    int8 grid (measured in docs/quantization.md)."""
+    wc = w if axis == 0 else w.T  # rows = channels
+    amax = np.abs(wc).max(axis=1)
+    amax = np.where(amax > 0, amax, 1.0).astype(np.float64)
+    if method == "max":
+        return (amax / 127.0).astype(np.float32)
+    if method != "mse":
+        raise WebsemError(f"websem: weight-int8 scale '{method}' is unknown; choose max or mse")
+    best = amax / 127.0
+    best_err = np.full(len(amax), np.inf)
+    for ratio in np.linspace(0.5, 1.0, 26):
+        s = (amax * ratio / 127.0)[:, None]
+        err = ((np.clip(np.rint(wc / s), -127, 127) * s - wc) ** 2).sum(axis=1)
+        better = err < best_err
+        best = np.where(better, s[:, 0], best)
+        best_err = np.where(better, err, best_err)
+    return best.astype(np.float32)
+
+
+def _weight_int8(model, settings: dict):
+    import onnx
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    exclude = list(settings.get("exclude") or [])
+    matmul_w: set[str] = set()
+    tables: set[str] = set()
+    for n in g.node:
+        if any(pat in n.name for pat in exclude):
+            continue
+        if n.op_type == "MatMul" and n.input[1] in inits and len(inits[n.input[1]].dims) == 2:
+            matmul_w.add(n.input[1])
+        elif (
+            settings.get("embeddings")
+            and n.op_type == "Gather"
+            and n.input[0] in inits
+            and len(inits[n.input[0]].dims) == 2
+            and all(a.i == 0 for a in n.attribute if a.name == "axis")
+        ):
+            tables.add(n.input[0])
+    head, new_inits = [], []
+
+    def q8(name: str, axis: int) -> tuple[str, str, np.ndarray]:
+        w = numpy_helper.to_array(inits[name]).astype(np.float32)
+        scale = _channel_scales(w, axis, settings.get("scale", "max"))
+        shape = (1, -1) if axis == 1 else (-1, 1)
+        q = np.clip(np.rint(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+        g.initializer.remove(inits[name])
+        new_inits.append(numpy_helper.from_array(q, f"{name}_int8"))
+        new_inits.append(numpy_helper.from_array(scale, f"{name}_scale"))
+        return f"{name}_int8", f"{name}_scale", scale
+
+    for name in sorted(matmul_w):
+        # W is [K, N]: one scale per output column. The DequantizeLinear output keeps the
+        # original initializer name, so the MatMul is untouched and computes in fp32.
+        # 2026-11-28: onnxruntime does not constant-fold DequantizeLinear by default (it keeps
+        # QDQ units for its int8 kernels); OnnxEmbedder sets session.disable_quant_qdq=1 so
+        # these are folded once at session load instead of re-run on every call.
+        qn, sn, scale = q8(name, 1)
+        zp = f"{name}_zero_point"
+        new_inits.append(numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), zp))
+        head.append(
+            helper.make_node("DequantizeLinear", [qn, sn, zp], [name], name=f"websem/dequantize/{name}", axis=1)
+        )
+    gathers: list[tuple] = []
+    for name in sorted(tables):
+        # Embedding table [V, D], one scale per row (token). Gather the int8 rows first and
+        # dequantize only those (Cast * gathered scale): dequantizing the whole 30522 x 384 table
+        # on every run would cost more than the model's first layer for a short query.
+        qn, sn, _ = q8(name, 0)
+        gathers.append((name, qn, sn))
+    body = []
+    for n in g.node:
+        hit = next((t for t in gathers if n.op_type == "Gather" and n.input[0] == t[0]), None)
+        if hit is None or any(pat in n.name for pat in exclude):
+            body.append(n)
+            continue
+        name, qn, sn = hit
+        base = n.name or n.output[0]
+        rows, srows, rowsf = f"{base}/int8_rows", f"{base}/row_scales", f"{base}/rows_float"
+        body += [
+            helper.make_node("Gather", [qn, n.input[1]], [rows], name=f"{base}/int8", axis=0),
+            helper.make_node("Gather", [sn, n.input[1]], [srows], name=f"{base}/scale", axis=0),
+            helper.make_node("Cast", [rows], [rowsf], name=f"{base}/cast", to=onnx.TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", [srows, "websem_axes_m1"], [f"{srows}/u"], name=f"{base}/unsqueeze"),
+            helper.make_node("Mul", [rowsf, f"{srows}/u"], [n.output[0]], name=f"{base}/dequantize"),
+        ]
+    if gathers and "websem_axes_m1" not in {t.name for t in g.initializer}:
+        new_inits.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "websem_axes_m1"))
+    g.initializer.extend(new_inits)
+    del g.node[:]
+    g.node.extend(head + body)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _dynamic_int8(model, settings: dict):
+    import onnx
+
+    try:
+        from onnxruntime.quantization import QuantFormat, QuantizationMode, QuantType
+        from optimum.onnxruntime import ORTQuantizer
+        from optimum.onnxruntime.configuration import QuantizationConfig
+    except ImportError as e:
+        raise WebsemError(
+            "websem: dynamic-int8 needs optimum-onnx; run `pip install 'websem[export]'`"
+        ) from e
+    exclude = list(settings.get("exclude") or [])
+    if settings.get("attention"):
+        nodes = [n.name for n in model.graph.node if n.op_type == "MatMul"]
+    else:
+        nodes = weight_matmuls(model)
+    nodes = [n for n in nodes if not any(pat in n for pat in exclude)]
+    config = QuantizationConfig(
+        is_static=False,
+        format=QuantFormat.QOperator,
+        mode=QuantizationMode.IntegerOps,
+        activations_dtype=QuantType.QInt8 if settings.get("activations") == "int8" else QuantType.QUInt8,
+        activations_symmetric=False,
+        weights_dtype=QuantType.QInt8,
+        weights_symmetric=True,
+        per_channel=bool(settings.get("per_channel", True)),
+        reduce_range=bool(settings.get("reduce_range", False)),
+        nodes_to_quantize=nodes,
+        operators_to_quantize=["MatMul"],
+    )
+    with tempfile.TemporaryDirectory(prefix="websem-quant-") as tmp:
+        src = Path(tmp) / "model.onnx"
+        onnx.save(model, str(src))
+        quantizer = ORTQuantizer.from_pretrained(tmp, file_name="model.onnx")
+        out = Path(tmp) / "out"
+        quantizer.quantize(config, save_dir=out, file_suffix=None)
+        files = sorted(out.glob("*.onnx"))
+        if len(files) != 1:
+            raise WebsemError(f"websem: ORTQuantizer wrote {len(files)} ONNX files, expected 1")
+        return onnx.load(str(files[0]))
+
+
+def quantize(model, settings: dict):
+    """Quantize `model` (an onnx.ModelProto) per `settings` (see default_settings)."""
+    mode = settings["mode"]
+    if mode == "none":
+        return model
+    if mode == "weight-int8":
+        return _weight_int8(model, settings)
+    if mode == "dynamic-int8":
+        return _dynamic_int8(model, settings)
+    raise WebsemError(f"websem: unknown quantization '{mode}'; choose one of {', '.join(MODES)}")

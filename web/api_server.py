@@ -1,0 +1,150 @@
+"""Run the edge search API (web/src/handler.js behind the Node adapter web/src/node.js) from Python.
+
+This is what `websem serve BUNDLE --api` starts: a Node 20 process serving
+
+    GET /search?q=...&k=10&mode=...   JSON hits, identical to `websem query`
+    GET /healthz                      200 once the engine is loaded, 503 before
+
+on 127.0.0.1. The search itself runs in Node on Pyodide + onnxruntime-web, the same code that
+runs on Deno and Cloudflare Workers, so the Python side only supervises the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from websem.text.errors import WebsemError
+
+__all__ = ["ApiServer", "NODE_ADAPTER", "find_node", "start_api_server", "NODE_FLAGS"]
+
+NODE_ADAPTER = Path(__file__).resolve().parent / "src" / "node.js"
+
+# 2026-11-28: V8's optimising wasm tier (TurboFan) keeps a second, larger copy of the machine code
+# of the 14 MB ORT wasm and the 9.6 MB Pyodide wasm. Liftoff-only code measured about 200 MB less
+# peak RSS in Node 20 (bench/edge_memory.mjs; bench/results/edge_memory.md) at a per-query cost
+# recorded by bench/bench_edge.py. Set WEBSEM_NODE_FLAGS="" to get V8's defaults back.
+NODE_FLAGS: tuple[str, ...] = ("--liftoff-only",)
+
+
+def find_node() -> str:
+    """Path of a Node >= 20 executable (WEBSEM_NODE overrides PATH)."""
+    node = os.environ.get("WEBSEM_NODE") or shutil.which("node")
+    if not node:
+        raise WebsemError(
+            "websem: `node` was not found on PATH; install Node.js 20 or newer, or set WEBSEM_NODE "
+            "to its path (the edge API runs the same JS runtime as the browser)"
+        )
+    return node
+
+
+def _node_flags() -> list[str]:
+    env = os.environ.get("WEBSEM_NODE_FLAGS")
+    return list(NODE_FLAGS) if env is None else env.split()
+
+
+@dataclass
+class ApiServer:
+    """A running Node API process; use as a context manager or call :meth:`stop`."""
+
+    process: subprocess.Popen[str]
+    url: str
+    bundle: Path
+    log: list[str] = field(default_factory=list)
+
+    def get(self, path: str, timeout: float = 60.0) -> tuple[int, dict]:
+        """GET `path` (e.g. "search?q=x") and return (status, parsed JSON body)."""
+        try:
+            with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def wait_ready(self, timeout: float = 120.0) -> dict:
+        """Poll /healthz until the engine is loaded; raise WebsemError if it fails or times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise WebsemError(f"websem: the API process exited with {self.process.returncode}")
+            try:
+                status, body = self.get("healthz", timeout=10)
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                status, body = 0, {}
+            if status == 200:
+                return body
+            if body.get("status") == "error":
+                raise WebsemError(body.get("error", {}).get("message", "websem: engine failed"))
+            if time.monotonic() > deadline:
+                raise WebsemError(f"websem: the API at {self.url} was not ready after {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> ApiServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_api_server(
+    bundle: Path,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    prefix: str = "",
+    wait: bool = True,
+    lazy: bool = False,
+    node_flags: list[str] | None = None,
+) -> ApiServer:
+    """Start `node web/src/node.js BUNDLE` and return once it listens (and, with `wait`, is ready).
+
+    `port=0` picks a free port; the chosen URL is read from the process's first output line.
+    `lazy=True` leaves the engine unstarted until the first request (no warm-up at boot).
+    """
+    bundle = Path(bundle).resolve()
+    if not (bundle / "manifest.json").is_file():
+        raise WebsemError(
+            f"websem: {bundle} holds no manifest.json; pass a bundle folder written by `websem build`"
+        )
+    flags = _node_flags() if node_flags is None else node_flags
+    cmd = [find_node(), *flags, str(NODE_ADAPTER), str(bundle), "--port", str(port), "--host", host]
+    if prefix:
+        cmd += ["--prefix", prefix]
+    if lazy:
+        cmd.append("--lazy")
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    marker = "listening on "
+    if marker not in line:
+        rest = line + (proc.stdout.read() if proc.poll() is not None else "")
+        proc.kill()
+        raise WebsemError(f"websem: the API process did not start: {rest.strip()}")
+    server = ApiServer(proc, line.split(marker, 1)[1].strip(), bundle, [line])
+    # Drain the pipe so a chatty process can never block on a full stdout buffer.
+    threading.Thread(target=lambda: server.log.extend(proc.stdout), daemon=True).start()
+    if wait:
+        try:
+            server.wait_ready()
+        except BaseException:
+            server.stop()
+            raise
+    return server

@@ -1,0 +1,597 @@
+// websem engine: the platform-neutral core of the runtime.
+//
+// Runs wherever ES modules, WebAssembly, fetch and crypto.subtle exist: a Web Worker (worker.js),
+// the main thread, Node 20, Deno, Cloudflare Workers. It loads one bundle (docs/architecture.md,
+// "Bundle"), verifies every file against manifest.json before use, tokenizes queries in Pyodide
+// with the shipped stdlib package `websem_text`, embeds them with onnxruntime-web (wasm backend,
+// batch 1) and scores them exactly like the CPU reference `websem query` ("Search semantics").
+
+/** Bundle format versions this runtime understands. */
+export const FORMAT_VERSIONS = [1];
+
+const ORT_FILES = {
+  module: "vendor/ort/ort.wasm.min.mjs",
+  glue: "vendor/ort/ort-wasm-simd-threaded.mjs",
+  wasm: "vendor/ort/ort-wasm-simd-threaded.wasm",
+};
+const PYODIDE_FILES = {
+  module: "vendor/pyodide/pyodide.mjs",
+  asm: "vendor/pyodide/pyodide.asm.mjs",
+  wasm: "vendor/pyodide/pyodide.asm.wasm",
+  stdlib: "vendor/pyodide/python_stdlib.zip",
+  lock: "vendor/pyodide/pyodide-lock.json",
+};
+const MODEL_FILES = { onnx: "model/model.onnx", tokenizer: "model/tokenizer.json" };
+const SNIPPET_CHARS = 240;
+
+/** Error type of the runtime; its message starts with `websem:` and says what to do. */
+export class WebsemError extends Error {
+  constructor(message) {
+    super(message.startsWith("websem:") ? message : `websem: ${message}`);
+    this.name = "WebsemError";
+  }
+}
+
+function hex(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += bytes[i].toString(16).padStart(2, "0");
+  return out;
+}
+
+function asBundleBase(bundleUrl) {
+  let href;
+  try {
+    href = new URL(String(bundleUrl), globalThis.location?.href).href;
+  } catch {
+    throw new WebsemError(
+      `bundle URL ${JSON.stringify(String(bundleUrl))} is not a URL; pass an absolute URL or ` +
+        "new URL('./', import.meta.url)",
+    );
+  }
+  return href.endsWith("/") ? href : `${href}/`;
+}
+
+/**
+ * Fetches bundle files and checks each against manifest.json (sha256 + size) before anyone uses it.
+ * Every file is fetched at most once; callers share the promise.
+ */
+export class VerifiedFiles {
+  constructor(base, manifest, fetchFn, onProgress) {
+    this.base = base;
+    this.manifest = manifest;
+    this.fetch = fetchFn;
+    this.onProgress = onProgress;
+    this.cache = new Map();
+  }
+
+  url(path) {
+    return new URL(path, this.base).href;
+  }
+
+  /** @returns {Promise<Uint8Array>} the verified bytes of `path` (relative to the bundle). */
+  bytes(path) {
+    let p = this.cache.get(path);
+    if (!p) {
+      p = this.#load(path);
+      this.cache.set(path, p);
+    }
+    return p;
+  }
+
+  async text(path) {
+    return new TextDecoder().decode(await this.bytes(path));
+  }
+
+  async json(path) {
+    const text = await this.text(path);
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new WebsemError(`${this.url(path)} is not valid JSON (${e.message}); rebuild the bundle with \`websem build\``);
+    }
+  }
+
+  async #load(path) {
+    const entry = this.manifest.files?.[path];
+    if (!entry) {
+      throw new WebsemError(
+        `manifest.json at ${this.url("manifest.json")} lists no file ${JSON.stringify(path)}; ` +
+          "the bundle is incomplete, rebuild it with `websem build`",
+      );
+    }
+    const url = this.url(path);
+    const buf = await fetchBytes(this.fetch, url);
+    const got = hex(await crypto.subtle.digest("SHA-256", buf));
+    if (buf.byteLength !== entry.size || got !== entry.sha256) {
+      throw new WebsemError(
+        `${path} failed its integrity check (sha256 ${got}, ${buf.byteLength} bytes; manifest.json ` +
+          `expects ${entry.sha256}, ${entry.size} bytes) at ${url}; the file is corrupt, tampered with ` +
+          "or from another build: re-upload the whole bundle folder or rebuild it with `websem build`",
+      );
+    }
+    this.onProgress({ stage: "verified", file: path, bytes: buf.byteLength });
+    return new Uint8Array(buf);
+  }
+}
+
+async function fetchBytes(fetchFn, url) {
+  let response;
+  try {
+    response = await fetchFn(url);
+  } catch (e) {
+    throw new WebsemError(`could not fetch ${url} (${e.message}); check that the bundle is served and reachable`);
+  }
+  if (!response.ok) {
+    throw new WebsemError(
+      `could not fetch ${url} (HTTP ${response.status}); upload the complete bundle folder ` +
+        "(`websem build` output) and serve it as static files, e.g. `websem serve BUNDLE`",
+    );
+  }
+  return response.arrayBuffer();
+}
+
+function checkManifest(manifest, manifestUrl) {
+  if (manifest?.format !== "websem-bundle") {
+    throw new WebsemError(
+      `${manifestUrl} is not a websem bundle manifest (format ${JSON.stringify(manifest?.format)}, ` +
+        'expected "websem-bundle"); point load() at the folder written by `websem build`',
+    );
+  }
+  if (!FORMAT_VERSIONS.includes(manifest.format_version)) {
+    throw new WebsemError(
+      `bundle format_version ${JSON.stringify(manifest.format_version)} is not supported by this runtime ` +
+        `(supported: ${FORMAT_VERSIONS.join(", ")}); rebuild the bundle with the websem version that ships this runtime`,
+    );
+  }
+  const model = manifest.model ?? {};
+  const index = manifest.index ?? {};
+  if (!model.sha256 || index.model_sha256 !== model.sha256) {
+    throw new WebsemError(
+      `index built with model ${index.model_sha256} but bundle ships model ${model.sha256}; ` +
+        "rebuild with `websem build`",
+    );
+  }
+  if (index.dims !== model.dims) {
+    throw new WebsemError(
+      `index dims ${index.dims} differ from model dims ${model.dims}; rebuild with \`websem build\``,
+    );
+  }
+  if (!["int8", "float16", "float32"].includes(index.vector_dtype)) {
+    throw new WebsemError(
+      `index vector_dtype ${JSON.stringify(index.vector_dtype)} is unknown (allowed: int8, float16, float32); ` +
+        "rebuild with `websem build`",
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index
+
+let HALF_TABLE = null;
+function halfTable() {
+  // All 65536 float16 values, decoded once: a lookup is faster than bit twiddling per element.
+  if (HALF_TABLE) return HALF_TABLE;
+  HALF_TABLE = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const f = h & 0x3ff;
+    let v;
+    if (e === 0) v = f * 2 ** -24;
+    else if (e === 31) v = f ? NaN : Infinity;
+    else v = (1 + f / 1024) * 2 ** (e - 15);
+    HALF_TABLE[h] = s * v;
+  }
+  return HALF_TABLE;
+}
+
+function littleEndianView(bytes, Type) {
+  // Copy into an aligned buffer (the verified bytes may sit at any offset).
+  const copy = bytes.slice().buffer;
+  if (copy.byteLength % Type.BYTES_PER_ELEMENT) {
+    throw new WebsemError(`index file has ${copy.byteLength} bytes, not a multiple of ${Type.BYTES_PER_ELEMENT}; rebuild with \`websem build\``);
+  }
+  return new Type(copy);
+}
+
+async function loadIndex(files, manifest) {
+  const index = manifest.index;
+  const paths = index.files ?? {};
+  const [vecBytes, scaleBytes, chunks, docs] = await Promise.all([
+    files.bytes(paths.vectors ?? "index/vectors.bin"),
+    index.vector_dtype === "int8" ? files.bytes(paths.scales ?? "index/scales.bin") : null,
+    files.json(paths.chunks ?? "index/chunks.json"),
+    files.json(paths.docs ?? "index/docs.json"),
+  ]);
+  const dims = index.dims;
+  const n = chunks.length;
+  let vectors;
+  let scales = null;
+  if (index.vector_dtype === "int8") {
+    vectors = new Int8Array(vecBytes.buffer, vecBytes.byteOffset, vecBytes.byteLength);
+    scales = littleEndianView(scaleBytes, Float32Array);
+    if (scales.length !== n) throw mismatch("index/scales.bin", scales.length, n);
+  } else if (index.vector_dtype === "float16") {
+    const raw = littleEndianView(vecBytes, Uint16Array);
+    const table = halfTable();
+    vectors = new Float32Array(raw.length);
+    for (let i = 0; i < raw.length; i++) vectors[i] = table[raw[i]];
+  } else {
+    vectors = littleEndianView(vecBytes, Float32Array);
+  }
+  if (vectors.length !== n * dims) throw mismatch("index/vectors.bin", vectors.length / dims, n);
+  if (index.chunks != null && index.chunks !== n) throw mismatch("index/chunks.json", n, index.chunks);
+  return { dims, n, vectors, scales, chunks, docs };
+}
+
+function mismatch(file, got, want) {
+  return new WebsemError(`${file} holds ${got} rows but the index has ${want} chunks; rebuild with \`websem build\``);
+}
+
+/**
+ * Exact scoring per docs/architecture.md "Search semantics": chunk score = dot(query, dequantized
+ * chunk vector) accumulated in float64 in index order; document score = max over its chunks (the
+ * first chunk reaching it wins); order by score descending, then document index ascending.
+ */
+export function rank(index, query, k) {
+  const { dims, n, vectors, scales, chunks, docs } = index;
+  const q = Float64Array.from(query);
+  const best = new Float64Array(docs.length).fill(-Infinity);
+  const bestChunk = new Int32Array(docs.length).fill(-1);
+  for (let c = 0; c < n; c++) {
+    const off = c * dims;
+    let s = 0;
+    if (scales) {
+      // Dequantize to float32 first (as numpy does with float32 scales), then accumulate in float64.
+      const scale = scales[c];
+      for (let j = 0; j < dims; j++) s += q[j] * Math.fround(vectors[off + j] * scale);
+    } else {
+      for (let j = 0; j < dims; j++) s += q[j] * vectors[off + j];
+    }
+    const d = chunks[c].doc;
+    if (s > best[d]) {
+      best[d] = s;
+      bestChunk[d] = c;
+    }
+  }
+  const order = [];
+  for (let d = 0; d < docs.length; d++) if (bestChunk[d] >= 0) order.push(d);
+  order.sort((a, b) => best[b] - best[a] || a - b);
+  return order.slice(0, k).map((d) => hit(docs[d], chunks[bestChunk[d]], best[d]));
+}
+
+function hit(doc, chunk, score) {
+  const anchor = chunk.anchor ?? "";
+  const url = doc.url ? doc.url + anchor : anchor;
+  return { id: doc.id, score, title: doc.title ?? "", url, snippet: snippet(chunk.text ?? "") };
+}
+
+// Python's str.isspace() set, so snippets equal `websem query`'s `" ".join(text.split())`.
+const PY_WHITESPACE = /[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
+
+function snippet(text) {
+  const flat = text.replace(PY_WHITESPACE, " ").replace(/^ | $/g, "");
+  const chars = Array.from(flat); // code points, like Python string indices
+  if (chars.length <= SNIPPET_CHARS) return flat;
+  const cut = chars.lastIndexOf(" ", SNIPPET_CHARS);
+  return `${chars.slice(0, cut > SNIPPET_CHARS / 2 ? cut : SNIPPET_CHARS).join("")}…`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pyodide tokenizer
+
+const TOKENIZER_PY = `
+import array, sys
+sys.path.insert(0, "/websem/py")
+from pyodide.ffi import to_js
+from websem_text.wordpiece import WordPieceTokenizer
+
+with open("/websem/model/tokenizer.json", encoding="utf-8") as f:
+    _tok = WordPieceTokenizer.from_json(f.read(), max_length=MAX_LENGTH)
+
+def websem_encode(text):
+    enc = _tok.encode(text)
+    # array('q') arrives in JS as a BigInt64Array: what ORT int64 tensors take directly.
+    return to_js([array.array("q", enc.ids), array.array("q", enc.attention_mask),
+                  array.array("q", enc.type_ids)])
+websem_encode
+`;
+
+export async function loadTokenizer(files, manifest, base, onProgress) {
+  const pyUrl = files.url(PYODIDE_FILES.module);
+  const pythonFiles = manifest.runtime?.python_files ?? [];
+  if (!pythonFiles.length) {
+    throw new WebsemError("manifest.json lists no runtime.python_files (the websem_text tokenizer); rebuild with `websem build`");
+  }
+  // Start every download now; Pyodide boots while they arrive.
+  const pyFiles = pythonFiles.map((p) => files.bytes(p).then((b) => [p, b]));
+  const tokenizerJson = files.bytes(MODEL_FILES.tokenizer);
+  const [, , wasm, stdlib, lock] = await Promise.all([
+    files.bytes(PYODIDE_FILES.module),
+    files.bytes(PYODIDE_FILES.asm),
+    files.bytes(PYODIDE_FILES.wasm),
+    files.bytes(PYODIDE_FILES.stdlib),
+    files.text(PYODIDE_FILES.lock),
+  ]);
+  const { loadPyodide } = await import(pyUrl);
+  onProgress({ stage: "pyodide-boot" });
+  const indexURL = files.url("vendor/pyodide/");
+  const isNode = typeof process !== "undefined" && process.versions?.node && !globalThis.window;
+  const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
+  let pyodide;
+  if (isNode) {
+    // Node: Pyodide reads indexURL from the file system itself; it needs a path, not a file: URL.
+    options.indexURL = new URL(indexURL).pathname;
+    options.packageBaseUrl = options.indexURL;
+    pyodide = await loadPyodide(options);
+  } else {
+    // Pyodide fetches pyodide.asm.wasm and python_stdlib.zip through the global fetch. Serve it
+    // the bytes already verified above, so nothing unverified runs and nothing is fetched twice.
+    const verified = new Map([
+      [files.url(PYODIDE_FILES.wasm), [wasm, "application/wasm"]],
+      [files.url(PYODIDE_FILES.stdlib), [stdlib, "application/zip"]],
+    ]);
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (input, init) => {
+      const key = typeof input === "string" ? input : input?.url ?? String(input);
+      const hitBytes = verified.get(new URL(key, base).href);
+      if (hitBytes) {
+        return Promise.resolve(new Response(hitBytes[0], { headers: { "content-type": hitBytes[1] } }));
+      }
+      return realFetch.call(globalThis, input, init);
+    };
+    try {
+      pyodide = await loadPyodide(options);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  }
+  onProgress({ stage: "pyodide-ready" });
+  pyodide.FS.mkdirTree("/websem/model");
+  for (const [path, bytes] of await Promise.all(pyFiles)) {
+    const target = `/websem/${path}`;
+    pyodide.FS.mkdirTree(target.slice(0, target.lastIndexOf("/")));
+    pyodide.FS.writeFile(target, bytes);
+  }
+  pyodide.FS.writeFile("/websem/model/tokenizer.json", await tokenizerJson);
+  const maxLength = manifest.model?.max_seq_length ?? 256;
+  const encode = pyodide.runPython(TOKENIZER_PY.replace("MAX_LENGTH", String(maxLength)));
+  onProgress({ stage: "tokenizer-ready" });
+  return {
+    pyodide,
+    /** @returns {Promise<BigInt64Array[]>} [ids, attention mask, type ids]. */
+    async encode(text) {
+      return encode(String(text));
+    },
+    close() {
+      encode.destroy();
+    },
+  };
+}
+
+function useTokenizerWorker(opts) {
+  // Pyodide's boot and ORT's session creation are both mostly synchronous wasm work; in one thread
+  // they run one after the other. A nested module worker for Pyodide lets them overlap on two
+  // cores (cold start). Node has no global Worker: it tokenizes in-process.
+  if (opts.tokenizerWorker === false) return false;
+  return typeof globalThis.Worker === "function";
+}
+
+/** Pyodide + websem_text in runtime/tokenizer-worker.js; same interface as loadTokenizer(). */
+function loadTokenizerWorker(base, manifest, onProgress) {
+  const url = new URL("./tokenizer-worker.js", import.meta.url).href;
+  const worker = new Worker(url, { type: "module", name: "websem-tokenizer" });
+  const pending = new Map();
+  let nextId = 1;
+  return new Promise((resolve, reject) => {
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      const err = new WebsemError(
+        `the tokenizer worker ${url} failed to start (${event.message || "load error"}); serve the ` +
+          "complete bundle folder (runtime/ included), e.g. with `websem serve BUNDLE`",
+      );
+      for (const p of pending.values()) p.reject(err);
+      reject(err);
+    };
+    worker.onmessage = ({ data }) => {
+      if (data.type === "progress") onProgress(data.event);
+      else if (data.type === "error" && data.id == null) {
+        worker.terminate();
+        reject(new WebsemError(data.message));
+      } else if (data.type === "ready") {
+        resolve({
+          encode(text) {
+            const id = nextId++;
+            return new Promise((res, rej) => {
+              pending.set(id, { resolve: res, reject: rej });
+              worker.postMessage({ type: "encode", id, text: String(text) });
+            });
+          },
+          close() {
+            worker.terminate();
+          },
+        });
+      } else {
+        const p = pending.get(data.id);
+        pending.delete(data.id);
+        if (data.type === "encoded") p?.resolve(data.value);
+        else p?.reject(new WebsemError(data.message));
+      }
+    };
+    worker.postMessage({ type: "init", base, manifest });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// onnxruntime-web session
+
+async function loadSession(files, manifest, opts, onProgress) {
+  const [, , wasm, model] = await Promise.all([
+    files.bytes(ORT_FILES.module),
+    files.bytes(ORT_FILES.glue),
+    files.bytes(ORT_FILES.wasm),
+    files.bytes(MODEL_FILES.onnx),
+  ]);
+  const ort = opts.ortModule ?? (await import(files.url(ORT_FILES.module)));
+  ort.env.wasm.wasmPaths = files.url("vendor/ort/");
+  // The verified wasm bytes, so ORT does not fetch (and trust) the file a second time.
+  ort.env.wasm.wasmBinary = opts.ortWasmModule ?? wasm;
+  ort.env.wasm.numThreads = threadCount(opts.threads);
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = "error";
+  onProgress({ stage: "ort-session" });
+  let session;
+  try {
+    session = await ort.InferenceSession.create(model, {
+      executionProviders: ["wasm"],
+      graphOptimizationLevel: "all",
+      // Warnings from graph optimisation would otherwise land in the page console as errors.
+      logSeverityLevel: 3,
+    });
+  } catch (e) {
+    throw new WebsemError(
+      `onnxruntime-web could not load model/model.onnx (${e.message}); rebuild the bundle with a model ` +
+        "package from `websem export`",
+    );
+  }
+  const output = manifest.model?.output ?? "sentence_embedding";
+  if (!session.outputNames.includes(output)) {
+    throw new WebsemError(
+      `model/model.onnx has no output ${JSON.stringify(output)} (outputs: ${session.outputNames.join(", ")}); ` +
+        "re-export it with `websem export`",
+    );
+  }
+  onProgress({ stage: "ort-ready" });
+  return { ort, session, output };
+}
+
+function threadCount(requested) {
+  // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (COOP + COEP). On 2 cores
+  // one thread measured faster (2026-11-28), hence the default of 1.
+  const isolated = globalThis.crossOriginIsolated === true;
+  const n = Number.isInteger(requested) && requested > 0 ? requested : 1;
+  return isolated ? n : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine
+
+/**
+ * Load a bundle and return a search engine.
+ *
+ * @param {string|URL} bundleUrl URL of the bundle folder (the one holding manifest.json).
+ * @param {object} [opts]
+ * @param {typeof fetch} [opts.fetch] fetch implementation (Node: one that reads file: URLs).
+ * @param {number} [opts.threads] ORT threads; used only when crossOriginIsolated. Default 1.
+ * @param {(event: object) => void} [opts.onProgress] progress events ({stage, ...}).
+ * @param {ArrayBuffer|Uint8Array} [opts.ortWasmModule] the ORT wasm bytes to use instead of the
+ *   bundle's vendor/ort/ort-wasm-simd-threaded.wasm (edge runtimes that ship wasm as an asset).
+ * @param {boolean} [opts.tokenizerWorker] run Pyodide in a nested module worker (default: whenever
+ *   `Worker` exists), so it boots in parallel with the ORT session.
+ * @returns {Promise<{search: Function, info: object, close: Function}>}
+ */
+export async function createEngine(bundleUrl, opts = {}) {
+  const started = now();
+  const base = asBundleBase(bundleUrl);
+  const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  const onProgress = (event) => {
+    try {
+      opts.onProgress?.({ ...event, ms: now() - started });
+    } catch {
+      // A throwing progress callback must not break loading.
+    }
+  };
+  const manifestUrl = new URL("manifest.json", base).href;
+  const manifestBytes = await fetchBytes(fetchFn, manifestUrl);
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+  } catch (e) {
+    throw new WebsemError(`${manifestUrl} is not valid JSON (${e.message}); rebuild the bundle with \`websem build\``);
+  }
+  checkManifest(manifest, manifestUrl);
+  onProgress({ stage: "manifest" });
+  const files = new VerifiedFiles(base, manifest, fetchFn, onProgress);
+
+  // Everything at once: the three loaders share the verified-file cache, and each awaits only what
+  // it needs, so Pyodide boots while the model and index download and ORT compiles.
+  const tokenizerP = useTokenizerWorker(opts)
+    ? loadTokenizerWorker(base, manifest, onProgress)
+    : loadTokenizer(files, manifest, base, onProgress);
+  const sessionP = loadSession(files, manifest, opts, onProgress);
+  const indexP = loadIndex(files, manifest);
+  // Avoid unhandled-rejection noise from the losers when one part fails first.
+  for (const p of [tokenizerP, sessionP, indexP]) p.catch(() => {});
+  const [tokenizer, { ort, session, output }, index] = await Promise.all([tokenizerP, sessionP, indexP]);
+  onProgress({ stage: "ready" });
+
+  const useTypeIds = session.inputNames.includes("token_type_ids");
+  let queue = Promise.resolve();
+
+  async function embedNow(text) {
+    const [ids, mask, types] = await tokenizer.encode(text);
+    const dims = [1, ids.length];
+    const feeds = {
+      input_ids: new ort.Tensor("int64", ids, dims),
+      attention_mask: new ort.Tensor("int64", mask, dims),
+    };
+    if (useTypeIds) feeds.token_type_ids = new ort.Tensor("int64", types, dims);
+    const result = await session.run(feeds, [output]);
+    const data = Float32Array.from(result[output].data);
+    for (const t of Object.values(result)) t.dispose?.();
+    return { ids, data };
+  }
+
+  // One ORT run at a time: a session must not run concurrently with itself.
+  function serial(fn) {
+    const p = queue.then(fn, fn);
+    queue = p.catch(() => {});
+    return p;
+  }
+
+  const info = {
+    bundle: base,
+    format_version: manifest.format_version,
+    model: manifest.model,
+    index: { docs: index.docs.length, chunks: index.n, dims: index.dims, vector_dtype: manifest.index.vector_dtype },
+    threads: ort.env.wasm.numThreads,
+    load_ms: now() - started,
+  };
+
+  return {
+    info,
+    /**
+     * @param {string} query
+     * @param {{k?: number}} [options]
+     * @returns {Promise<Array<{id: string, score: number, title: string, url: string, snippet: string}>>}
+     */
+    search(query, options = {}) {
+      const k = options?.k ?? 10;
+      if (typeof query !== "string") {
+        return Promise.reject(new WebsemError(`query must be a string, got ${typeof query}`));
+      }
+      if (!Number.isInteger(k) || k < 1) {
+        return Promise.reject(new WebsemError(`k must be a positive integer, got ${JSON.stringify(k)}`));
+      }
+      return serial(async () => rank(index, (await embedNow(query)).data, k));
+    },
+    /**
+     * Test hook, NOT public API (may change without notice): raw token ids and query embeddings.
+     * @internal
+     */
+    debug: {
+      tokenize: async (text) => Array.from((await tokenizer.encode(text))[0], Number),
+      embed: (text) => serial(async () => Array.from((await embedNow(text)).data)),
+    },
+    async close() {
+      await queue;
+      tokenizer.close();
+      await session.release();
+    },
+  };
+}
+
+function now() {
+  return globalThis.performance?.now() ?? Date.now();
+}

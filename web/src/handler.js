@@ -1,0 +1,299 @@
+// websem fetch handler: one `(Request) => Promise<Response>` for serverless and edge runtimes
+// (Node's http server via node.js, Deno.serve, Cloudflare Workers, Vercel Edge, ...).
+//
+// Web-standard APIs only (Request, Response, URL, JSON): no Node, Deno or Workers globals here.
+// Routes:
+//   GET /search?q=...&k=10&mode=...   -> 200 {query, k, mode, hits: [{id, score, title, url, snippet}], took_ms}
+//   GET /healthz                      -> 200 {status: "ok", ...} once the engine is ready,
+//                                        503 {status: "starting"|"error"} before that
+// Every failure is a JSON body {error: {code, message}} with a 4xx/5xx status, never a crash.
+
+import { createEngine as defaultCreateEngine } from "./engine.js";
+
+/** Search modes the product knows (issue #6); a bundle/engine may support a subset. */
+export const KNOWN_MODES = ["hybrid", "semantic", "lexical"];
+
+const DEFAULTS = {
+  k: 10,
+  maxK: 100,
+  // The model sees at most 256 wordpieces (~1-2 KB of text); anything far longer only costs
+  // tokenizer time in Pyodide, so it is refused instead of silently truncated.
+  maxQueryChars: 2048,
+  // Searches are serialised on one ORT session; beyond this many waiting requests, shed load
+  // with 503 + Retry-After instead of growing memory and latency without bound.
+  maxPending: 512,
+  prefix: "",
+  cors: "*",
+  // After a failed start, answer 503 from the cached error for this long before loading again:
+  // a broken bundle must not make every request pay (and allocate) a full engine load.
+  retryAfterMs: 5000,
+};
+
+/** A JSON response with the headers every route shares. */
+function json(status, body, extra = {}, cors = DEFAULTS.cors) {
+  const headers = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...extra };
+  if (cors) headers["access-control-allow-origin"] = cors;
+  return new Response(JSON.stringify(body), { status, headers });
+}
+
+function fail(status, code, message, extra, cors) {
+  const text = message.startsWith("websem:") ? message : `websem: ${message}`;
+  return json(status, { error: { code, message: text } }, extra, cors);
+}
+
+/** Thrown by the parameter parsers; turned into a 4xx by the handler. */
+class BadRequest extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function parseQuery(params, maxQueryChars) {
+  const values = params.getAll("q");
+  if (values.length > 1) {
+    throw new BadRequest(400, "bad_query", `q was given ${values.length} times; pass it once: /search?q=...`);
+  }
+  const q = values[0];
+  if (q === undefined) {
+    throw new BadRequest(400, "missing_query", "q is missing; pass the search text as /search?q=...");
+  }
+  if (!q.trim()) {
+    throw new BadRequest(400, "empty_query", "q is empty; pass some search text as /search?q=...");
+  }
+  if (q.length > maxQueryChars) {
+    throw new BadRequest(
+      400,
+      "query_too_long",
+      `q has ${q.length} characters, more than the limit of ${maxQueryChars} ` +
+        "(the model reads at most 256 wordpieces); send a shorter query",
+    );
+  }
+  return q;
+}
+
+function parseK(params, dflt, maxK) {
+  const raw = params.get("k");
+  if (raw === null || raw === "") return dflt;
+  // Digits only: "-1", "1e9", "1.5", "0x10" and " 3" are all refused with the same clear message.
+  if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) < 1 || Number(raw) > maxK) {
+    throw new BadRequest(
+      400,
+      "bad_k",
+      `k=${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}...` : raw)} is not allowed; ` +
+        `k must be an integer from 1 to ${maxK}`,
+    );
+  }
+  return Number(raw);
+}
+
+function parseMode(params) {
+  const raw = params.get("mode");
+  if (raw === null || raw === "") return null;
+  if (!KNOWN_MODES.includes(raw)) {
+    throw new BadRequest(
+      400,
+      "bad_mode",
+      `mode=${JSON.stringify(raw.slice(0, 40))} is unknown; allowed: ${KNOWN_MODES.join(", ")}`,
+    );
+  }
+  return raw;
+}
+
+/** Modes the loaded engine supports: engines before hybrid retrieval are semantic-only. */
+function engineModes(engine) {
+  const modes = engine?.info?.modes;
+  return Array.isArray(modes) && modes.length ? modes : ["semantic"];
+}
+
+/**
+ * Build the fetch handler for one bundle.
+ *
+ * The engine is started lazily, once: the first request (or `warmup()`) starts it and every
+ * request that arrives meanwhile awaits the same promise. If loading fails, those requests get
+ * a 503 with the `websem:` error, and the first request after `retryAfterMs` tries again.
+ *
+ * @param {string|URL|object} bundle bundle folder URL, or `{url, ...engineOptions}`
+ * @param {object} [options]
+ * @param {object} [options.engineOptions] passed to createEngine (fetch, threads, ortWasmModule, ...)
+ * @param {Function} [options.createEngine] engine factory (default: engine.js createEngine)
+ * @param {number} [options.k] default k (10)
+ * @param {number} [options.maxK] largest k accepted (100)
+ * @param {number} [options.maxQueryChars] longest q accepted (2048)
+ * @param {number} [options.maxPending] searches allowed to wait at once before 503 (512)
+ * @param {string} [options.prefix] path prefix the routes live under, e.g. "/api"
+ * @param {string|null} [options.cors] Access-Control-Allow-Origin value, null for none ("*")
+ * @returns {((request: Request) => Promise<Response>) & {warmup: () => Promise<object>, state: () => object}}
+ */
+export function createHandler(bundle, options = {}) {
+  const cfg = { ...DEFAULTS, ...options };
+  const { url: bundleUrl, engineOptions } = normalizeBundle(bundle, options.engineOptions);
+  const create = options.createEngine ?? defaultCreateEngine;
+  const cors = cfg.cors;
+  const prefix = cfg.prefix.replace(/\/+$/, "");
+
+  let enginePromise = null;
+  let engine = null;
+  let lastError = null;
+  let pending = 0;
+  let served = 0;
+  let starts = 0;
+  let failedAt = 0;
+  const startedAt = Date.now();
+
+  /** The single shared start: concurrent callers get the same promise. */
+  function start() {
+    if (engine) return Promise.resolve(engine);
+    if (!enginePromise && lastError && Date.now() - failedAt < cfg.retryAfterMs) {
+      return Promise.reject(lastError);
+    }
+    if (!enginePromise) {
+      lastError = null;
+      starts++;
+      enginePromise = Promise.resolve()
+        .then(() => create(bundleUrl, engineOptions))
+        .then(
+          (e) => {
+            engine = e;
+            return e;
+          },
+          (err) => {
+            lastError = err;
+            failedAt = Date.now();
+            // Let a later request retry (a transient fetch error must not brick the isolate).
+            enginePromise = null;
+            throw err;
+          },
+        );
+    }
+    return enginePromise;
+  }
+
+  function state() {
+    return {
+      status: engine ? "ok" : lastError && !enginePromise ? "error" : "starting",
+      ready: Boolean(engine),
+      pending,
+      served,
+      starts,
+      uptime_ms: Date.now() - startedAt,
+    };
+  }
+
+  async function healthz() {
+    if (!engine && !enginePromise) start().catch(() => {}); // within retryAfterMs: the cached error
+    const s = state();
+    if (engine) {
+      return json(200, { ...s, modes: engineModes(engine), info: engine.info }, {}, cors);
+    }
+    if (lastError && !enginePromise) {
+      return json(503, { ...s, error: { code: "engine_failed", message: errorMessage(lastError) } }, {}, cors);
+    }
+    return json(503, s, { "retry-after": "1" }, cors);
+  }
+
+  async function search(url) {
+    const params = url.searchParams;
+    const q = parseQuery(params, cfg.maxQueryChars);
+    const k = parseK(params, cfg.k, cfg.maxK);
+    const mode = parseMode(params);
+    if (pending >= cfg.maxPending) {
+      return fail(503, "overloaded", `${pending} searches are already waiting; retry shortly`, { "retry-after": "1" }, cors);
+    }
+    pending++;
+    try {
+      let e;
+      try {
+        e = await start();
+      } catch (err) {
+        return fail(503, "engine_failed", errorMessage(err), { "retry-after": "5" }, cors);
+      }
+      const modes = engineModes(e);
+      if (mode && !modes.includes(mode)) {
+        throw new BadRequest(
+          400,
+          "bad_mode",
+          `mode=${JSON.stringify(mode)} is not supported by this bundle; allowed: ${modes.join(", ")}`,
+        );
+      }
+      const t0 = now();
+      // Pass `mode` only when asked for: semantic-only engines take just {k}.
+      const hits = await e.search(q, mode && modes.length > 1 ? { k, mode } : { k });
+      served++;
+      return json(200, { query: q, k, mode: mode ?? (modes.length === 1 ? modes[0] : null), hits, took_ms: round(now() - t0) }, {}, cors);
+    } finally {
+      pending--;
+    }
+  }
+
+  async function handler(request) {
+    try {
+      let url;
+      try {
+        url = new URL(request.url);
+      } catch {
+        return fail(400, "bad_url", `request URL ${JSON.stringify(String(request.url).slice(0, 80))} is invalid`, {}, cors);
+      }
+      let path = url.pathname;
+      if (prefix) {
+        if (path !== prefix && !path.startsWith(`${prefix}/`)) {
+          return fail(404, "not_found", `no route ${path}; routes: ${prefix}/search, ${prefix}/healthz`, {}, cors);
+        }
+        path = path.slice(prefix.length) || "/";
+      }
+      const route = path.replace(/\/+$/, "") || "/";
+      if (route !== "/search" && route !== "/healthz") {
+        return fail(404, "not_found", `no route ${JSON.stringify(url.pathname.slice(0, 80))}; routes: GET ${prefix}/search?q=..., GET ${prefix}/healthz`, {}, cors);
+      }
+      if (request.method === "OPTIONS") {
+        return new Response(null, {
+          status: 204,
+          headers: cors
+            ? { "access-control-allow-origin": cors, "access-control-allow-methods": "GET, HEAD, OPTIONS", allow: "GET, HEAD, OPTIONS" }
+            : { allow: "GET, HEAD, OPTIONS" },
+        });
+      }
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        return fail(405, "method_not_allowed", `method ${request.method} is not allowed on ${route}; use GET`, { allow: "GET, HEAD, OPTIONS" }, cors);
+      }
+      const response = route === "/healthz" ? await healthz() : await search(url);
+      return request.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response;
+    } catch (err) {
+      if (err instanceof BadRequest) return fail(err.status, err.code, err.message, {}, cors);
+      return fail(500, "internal", errorMessage(err), {}, cors);
+    }
+  }
+
+  handler.warmup = start;
+  handler.state = state;
+  /** Release the engine (tests, graceful shutdown). */
+  handler.close = async () => {
+    const e = engine ?? (enginePromise ? await enginePromise.catch(() => null) : null);
+    engine = null;
+    enginePromise = null;
+    if (e) await e.close();
+  };
+  return handler;
+}
+
+function normalizeBundle(bundle, engineOptions = {}) {
+  if (bundle && typeof bundle === "object" && !(bundle instanceof URL) && "url" in bundle) {
+    const { url, ...rest } = bundle;
+    return { url: String(url), engineOptions: { ...rest, ...engineOptions } };
+  }
+  return { url: String(bundle), engineOptions: { ...engineOptions } };
+}
+
+function errorMessage(err) {
+  const m = err?.message ?? String(err);
+  return m.startsWith("websem:") ? m : `websem: ${m}`;
+}
+
+function round(ms) {
+  return Math.round(ms * 100) / 100;
+}
+
+function now() {
+  return globalThis.performance?.now() ?? Date.now();
+}

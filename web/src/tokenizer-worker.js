@@ -1,0 +1,35 @@
+// websem tokenizer worker: Pyodide + the shipped websem_text package in a nested module worker,
+// so that Pyodide boots on one core while onnxruntime-web creates its session on the other.
+//
+// Protocol: {type: "init", base, manifest} -> {type: "progress", event}* -> {type: "ready"} |
+// {type: "error", message}; {type: "encode", id, text} -> {type: "encoded", id, value: [ids,
+// mask, type_ids] as BigInt64Array} | {type: "error", id, message}.
+import { VerifiedFiles, loadTokenizer } from "./engine.js";
+
+let tokenizer = null;
+
+function errorMessage(e) {
+  const message = e?.message ?? String(e);
+  return message.startsWith("websem:") ? message : `websem: ${message}`;
+}
+
+self.onmessage = async ({ data }) => {
+  if (data?.type === "init") {
+    try {
+      const onProgress = (event) => self.postMessage({ type: "progress", event });
+      // The manifest was already fetched and checked by the engine; every file is verified here.
+      const files = new VerifiedFiles(data.base, data.manifest, globalThis.fetch.bind(globalThis), onProgress);
+      tokenizer = await loadTokenizer(files, data.manifest, data.base, onProgress);
+      self.postMessage({ type: "ready" });
+    } catch (e) {
+      self.postMessage({ type: "error", message: errorMessage(e) });
+    }
+  } else if (data?.type === "encode") {
+    try {
+      const value = await tokenizer.encode(data.text);
+      self.postMessage({ type: "encoded", id: data.id, value }, value.map((a) => a.buffer));
+    } catch (e) {
+      self.postMessage({ type: "error", id: data.id, message: errorMessage(e) });
+    }
+  }
+};
