@@ -31,6 +31,8 @@ from websem.web.api_server import start_api_server
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+# Node flag sets compared in one run; every variant also gets api_server.NODE_ENV
+# (MALLOC_ARENA_MAX=1), as `websem serve --api` does.
 VARIANTS = {"default": [], "liftoff": ["--liftoff-only"]}
 
 

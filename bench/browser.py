@@ -105,7 +105,7 @@ def _wait_first_result(page, timeout_s: float) -> dict:
     return page.evaluate(
         "() => ({first: window.__bench.firstResultMs, ready: window.__bench.readyMs ?? null,"
         " error: window.__bench.error ?? null, hits: window.__bench.firstHits ?? null,"
-        " info: window.__bench.info ?? null})"
+        " info: window.__bench.info ?? null, stages: window.__bench.stages ?? null})"
     )
 
 
@@ -158,6 +158,7 @@ def measure_stack(
         run["cold_ready_ms"] = res["ready"]
         run["first_hits"] = res["hits"]
         run["info"] = res["info"]
+        run["stages"] = res["stages"]
         cold_log = server.take_log()
         run["cold_network"] = _bytes(cold_log)
         run["files"] = sorted({e["path"] for e in cold_log if e["status"] == 200})
@@ -193,7 +194,7 @@ def measure_stack(
 
 
 def file_sizes(server: BenchServer, paths: list[str]) -> list[dict]:
-    """Raw and brotli (q11) bytes of every file a cold load fetched."""
+    """Raw and brotli (q9) bytes of every file a cold load fetched."""
     out = []
     for p in paths:
         f = server.resolve(p)
@@ -259,7 +260,7 @@ def write_markdown(data: dict) -> Path:
         f"{data['queries']['warm']} warm-up",
         "",
         "| stack | cold start ms | repeat visit ms | query p50 ms | query p95 ms | renderer RSS MB "
-        "| peak RSS MB | JS heap MB | cold bytes (raw) | cold bytes (brotli) |",
+        "| peak RSS MB | JS heap MB | cold bytes (raw) | cold bytes (brotli q9) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s, p in per.items():
@@ -280,10 +281,17 @@ def write_markdown(data: dict) -> Path:
                 f"{f(r['query_p50_ms'], 2)} | {f(r['query_p95_ms'], 2)} | "
                 f"{f(r['renderer_rss_mb_median'], 2)} | {f(r['cold_bytes'], 2)} |"
             )
+    stage_runs = [r["stages"] for r in data["runs"] if r["stack"] == "websem" and r.get("stages")]
+    if stage_runs:
+        names = [st["stage"] for st in stage_runs[0]]
+        med = {n: median([next((st["at_ms"] for st in sr if st["stage"] == n), None)
+                          for sr in stage_runs]) for n in names}
+        lines += ["", "websem loading stages on a cold start (median ms after navigation start): "
+                  + ", ".join(f"{n} {f(v)}" for n, v in med.items())]
     if data.get("agreement"):
         lines += ["", "Same job check: mean overlap@10 of the peer's top-10 with websem's: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in data["agreement"].items() if v is not None)]
-    lines += ["", "Files fetched on a cold load (raw / brotli q11 bytes):", ""]
+    lines += ["", "Files fetched on a cold load (raw / brotli q9 bytes):", ""]
     for s, b in data["bytes"].items():
         lines.append(f"- **{s}**: " + ", ".join(
             f"`{x['path']}` {x['raw']:,} / {x['brotli']:,}"
@@ -293,7 +301,7 @@ def write_markdown(data: dict) -> Path:
         "Cold start = `performance.now()` at the first query's hits (counted from navigation start), "
         "fresh profile. Repeat visit = second navigation in the same profile (warm HTTP cache; the "
         f"server sends `Cache-Control: {data['cache_control']}` to both stacks). Renderer RSS from "
-        "/proc after the warm queries. Plot: `browser.png`.",
+        f"/proc after the warm queries. Plot: `{data['name']}.png`.",
     ]
     out = RESULTS / f"{data['name']}.md"
     out.write_text("\n".join(lines) + "\n")
@@ -342,7 +350,7 @@ def plot(data: dict) -> Path:
     br = [data["bytes"].get(s, {}).get("brotli", 0) / 1e6 for s in stacks]
     xs = range(len(stacks))
     ax.bar([x - 0.2 for x in xs], raw, 0.4, label="raw", color="#bdbdbd")
-    ax.bar([x + 0.2 for x in xs], br, 0.4, label="brotli", color=[colors.get(s) for s in stacks])
+    ax.bar([x + 0.2 for x in xs], br, 0.4, label="brotli q9", color=[colors.get(s) for s in stacks])
     ax.set_xticks(list(xs), stacks)
     ax.set_ylabel("MB fetched on a cold load")
     ax.set_title("Bytes")

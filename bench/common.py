@@ -165,9 +165,12 @@ def percentile(xs: list[float], p: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def brotli_size(path: Path, quality: int = 11) -> int:
-    """Brotli-compressed size of a file (what a static host precompresses), cached by sha256
-    because quality 11 on a 27 MB wasm takes a while on a shared 2-core box."""
+def brotli_size(path: Path, quality: int = 9) -> int:
+    """Brotli-compressed size of a file, cached by sha256.
+
+    Quality 9, not 11: q11 on the 23-27 MB model/wasm files takes minutes on a shared 2-core box
+    (2026-11-28: >90 s per file at load 18) and would blow the quick mode's 10-minute budget;
+    q9 is within a few percent of q11 and the same quality is used for every stack."""
     import brotli
 
     data = path.read_bytes()

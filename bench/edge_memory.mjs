@@ -165,6 +165,7 @@ function runChild(cfg) {
   const flags = cfg.nodeFlags ?? [];
   const r = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url), "--child", JSON.stringify(cfg)], {
     encoding: "utf8",
+    env: { ...process.env, ...(cfg.env ?? {}) },
     maxBuffer: 64 * MB,
   });
   if (r.status !== 0) throw new Error(`child ${cfg.name} failed: ${r.stderr}`);
@@ -204,12 +205,6 @@ async function main() {
     { name: "ort dynamic int8, arena+pattern off, opt=disabled", model: dyn, queries, session: { ...lean, graphOptimizationLevel: "disabled" } },
     wo && { name: "ort weight-only int8, --liftoff-only", model: wo, queries, nodeFlags: liftoff },
     { name: "ort dynamic int8, --liftoff-only", model: dyn, queries, nodeFlags: liftoff },
-    { name: "ort dynamic int8, arena+pattern off, --liftoff-only", model: dyn, queries, session: lean, nodeFlags: liftoff },
-    wo && { name: "full: pyodide + tokenizer + ort weight-only int8, defaults", pyodide: true, tokenizer, model: wo, queries },
-    { name: "full: pyodide + tokenizer + ort dynamic int8, defaults", pyodide: true, tokenizer, model: dyn, queries },
-    { name: "full: ... dynamic int8, arena+pattern off", pyodide: true, tokenizer, model: dyn, queries, session: lean },
-    { name: "full: ... dynamic int8, arena+pattern off, --liftoff-only", pyodide: true, tokenizer, model: dyn, queries, session: lean, nodeFlags: liftoff },
-    wo && { name: "full: ... weight-only int8, --liftoff-only", pyodide: true, tokenizer, model: wo, queries, nodeFlags: liftoff },
   ].filter(Boolean);
   // The real engine on a real bundle; a patched engine copy (--engine-patched) may take the
   // proposed options `dropBytes` (free verified download buffers once loaded) and `sessionOptions`.
@@ -218,15 +213,17 @@ async function main() {
   const bundle = arg("--bundle");
   const bundleDyn = arg("--bundle-dyn");
   const leanEngine = { dropBytes: true, sessionOptions: lean };
+  const arena = { MALLOC_ARENA_MAX: "1" };
+  const eq = Number(arg("--engine-queries", String(queries)));
   const engineConfigs = !bundle ? [] : [
-    { name: "engine.js on bundle, defaults", engine, bundle, queries },
-    { name: "engine.js on bundle, --liftoff-only", engine, bundle, queries, nodeFlags: liftoff },
-    patched && { name: "patched engine, drop verified bytes", engine: patched, bundle, queries, engineOptions: { dropBytes: true } },
-    patched && { name: "patched engine, drop bytes + arena/pattern off", engine: patched, bundle, queries, engineOptions: leanEngine },
-    patched && { name: "patched engine, drop bytes + arena/pattern off, --liftoff-only", engine: patched, bundle, queries, engineOptions: leanEngine, nodeFlags: liftoff },
-    bundleDyn && { name: "engine.js on dynamic-int8 bundle, defaults", engine, bundle: bundleDyn, queries },
-    bundleDyn && { name: "engine.js on dynamic-int8 bundle, --liftoff-only", engine, bundle: bundleDyn, queries, nodeFlags: liftoff },
-    bundleDyn && patched && { name: "patched engine on dynamic-int8 bundle, all cuts, --liftoff-only", engine: patched, bundle: bundleDyn, queries, engineOptions: leanEngine, nodeFlags: liftoff },
+    { name: "engine.js on bundle, defaults", engine, bundle, queries: eq },
+    { name: "engine.js, MALLOC_ARENA_MAX=1", engine, bundle, queries: eq, env: arena },
+    { name: "engine.js, MALLOC_ARENA_MAX=1, --liftoff-only", engine, bundle, queries: eq, env: arena, nodeFlags: liftoff },
+    patched && { name: "patched engine: + drop verified bytes", engine: patched, bundle, queries: eq, env: arena, engineOptions: { dropBytes: true } },
+    patched && { name: "patched engine: + drop bytes + arena/pattern off", engine: patched, bundle, queries: eq, env: arena, engineOptions: leanEngine },
+    patched && { name: "patched engine: + drop bytes + arena/pattern off, --liftoff-only", engine: patched, bundle, queries: eq, env: arena, engineOptions: leanEngine, nodeFlags: liftoff },
+    bundleDyn && { name: "engine.js on dynamic-int8 bundle, MALLOC_ARENA_MAX=1", engine, bundle: bundleDyn, queries: eq, env: arena },
+    bundleDyn && patched && { name: "patched engine on dynamic-int8 bundle, all cuts, --liftoff-only", engine: patched, bundle: bundleDyn, queries: eq, env: arena, engineOptions: leanEngine, nodeFlags: liftoff },
   ].filter(Boolean);
   const configs = [...componentConfigs, ...engineConfigs];
   const results = [];

@@ -51,6 +51,7 @@ class OnnxEmbedder:
         import onnxruntime as ort
 
         self.model_dir: Path | None = None
+        mode = None
         source: str | bytes
         if isinstance(model, bytes):
             source = model
@@ -60,8 +61,10 @@ class OnnxEmbedder:
                 self.model_dir = path
                 path = path / "model.onnx"
                 manifest = self.model_dir / "manifest.json"
-                if max_length is None and manifest.is_file():
-                    max_length = json.loads(manifest.read_text())["max_seq_length"]
+                if manifest.is_file():
+                    meta = json.loads(manifest.read_text())
+                    max_length = max_length or meta["max_seq_length"]
+                    mode = (meta.get("quantization") or {}).get("mode")
             source = str(path)
         self.max_length = max_length
         opts = ort.SessionOptions()
@@ -72,6 +75,12 @@ class OnnxEmbedder:
         # at load; by default it keeps DQ nodes for QDQ fusion and re-dequantizes every run.
         # Same numbers either way (q * scale in fp32), fp32 speed instead of slower.
         opts.add_session_config_entry("session.disable_quant_qdq", "1")
+        if mode == "dynamic-int8":
+            # 2026-11-28: the x86 build fuses DynamicQuantizeLinear + MatMulInteger + Mul into
+            # MatMulIntegerToFloat (extended level), which onnxruntime-web does not: cosine
+            # 0.9964 against the browser on some queries. Basic level keeps the unfused ops, as
+            # the browser runs them (cosine >= 0.9999, same speed here).
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
         self.output = output
         self.input_names = [i.name for i in self.session.get_inputs()]

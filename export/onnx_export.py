@@ -19,6 +19,18 @@ __all__ = ["OPSET", "export_fp32"]
 OPSET = 17
 
 
+def _quiet_hf_logging() -> None:
+    """Optimum/transformers log deprecation notes and an opset advice on every export; websem
+    prints its own progress, so only their errors get through."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    for name in ("optimum", "optimum.exporters", "optimum.onnxruntime"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def export_fp32(src: SourceModel):
     """Run Optimum's `main_export` (library_name="transformers", task feature-extraction) into a
     private temp dir and return the loaded `onnx.ModelProto` (weights inlined, < 2 GB)."""
@@ -32,6 +44,7 @@ def export_fp32(src: SourceModel):
         ) from e
     # The model folder is local by now (hub ids were downloaded in resolve_source).
     os.environ["HF_HUB_OFFLINE"] = "1"
+    _quiet_hf_logging()
     with tempfile.TemporaryDirectory(prefix="websem-export-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         main_export(

@@ -280,6 +280,9 @@ def test_int8_quantization_roundtrip() -> None:
     exact = v.astype(np.float64) @ query.astype(np.float64)
     assert np.abs(chunk_scores(q, s, query) - exact).max() < 5e-3
     assert int(np.argmax(chunk_scores(q, s, query))) == 3
+    h, none = quantize(v, "float16")
+    assert none is None and h.dtype == np.float16
+    assert np.abs(chunk_scores(h, None, query) - exact).max() < 1e-3
     with pytest.raises(WebsemError, match="'int4'.*int8, float16, float32"):
         quantize(v, "int4")
 
@@ -302,10 +305,10 @@ def test_cranfield_bundle_manifest_and_files(cranfield_bundle: Path, model_packa
     assert m["index"]["model_sha256"] == m["model"]["sha256"]
     assert m["model"]["dims"] == 384 and m["model"]["max_seq_length"] == 256
     idx = m["index"]
-    assert (idx["docs"], idx["vector_dtype"], idx["dims"]) == (1398, "int8", 384)
+    assert (idx["docs"], idx["vector_dtype"], idx["dims"]) == (1398, "float16", 384)
     assert idx["chunks"] > idx["docs"]
-    assert m["files"]["index/vectors.bin"]["size"] == idx["chunks"] * 384
-    assert m["files"]["index/scales.bin"]["size"] == idx["chunks"] * 4
+    assert m["files"]["index/vectors.bin"]["size"] == idx["chunks"] * 384 * 2
+    assert "index/scales.bin" not in m["files"]  # int8 only
     for rel in ("websem.js", "index.html", "runtime/engine.js", "runtime/worker.js",
                 "model/model.onnx", "model/tokenizer.json", "model/manifest.json",
                 "vendor/pyodide/pyodide.asm.wasm", "vendor/pyodide/python_stdlib.zip",
@@ -334,10 +337,10 @@ def test_vectors_do_not_depend_on_the_batch(tmp_path: Path, model_package: Path,
     assert ma["index"] == mb["index"] and ma["model"] == mb["model"]
     full_chunks = json.loads((cranfield_bundle / "index/chunks.json").read_text())
     full_docs = json.loads((cranfield_bundle / "index/docs.json").read_text())
-    full_vec = np.fromfile(cranfield_bundle / "index/vectors.bin", dtype=np.int8).reshape(-1, 384)
+    full_vec = np.fromfile(cranfield_bundle / "index/vectors.bin", dtype="<f2").reshape(-1, 384)
     sub_chunks = json.loads((a / "index/chunks.json").read_text())
     sub_docs = json.loads((a / "index/docs.json").read_text())
-    sub_vec = np.fromfile(a / "index/vectors.bin", dtype=np.int8).reshape(-1, 384)
+    sub_vec = np.fromfile(a / "index/vectors.bin", dtype="<f2").reshape(-1, 384)
     pos = {(full_docs[c["doc"]]["id"], c["start"]): i for i, c in enumerate(full_chunks)}
     for i, c in enumerate(sub_chunks):
         j = pos[(sub_docs[c["doc"]]["id"], c["start"])]
@@ -348,8 +351,11 @@ def test_html_site_bundle(tmp_path: Path, model_package: Path) -> None:
     from websem.web.query import search
 
     out = tmp_path / "site-bundle"
-    m = build_bundle(write_site(tmp_path / "site"), out, model=model_package, progress=False)
-    assert m["source"]["kind"] == "folder"
+    # int8 here (the non-default storage), so its write → read → search path is exercised too
+    m = build_bundle(write_site(tmp_path / "site"), out, model=model_package, progress=False,
+                     vector_dtype="int8")
+    assert m["source"]["kind"] == "folder" and m["index"]["vector_dtype"] == "int8"
+    assert m["files"]["index/scales.bin"]["size"] == 4 * m["index"]["chunks"]
     docs = json.loads((out / "index/docs.json").read_text())
     assert docs[1]["meta"] == {"description": "Notes on wings", "section": "physics"}
     hit = search(out, ["why does a wing stall at a high angle of attack"], k=1)[0][0]

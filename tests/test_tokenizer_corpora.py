@@ -6,12 +6,15 @@ a corpus.jsonl source. ids, offsets and the untruncated wordpiece count must all
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from websem.text.wordpiece import WordPieceTokenizer
 
 CORPORA = ("scifact-train", "cranfield", "cisi", "medline")
+NODE_SCRIPT = Path(__file__).resolve().parent / "js" / "pyodide_tokenize.mjs"
 MAX_LENGTH = 256
 
 
@@ -50,3 +53,36 @@ def test_every_document(corpus: str, shared_data: Path, pair) -> None:
         elif mine.count_tokens(t) != len(rf.ids):
             bad.append(i)
     assert bad == [], f"{corpus}: {len(bad)} of {len(texts)} documents differ, first {bad[:5]}"
+
+
+@pytest.mark.slow
+def test_every_document_in_pyodide(shared_data: Path, pair, source_model_dir: Path, tmp_path) -> None:
+    """The same ~9k documents through the same files in Pyodide 314 (Node): ids and offsets."""
+    hf = pair[0]
+    strings = []
+    for corpus in CORPORA:
+        with open(shared_data / corpus / "corpus.jsonl", encoding="utf-8") as f:
+            strings += [
+                {"name": f"{corpus}/{i}", "text": doc_text(json.loads(line))}
+                for i, line in enumerate(f)
+                if line.strip()
+            ]
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps(strings), encoding="utf-8")
+    node = shutil.which("node")
+    assert node, "websem tests: `node` (v20) is needed to run the tokenizer in Pyodide"
+    proc = subprocess.run(
+        [node, str(NODE_SCRIPT), "tokenize", str(source_model_dir / "tokenizer.json"), str(path),
+         str(MAX_LENGTH)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    items = json.loads(proc.stdout)["items"]
+    assert len(items) == len(strings) > 9000
+    ref = hf.encode_batch([s["text"] for s in strings])
+    bad = [
+        it["name"]
+        for it, r in zip(items, ref, strict=True)
+        if it["ids"] != r.ids or it["offsets"] != [list(o) for o in r.offsets]
+    ]
+    assert bad == [], f"{len(bad)} documents differ in Pyodide, first {bad[:5]}"

@@ -24,15 +24,28 @@ from pathlib import Path
 
 from websem.text.errors import WebsemError
 
-__all__ = ["ApiServer", "NODE_ADAPTER", "find_node", "start_api_server", "NODE_FLAGS"]
+__all__ = [
+    "ApiServer",
+    "LEAN_NODE_FLAGS",
+    "NODE_ADAPTER",
+    "NODE_ENV",
+    "NODE_FLAGS",
+    "find_node",
+    "run_api_server",
+    "start_api_server",
+]
 
 NODE_ADAPTER = Path(__file__).resolve().parent / "src" / "node.js"
 
-# 2026-11-28: V8's optimising wasm tier (TurboFan) keeps a second, larger copy of the machine code
-# of the 14 MB ORT wasm and the 9.6 MB Pyodide wasm. Liftoff-only code measured about 200 MB less
-# peak RSS in Node 20 (bench/edge_memory.mjs; bench/results/edge_memory.md) at a per-query cost
-# recorded by bench/bench_edge.py. Set WEBSEM_NODE_FLAGS="" to get V8's defaults back.
-NODE_FLAGS: tuple[str, ...] = ("--liftoff-only",)
+# 2026-11-28 (bench/results/edge_memory.md, edge.md): V8's optimising wasm tier (TurboFan)
+# compiles the hot parts of the 14 MB ORT wasm on background threads; the freed compiler memory
+# stays in glibc's per-thread malloc arenas. One arena (MALLOC_ARENA_MAX=1) measured ~80 MB less
+# peak RSS at no measurable speed cost, so it is the default. `--liftoff-only` (no TurboFan)
+# cuts ~220 MB more but runs queries ~2.4x slower: opt in with WEBSEM_NODE_FLAGS=--liftoff-only
+# (or `lean=True`) where memory, not latency, is the limit.
+NODE_FLAGS: tuple[str, ...] = ()
+LEAN_NODE_FLAGS: tuple[str, ...] = ("--liftoff-only",)
+NODE_ENV = {"MALLOC_ARENA_MAX": "1"}
 
 
 def find_node() -> str:
@@ -110,26 +123,32 @@ def start_api_server(
     prefix: str = "",
     wait: bool = True,
     lazy: bool = False,
+    lean: bool = False,
     node_flags: list[str] | None = None,
 ) -> ApiServer:
     """Start `node web/src/node.js BUNDLE` and return once it listens (and, with `wait`, is ready).
 
     `port=0` picks a free port; the chosen URL is read from the process's first output line.
     `lazy=True` leaves the engine unstarted until the first request (no warm-up at boot).
+    `lean=True` trades query speed for memory (Node runs wasm with Liftoff only; docs/edge.md).
     """
     bundle = Path(bundle).resolve()
     if not (bundle / "manifest.json").is_file():
         raise WebsemError(
             f"websem: {bundle} holds no manifest.json; pass a bundle folder written by `websem build`"
         )
-    flags = _node_flags() if node_flags is None else node_flags
+    if node_flags is not None:
+        flags = node_flags
+    else:
+        flags = list(LEAN_NODE_FLAGS) if lean else _node_flags()
     cmd = [find_node(), *flags, str(NODE_ADAPTER), str(bundle), "--port", str(port), "--host", host]
     if prefix:
         cmd += ["--prefix", prefix]
     if lazy:
         cmd.append("--lazy")
+    env = {**NODE_ENV, **os.environ}
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -148,3 +167,21 @@ def start_api_server(
             server.stop()
             raise
     return server
+
+
+def run_api_server(
+    bundle: Path, *, port: int = 8787, host: str = "127.0.0.1", lean: bool = False, echo=print
+) -> None:
+    """Blocking entry for `websem serve BUNDLE --api`: start, print the URL, wait for Ctrl-C."""
+    server = start_api_server(bundle, port=port, host=host, lean=lean, wait=False)
+    echo(f"websem: search API for {server.bundle} at {server.url}search?q=... and {server.url}healthz "
+         "(Ctrl-C stops)")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    if server.process.returncode not in (0, -15, None):
+        raise WebsemError(f"websem: the API process exited with {server.process.returncode}: "
+                          + "".join(server.log[-5:]).strip())

@@ -52,3 +52,10 @@ def test_model_index_mismatch_is_refused(browser_context, bundle_copy: Path, ser
     message = bt.load_error(browser_context, serve(bundle_copy))
     assert message.startswith("websem:")
     assert "0" * 64 in message and "rebuild with `websem build`" in message
+
+
+def test_missing_worker_script_is_refused(browser_context, bundle_copy: Path, serve, bt):
+    (bundle_copy / "runtime" / "worker.js").unlink()
+    url = serve(bundle_copy)
+    message = bt.load_error(browser_context, url)
+    assert message.startswith("websem:") and f"{url}runtime/worker.js" in message

@@ -7,8 +7,8 @@
 //       -> stdout: the runtime's unicodedata properties (see bench/unicode_scan.py)
 //   node tests/js/pyodide_tokenize.mjs components
 //       -> stdout: the tokenizer's per-code-point Unicode decisions (tests/js/unicode_components.py)
-//   node tests/js/pyodide_tokenize.mjs bench TOKENIZER_JSON CORPUS_JSONL [MAX_DOCS]
-//       -> stdout: {"tokens", "seconds", "query_ms_median", ...}
+//   node tests/js/pyodide_tokenize.mjs bench TOKENIZER_JSON CORPUS_JSONL [REPEATS]
+//       -> stdout: bench/tokenizer_workload.py:run_workload() results (bench/bench_tokenizer.py)
 //
 // The Python files are written into Pyodide's FS as the package `websem_text`, exactly like
 // the bundle does (py/websem_text/*.py), so the import path is the browser's.
@@ -61,43 +61,17 @@ r["unidata_version"] = unicodedata.unidata_version
 json.dumps(r)
 `);
 } else if (mode === "bench") {
-  const [tokPath, corpusPath, maxDocs = "0"] = args;
+  const [tokPath, corpusPath, repeats = "3"] = args;
   pyodide.globals.set("tok_json", readFileSync(tokPath, "utf8"));
   pyodide.globals.set("corpus", readFileSync(corpusPath, "utf8"));
-  pyodide.globals.set("max_docs", Number(maxDocs));
+  pyodide.globals.set("repeats", Number(repeats));
+  pyodide.runPython(readFileSync(join(repo, "bench", "tokenizer_workload.py"), "utf8"));
   out = pyodide.runPython(`
-import json, sys, time, unicodedata
+import json
 from websem_text.wordpiece import WordPieceTokenizer
-t0 = time.perf_counter()
-tok = WordPieceTokenizer.from_json(tok_json, max_length=256)
-load_s = time.perf_counter() - t0
-docs = [json.loads(l) for l in corpus.splitlines() if l.strip()]
-if max_docs:
-    docs = docs[:max_docs]
-texts = [d["title"] + " " + d["text"] for d in docs]
-# Cold pass (empty word cache), then a warm pass: both reported.
-t0 = time.perf_counter(); n_tokens = sum(tok.count_tokens(t) for t in texts); cold = time.perf_counter() - t0
-t0 = time.perf_counter(); n2 = sum(len(tok.encode(t).ids) for t in texts); warm_encode = time.perf_counter() - t0
-# 20-word queries: the first 20 words of each title+abstract, unseen by the cache.
-tok2 = WordPieceTokenizer.from_json(tok_json, max_length=256)
-queries = [" ".join(t.split()[:20]) for t in texts[:400]]
-for q in queries[:50]:
-    tok2.encode(q)
-times = []
-for q in queries[50:]:
-    t0 = time.perf_counter(); tok2.encode(q); times.append(time.perf_counter() - t0)
-times.sort()
-warm_times = []
-for q in queries[50:]:
-    t0 = time.perf_counter(); tok2.encode(q); warm_times.append(time.perf_counter() - t0)
-warm_times.sort()
-json.dumps({"runtime": "pyodide", "python": sys.version.split()[0], "unidata_version": unicodedata.unidata_version,
-            "docs": len(texts), "tokens": n_tokens, "load_s": load_s, "count_tokens_cold_s": cold,
-            "encode_warm_s": warm_encode,
-            "query20_ms_median_first_seen": 1000 * times[len(times) // 2],
-            "query20_ms_p90_first_seen": 1000 * times[int(len(times) * 0.9)],
-            "query20_ms_median_repeat": 1000 * warm_times[len(warm_times) // 2],
-            "n_queries": len(times)})
+r = run_workload(WordPieceTokenizer, tok_json, corpus, repeats)
+r["runtime"] = "pyodide"
+json.dumps(r)
 `);
 } else {
   console.error("usage: pyodide_tokenize.mjs tokenize|unicode-dump|bench ...");

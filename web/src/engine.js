@@ -281,32 +281,167 @@ function snippet(text) {
 // ---------------------------------------------------------------------------------------------
 // Pyodide tokenizer
 
-const TOKENIZER_PY = `
+/**
+ * Bundle path of the optional Pyodide memory snapshot (made at build time by
+ * web/tools/make_snapshot.mjs, listed with its sha256 in manifest.json like every file). It holds
+ * the Python heap right after TOKENIZER_SETUP_PY ran, so the browser skips interpreter start-up,
+ * the stdlib imports and building the vocabulary.
+ */
+export const SNAPSHOT_PATH = "py/pyodide-snapshot.bin";
+
+/**
+ * Python that builds the tokenizer and defines `websem_encode`; run at boot, or once at build time
+ * before the memory snapshot is taken. It must leave no JS object referenced from Python (a
+ * snapshot cannot hold them), hence `to_js` is looked up per call.
+ */
+export function tokenizerSetupPy(maxLength) {
+  return `
 import array, sys
 sys.path.insert(0, "/websem/py")
 from pyodide.ffi import to_js
 from websem_text.wordpiece import WordPieceTokenizer
 
 with open("/websem/model/tokenizer.json", encoding="utf-8") as f:
-    _tok = WordPieceTokenizer.from_json(f.read(), max_length=MAX_LENGTH)
+    _tok = WordPieceTokenizer.from_json(f.read(), max_length=${Number(maxLength)})
+websem_max_length = ${Number(maxLength)}
 
 def websem_encode(text):
     enc = _tok.encode(text)
     # array('q') arrives in JS as a BigInt64Array: what ORT int64 tensors take directly.
     return to_js([array.array("q", enc.ids), array.array("q", enc.attention_mask),
                   array.array("q", enc.type_ids)])
-websem_encode
 `;
+}
 
-export async function loadTokenizer(files, manifest, base, onProgress) {
-  const pyUrl = files.url(PYODIDE_FILES.module);
+// Sparse snapshot container: "WSPS", u32 version 1, u32 full size, u32 segment count, then
+// (u32 offset, u32 length) per segment, then the segments' bytes. The wasm heap holds long runs
+// of zeros (~13 of 31 MB for the default model); dropping them shrinks the download and the
+// sha256 work. All integers little-endian.
+const SPARSE_MAGIC = 0x53505357; // "WSPS"
+const SPARSE_MIN_ZERO_RUN = 1 << 16;
+
+/** Packs a Pyodide memory snapshot into the sparse container (build time). */
+export function packSnapshot(raw) {
+  const segments = [];
+  let start = 0;
+  let i = 0;
+  const n = raw.length;
+  while (i < n) {
+    if (raw[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < n && raw[j] === 0) j++;
+    if (j - i >= SPARSE_MIN_ZERO_RUN) {
+      if (i > start) segments.push([start, i - start]);
+      start = j;
+    }
+    i = j;
+  }
+  if (n > start) segments.push([start, n - start]);
+  const headerSize = 16 + 8 * segments.length;
+  const out = new Uint8Array(headerSize + segments.reduce((a, [, len]) => a + len, 0));
+  const view = new DataView(out.buffer);
+  view.setUint32(0, SPARSE_MAGIC, true);
+  view.setUint32(4, 1, true);
+  view.setUint32(8, n, true);
+  view.setUint32(12, segments.length, true);
+  let at = headerSize;
+  segments.forEach(([off, len], k) => {
+    view.setUint32(16 + 8 * k, off, true);
+    view.setUint32(20 + 8 * k, len, true);
+    out.set(raw.subarray(off, off + len), at);
+    at += len;
+  });
+  return out;
+}
+
+/** The Pyodide memory snapshot inside `packed` (a raw snapshot passes through unchanged). */
+export function unpackSnapshot(packed) {
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  if (packed.byteLength < 16 || view.getUint32(0, true) !== SPARSE_MAGIC) return packed;
+  if (view.getUint32(4, true) !== 1) throw new Error(`unknown snapshot container version ${view.getUint32(4, true)}`);
+  const raw = new Uint8Array(view.getUint32(8, true));
+  const count = view.getUint32(12, true);
+  let at = 16 + 8 * count;
+  for (let k = 0; k < count; k++) {
+    const off = view.getUint32(16 + 8 * k, true);
+    const len = view.getUint32(20 + 8 * k, true);
+    raw.set(packed.subarray(at, at + len), off);
+    at += len;
+  }
+  if (at !== packed.byteLength) throw new Error("the snapshot container is truncated or has trailing bytes");
+  return raw;
+}
+
+/** Writes runtime.python_files and the tokenizer vocabulary to /websem/... in Pyodide's FS. */
+export function writePythonFiles(pyodide, entries, tokenizerJson) {
+  pyodide.FS.mkdirTree("/websem/model");
+  for (const [path, bytes] of entries) {
+    const target = `/websem/${path}`;
+    pyodide.FS.mkdirTree(target.slice(0, target.lastIndexOf("/")));
+    pyodide.FS.writeFile(target, bytes);
+  }
+  pyodide.FS.writeFile("/websem/model/tokenizer.json", tokenizerJson);
+}
+
+function isNodeRuntime() {
+  return typeof process !== "undefined" && process.versions?.node && !globalThis.window;
+}
+
+/**
+ * Boots Pyodide from the bundle's verified files. `snapshot` (verified bytes or null) restores a
+ * build-time memory snapshot instead of starting the interpreter from scratch.
+ */
+async function bootPyodide(files, base, { wasm, stdlib, lock, snapshot }) {
+  const { loadPyodide } = await import(files.url(PYODIDE_FILES.module));
+  const indexURL = files.url("vendor/pyodide/");
+  const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
+  if (snapshot) options._loadSnapshot = snapshot;
+  if (isNodeRuntime()) {
+    // Node: Pyodide reads indexURL from the file system itself; it needs a path, not a file: URL.
+    options.indexURL = new URL(indexURL).pathname;
+    options.packageBaseUrl = options.indexURL;
+    return loadPyodide(options);
+  }
+  // Pyodide fetches pyodide.asm.wasm and python_stdlib.zip through the global fetch. Serve it
+  // the bytes already verified above, so nothing unverified runs and nothing is fetched twice.
+  const verified = new Map([
+    [files.url(PYODIDE_FILES.wasm), [wasm, "application/wasm"]],
+    [files.url(PYODIDE_FILES.stdlib), [stdlib, "application/zip"]],
+  ]);
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const key = typeof input === "string" ? input : input?.url ?? String(input);
+    const hitBytes = verified.get(new URL(key, base).href);
+    if (hitBytes) {
+      return Promise.resolve(new Response(hitBytes[0], { headers: { "content-type": hitBytes[1] } }));
+    }
+    return realFetch.call(globalThis, input, init);
+  };
+  try {
+    return await loadPyodide(options);
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+}
+
+/**
+ * Pyodide + websem_text. Uses the bundle's memory snapshot when manifest.json lists one (and
+ * `useSnapshot` is not false); if restoring it fails, boots normally (same results, slower).
+ */
+export async function loadTokenizer(files, manifest, base, onProgress, { useSnapshot = true } = {}) {
   const pythonFiles = manifest.runtime?.python_files ?? [];
   if (!pythonFiles.length) {
     throw new WebsemError("manifest.json lists no runtime.python_files (the websem_text tokenizer); rebuild with `websem build`");
   }
+  const wantSnapshot = useSnapshot !== false && Boolean(manifest.files?.[SNAPSHOT_PATH]);
   // Start every download now; Pyodide boots while they arrive.
-  const pyFiles = pythonFiles.map((p) => files.bytes(p).then((b) => [p, b]));
+  const pyFiles = Promise.all(pythonFiles.map((p) => files.bytes(p).then((b) => [p, b])));
   const tokenizerJson = files.bytes(MODEL_FILES.tokenizer);
+  const snapshotP = wantSnapshot ? files.bytes(SNAPSHOT_PATH) : null;
+  snapshotP?.catch(() => {});
   const [, , wasm, stdlib, lock] = await Promise.all([
     files.bytes(PYODIDE_FILES.module),
     files.bytes(PYODIDE_FILES.asm),
@@ -314,52 +449,46 @@ export async function loadTokenizer(files, manifest, base, onProgress) {
     files.bytes(PYODIDE_FILES.stdlib),
     files.text(PYODIDE_FILES.lock),
   ]);
-  const { loadPyodide } = await import(pyUrl);
-  onProgress({ stage: "pyodide-boot" });
-  const indexURL = files.url("vendor/pyodide/");
-  const isNode = typeof process !== "undefined" && process.versions?.node && !globalThis.window;
-  const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
-  let pyodide;
-  if (isNode) {
-    // Node: Pyodide reads indexURL from the file system itself; it needs a path, not a file: URL.
-    options.indexURL = new URL(indexURL).pathname;
-    options.packageBaseUrl = options.indexURL;
-    pyodide = await loadPyodide(options);
-  } else {
-    // Pyodide fetches pyodide.asm.wasm and python_stdlib.zip through the global fetch. Serve it
-    // the bytes already verified above, so nothing unverified runs and nothing is fetched twice.
-    const verified = new Map([
-      [files.url(PYODIDE_FILES.wasm), [wasm, "application/wasm"]],
-      [files.url(PYODIDE_FILES.stdlib), [stdlib, "application/zip"]],
-    ]);
-    const realFetch = globalThis.fetch;
-    globalThis.fetch = (input, init) => {
-      const key = typeof input === "string" ? input : input?.url ?? String(input);
-      const hitBytes = verified.get(new URL(key, base).href);
-      if (hitBytes) {
-        return Promise.resolve(new Response(hitBytes[0], { headers: { "content-type": hitBytes[1] } }));
-      }
-      return realFetch.call(globalThis, input, init);
-    };
+  onProgress({ stage: "pyodide-boot", snapshot: wantSnapshot });
+  const maxLength = manifest.model?.max_seq_length ?? 256;
+  let pyodide = null;
+  let encode = null;
+  let fromSnapshot = false;
+  if (snapshotP) {
     try {
-      pyodide = await loadPyodide(options);
-    } finally {
-      globalThis.fetch = realFetch;
+      // The promise, not the bytes: Pyodide imports pyodide.asm.mjs while the snapshot arrives.
+      const snapshot = snapshotP.then(unpackSnapshot);
+      pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot });
+      const madeFor = pyodide.globals.get("websem_max_length");
+      if (madeFor !== maxLength) {
+        throw new Error(`the snapshot was made for max_length ${madeFor}, the manifest says ${maxLength}`);
+      }
+      encode = pyodide.globals.get("websem_encode");
+      if (typeof encode !== "function") throw new Error("the snapshot defines no websem_encode");
+      fromSnapshot = true;
+    } catch (e) {
+      // A snapshot that fails its sha256 check is refused like any other bundle file.
+      if (e instanceof WebsemError) throw e;
+      // 2026-11-28: otherwise the snapshot is an optimisation only; one from another Pyodide
+      // build (or a browser that refuses it) must not break search: boot the interpreter normally.
+      onProgress({ stage: "snapshot-fallback", reason: String(e?.message ?? e) });
+      pyodide = null;
+      encode = null;
     }
   }
-  onProgress({ stage: "pyodide-ready" });
-  pyodide.FS.mkdirTree("/websem/model");
-  for (const [path, bytes] of await Promise.all(pyFiles)) {
-    const target = `/websem/${path}`;
-    pyodide.FS.mkdirTree(target.slice(0, target.lastIndexOf("/")));
-    pyodide.FS.writeFile(target, bytes);
+  if (!pyodide) pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot: null });
+  onProgress({ stage: "pyodide-ready", snapshot: fromSnapshot });
+  // Also after a snapshot: its Python state is restored, the (JS-side) file system is not, and
+  // websem_text may import a module lazily.
+  writePythonFiles(pyodide, await pyFiles, await tokenizerJson);
+  if (!encode) {
+    pyodide.runPython(tokenizerSetupPy(maxLength));
+    encode = pyodide.globals.get("websem_encode");
   }
-  pyodide.FS.writeFile("/websem/model/tokenizer.json", await tokenizerJson);
-  const maxLength = manifest.model?.max_seq_length ?? 256;
-  const encode = pyodide.runPython(TOKENIZER_PY.replace("MAX_LENGTH", String(maxLength)));
-  onProgress({ stage: "tokenizer-ready" });
+  onProgress({ stage: "tokenizer-ready", snapshot: fromSnapshot });
   return {
     pyodide,
+    snapshot: fromSnapshot,
     /** @returns {Promise<BigInt64Array[]>} [ids, attention mask, type ids]. */
     async encode(text) {
       return encode(String(text));
@@ -379,7 +508,7 @@ function useTokenizerWorker(opts) {
 }
 
 /** Pyodide + websem_text in runtime/tokenizer-worker.js; same interface as loadTokenizer(). */
-function loadTokenizerWorker(base, manifest, onProgress) {
+function loadTokenizerWorker(base, manifest, onProgress, useSnapshot) {
   const url = new URL("./tokenizer-worker.js", import.meta.url).href;
   const worker = new Worker(url, { type: "module", name: "websem-tokenizer" });
   const pending = new Map();
@@ -401,6 +530,7 @@ function loadTokenizerWorker(base, manifest, onProgress) {
         reject(new WebsemError(data.message));
       } else if (data.type === "ready") {
         resolve({
+          snapshot: data.snapshot === true,
           encode(text) {
             const id = nextId++;
             return new Promise((res, rej) => {
@@ -419,7 +549,7 @@ function loadTokenizerWorker(base, manifest, onProgress) {
         else p?.reject(new WebsemError(data.message));
       }
     };
-    worker.postMessage({ type: "init", base, manifest });
+    worker.postMessage({ type: "init", base, manifest, useSnapshot });
   });
 }
 
@@ -445,9 +575,17 @@ async function loadSession(files, manifest, opts, onProgress) {
   try {
     session = await ort.InferenceSession.create(model, {
       executionProviders: ["wasm"],
-      graphOptimizationLevel: "all",
+      // 2026-11-28: "disabled", not ORT's default "all". Measured on the 2-core box: a cold
+      // session with "all" takes ~1-1.5 s longer (the optimizer runs once, in baseline-tier wasm),
+      // which is most of ORT's share of the cold start; warm queries are ~15% slower without the
+      // fusions and embeddings differ by <= 1e-7. Pass sessionOptions {graphOptimizationLevel:
+      // "all"} to trade cold start for query speed.
+      graphOptimizationLevel: "disabled",
       // Warnings from graph optimisation would otherwise land in the page console as errors.
       logSeverityLevel: 3,
+      // Caller overrides, e.g. {enableCpuMemArena: false, enableMemPattern: false} on edge
+      // runtimes with tight memory limits (bench/edge_memory.mjs measures them).
+      ...opts.sessionOptions,
     });
   } catch (e) {
     throw new WebsemError(
@@ -462,6 +600,8 @@ async function loadSession(files, manifest, opts, onProgress) {
         "re-export it with `websem export`",
     );
   }
+  // ORT copied the wasm into its module at init; keeping the bytes referenced would pin 14 MB.
+  if (!opts.ortWasmModule) ort.env.wasm.wasmBinary = undefined;
   onProgress({ stage: "ort-ready" });
   return { ort, session, output };
 }
@@ -487,6 +627,10 @@ function threadCount(requested) {
  * @param {(event: object) => void} [opts.onProgress] progress events ({stage, ...}).
  * @param {ArrayBuffer|Uint8Array} [opts.ortWasmModule] the ORT wasm bytes to use instead of the
  *   bundle's vendor/ort/ort-wasm-simd-threaded.wasm (edge runtimes that ship wasm as an asset).
+ * @param {object} [opts.sessionOptions] extra onnxruntime-web InferenceSession options (override ours).
+ * @param {boolean} [opts.dropBytes] free the verified download buffers once loaded (default true).
+ * @param {boolean} [opts.snapshot] restore the bundle's Pyodide memory snapshot when it has one
+ *   (default true; false boots Pyodide from scratch, same results, slower).
  * @param {boolean} [opts.tokenizerWorker] run Pyodide in a nested module worker (default: whenever
  *   `Worker` exists), so it boots in parallel with the ORT session.
  * @returns {Promise<{search: Function, info: object, close: Function}>}
@@ -495,9 +639,15 @@ export async function createEngine(bundleUrl, opts = {}) {
   const started = now();
   const base = asBundleBase(bundleUrl);
   const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  const timings = {};
   const onProgress = (event) => {
+    // Events from the tokenizer worker carry their own wall-clock time (`at`): this thread may be
+    // busy (ORT session creation) when they arrive.
+    const ms = (event.at != null && globalThis.performance ? event.at - performance.timeOrigin : now()) - started;
+    // info.timings: when each milestone and each verified file arrived (ms since load started).
+    timings[event.stage === "verified" ? `verified ${event.file}` : event.stage] = Math.round(ms);
     try {
-      opts.onProgress?.({ ...event, ms: now() - started });
+      opts.onProgress?.({ ...event, ms });
     } catch {
       // A throwing progress callback must not break loading.
     }
@@ -517,13 +667,18 @@ export async function createEngine(bundleUrl, opts = {}) {
   // Everything at once: the three loaders share the verified-file cache, and each awaits only what
   // it needs, so Pyodide boots while the model and index download and ORT compiles.
   const tokenizerP = useTokenizerWorker(opts)
-    ? loadTokenizerWorker(base, manifest, onProgress)
-    : loadTokenizer(files, manifest, base, onProgress);
+    ? loadTokenizerWorker(base, manifest, onProgress, opts.snapshot !== false)
+    : loadTokenizer(files, manifest, base, onProgress, { useSnapshot: opts.snapshot !== false });
   const sessionP = loadSession(files, manifest, opts, onProgress);
   const indexP = loadIndex(files, manifest);
   // Avoid unhandled-rejection noise from the losers when one part fails first.
   for (const p of [tokenizerP, sessionP, indexP]) p.catch(() => {});
   const [tokenizer, { ort, session, output }, index] = await Promise.all([tokenizerP, sessionP, indexP]);
+  if (opts.dropBytes !== false) {
+    // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps; the
+    // index keeps only its own views), so free the verified downloads: ~40 MB on the default model.
+    files.cache.clear();
+  }
   onProgress({ stage: "ready" });
 
   const useTypeIds = session.inputNames.includes("token_type_ids");
@@ -556,7 +711,10 @@ export async function createEngine(bundleUrl, opts = {}) {
     model: manifest.model,
     index: { docs: index.docs.length, chunks: index.n, dims: index.dims, vector_dtype: manifest.index.vector_dtype },
     threads: ort.env.wasm.numThreads,
+    // Whether Pyodide was restored from the bundle's memory snapshot (false: booted from scratch).
+    pyodide_snapshot: tokenizer.snapshot === true,
     load_ms: now() - started,
+    timings,
   };
 
   return {

@@ -17,6 +17,9 @@ const RUNTIME = new URL("./runtime/", import.meta.url);
  * @param {number} [options.threads] onnxruntime threads, used only when crossOriginIsolated (default 1).
  * @param {(event: {stage: string, ms: number}) => void} [options.onProgress] loading progress.
  * @param {boolean} [options.worker] run in a Web Worker (default: whenever `Worker` exists).
+ * @param {object} [options.sessionOptions] extra onnxruntime-web InferenceSession options.
+ * @param {boolean} [options.snapshot] restore the bundle's Pyodide memory snapshot if it has one
+ *   (default true; false boots Pyodide from scratch: same results, slower cold start).
  * @param {typeof fetch} [options.fetch] in-process only: the fetch to use (e.g. one reading files).
  * @returns {Promise<{search(query: string, opts?: {k?: number}): Promise<object[]>, info: object, close(): Promise<void>}>}
  */
@@ -92,6 +95,7 @@ function loadInWorker(bundleUrl, options) {
         else p?.reject(new Error(data.message));
       }
     };
-    worker.postMessage({ type: "init", bundleUrl, options: { threads: options.threads } });
+    const { threads, sessionOptions, dropBytes, snapshot } = options;
+    worker.postMessage({ type: "init", bundleUrl, options: { threads, sessionOptions, dropBytes, snapshot } });
   });
 }

@@ -1,7 +1,10 @@
 // websem Node adapter: serves the fetch handler (handler.js) with node:http.
 //
-//   node web/src/node.js BUNDLE_DIR [--port 8787] [--host 127.0.0.1] [--prefix /api] [--lazy]
+//   MALLOC_ARENA_MAX=1 node web/src/node.js BUNDLE_DIR [--port 8787] [--host 127.0.0.1] [--prefix /api] [--lazy]
 //   (or BUNDLE/runtime/node.js in a built bundle)
+//
+// Memory knobs (measured in docs/edge.md): MALLOC_ARENA_MAX=1 saves ~80 MB of peak RSS for free;
+// `node --liftoff-only` saves ~220 MB more but makes queries ~2.4x slower.
 //
 // Prints one line `websem api: listening on http://HOST:PORT/` once the socket is bound, then
 // starts the engine in the background (unless --lazy) so the first search does not pay for it.

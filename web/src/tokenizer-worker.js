@@ -1,7 +1,7 @@
 // websem tokenizer worker: Pyodide + the shipped websem_text package in a nested module worker,
 // so that Pyodide boots on one core while onnxruntime-web creates its session on the other.
 //
-// Protocol: {type: "init", base, manifest} -> {type: "progress", event}* -> {type: "ready"} |
+// Protocol: {type: "init", base, manifest, useSnapshot} -> {type: "progress", event}* -> {type: "ready", snapshot} |
 // {type: "error", message}; {type: "encode", id, text} -> {type: "encoded", id, value: [ids,
 // mask, type_ids] as BigInt64Array} | {type: "error", id, message}.
 import { VerifiedFiles, loadTokenizer } from "./engine.js";
@@ -16,11 +16,14 @@ function errorMessage(e) {
 self.onmessage = async ({ data }) => {
   if (data?.type === "init") {
     try {
-      const onProgress = (event) => self.postMessage({ type: "progress", event });
+      const onProgress = (event) =>
+        self.postMessage({ type: "progress", event: { ...event, at: performance.timeOrigin + performance.now() } });
       // The manifest was already fetched and checked by the engine; every file is verified here.
       const files = new VerifiedFiles(data.base, data.manifest, globalThis.fetch.bind(globalThis), onProgress);
-      tokenizer = await loadTokenizer(files, data.manifest, data.base, onProgress);
-      self.postMessage({ type: "ready" });
+      tokenizer = await loadTokenizer(files, data.manifest, data.base, onProgress, {
+        useSnapshot: data.useSnapshot !== false,
+      });
+      self.postMessage({ type: "ready", snapshot: tokenizer.snapshot });
     } catch (e) {
       self.postMessage({ type: "error", message: errorMessage(e) });
     }

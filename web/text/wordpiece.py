@@ -215,9 +215,7 @@ class WordPieceTokenizer:
             if self.added_tokens
             else None
         )
-        self._id_to_token = {i: t for t, i in vocab.items()}
-        for t, i in self.added_tokens.items():
-            self._id_to_token.setdefault(i, t)
+        self._id_to_token: dict[int, str] | None = None  # built on first use (cold start)
         self._max_piece = max(len(t) for t in vocab)
         # Caches, filled lazily (a cold start in Pyodide must stay cheap): per original char its
         # normalized form; the chars that normalize 1:1 (and their str.translate table); the
@@ -230,8 +228,8 @@ class WordPieceTokenizer:
         self._ends_ns: set[str] = set()
         self._kind_trans: dict[int, str] = {}
         self._word_cache: dict[str, tuple[tuple[int, int, int], ...]] = {}
-        # The ASCII fast path is exact only for this (the default BERT uncased) configuration
-        # or the cased one; strip_accents is a no-op on ASCII.
+        # The ASCII fast path assumes clean text (control chars are checked for separately);
+        # lowercase is applied or not, strip_accents is a no-op on ASCII.
         self._ascii_ok = clean_text
 
     # ------------------------------------------------------------------ construction
@@ -375,6 +373,11 @@ class WordPieceTokenizer:
         return [self.count_tokens(t) for t in texts]
 
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
+        """Token strings of ``ids`` (for debugging and tests)."""
+        if self._id_to_token is None:
+            self._id_to_token = {i: t for t, i in self.vocab.items()}
+            for t, i in self.added_tokens.items():
+                self._id_to_token.setdefault(i, t)
         return [self._id_to_token.get(i, self.unk_token) for i in ids]
 
     # ------------------------------------------------------------------ internals

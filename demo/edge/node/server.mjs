@@ -1,10 +1,10 @@
 // Mount the websem fetch handler inside your own Node 20 http server, under /api.
 //
 //   websem build SITE --out bundle
-//   node --liftoff-only demo/edge/node/server.mjs bundle        # then GET http://127.0.0.1:8787/api/search?q=...
+//   MALLOC_ARENA_MAX=1 node demo/edge/node/server.mjs bundle   # then GET http://127.0.0.1:8787/api/search?q=...
 //
-// (`node bundle/runtime/node.js bundle` does the same without your own server code; the
-// --liftoff-only V8 flag cuts about 200 MB of peak RSS, see docs/edge.md.)
+// (`node bundle/runtime/node.js bundle` does the same without your own server code. Memory
+// knobs, MALLOC_ARENA_MAX=1 and `node --liftoff-only`, are measured in docs/edge.md.)
 import { createServer } from "node:http";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";

@@ -1,0 +1,119 @@
+"""Pyodide memory snapshot (build/snapshot.py + web/tools/make_snapshot.mjs): a bundle restored
+from its snapshot, the same bundle booting Pyodide from scratch (no snapshot in the manifest, or
+`load(..., {snapshot: false})`) all rank exactly like `websem query`; a tampered snapshot is
+refused like any other bundle file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+SNAPSHOT_PATH = "py/pyodide-snapshot.bin"
+N_QUERIES = 5
+
+LOAD_JS = """async ([queries, options]) => {
+    const m = await import('./websem.js');
+    const engine = await m.load(new URL('./', location.href), options);
+    const results = [];
+    for (const q of queries) results.push(await engine.search(q, {k: 10}));
+    const info = engine.info;
+    await engine.close();
+    return {info, results};
+}"""
+
+
+def _rewrite_manifest(bundle: Path, edit) -> None:
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    edit(manifest)
+    if path.is_symlink():
+        path.unlink()
+    path.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def snapshot_bundles(browser_bundle: Path, tmp_path_factory, bt) -> dict[str, Path]:
+    """{"snapshot": bundle with a snapshot, "plain": the same bundle without one}.
+
+    A bundle from `websem build` ships a snapshot (when Node is available); the plain variant drops
+    it from the manifest. A bundle without one gets it made here by `make_snapshot`, exactly as the
+    build does, so the test covers both paths either way.
+    """
+    from websem.build.bundle import sha256_file
+    from websem.build.snapshot import make_snapshot
+
+    root = tmp_path_factory.mktemp("snapshot-bundles")
+    listed = SNAPSHOT_PATH in json.loads((browser_bundle / "manifest.json").read_text(encoding="utf-8"))["files"]
+    if listed:
+        plain = bt.linked_copy(browser_bundle, root / "plain")
+        (plain / SNAPSHOT_PATH).unlink()
+        _rewrite_manifest(plain, lambda m: m["files"].pop(SNAPSHOT_PATH))
+        return {"snapshot": browser_bundle, "plain": plain}
+    if shutil.which("node") is None:
+        pytest.fail("node not found; install Node 20 (see .ci/setup)")
+    snap = bt.linked_copy(browser_bundle, root / "snapshot")
+    assert make_snapshot(snap) == SNAPSHOT_PATH
+    entry = {"sha256": sha256_file(snap / SNAPSHOT_PATH), "size": (snap / SNAPSHOT_PATH).stat().st_size}
+    _rewrite_manifest(snap, lambda m: m["files"].__setitem__(SNAPSHOT_PATH, entry))
+    return {"snapshot": snap, "plain": browser_bundle}
+
+
+@pytest.fixture(scope="module")
+def queries(shared_data: Path) -> list[str]:
+    lines = (shared_data / "cranfield" / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines[60 : 60 + N_QUERIES]]
+
+
+@pytest.fixture(scope="module")
+def reference(snapshot_bundles: dict[str, Path], queries: list[str]) -> list[list[dict]]:
+    from websem.web.query import search
+
+    return search(snapshot_bundles["plain"], queries, k=10)
+
+
+def _load_and_search(context, url: str, queries: list[str], options: dict) -> dict:
+    page = context.new_page()
+    try:
+        # Any same-origin page will do; load() runs in its own module worker.
+        page.goto(url + "manifest.json")
+        return page.evaluate(LOAD_JS, [queries, options])
+    finally:
+        page.close()
+
+
+def _assert_same(results: list[list[dict]], reference: list[list[dict]]) -> None:
+    for got, want in zip(results, reference, strict=True):
+        assert [h["id"] for h in got] == [h["id"] for h in want]
+        assert max(abs(a["score"] - b["score"]) for a, b in zip(got, want, strict=True)) <= 1e-4
+        assert [h["snippet"] for h in got] == [h["snippet"] for h in want]
+
+
+@pytest.mark.parametrize(
+    ("variant", "options", "restored"),
+    [
+        ("snapshot", {}, True),
+        ("plain", {}, False),
+        ("snapshot", {"snapshot": False}, False),
+    ],
+    ids=["restored-from-snapshot", "no-snapshot-in-bundle", "snapshot-disabled"],
+)
+def test_snapshot_and_fallback_match_websem_query(
+    browser_context, serve, snapshot_bundles, queries, reference, variant, options, restored
+) -> None:
+    out = _load_and_search(browser_context, serve(snapshot_bundles[variant]), queries, options)
+    assert out["info"]["pyodide_snapshot"] is restored
+    assert ("snapshot-fallback" in out["info"]["timings"]) is False
+    _assert_same(out["results"], reference)
+
+
+def test_tampered_snapshot_is_refused(browser_context, serve, snapshot_bundles, tmp_path, bt) -> None:
+    bad = bt.linked_copy(snapshot_bundles["snapshot"], tmp_path / "bad")
+    data = bytearray(bt.make_real(bad / SNAPSHOT_PATH).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / SNAPSHOT_PATH).write_bytes(bytes(data))
+    message = bt.load_error(browser_context, serve(bad))
+    assert message.startswith("websem:")
+    assert SNAPSHOT_PATH in message and "integrity" in message
