@@ -27,7 +27,7 @@ import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from websem.web.api_server import start_api_server
+from websem.web.api_server import NODE_ENV, start_api_server
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -192,6 +192,7 @@ def main() -> None:
         "bundle": str(args.bundle),
         "queries_file": str(args.queries),
         "machine_note": "2 vCPUs shared with other jobs; compare variants as ratios within this run",
+        "node_env": NODE_ENV,
         "variants": rows,
     }
     if len(rows) > 1:
@@ -211,7 +212,8 @@ def main() -> None:
         "# Edge API load test (Node adapter on 127.0.0.1)",
         "",
         f"{doc['date']}; {args.connections} keep-alive connections for {args.seconds:g} s; "
-        f"queries cycled from `{args.queries}`, k=10. {doc['machine_note']}.",
+        f"queries cycled from `{args.queries}`, k=10, every variant with "
+        f"{' '.join(f'{k}={v}' for k, v in NODE_ENV.items())}. {doc['machine_note']}.",
         "",
         "| variant | ready s | RSS ready MB | peak RSS after "
         f"{args.sequential} queries MB | seq p50 ms | load req/s | p50 ms | p99 ms | errors | peak RSS after load MB |",

@@ -3,7 +3,7 @@
 ``make_snapshot(bundle_tmp_dir)`` runs ``web/tools/make_snapshot.mjs`` with Node on the bundle being
 assembled: it boots the bundle's own Pyodide, imports ``websem_text``, builds the WordPiece
 tokenizer from the bundle's ``model/tokenizer.json`` and saves the wasm heap as
-``py/pyodide-snapshot.bin``. The browser then restores that heap instead of starting Python
+``runtime/pyodide-snapshot.bin``. The browser then restores that heap instead of starting Python
 (cold start: docs/architecture.md "Runtime"); ``manifest.json`` lists it with its sha256 like any
 file, so call this before the file table is hashed.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 __all__ = ["SNAPSHOT_PATH", "make_snapshot"]
 
 #: Bundle-relative path of the snapshot (engine.js SNAPSHOT_PATH).
-SNAPSHOT_PATH = "py/pyodide-snapshot.bin"
+SNAPSHOT_PATH = "runtime/pyodide-snapshot.bin"
 # Node boots Pyodide once (~3 s idle, far more on a loaded box).
 _TIMEOUT_S = 600
 
@@ -34,7 +34,7 @@ def _script() -> Path:
 
 
 def make_snapshot(bundle_tmp_dir: Path, *, console=None) -> str | None:
-    """Write ``py/pyodide-snapshot.bin`` into the bundle folder being built.
+    """Write ``runtime/pyodide-snapshot.bin`` into the bundle folder being built.
 
     Needs ``runtime/engine.js``, ``vendor/pyodide/*``, ``py/websem_text/*`` and ``model/`` already
     copied into ``bundle_tmp_dir``. Returns the snapshot's bundle-relative path, or None when no

@@ -374,3 +374,35 @@ def test_ranker_lexical_mode_filters_facets_snippets(cranfield: dict, cran_index
         ranker.results(q, filters={"lang": "en"})
     with pytest.raises(WebsemError, match="needs a lexical index"):
         Ranker(None, chunks, docs).results(q, mode="lexical")
+
+
+def test_ranker_with_lexical_ranking_scored_elsewhere(cranfield: dict, cran_index) -> None:
+    """The browser path: BM25 scored outside Python (JS), passed in; same results."""
+    from websem.text.bm25 import Ranker
+
+    analyzer, blob, _ = cran_index
+    chunks = [{"doc": i, "text": t} for i, t in enumerate(cranfield["texts"])]
+    docs = [{"id": d} for d in cranfield["ids"]]
+    full = Ranker(blob, chunks, docs)
+    light = Ranker(None, chunks, docs, analyzer=analyzer.config())
+    for q in cranfield["queries"][:10]:
+        lex = full.lexical_docs(q)
+        for mode in ("lexical", "hybrid"):
+            assert light.results(q, mode=mode, lexical=lex, utf16=True) == full.results(q, mode=mode)
+
+
+def test_exact_identifiers_rank_first() -> None:
+    """Site search users type identifiers: the exact one must win over its loose words."""
+    a = Analyzer()
+    texts = [
+        "Find an element by its id in the page.",
+        "document.getElementById(id) returns the element whose id matches.",
+        "The id attribute of an element must be unique.",
+        "Error E1234: connection refused by peer.",
+        "Errors and connections: a guide.",
+    ]
+    index = LexicalIndex.build([a.terms(t) for t in texts])
+    assert index.search(a.terms("getElementById"), 1)[0][0] == 1
+    assert index.search(a.terms("element id"), 5)[0][0] in {0, 1, 2}
+    assert index.search(a.terms("E1234"), 5) == index.search(a.terms("e1234"), 5)
+    assert [c for c, _ in index.search(a.terms("E1234"), 5)] == [3]

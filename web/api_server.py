@@ -41,7 +41,7 @@ NODE_ADAPTER = Path(__file__).resolve().parent / "src" / "node.js"
 # compiles the hot parts of the 14 MB ORT wasm on background threads; the freed compiler memory
 # stays in glibc's per-thread malloc arenas. One arena (MALLOC_ARENA_MAX=1) measured ~80 MB less
 # peak RSS at no measurable speed cost, so it is the default. `--liftoff-only` (no TurboFan)
-# cuts ~220 MB more but runs queries ~2.4x slower: opt in with WEBSEM_NODE_FLAGS=--liftoff-only
+# cuts ~140 MB more but runs queries ~2-2.4x slower: opt in with WEBSEM_NODE_FLAGS=--liftoff-only
 # (or `lean=True`) where memory, not latency, is the limit.
 NODE_FLAGS: tuple[str, ...] = ()
 LEAN_NODE_FLAGS: tuple[str, ...] = ("--liftoff-only",)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SNAPSHOT_PATH = "py/pyodide-snapshot.bin"
+SNAPSHOT_PATH = "runtime/pyodide-snapshot.bin"
 N_QUERIES = 5
 
 LOAD_JS = """async ([queries, options]) => {

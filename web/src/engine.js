@@ -287,7 +287,7 @@ function snippet(text) {
  * the Python heap right after TOKENIZER_SETUP_PY ran, so the browser skips interpreter start-up,
  * the stdlib imports and building the vocabulary.
  */
-export const SNAPSHOT_PATH = "py/pyodide-snapshot.bin";
+export const SNAPSHOT_PATH = "runtime/pyodide-snapshot.bin";
 
 /**
  * Python that builds the tokenizer and defines `websem_encode`; run at boot, or once at build time

@@ -4,7 +4,7 @@
 //   (or BUNDLE/runtime/node.js in a built bundle)
 //
 // Memory knobs (measured in docs/edge.md): MALLOC_ARENA_MAX=1 saves ~80 MB of peak RSS for free;
-// `node --liftoff-only` saves ~220 MB more but makes queries ~2.4x slower.
+// `node --liftoff-only` saves ~140 MB more but makes queries ~2-2.4x slower.
 //
 // Prints one line `websem api: listening on http://HOST:PORT/` once the socket is bound, then
 // starts the engine in the background (unless --lazy) so the first search does not pay for it.

@@ -568,8 +568,13 @@ class Ranker:
         chunks: Sequence[Mapping],
         docs: Sequence[Mapping],
         *,
+        analyzer: dict | None = None,
         facet_fields: Sequence[str] = ("tags", "section", "language"),
     ) -> None:
+        """``lexical``: the index (bytes or loaded), or None when BM25 is scored elsewhere
+        (the browser's JS scorer: then pass ``analyzer=`` the index header's analyzer config,
+        so query terms and highlights still come from the same analyzer, and give ``results``
+        the ``lexical=`` ranking)."""
         from .analyze import Analyzer
 
         if isinstance(lexical, (bytes, bytearray, memoryview)):
@@ -580,7 +585,8 @@ class Ranker:
                 f"{len(chunks)}; rebuild the bundle with `websem build`"
             )
         self.lexical = lexical
-        self.analyzer = Analyzer.from_config(lexical.analyzer or {}) if lexical else Analyzer()
+        cfg = lexical.analyzer if lexical is not None else analyzer
+        self.analyzer = Analyzer.from_config(cfg) if cfg else Analyzer()
         self.chunks = chunks
         self.docs = docs
         self.chunk_doc = [int(c["doc"]) for c in chunks]
@@ -625,7 +631,7 @@ class Ranker:
         """
         if mode not in MODES:
             raise WebsemError(f"websem: unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-        if self.lexical is None and mode != "semantic":
+        if self.lexical is None and mode != "semantic" and lexical is None:
             raise WebsemError(
                 f"websem: mode {mode!r} needs a lexical index but this bundle has none; "
                 "use mode 'semantic' or rebuild the bundle with `websem build`"

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         for b, rs in results.items()
     }
     for b, s in summary.items():
-        print(f"{b}: first result {s['median_first_result_ms']:.0f} ms, engine load {s['median_load_ms']:.0f} ms (median)")
+        first, load = s["median_first_result_ms"], s["median_load_ms"]
+        print(f"{b}: first result {first:.0f} ms, engine load {load:.0f} ms (median)")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
     return 0

@@ -2,7 +2,7 @@
 //
 //   websem build SITE --out bundle
 //   deno run --allow-read=bundle --allow-net=127.0.0.1 demo/edge/deno/main.ts bundle
-//   (add --v8-flags=--liftoff-only to trade query speed for ~220 MB less memory, docs/edge.md)
+//   (add --v8-flags=--liftoff-only to trade query speed for ~140 MB less memory, docs/edge.md)
 //
 // Deno's own fetch reads file: URLs, so the engine needs no custom fetch here.
 // @ts-nocheck: the runtime is plain JS without type declarations.
