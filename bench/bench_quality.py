@@ -43,6 +43,9 @@ RESULTS = REPO / "bench" / "results"
 SETS = ["scifact-train", "cranfield", "cisi", "medline"]
 SYSTEMS = ["lexical", "bm25s", "bm25s-same-tokens", "bm25s-2char", "semantic", "st-fp32", "hybrid",
            "hybrid-st"]
+# Also reported, untuned: RRF over each side's top-100 (the product default, see docs/hybrid.md).
+FIXED_N = 100
+COLUMNS = SYSTEMS[:7] + ["hybrid-n100"] + SYSTEMS[7:] + ["hybrid-st-n100"]
 # websem keeps 1-character tokens ("C API", "vitamin D", "Python 3"); bm25s' default pattern
 # drops them. "bm25s" uses websem's setting (the like-for-like check), "bm25s-2char" its default.
 TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -424,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             data = load_set(name)
             runs = hybrid_runs(lex_cache[name], dense_cache[(name, dense_key)], n_best, depth)
             results[name][system] = evaluate(data, runs) | {"N": n_best, "rrf_k": RRF_K}
+            runs = hybrid_runs(lex_cache[name], dense_cache[(name, dense_key)], FIXED_N, depth)
+            results[name][f"{system}-n100"] = evaluate(data, runs) | {"N": FIXED_N, "rrf_k": RRF_K}
 
     report = {
         "name": "quality",
@@ -449,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown(report: dict) -> str:
-    cols = [s for s in SYSTEMS if any(s in r for r in report["results"].values())]
+    cols = [s for s in COLUMNS if any(s in r for r in report["results"].values())]
     lines = ["# Retrieval quality (bench/bench_quality.py)", "",
              f"Date {report['date']}; BM25 k1={report['settings']['k1']} b={report['settings']['b']} "
              f"(Lucene); RRF k={report['settings']['rrf_k']}; documents = title + text, one chunk "
@@ -469,6 +474,7 @@ def markdown(report: dict) -> str:
     for system, t in report["tuning"].items():
         lines += ["", f"{system}: N tuned on {t['set']} only: nDCG@10 by N {t['ndcg@10_by_N']}; "
                   f"chosen N={t['chosen_N']}, then reported on every set."]
+    lines += ["", f"`-n100` columns: the same fusion with N={FIXED_N} fixed (not tuned)."]
     for note in report["notes"]:
         lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"

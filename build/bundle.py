@@ -1,9 +1,11 @@
 """Step 5 of `websem build`: assemble the static bundle, atomically.
 
 ``build_bundle(source, out, model=...)`` reads and chunks the source, embeds the chunks, writes the
-index, copies the model package, the stdlib tokenizer (``web/text`` → ``py/websem_text``), the JS
-runtime (``web/src``) and the pinned vendor files (Pyodide core, onnxruntime-web wasm build, from
-``web/node_modules``), and writes ``manifest.json`` with the sha256 and size of every file.
+index (vectors + the BM25 index ``index/lexical.bin``, docs/hybrid.md), copies the model package,
+the stdlib text package (``web/text`` → ``py/websem_text``) with the trimmed English
+snowballstemmer it imports (``py/snowballstemmer``), the JS runtime (``web/src``) and the pinned
+vendor files (Pyodide core, onnxruntime-web wasm build, from ``web/node_modules``), and writes
+``manifest.json`` with the sha256 and size of every file.
 Layout and manifest: docs/architecture.md, "Bundle".
 
 Atomicity: everything is written into a temporary sibling folder ``.<name>.websem-tmp-<pid>``;
@@ -34,7 +36,8 @@ from websem.text.errors import WebsemError
 
 from .chunk import chunk_documents, default_overlap
 from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES, write_index
-from .sources import DEFAULT_MAX_DOC_BYTES, read_source
+from .lexical import LEXICAL_FILE, snowball_files, write_lexical_index
+from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 
 __all__ = [
     "FORMAT_VERSION",
@@ -51,6 +54,10 @@ PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_s
 # The plain wasm build only (no jsep/jspi/asyncify variants: up to 27 MB more, never used).
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
+# Fusion defaults both runtimes read from manifest.index.lexical (docs/hybrid.md: N = 100 was
+# the product default measured on SciFact/Cranfield/CISI/Medline; 60 is the usual RRF constant).
+RRF_K = 60
+FUSION_N = 100
 _TMP_TAG = ".websem-tmp-"
 
 
@@ -237,6 +244,34 @@ def _copy(pairs: list[tuple[Path, str]], root: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def _write_lexical(root: Path, progress: bool) -> dict:
+    """Write index/lexical.bin over the very rows of index/chunks.json and index/docs.json
+    (chunk i of the BM25 index = chunk i of the vectors); return the manifest.index additions:
+    ``files.lexical``, ``lexical`` (BM25 + fusion settings) and ``facets`` (filter fields present
+    in docs.json, in FACET_FIELDS order)."""
+    chunks = json.loads((root / "index" / "chunks.json").read_text("utf-8"))
+    docs = json.loads((root / "index" / "docs.json").read_text("utf-8"))
+    lex = write_lexical_index(root, chunks, docs, progress=progress)
+    present = {f for d in docs for f in (d.get("meta") or {}) if f in FACET_FIELDS}
+    return {
+        "lexical": {"k1": lex["k1"], "b": lex["b"], "terms": lex["terms"], "rrf_k": RRF_K,
+                    "n": FUSION_N},
+        "facets": [f for f in FACET_FIELDS if f in present],
+    }
+
+
+def _write_snowball(root: Path) -> list[str]:
+    """The trimmed English snowballstemmer under py/ (web/text/analyze.py imports it); returns
+    the paths to append to manifest.runtime.python_files."""
+    rels = []
+    for rel, data in sorted(snowball_files().items()):
+        dst = root / "py" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+        rels.append(f"py/{rel}")
+    return rels
+
+
 def _file_table(root: Path) -> dict:
     files = {}
     for p in sorted(root.rglob("*"), key=lambda q: q.relative_to(root).as_posix()):
@@ -305,6 +340,10 @@ def build_bundle(
                       f"{stats.seconds:.1f} s: {stats.docs_per_s:.1f} docs/s, "
                       f"{stats.chunks_per_s:.1f} chunks/s")
         index_section = write_index(tmp, docs, chunks, vectors, vector_dtype)
+        index_section.update(_write_lexical(tmp, progress))
+        index_section["files"] = dict(sorted({**index_section["files"],
+                                              "lexical": LEXICAL_FILE}.items()))
+        py_extra = _write_snowball(tmp)
         _copy([(model / f, f"model/{f}") for f in MODEL_FILES], tmp)
         _copy(copies, tmp)
         files = _file_table(tmp)
@@ -336,7 +375,7 @@ def build_bundle(
                        "replaced": report.replaced},
             "runtime": {
                 **versions,
-                "python_files": [rel for _, rel in _python_sources()],
+                "python_files": [rel for _, rel in _python_sources()] + py_extra,
             },
             "files": files,
         }

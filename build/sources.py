@@ -36,11 +36,13 @@ from websem.text.errors import WebsemError
 
 __all__ = [
     "DEFAULT_MAX_DOC_BYTES",
+    "FACET_FIELDS",
     "FOLDER_SUFFIXES",
     "Document",
     "Section",
     "SourceReport",
     "read_source",
+    "facet_meta",
     "html_to_document",
     "markdown_to_document",
     "slugify",
@@ -246,6 +248,8 @@ def html_to_document(html: str, doc_id: str, url: str, meta: dict | None = None)
         key = m.get("name") or m.get("property")
         if key and m.get("content") is not None:
             meta[str(key)] = str(m["content"])
+    html_tag = soup.find("html")
+    facet_meta(meta, html_tag.get("lang") if html_tag else None)
     title_tag = soup.find("title")
     title = _WS.sub(" ", title_tag.get_text()).strip() if title_tag else ""
     root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.body or soup
@@ -267,14 +271,75 @@ def _front_matter(md: str) -> tuple[dict, str]:
     if not m:
         return {}, md
     meta: dict = {}
+    key = None
     for line in m.group(1).splitlines():
+        item = line.strip()
+        # YAML block list under the previous key ("tags:" then "  - a" lines)
+        if key is not None and item.startswith("- ") and line[:1] in (" ", "\t", "-"):
+            prev = meta.get(key)
+            meta[key] = ([] if prev in ("", None) else prev if isinstance(prev, list)
+                         else [prev]) + [_unquote(item[2:].strip())]
+            continue
         if ":" in line and not line.startswith((" ", "\t", "#")):
             k, v = line.split(":", 1)
-            v = v.strip()
-            if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-                v = v[1:-1]
-            meta[k.strip()] = v
+            key = k.strip()
+            meta[key] = _unquote(v.strip())
     return meta, md[m.end():]
+
+
+def _unquote(v: str) -> str:
+    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+        return v[1:-1]
+    return v
+
+
+# Where each filter field comes from, first non-empty wins (docs/hybrid.md "Filters").
+_FACET_SOURCES = {
+    "tags": ("tags", "websem:tags", "keywords"),
+    "section": ("section", "websem:section", "article:section", "category"),
+    "language": ("language", "lang", "websem:language", "content-language"),
+}
+FACET_FIELDS = tuple(_FACET_SOURCES)
+
+
+def _split_list(v) -> list[str]:
+    """``"a, b"``, ``"[a, b]"`` or a list → ``["a", "b"]`` (stripped, empty and repeats dropped)."""
+    if isinstance(v, (list, tuple)):
+        items = [str(x) for x in v]
+    else:
+        s = str(v).strip()
+        if s.startswith("[") and s.endswith("]"):
+            s = s[1:-1]
+        items = s.split(",")
+    out: list[str] = []
+    for x in items:
+        x = _unquote(x.strip()).strip()
+        if x and x not in out:
+            out.append(x)
+    return out
+
+
+def facet_meta(meta: dict, html_lang: str | None = None) -> dict:
+    """Normalize the filter fields of ``meta`` in place: ``tags`` a list of strings (from
+    ``tags``/``keywords``, comma-separated or a list), ``section`` and ``language`` strings
+    (``language`` falls back to ``<html lang>``). Other keys are kept as they are."""
+    for fld, keys in _FACET_SOURCES.items():
+        value = next((meta[k] for k in keys if meta.get(k) not in (None, "", [])), None)
+        if value is None and fld == "language" and html_lang:
+            value = html_lang
+        if value is None:
+            continue
+        if fld == "tags":
+            tags = _split_list(value)
+            if tags:
+                meta["tags"] = tags
+        else:
+            if isinstance(value, (list, tuple)):
+                value = value[0] if value else ""
+            value = str(value).strip()
+            if value:
+                meta[fld] = value
+    return meta
 
 
 def markdown_to_document(md: str, doc_id: str, url: str) -> Document:
@@ -385,7 +450,8 @@ def _read_jsonl(
             if not text:
                 report.skipped.append({"path": f"{where} (_id {doc_id})", "reason": "no text"})
                 continue
-            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            meta = facet_meta(dict(obj["metadata"]) if isinstance(obj.get("metadata"), dict)
+                              else {})
             url = str(obj.get("url") or f"#{quote(doc_id)}")
             yield Document(doc_id, title or doc_id, url, text, [Section("", title, 0, len(text))],
                            meta)

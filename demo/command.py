@@ -19,8 +19,17 @@ HERE = Path(__file__).resolve().parent
 BUNDLE_DIR = "_websem"  # like Pagefind's _pagefind/: the bundle lives inside the site it searches
 
 
-def prepare_demo(out: Path, model: Path | None = None, *, log=print) -> Path:
-    """Generate the site, export the model (once) and build the bundle. Returns the site root."""
+def prepare_demo(
+    out: Path,
+    model: Path | None = None,
+    *,
+    modules: list[str] | None = None,
+    topics: list[str] | None = None,
+    log=print,
+) -> Path:
+    """Generate the site, export the model (once) and build the bundle. Returns the site root.
+
+    ``modules`` / ``topics`` restrict the corpus (the tests use a subset; the demo uses all)."""
     from websem.build.bundle import build_bundle
     from websem.export import export_model
     from websem.export.package import load_model_package
@@ -34,7 +43,7 @@ def prepare_demo(out: Path, model: Path | None = None, *, log=print) -> Path:
     docs = out / "docs"  # the corpus, kept apart from the served site so rebuilds never index the bundle
     if docs.exists():
         shutil.rmtree(docs)
-    stats = generate_site(docs)
+    stats = generate_site(docs, modules=modules, topics=topics)
     log(f"websem demo: {stats['modules']} module pages + {stats['topics']} reference topics "
         f"from Python {stats['python']} ({time.perf_counter() - t0:.1f} s)")
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from websem.text.errors import WebsemError
+
 __all__ = ["generate_site", "DEFAULT_SKIP"]
 
 # Modules that are never imported for the demo: side effects on import (antigravity opens a web
@@ -189,11 +191,17 @@ def _import_quietly(name: str) -> object | None:
         return None
 
 
-def generate_site(out: Path, modules: Iterable[str] | None = None, skip: frozenset[str] = DEFAULT_SKIP) -> dict:
+def generate_site(
+    out: Path,
+    modules: Iterable[str] | None = None,
+    topics: Iterable[str] | None = None,
+    skip: frozenset[str] = DEFAULT_SKIP,
+) -> dict:
     """Write the stdlib documentation site into ``out`` and return counts.
 
     ``modules`` defaults to every public top-level module of ``sys.stdlib_module_names`` that
-    imports cleanly here (minus ``skip``).
+    imports cleanly here (minus ``skip``); ``topics`` to every ``pydoc_data.topics`` entry.
+    Subsets keep tests fast.
     """
     out = Path(out)
     (out / "library").mkdir(parents=True, exist_ok=True)
@@ -217,11 +225,13 @@ def generate_site(out: Path, modules: Iterable[str] | None = None, skip: frozens
         )
         written.append((name, summary))
 
-    from pydoc_data.topics import topics
+    from pydoc_data.topics import topics as all_topics
 
     topic_pages: list[tuple[str, str]] = []
-    for key in sorted(topics):
-        title, body = _topic_page(topics[key])
+    for key in sorted(all_topics if topics is None else topics):
+        if key not in all_topics:
+            raise WebsemError(f"websem: unknown pydoc topic {key!r}; known: {', '.join(sorted(all_topics))}")
+        title, body = _topic_page(all_topics[key])
         title = title or key
         (out / "reference" / f"{key}.html").write_text(
             _page(title, body, "reference", "language", title, "../"), encoding="utf-8"

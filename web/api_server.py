@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,10 +172,22 @@ def start_api_server(
 
 
 def run_api_server(
-    bundle: Path, *, port: int = 8787, host: str = "127.0.0.1", lean: bool = False, echo=print
+    bundle: Path,
+    *,
+    port: int = 8787,
+    host: str = "127.0.0.1",
+    lean: bool = False,
+    echo: Callable[[str], object] = print,
 ) -> None:
-    """Blocking entry for `websem serve BUNDLE --api`: start, print the URL, wait for Ctrl-C."""
+    """Blocking entry for `websem serve BUNDLE --api`: start, print the URL, wait for Ctrl-C.
+
+    SIGTERM stops it like Ctrl-C: Python's default SIGTERM action would exit without running
+    `finally`, leaving the Node child serving on the port.
+    """
     server = start_api_server(bundle, port=port, host=host, lean=lean, wait=False)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     echo(f"websem: search API for {server.bundle} at {server.url}search?q=... and {server.url}healthz "
          "(Ctrl-C stops)")
     try:
@@ -182,6 +196,12 @@ def run_api_server(
         pass
     finally:
         server.stop()
-    if server.process.returncode not in (0, -15, None):
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if server.process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL, None):
         raise WebsemError(f"websem: the API process exited with {server.process.returncode}: "
                           + "".join(server.log[-5:]).strip())
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -73,10 +73,12 @@ class BundleServer(ThreadingHTTPServer):
 
 def _check_bundle(bundle: Path) -> Path:
     bundle = Path(bundle)
-    if not (bundle / "manifest.json").is_file():
+    # A site root that holds its bundle one level down (e.g. public/_websem/, as `websem demo`
+    # lays it out, like Pagefind's _pagefind/) is served as a whole.
+    if not (bundle / "manifest.json").is_file() and not any(bundle.glob("*/manifest.json")):
         raise WebsemError(
-            f"websem: {bundle} is not a bundle (no manifest.json); pass the folder written by "
-            "`websem build SOURCE --out BUNDLE`"
+            f"websem: {bundle} is not a bundle (no manifest.json) nor a site holding one (no */manifest.json); "
+            "pass the folder written by `websem build SOURCE --out BUNDLE`, or the site folder containing it"
         )
     return bundle.resolve()
 
@@ -113,8 +115,30 @@ def serve_bundle(
     show_default=True,
     help="Send COOP/COEP so the page is cross-origin isolated (lets onnxruntime-web use threads).",
 )
-def serve_cmd(bundle: Path, port: int, coop_coep: bool) -> None:
+@click.option(
+    "--api",
+    is_flag=True,
+    help="Serve the JSON search API (GET /search?q=, /healthz) via Node instead of static files; "
+    "see docs/edge.md.",
+)
+@click.option(
+    "--lean",
+    is_flag=True,
+    help="With --api: less memory, ~2x slower queries (Node runs wasm with Liftoff only).",
+)
+def serve_cmd(bundle: Path, port: int, coop_coep: bool, api: bool = False, lean: bool = False) -> None:
     """Serve BUNDLE on 127.0.0.1 (Ctrl-C stops)."""
+    if lean and not api:
+        raise click.UsageError("websem: --lean applies to --api only; add --api or drop --lean")
+    if api:
+        # 2026-11-28, issue #7: the API is the edge handler (web/src/handler.js) run by Node.
+        from websem.web.api_server import run_api_server
+
+        try:
+            run_api_server(bundle, port=port, lean=lean, echo=click.echo)
+        except WebsemError as e:
+            raise click.ClickException(str(e)) from e
+        return
     try:
         server, url = serve_bundle(bundle, port, coop_coep=coop_coep, quiet=False)
     except WebsemError as e:

@@ -74,6 +74,23 @@ def reference(snapshot_bundles: dict[str, Path], queries: list[str]) -> list[lis
     return search(snapshot_bundles["plain"], queries, k=10)
 
 
+@pytest.fixture(scope="module")
+def incompatible_bundle(snapshot_bundles: dict[str, Path], tmp_path_factory, bt) -> Path:
+    """The snapshot bundle with a snapshot the runtime cannot restore (an unknown container
+    version) that still matches its sha256 in the manifest: it must fall back, not fail."""
+    from websem.build.bundle import sha256_file
+
+    bundle = bt.linked_copy(snapshot_bundles["snapshot"], tmp_path_factory.mktemp("incompatible") / "b")
+    path = bt.make_real(bundle / SNAPSHOT_PATH)
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"WSPS"
+    data[4] = 99  # container version
+    path.write_bytes(bytes(data))
+    entry = {"sha256": sha256_file(path), "size": len(data)}
+    _rewrite_manifest(bundle, lambda m: m["files"].__setitem__(SNAPSHOT_PATH, entry))
+    return bundle
+
+
 def _load_and_search(context, url: str, queries: list[str], options: dict) -> dict:
     page = context.new_page()
     try:
@@ -117,3 +134,12 @@ def test_tampered_snapshot_is_refused(browser_context, serve, snapshot_bundles, 
     message = bt.load_error(browser_context, serve(bad))
     assert message.startswith("websem:")
     assert SNAPSHOT_PATH in message and "integrity" in message
+
+
+def test_unrestorable_snapshot_falls_back_to_a_normal_boot(
+    browser_context, serve, incompatible_bundle, queries, reference
+) -> None:
+    out = _load_and_search(browser_context, serve(incompatible_bundle), queries, {})
+    assert out["info"]["pyodide_snapshot"] is False
+    assert "snapshot-fallback" in out["info"]["timings"]
+    _assert_same(out["results"], reference)

@@ -79,6 +79,17 @@ export class VerifiedFiles {
     return p;
   }
 
+  /**
+   * Drops the cache and detaches every cached buffer except those in `keep` (paths whose bytes
+   * are still viewed, e.g. the int8 index). Call only once every consumer has copied its bytes.
+   */
+  release(keep = new Set()) {
+    for (const [path, p] of this.cache) {
+      if (!keep.has(path)) p.then(release, () => {});
+    }
+    this.cache.clear();
+  }
+
   async text(path) {
     return new TextDecoder().decode(await this.bytes(path));
   }
@@ -375,6 +386,15 @@ export function unpackSnapshot(packed) {
   return raw;
 }
 
+/** Frees an ArrayBuffer's memory at once by detaching it (where ArrayBuffer.transfer exists). */
+function release(view) {
+  try {
+    view?.buffer?.transfer?.(0);
+  } catch {
+    // Not transferable (e.g. a wasm memory): leave it to the GC.
+  }
+}
+
 /** Writes runtime.python_files and the tokenizer vocabulary to /websem/... in Pyodide's FS. */
 export function writePythonFiles(pyodide, entries, tokenizerJson) {
   pyodide.FS.mkdirTree("/websem/model");
@@ -457,8 +477,21 @@ export async function loadTokenizer(files, manifest, base, onProgress, { useSnap
   if (snapshotP) {
     try {
       // The promise, not the bytes: Pyodide imports pyodide.asm.mjs while the snapshot arrives.
-      const snapshot = snapshotP.then(unpackSnapshot);
-      pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot });
+      let packed = null;
+      let unpacked = null;
+      const snapshot = snapshotP.then((bytes) => {
+        packed = bytes;
+        unpacked = unpackSnapshot(bytes);
+        return unpacked;
+      });
+      try {
+        pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot });
+      } finally {
+        // 2026-11-28: Pyodide copied the image into its heap. Detaching the two copies frees ~50 MB
+        // now; left to the GC, an idle worker kept them (renderer RSS +74 MB, measured).
+        release(unpacked);
+        if (unpacked !== packed) release(packed);
+      }
       const madeFor = pyodide.globals.get("websem_max_length");
       if (madeFor !== maxLength) {
         throw new Error(`the snapshot was made for max_length ${madeFor}, the manifest says ${maxLength}`);
@@ -466,6 +499,8 @@ export async function loadTokenizer(files, manifest, base, onProgress, { useSnap
       encode = pyodide.globals.get("websem_encode");
       if (typeof encode !== "function") throw new Error("the snapshot defines no websem_encode");
       fromSnapshot = true;
+      // Pyodide keeps its options, so the 31 MB unpacked heap image would stay reachable.
+      if (pyodide._api?.config) delete pyodide._api.config._loadSnapshot;
     } catch (e) {
       // A snapshot that fails its sha256 check is refused like any other bundle file.
       if (e instanceof WebsemError) throw e;
@@ -675,9 +710,14 @@ export async function createEngine(bundleUrl, opts = {}) {
   for (const p of [tokenizerP, sessionP, indexP]) p.catch(() => {});
   const [tokenizer, { ort, session, output }, index] = await Promise.all([tokenizerP, sessionP, indexP]);
   if (opts.dropBytes !== false) {
-    // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps; the
-    // index keeps only its own views), so free the verified downloads: ~40 MB on the default model.
-    files.cache.clear();
+    // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps), so free
+    // the verified downloads, ~40 MB on the default model. Detached rather than merely dropped:
+    // after a snapshot boot little garbage is made, so the GC may not run for a long time
+    // (2026-11-28: renderer RSS stayed ~70 MB higher). The index files stay: int8 vectors are
+    // views of the downloaded bytes.
+    const keep = new Set(Object.values(manifest.index.files ?? {}));
+    for (const f of ["vectors.bin", "scales.bin", "chunks.json", "docs.json"]) keep.add(`index/${f}`);
+    files.release(keep);
   }
   onProgress({ stage: "ready" });
 

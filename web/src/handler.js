@@ -3,15 +3,23 @@
 //
 // Web-standard APIs only (Request, Response, URL, JSON): no Node, Deno or Workers globals here.
 // Routes:
-//   GET /search?q=...&k=10&mode=...   -> 200 {query, k, mode, hits: [{id, score, title, url, snippet}], took_ms}
+//   GET /search?q=...&k=10&mode=hybrid&filter.tags=a&filter.tags=b&filter.section=x
+//                                     -> 200 {query, k, mode, filters, hits: [{id, score, title, url, snippet, ...}], took_ms}
 //   GET /healthz                      -> 200 {status: "ok", ...} once the engine is ready,
 //                                        503 {status: "starting"|"error"} before that
 // Every failure is a JSON body {error: {code, message}} with a 4xx/5xx status, never a crash.
 
-import { createEngine as defaultCreateEngine } from "./engine.js";
+import { WebsemError, createEngine as defaultCreateEngine } from "./engine.js";
 
 /** Search modes the product knows (issue #6); a bundle/engine may support a subset. */
 export const KNOWN_MODES = ["hybrid", "semantic", "lexical"];
+
+/** The mode used when the request names none and the engine supports it (issue #6: hybrid). */
+export const DEFAULT_MODE = "hybrid";
+
+/** Query parameters of the form `filter.<field>=value` (repeatable: any value within a field). */
+const FILTER_PREFIX = "filter.";
+const MAX_FILTER_VALUES = 64;
 
 const DEFAULTS = {
   k: 10,
@@ -101,10 +109,51 @@ function parseMode(params) {
   return raw;
 }
 
-/** Modes the loaded engine supports: engines before hybrid retrieval are semantic-only. */
-function engineModes(engine) {
+/**
+ * `filter.<field>=value` parameters as `{field: [values]}` (the engine's / `allowed_docs`
+ * form: any value within a field, every field must match), or null when there are none.
+ */
+function parseFilters(params) {
+  const filters = {};
+  let n = 0;
+  for (const [key, value] of params) {
+    if (!key.startsWith(FILTER_PREFIX)) continue;
+    const field = key.slice(FILTER_PREFIX.length);
+    if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(field)) {
+      throw new BadRequest(
+        400,
+        "bad_filter",
+        `filter field ${JSON.stringify(field.slice(0, 40))} is invalid; pass filters as filter.<field>=value, e.g. filter.tags=python`,
+      );
+    }
+    if (!value.trim()) {
+      throw new BadRequest(400, "bad_filter", `filter.${field} is empty; give it a value or leave it out`);
+    }
+    if (++n > MAX_FILTER_VALUES) {
+      throw new BadRequest(400, "bad_filter", `more than ${MAX_FILTER_VALUES} filter values; send fewer`);
+    }
+    (filters[field] ??= []).push(value);
+  }
+  return n ? filters : null;
+}
+
+/**
+ * Modes the loaded engine supports (`info.modes`, issue #6). Engines from before hybrid
+ * retrieval declare none and are semantic-only.
+ */
+export function engineModes(engine) {
   const modes = engine?.info?.modes;
-  return Array.isArray(modes) && modes.length ? modes : ["semantic"];
+  return Array.isArray(modes) && modes.length ? modes.filter((m) => KNOWN_MODES.includes(m)) : ["semantic"];
+}
+
+/** The mode a request without `mode=` gets: hybrid where supported, else the engine's first mode. */
+function defaultMode(modes) {
+  return modes.includes(DEFAULT_MODE) ? DEFAULT_MODE : modes[0];
+}
+
+/** Whether the engine takes `{mode, filters}` (the hybrid engine declares `info.modes`). */
+function takesOptions(engine) {
+  return Array.isArray(engine?.info?.modes) && engine.info.modes.length > 0;
 }
 
 /**
@@ -185,7 +234,8 @@ export function createHandler(bundle, options = {}) {
     if (!engine && !enginePromise) start().catch(() => {}); // within retryAfterMs: the cached error
     const s = state();
     if (engine) {
-      return json(200, { ...s, modes: engineModes(engine), info: engine.info }, {}, cors);
+      const modes = engineModes(engine);
+      return json(200, { ...s, modes, default_mode: defaultMode(modes), info: engine.info }, {}, cors);
     }
     if (lastError && !enginePromise) {
       return json(503, { ...s, error: { code: "engine_failed", message: errorMessage(lastError) } }, {}, cors);
@@ -198,6 +248,7 @@ export function createHandler(bundle, options = {}) {
     const q = parseQuery(params, cfg.maxQueryChars);
     const k = parseK(params, cfg.k, cfg.maxK);
     const mode = parseMode(params);
+    const filters = parseFilters(params);
     if (pending >= cfg.maxPending) {
       return fail(503, "overloaded", `${pending} searches are already waiting; retry shortly`, { "retry-after": "1" }, cors);
     }
@@ -217,11 +268,35 @@ export function createHandler(bundle, options = {}) {
           `mode=${JSON.stringify(mode)} is not supported by this bundle; allowed: ${modes.join(", ")}`,
         );
       }
+      const options = takesOptions(e);
+      if (filters && !options) {
+        throw new BadRequest(
+          400,
+          "bad_filter",
+          "this bundle's engine has no filters (it is semantic-only); rebuild the bundle with a current `websem build`",
+        );
+      }
+      const chosen = mode ?? defaultMode(modes);
       const t0 = now();
-      // Pass `mode` only when asked for: semantic-only engines take just {k}.
-      const hits = await e.search(q, mode && modes.length > 1 ? { k, mode } : { k });
+      // Engines from before hybrid retrieval take just {k}; they are semantic-only, so
+      // `chosen` is "semantic" there and nothing is lost.
+      let hits;
+      try {
+        hits = await e.search(q, options ? { k, mode: chosen, ...(filters ? { filters } : {}) } : { k });
+      } catch (err) {
+        // The request was validated above, so a websem error here is about its content
+        // (e.g. a filter field this bundle does not have): the client's to fix, hence 400.
+        if (err instanceof WebsemError || err?.name === "WebsemError") {
+          throw new BadRequest(400, filters ? "bad_filter" : "bad_request", errorMessage(err));
+        }
+        // A Python WebsemError from Pyodide arrives as a PythonError whose text is the whole
+        // traceback; keep only its `websem: unknown filter field ...` line.
+        const filterError = filters && /websem: unknown filter field[^\n]*/.exec(err?.message ?? "");
+        if (filterError) throw new BadRequest(400, "bad_filter", filterError[0]);
+        throw err;
+      }
       served++;
-      return json(200, { query: q, k, mode: mode ?? (modes.length === 1 ? modes[0] : null), hits, took_ms: round(now() - t0) }, {}, cors);
+      return json(200, { query: q, k, mode: chosen, filters, hits, took_ms: round(now() - t0) }, {}, cors);
     } finally {
       pending--;
     }

@@ -23,6 +23,9 @@ self.onmessage = async ({ data }) => {
       tokenizer = await loadTokenizer(files, data.manifest, data.base, onProgress, {
         useSnapshot: data.useSnapshot !== false,
       });
+      // Pyodide copied what it needs into its heap and FS: free the verified downloads (~15 MB)
+      // now rather than whenever the GC of this mostly idle worker gets to them.
+      files.release();
       self.postMessage({ type: "ready", snapshot: tokenizer.snapshot });
     } catch (e) {
       self.postMessage({ type: "error", message: errorMessage(e) });
