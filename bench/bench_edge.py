@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_edge.py BUNDLE [--connections 50] [--seconds 30]
         [--queries /work/shared/data/cranfield/queries.jsonl] [--variants default,liftoff]
+        [--mode semantic|hybrid|lexical]
 
 For each Node variant (V8 flag sets, measured in the same run so they can be compared as
 ratios) it starts the API on 127.0.0.1, waits for /healthz, then
@@ -181,16 +182,19 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=1000)
     ap.add_argument("--queries", type=Path, default=Path("/work/shared/data/cranfield/queries.jsonl"))
     ap.add_argument("--variants", default="default,liftoff")
+    # semantic by default: the results on file (before issue #6) were measured in that mode.
+    ap.add_argument("--mode", choices=["semantic", "hybrid", "lexical"], default="semantic")
     ap.add_argument("--out", type=Path, default=RESULTS / "edge")
     args = ap.parse_args()
     queries = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
-    paths = ["/search?" + urllib.parse.urlencode({"q": q, "k": 10}) for q in queries]
+    paths = ["/search?" + urllib.parse.urlencode({"q": q, "k": 10, "mode": args.mode}) for q in queries]
     rows = [run_variant(args.bundle, v, paths, args) for v in args.variants.split(",")]
     doc = {
         "benchmark": "edge API load test (Node adapter, loopback)",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "bundle": str(args.bundle),
         "queries_file": str(args.queries),
+        "mode": args.mode,
         "machine_note": "2 vCPUs shared with other jobs; compare variants as ratios within this run",
         "node_env": NODE_ENV,
         "variants": rows,
@@ -212,7 +216,7 @@ def main() -> None:
         "# Edge API load test (Node adapter on 127.0.0.1)",
         "",
         f"{doc['date']}; {args.connections} keep-alive connections for {args.seconds:g} s; "
-        f"queries cycled from `{args.queries}`, k=10, every variant with "
+        f"queries cycled from `{args.queries}`, k=10, mode={args.mode}, every variant with "
         f"{' '.join(f'{k}={v}' for k, v in NODE_ENV.items())}. {doc['machine_note']}.",
         "",
         "| variant | ready s | RSS ready MB | peak RSS after "

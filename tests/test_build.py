@@ -318,6 +318,17 @@ def test_cranfield_bundle_manifest_and_files(cranfield_bundle: Path, model_packa
     assert not any("jsep" in f or "asyncify" in f for f in m["files"])  # wasm-only ORT
     assert set(m["runtime"]["python_files"]) == {f for f in m["files"] if f.startswith("py/")}
     assert m["runtime"]["pyodide"] == "314.0.7" and m["runtime"]["onnxruntime_web"] == "1.30.0"
+    # hybrid search (docs/hybrid.md): BM25 over the very chunks of the vectors, trimmed stemmer
+    from websem.text.bm25 import LexicalIndex
+
+    assert idx["files"]["lexical"] == "index/lexical.bin"
+    lex = LexicalIndex.from_bytes((cranfield_bundle / "index/lexical.bin").read_bytes())
+    assert lex.n_chunks == idx["chunks"] and lex.n_terms == idx["lexical"]["terms"]
+    assert (idx["lexical"]["rrf_k"], idx["lexical"]["n"]) == (60, 100)
+    assert idx["facets"] == []  # Cranfield has no tags/section/language
+    assert {f for f in m["files"] if f.startswith("py/snowballstemmer/")} == {
+        f"py/snowballstemmer/{n}" for n in ("__init__.py", "among.py", "basestemmer.py",
+                                            "english_stemmer.py")}
     chunks = json.loads((cranfield_bundle / "index/chunks.json").read_text())
     docs = json.loads((cranfield_bundle / "index/docs.json").read_text())
     assert [c["doc"] for c in chunks] == sorted(c["doc"] for c in chunks)

@@ -5,7 +5,11 @@ websem's stdlib WordPiece tokenizer (``py/websem_text``, exactly the code Pyodid
 ``model/model.onnx`` through onnxruntime (CPU, one query per run), and the index files.
 Scoring follows docs/architecture.md "Search semantics" (see ``websem.build.index.chunk_scores``):
 float64 dot products, document score = max over its chunks (the first chunk reaching the max
-wins), order by score descending then document index ascending.
+wins), order by score descending then document index ascending. Everything after the dense
+ranking (BM25 over ``index/lexical.bin``, filters, rank fusion, facets, snippets, highlights) is
+the bundle's own ``py/websem_text/bm25.py`` ``Ranker.results``: the code the browser runs in
+Pyodide, so both rank identically (docs/hybrid.md). Modes: ``hybrid`` (default, RRF of both
+sides), ``semantic``, ``lexical`` (no model run).
 
 Before anything is used, the bundle is verified like the browser does: known ``format_version``,
 every file's sha256 and size against ``manifest.json``, and the index's ``model_sha256`` against
@@ -23,16 +27,22 @@ import numpy as np
 from websem.text.errors import WebsemError
 
 __all__ = [
+    "MODES",
     "SUPPORTED_FORMAT_VERSIONS",
     "Searcher",
     "load_bundle",
     "verify_bundle",
     "search",
+    "parse_filters",
+    "search_results",
     "query_cmd",
 ]
 
 SUPPORTED_FORMAT_VERSIONS = (1,)
 SNIPPET_CHARS = 240  # same as web/src/engine.js
+MODES = ("hybrid", "semantic", "lexical")  # first = default
+DEFAULT_FACETS = ("tags", "section", "language")
+EMBED_CACHE = 1024  # query embeddings kept per Searcher (384 float32 = 1.5 KB each)
 
 
 def _sha256(path: Path) -> str:
@@ -87,22 +97,23 @@ def verify_bundle(bundle: Path) -> dict:
     return manifest
 
 
-def _bundle_tokenizer(bundle: Path, manifest: dict):
-    """The WordPiece tokenizer from the bundle's own ``py/websem_text`` (the code the browser runs
-    in Pyodide), so the reference tokenizes exactly like the bundle even when the installed websem
-    is newer or older. Loaded under a name derived from the files' sha256 (verified already)."""
+def _bundle_text(bundle: Path, manifest: dict) -> tuple:
+    """``(wordpiece, bm25)`` modules from the bundle's own ``py/websem_text`` (the code the
+    browser runs in Pyodide), so the reference tokenizes and ranks exactly like the bundle even
+    when the installed websem is newer or older. Loaded under a name derived from the files'
+    sha256 (verified already). Bundles without ``bm25.py`` (built before hybrid search) get the
+    installed ``websem.text.bm25``."""
     import hashlib
     import importlib
     import importlib.util
 
     pkg = bundle / "py" / "websem_text"
-    text = (bundle / "model" / "tokenizer.json").read_text("utf-8")
-    max_len = int(manifest["model"]["max_seq_length"])
     py_files = manifest.get("runtime", {}).get("python_files", [])
     if not (pkg / "wordpiece.py").is_file() or "py/websem_text/wordpiece.py" not in py_files:
-        from websem.text.wordpiece import WordPieceTokenizer
+        import websem.text.bm25 as bm25
+        import websem.text.wordpiece as wordpiece
 
-        return WordPieceTokenizer.from_json(text, max_length=max_len)
+        return wordpiece, bm25
     digest = hashlib.sha256("".join(manifest["files"][f]["sha256"] for f in sorted(py_files))
                             .encode()).hexdigest()[:16]
     name = f"_websem_bundle_text_{digest}"
@@ -111,21 +122,52 @@ def _bundle_tokenizer(bundle: Path, manifest: dict):
             name, pkg / "__init__.py", submodule_search_locations=[str(pkg)])
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
+        # The bundle's modules raise `.errors.WebsemError`: make that the installed class, so
+        # callers (and the CLI, which prints WebsemError without a traceback) catch it.
+        import websem.text.errors
+
+        sys.modules[f"{name}.errors"] = websem.text.errors
         try:
             spec.loader.exec_module(module)
         except BaseException:
             del sys.modules[name]
+            sys.modules.pop(f"{name}.errors", None)
             raise
     wordpiece = importlib.import_module(f"{name}.wordpiece")
+    if "py/websem_text/bm25.py" in py_files:
+        # analyze.py imports `snowballstemmer`: in CPython that is the installed package (the
+        # bundle's py/snowballstemmer holds the same upstream files, trimmed to English)
+        bm25 = importlib.import_module(f"{name}.bm25")
+    else:
+        import websem.text.bm25 as bm25
+    return wordpiece, bm25
+
+
+def _bundle_tokenizer(bundle: Path, manifest: dict):
+    """The WordPiece tokenizer from the bundle's own ``py/websem_text`` (see ``_bundle_text``)."""
+    wordpiece, _ = _bundle_text(bundle, manifest)
+    text = (bundle / "model" / "tokenizer.json").read_text("utf-8")
+    max_len = int(manifest["model"]["max_seq_length"])
     return wordpiece.WordPieceTokenizer.from_json(text, max_length=max_len)
 
 
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    if len(flat) <= SNIPPET_CHARS:
-        return flat
-    cut = flat.rfind(" ", 0, SNIPPET_CHARS + 1)
-    return flat[: cut if cut > SNIPPET_CHARS // 2 else SNIPPET_CHARS] + "…"
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise WebsemError(f"websem: unknown search mode {mode!r}; allowed: {', '.join(MODES)}")
+    return mode
+
+
+def parse_filters(items: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    """``["section=library", "tags=a", "tags=b"]`` → ``{"section": ["library"], "tags": ["a",
+    "b"]}`` (values of one field are OR-ed, fields AND-ed)."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip() or not value.strip():
+            raise WebsemError(f"websem: --filter {item!r} is not FIELD=VALUE (for example "
+                              "--filter section=library)")
+        out.setdefault(field.strip(), []).append(value.strip())
+    return out
 
 
 class Searcher:
@@ -133,31 +175,59 @@ class Searcher:
 
     def __init__(self, bundle: Path, *, threads: int | None = None) -> None:
         from websem.build.index import read_index
-        from websem.export.embed import OnnxEmbedder
 
         self.bundle = Path(bundle)
         self.manifest = verify_bundle(self.bundle)
         m = self.manifest
         self.index = read_index(self.bundle, m["index"])
-        model_dir = self.bundle / "model"
+        _, self._bm25 = _bundle_text(self.bundle, m)
         self.tokenizer = _bundle_tokenizer(self.bundle, m)
-        self.embedder = OnnxEmbedder(model_dir, threads=threads)
-        if self.embedder.dims != self.index.vectors.shape[1]:
-            raise WebsemError(f"websem: the model makes {self.embedder.dims}-d vectors but the "
-                              f"index holds {self.index.vectors.shape[1]}-d ones; rebuild with "
-                              "`websem build`")
+        self._embedder = None
+        self._embed_cache: dict[str, np.ndarray] = {}
+        self._threads = threads
         self._doc_of = self.index.doc_of_chunk()
         # float32-dequantized rows, widened once: scoring is then one float64 mat-vec per query
         from websem.build.index import dequantize
 
         self._rows = dequantize(self.index.vectors, self.index.scales)
+        lex_rel = m["index"].get("files", {}).get("lexical")
+        lexical = (self.bundle / lex_rel).read_bytes() if lex_rel else None
+        self.ranker = self._bm25.Ranker(lexical, self.index.chunks, self.index.docs,
+                                        facet_fields=m["index"].get("facets", DEFAULT_FACETS))
+        settings = m["index"].get("lexical") or {}
+        self.n = int(settings.get("n", 100))
+        self.rrf_k = int(settings.get("rrf_k", self._bm25.DEFAULT_RRF_K))
+
+    @property
+    def embedder(self):
+        """The CPU onnxruntime session, created on first use (lexical-only use never needs it)."""
+        if self._embedder is None:
+            from websem.export.embed import OnnxEmbedder
+
+            emb = OnnxEmbedder(self.bundle / "model", threads=self._threads)
+            if emb.dims != self.index.vectors.shape[1]:
+                raise WebsemError(f"websem: the model makes {emb.dims}-d vectors but the index "
+                                  f"holds {self.index.vectors.shape[1]}-d ones; rebuild with "
+                                  "`websem build`")
+            self._embedder = emb
+        return self._embedder
 
     def embed(self, query: str) -> np.ndarray:
-        """The float32 query embedding (tokenizer → one ORT run, batch 1)."""
-        return self.embedder.embed_ids(self.tokenizer.encode(query).ids)
+        """The float32 query embedding (tokenizer → one ORT run, batch 1). The last
+        ``EMBED_CACHE`` queries are remembered: comparing modes runs the model once per query."""
+        vec = self._embed_cache.pop(query, None)
+        if vec is None:
+            vec = self.embedder.embed_ids(self.tokenizer.encode(query).ids)
+            vec.setflags(write=False)
+        self._embed_cache[query] = vec  # most recent last
+        if len(self._embed_cache) > EMBED_CACHE:
+            del self._embed_cache[next(iter(self._embed_cache))]
+        return vec
 
-    def search_vector(self, qvec: np.ndarray, k: int = 10) -> list[dict]:
-        """Rank documents for one query embedding."""
+    def semantic_docs(self, qvec: np.ndarray, k: int, *, allowed=None) -> list:
+        """Dense document ranking for one query embedding: top ``k`` ``DocHit(doc, score,
+        chunk)``, best first (ties: lower document index), documents outside ``allowed``
+        (``Ranker.allowed(filters)``, None = all) dropped *before* the cut."""
         scores = self._rows @ np.asarray(qvec, dtype=np.float32).astype(np.float64)
         n_docs = len(self.index.docs)
         best = np.full(n_docs, -np.inf)
@@ -168,25 +238,37 @@ class Searcher:
         best_chunk = np.full(n_docs, -1)
         best_chunk[docs_hit] = hit_idx[first]
         cand = np.flatnonzero(best_chunk >= 0)
+        if allowed is not None:
+            cand = cand[np.isin(cand, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))]
         order = cand[np.lexsort((cand, -best[cand]))][:k]
-        hits = []
-        for d in order:
-            doc = self.index.docs[d]
-            chunk = self.index.chunks[best_chunk[d]]
-            hits.append({
-                "id": doc["id"],
-                "score": float(best[d]),
-                "title": doc.get("title", ""),
-                "url": (doc.get("url") or "") + (chunk.get("anchor") or ""),
-                "snippet": _snippet(chunk.get("text", "")),
-            })
-        return hits
+        return [self._bm25.DocHit(int(d), float(best[d]), int(best_chunk[d])) for d in order]
 
-    def search(self, queries: list[str], k: int = 10) -> list[list[dict]]:
-        """Top-``k`` hits ``{id, score, title, url, snippet}`` for each query."""
+    def search_vector(self, qvec: np.ndarray, k: int = 10, *, query: str = "",
+                      filters: dict | None = None) -> list[dict]:
+        """Semantic-mode hits for one query embedding (``query`` only picks the snippet)."""
+        sem = self.semantic_docs(qvec, max(k, self.n), allowed=self.ranker.allowed(filters))
+        return self.ranker.results(query, mode="semantic", semantic=sem, filters=filters, k=k,
+                                   n=self.n, rrf_k=self.rrf_k,
+                                   snippet_chars=SNIPPET_CHARS)["hits"]
+
+    def query(self, query: str, k: int = 10, *, mode: str = "hybrid",
+              filters: dict | None = None) -> dict:
+        """``{"hits": [{id, score, title, url, snippet, highlights}], "facets": {field: [[value,
+        count], ...]}}`` for one query. ``highlights`` are ``[start, end)`` code-point ranges
+        into ``snippet`` (never HTML)."""
+        _check_mode(mode)
         if k < 1:
             raise WebsemError(f"websem: k={k}; k must be at least 1")
-        return [self.search_vector(self.embed(q), k) for q in queries]
+        allowed = self.ranker.allowed(filters)  # validates the filter fields first
+        sem = ([] if mode == "lexical"
+               else self.semantic_docs(self.embed(query), max(k, self.n), allowed=allowed))
+        return self.ranker.results(query, mode=mode, semantic=sem, filters=filters, k=k,
+                                   n=self.n, rrf_k=self.rrf_k, snippet_chars=SNIPPET_CHARS)
+
+    def search(self, queries: list[str], k: int = 10, *, mode: str = "hybrid",
+               filters: dict | None = None) -> list[list[dict]]:
+        """Top-``k`` hits ``{id, score, title, url, snippet, highlights}`` for each query."""
+        return [self.query(q, k, mode=mode, filters=filters)["hits"] for q in queries]
 
 
 def load_bundle(bundle: Path, *, threads: int | None = None) -> Searcher:
@@ -194,9 +276,20 @@ def load_bundle(bundle: Path, *, threads: int | None = None) -> Searcher:
     return Searcher(bundle, threads=threads)
 
 
-def search(bundle: Path, queries: list[str], k: int = 10) -> list[list[dict]]:
-    """Search ``bundle`` for each query (loads and verifies the bundle once)."""
-    return load_bundle(bundle).search(list(queries), k)
+def search(bundle: Path, queries: list[str], k: int = 10, mode: str = "hybrid",
+           filters: dict | None = None) -> list[list[dict]]:
+    """Search ``bundle`` for each query (loads and verifies the bundle once); ``mode`` is one of
+    ``MODES`` (default hybrid), ``filters`` ``{field: value or [values]}``."""
+    _check_mode(mode)
+    return load_bundle(bundle).search(list(queries), k, mode=mode, filters=filters)
+
+
+def search_results(bundle: Path, queries: list[str], k: int = 10, mode: str = "hybrid",
+                   filters: dict | None = None) -> list[dict]:
+    """Like ``search`` but each query's full result ``{"hits", "facets"}``."""
+    _check_mode(mode)
+    searcher = load_bundle(bundle)
+    return [searcher.query(q, k, mode=mode, filters=filters) for q in queries]
 
 
 def _read_queries(path: Path) -> list[tuple[str, str]]:
@@ -228,30 +321,40 @@ def _read_queries(path: Path) -> list[tuple[str, str]]:
               help='BEIR queries.jsonl ({"_id", "text"} per line).')
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Hits per query.")
+@click.option("--mode", type=click.Choice(MODES), default=MODES[0], show_default=True,
+              help="hybrid = rank fusion of BM25 and embeddings; semantic; lexical (BM25 only).")
+@click.option("--filter", "filter_items", multiple=True, metavar="FIELD=VALUE",
+              help="Only documents whose FIELD (tags, section, language: see the bundle's "
+                   "manifest index.facets) has VALUE. Repeatable: values of one field are "
+                   "OR-ed, fields AND-ed.")
 @click.option("--json", "as_json", is_flag=True,
-              help='One JSON line per query: {"query_id", "hits": [{"id", "score"}]}.')
-def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int,
-              as_json: bool) -> None:
+              help='One JSON line per query: {"query_id", "mode", "hits": [{"id", "score", '
+                   '"url", "snippet", "highlights"}], "facets"}.')
+def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int, mode: str,
+              filter_items: tuple[str, ...], as_json: bool) -> None:
     """Search BUNDLE on the CPU for QUERY, or for every query of --queries."""
     try:
         if (query is None) == (queries_file is None):
             raise WebsemError("websem: pass either a QUERY argument or --queries FILE "
                               "(exactly one of them)")
+        filters = parse_filters(filter_items) or None
         qs = _read_queries(queries_file) if queries_file else [("0", query)]
         searcher = load_bundle(bundle)
         for qid, text in qs:
-            hits = searcher.search([text], k)[0]
+            res = searcher.query(text, k, mode=mode, filters=filters)
             if as_json:
-                click.echo(json.dumps({"query_id": qid, "hits": [
-                    {"id": h["id"], "score": h["score"]} for h in hits]}, ensure_ascii=False))
+                click.echo(json.dumps({"query_id": qid, "mode": mode, "hits": [
+                    {"id": h["id"], "score": h["score"], "url": h["url"],
+                     "snippet": h["snippet"], "highlights": h["highlights"]}
+                    for h in res["hits"]], "facets": res["facets"]}, ensure_ascii=False))
             else:
-                _print_table(qid, text, hits)
+                _print_table(qid, text, res["hits"], res["facets"])
     except WebsemError as e:
         click.echo(str(e), err=True)
         sys.exit(2)
 
 
-def _print_table(qid: str, text: str, hits: list[dict]) -> None:
+def _print_table(qid: str, text: str, hits: list[dict], facets: dict | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -263,7 +366,16 @@ def _print_table(qid: str, text: str, hits: list[dict]) -> None:
     table.add_column("title / snippet", overflow="fold")
     for i, h in enumerate(hits, 1):
         body = Text(h["title"], style="bold")
-        body.append("\n" + h["snippet"], style="dim")
+        body.append("\n")
+        sn = Text(h["snippet"], style="dim")
+        for start, end in h.get("highlights", ()):
+            sn.stylize("bold yellow", start, end)
+        body.append_text(sn)
         table.add_row(str(i), f"{h['score']:.4f}", Text(h["id"]), body)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for field, counts in (facets or {}).items():
+        if counts:
+            console.print(Text(f"{field}: " + ", ".join(f"{v} ({c})" for v, c in counts),
+                               style="dim"))
 

@@ -6,6 +6,8 @@
 // with the shipped stdlib package `websem_text`, embeds them with onnxruntime-web (wasm backend,
 // batch 1) and scores them exactly like the CPU reference `websem query` ("Search semantics").
 
+import { MODES, createHybrid, setupRanker } from "./hybrid.js";
+
 /** Bundle format versions this runtime understands. */
 export const FORMAT_VERSIONS = [1];
 
@@ -573,6 +575,14 @@ function loadTokenizerWorker(base, manifest, onProgress, useSnapshot) {
               worker.postMessage({ type: "encode", id, text: String(text) });
             });
           },
+          /** A ranker step ("init" | "plan" | "finish", hybrid.js) run in the worker's Pyodide. */
+          call(method, args) {
+            const id = nextId++;
+            return new Promise((res, rej) => {
+              pending.set(id, { resolve: res, reject: rej });
+              worker.postMessage({ type: "call", id, method, args });
+            });
+          },
           close() {
             worker.terminate();
           },
@@ -580,7 +590,7 @@ function loadTokenizerWorker(base, manifest, onProgress, useSnapshot) {
       } else {
         const p = pending.get(data.id);
         pending.delete(data.id);
-        if (data.type === "encoded") p?.resolve(data.value);
+        if (data.type === "encoded" || data.type === "result") p?.resolve(data.value);
         else p?.reject(new WebsemError(data.message));
       }
     };
@@ -610,12 +620,16 @@ async function loadSession(files, manifest, opts, onProgress) {
   try {
     session = await ort.InferenceSession.create(model, {
       executionProviders: ["wasm"],
-      // 2026-11-28: "disabled", not ORT's default "all". Measured on the 2-core box: a cold
-      // session with "all" takes ~1-1.5 s longer (the optimizer runs once, in baseline-tier wasm),
-      // which is most of ORT's share of the cold start; warm queries are ~15% slower without the
-      // fusions and embeddings differ by <= 1e-7. Pass sessionOptions {graphOptimizationLevel:
-      // "all"} to trade cold start for query speed.
-      graphOptimizationLevel: "disabled",
+      // 2026-11-28: "basic" + disable_quant_qdq. Measured in Node (same wasm, 16-token query,
+      // busy 2-core box, alternated runs): "disabled" leaves every DequantizeLinear of the
+      // weight-int8 model to run on each query (p50 ~280 ms); "basic" constant-folds them once at
+      // load, but only when QDQ handling is off (ORT keeps DQ nodes for QDQ fusion otherwise), and
+      // then runs fp32 MatMuls (p50 60-120 ms) for about the same session-create time as
+      // "disabled". "all" adds fusions that did not pay off here. The CPU reference
+      // (websem.export.embed.OnnxEmbedder) sets the same disable_quant_qdq, so both sides compute
+      // the graph's fp32 semantics.
+      graphOptimizationLevel: "basic",
+      extra: { session: { disable_quant_qdq: "1" } },
       // Warnings from graph optimisation would otherwise land in the page console as errors.
       logSeverityLevel: 3,
       // Caller overrides, e.g. {enableCpuMemArena: false, enableMemPattern: false} on edge
@@ -707,8 +721,10 @@ export async function createEngine(bundleUrl, opts = {}) {
   const sessionP = loadSession(files, manifest, opts, onProgress);
   const indexP = loadIndex(files, manifest);
   // Avoid unhandled-rejection noise from the losers when one part fails first.
-  for (const p of [tokenizerP, sessionP, indexP]) p.catch(() => {});
-  const [tokenizer, { ort, session, output }, index] = await Promise.all([tokenizerP, sessionP, indexP]);
+  // Hybrid retrieval (issue #6, hybrid.js): index/lexical.bin + Pyodide's Ranker, set up while ORT compiles.
+  const rankerP = setupRanker(tokenizerP, files, manifest, onProgress);
+  for (const p of [tokenizerP, sessionP, indexP, rankerP]) p.catch(() => {});
+  const [tokenizer, { ort, session, output }, index, ranker] = await Promise.all([tokenizerP, sessionP, indexP, rankerP]);
   if (opts.dropBytes !== false) {
     // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps), so free
     // the verified downloads, ~40 MB on the default model. Detached rather than merely dropped:
@@ -745,6 +761,50 @@ export async function createEngine(bundleUrl, opts = {}) {
     return p;
   }
 
+  // Hybrid retrieval (issue #6, hybrid.js); null for bundles without index/lexical.bin, which
+  // keep the semantic-only path (`rank`).
+  const hybrid = ranker.lexical
+    ? createHybrid({ py: ranker.py, index, lexical: ranker.lexical, settings: ranker.settings,
+        embed: async (text) => (await embedNow(text)).data })
+    : null;
+
+  /** Hits and facet counts of one query (search options as in `search`). */
+  function searchFull(query, options = {}) {
+    const k = options?.k ?? 10;
+    const mode = options?.mode ?? info.modes[0];
+    if (typeof query !== "string") {
+      return Promise.reject(new WebsemError(`query must be a string, got ${typeof query}`));
+    }
+    if (!Number.isInteger(k) || k < 1) {
+      return Promise.reject(new WebsemError(`k must be a positive integer, got ${JSON.stringify(k)}`));
+    }
+    if (!MODES.includes(mode)) {
+      return Promise.reject(new WebsemError(`unknown search mode ${JSON.stringify(mode)}; use one of ${MODES.join(", ")}`));
+    }
+    if (!hybrid) {
+      if (mode !== "semantic") {
+        return Promise.reject(new WebsemError(
+          `mode ${JSON.stringify(mode)} needs a lexical index but this bundle has none (no index/lexical.bin); ` +
+            "use mode 'semantic' or rebuild the bundle with `websem build`",
+        ));
+      }
+      if (options?.filters) {
+        return Promise.reject(new WebsemError(
+          "filters need a bundle built with hybrid retrieval (this one has no index/lexical.bin); " +
+            "search without filters or rebuild the bundle with `websem build`",
+        ));
+      }
+      return serial(async () => ({ hits: rank(index, (await embedNow(query)).data, k), facets: {}, mode }));
+    }
+    return serial(async () => {
+      try {
+        return await hybrid.search(query, { k, mode, filters: options?.filters });
+      } catch (e) {
+        throw new WebsemError(String(e?.message ?? e));
+      }
+    });
+  }
+
   const info = {
     bundle: base,
     format_version: manifest.format_version,
@@ -753,6 +813,8 @@ export async function createEngine(bundleUrl, opts = {}) {
     threads: ort.env.wasm.numThreads,
     // Whether Pyodide was restored from the bundle's memory snapshot (false: booted from scratch).
     pyodide_snapshot: tokenizer.snapshot === true,
+    // Search modes this bundle supports (issue #6): the first is the default.
+    modes: hybrid ? hybrid.modes : ["semantic"],
     load_ms: now() - started,
     timings,
   };
@@ -761,19 +823,16 @@ export async function createEngine(bundleUrl, opts = {}) {
     info,
     /**
      * @param {string} query
-     * @param {{k?: number}} [options]
-     * @returns {Promise<Array<{id: string, score: number, title: string, url: string, snippet: string}>>}
+     * @param {{k?: number, mode?: "hybrid"|"semantic"|"lexical", filters?: Object<string, string|string[]>}} [options]
+     *   mode defaults to info.modes[0] (hybrid when the bundle has index/lexical.bin).
+     * @returns {Promise<Array<{id: string, score: number, title: string, url: string, snippet: string,
+     *   highlights?: number[][]}>>} highlights: [start, end) UTF-16 ranges into snippet
      */
     search(query, options = {}) {
-      const k = options?.k ?? 10;
-      if (typeof query !== "string") {
-        return Promise.reject(new WebsemError(`query must be a string, got ${typeof query}`));
-      }
-      if (!Number.isInteger(k) || k < 1) {
-        return Promise.reject(new WebsemError(`k must be a positive integer, got ${JSON.stringify(k)}`));
-      }
-      return serial(async () => rank(index, (await embedNow(query)).data, k));
+      return searchFull(query, options).then((r) => r.hits);
     },
+    /** Like search, plus facet counts: `{hits, facets: {field: [[value, count], ...]}, mode}`. */
+    searchFull,
     /**
      * Test hook, NOT public API (may change without notice): raw token ids and query embeddings.
      * @internal

@@ -4,12 +4,13 @@
 // Web-standard APIs only (Request, Response, URL, JSON): no Node, Deno or Workers globals here.
 // Routes:
 //   GET /search?q=...&k=10&mode=hybrid&filter.tags=a&filter.tags=b&filter.section=x
-//                                     -> 200 {query, k, mode, filters, hits: [{id, score, title, url, snippet, ...}], took_ms}
+//                                     -> 200 {query, k, mode, filters, hits: [{id, score, title, url, snippet,
+//                                        highlights}], facets, took_ms} (facets: engines with searchFull)
 //   GET /healthz                      -> 200 {status: "ok", ...} once the engine is ready,
 //                                        503 {status: "starting"|"error"} before that
 // Every failure is a JSON body {error: {code, message}} with a 4xx/5xx status, never a crash.
 
-import { WebsemError, createEngine as defaultCreateEngine } from "./engine.js";
+import { createEngine as defaultCreateEngine } from "./engine.js";
 
 /** Search modes the product knows (issue #6); a bundle/engine may support a subset. */
 export const KNOWN_MODES = ["hybrid", "semantic", "lexical"];
@@ -280,23 +281,24 @@ export function createHandler(bundle, options = {}) {
       const t0 = now();
       // Engines from before hybrid retrieval take just {k}; they are semantic-only, so
       // `chosen` is "semantic" there and nothing is lost.
-      let hits;
+      let result;
       try {
-        hits = await e.search(q, options ? { k, mode: chosen, ...(filters ? { filters } : {}) } : { k });
+        const opts = options ? { k, mode: chosen, ...(filters ? { filters } : {}) } : { k };
+        // searchFull (hybrid engines) adds facet counts; older engines only have search.
+        result = typeof e.searchFull === "function" ? await e.searchFull(q, opts) : { hits: await e.search(q, opts) };
       } catch (err) {
-        // The request was validated above, so a websem error here is about its content
-        // (e.g. a filter field this bundle does not have): the client's to fix, hence 400.
-        if (err instanceof WebsemError || err?.name === "WebsemError") {
-          throw new BadRequest(400, filters ? "bad_filter" : "bad_request", errorMessage(err));
-        }
-        // A Python WebsemError from Pyodide arrives as a PythonError whose text is the whole
-        // traceback; keep only its `websem: unknown filter field ...` line.
-        const filterError = filters && /websem: unknown filter field[^\n]*/.exec(err?.message ?? "");
-        if (filterError) throw new BadRequest(400, "bad_filter", filterError[0]);
+        // The request was validated above; what the engine still refuses because of its content
+        // (a filter field this bundle lacks, a mode without a lexical index) is the client's to
+        // fix: 400 with the one `websem:` line (a Python error arrives with its traceback).
+        // Anything else stays a 5xx.
+        const line = /websem: (?:unknown filter field|mode |unknown search mode)[^\n]*/.exec(err?.message ?? "");
+        if (line) throw new BadRequest(400, filters ? "bad_filter" : "bad_mode", line[0]);
         throw err;
       }
       served++;
-      return json(200, { query: q, k, mode: chosen, filters, hits, took_ms: round(now() - t0) }, {}, cors);
+      const body = { query: q, k, mode: chosen, filters, hits: result.hits, took_ms: round(now() - t0) };
+      if (result.facets) body.facets = result.facets;
+      return json(200, body, {}, cors);
     } finally {
       pending--;
     }

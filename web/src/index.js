@@ -2,7 +2,9 @@
 //
 //   import { load } from "./websem.js";
 //   const engine = await load(new URL("./", import.meta.url));
-//   const hits = await engine.search("query text", { k: 10 });  // [{id, score, title, url, snippet}]
+//   const hits = await engine.search("query text", { k: 10 });  // [{id, score, title, url, snippet, highlights}]
+//   // mode: "hybrid" (default) | "semantic" | "lexical"; filters: {section: "x", tags: ["a", "b"]}
+//   const { hits, facets } = await engine.searchFull("query", { mode: "lexical", filters: { section: "x" } });
 //
 // In a browser the work runs in a module Web Worker (runtime/worker.js); elsewhere (Node, Deno,
 // edge workers without `Worker`) the engine runs in-process (runtime/engine.js).
@@ -21,7 +23,9 @@ const RUNTIME = new URL("./runtime/", import.meta.url);
  * @param {boolean} [options.snapshot] restore the bundle's Pyodide memory snapshot if it has one
  *   (default true; false boots Pyodide from scratch: same results, slower cold start).
  * @param {typeof fetch} [options.fetch] in-process only: the fetch to use (e.g. one reading files).
- * @returns {Promise<{search(query: string, opts?: {k?: number}): Promise<object[]>, info: object, close(): Promise<void>}>}
+ * @returns {Promise<{search(query: string, opts?: {k?: number, mode?: string, filters?: object}): Promise<object[]>,
+ *   searchFull(query: string, opts?: object): Promise<{hits: object[], facets: object, mode: string}>,
+ *   info: object, close(): Promise<void>}>}
  */
 export async function load(bundleUrl, options = {}) {
   const base = new URL(String(bundleUrl ?? "./"), globalThis.location?.href ?? RUNTIME).href;
@@ -31,6 +35,14 @@ export async function load(bundleUrl, options = {}) {
     return createEngine(base, options);
   }
   return loadInWorker(base, options);
+}
+
+/** The search options that cross to the worker (plain data only). */
+function searchOptions(opts) {
+  const out = { k: opts?.k ?? 10 };
+  if (opts?.mode != null) out.mode = opts.mode;
+  if (opts?.filters != null) out.filters = opts.filters;
+  return out;
 }
 
 function loadInWorker(bundleUrl, options) {
@@ -70,7 +82,8 @@ function loadInWorker(bundleUrl, options) {
       } else if (data.type === "ready") {
         resolve({
           info: data.info,
-          search: (query, opts = {}) => call("search", query, { k: opts?.k ?? 10 }),
+          search: (query, opts = {}) => call("search", query, searchOptions(opts)),
+          searchFull: (query, opts = {}) => call("searchFull", query, searchOptions(opts)),
           /** Test hook, NOT public API (may change without notice). @internal */
           debug: {
             tokenize: (text) => call("debug.tokenize", text),

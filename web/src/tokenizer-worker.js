@@ -3,8 +3,10 @@
 //
 // Protocol: {type: "init", base, manifest, useSnapshot} -> {type: "progress", event}* -> {type: "ready", snapshot} |
 // {type: "error", message}; {type: "encode", id, text} -> {type: "encoded", id, value: [ids,
-// mask, type_ids] as BigInt64Array} | {type: "error", id, message}.
+// mask, type_ids] as BigInt64Array} | {type: "error", id, message}; {type: "call", id, method, args}
+// (hybrid.js rankerCall) -> {type: "result", id, value} | {type: "error", id, message}.
 import { VerifiedFiles, loadTokenizer } from "./engine.js";
+import { rankerCall } from "./hybrid.js";
 
 let tokenizer = null;
 
@@ -29,6 +31,14 @@ self.onmessage = async ({ data }) => {
       self.postMessage({ type: "ready", snapshot: tokenizer.snapshot });
     } catch (e) {
       self.postMessage({ type: "error", message: errorMessage(e) });
+    }
+  } else if (data?.type === "call") {
+    // Hybrid retrieval steps (issue #6, hybrid.js): {type: "call", id, method, args} -> {type: "result", id, value}.
+    try {
+      const value = rankerCall(tokenizer.pyodide, data.method, data.args ?? []);
+      self.postMessage({ type: "result", id: data.id, value });
+    } catch (e) {
+      self.postMessage({ type: "error", id: data.id, message: errorMessage(e) });
     }
   } else if (data?.type === "encode") {
     try {

@@ -3,7 +3,7 @@
 // Protocol (all messages are plain objects):
 //   main -> worker  {type: "init", bundleUrl, options: {threads}}
 //   worker -> main  {type: "progress", event} ... then {type: "ready", info} or {type: "error", message}
-//   main -> worker  {type: "call", id, method: "search" | "debug.tokenize" | "debug.embed" | "close", args}
+//   main -> worker  {type: "call", id, method: "search" | "searchFull" | "debug.tokenize" | "debug.embed" | "close", args}
 //   worker -> main  {type: "result", id, value} or {type: "error", id, message}
 import { createEngine } from "./engine.js";
 
@@ -16,6 +16,7 @@ function errorMessage(e) {
 
 const methods = {
   search: (query, options) => engine.search(query, options),
+  searchFull: (query, options) => engine.searchFull(query, options),
   "debug.tokenize": (text) => engine.debug.tokenize(text),
   "debug.embed": (text) => engine.debug.embed(text),
   close: () => engine.close(),
