@@ -37,6 +37,7 @@ from websem.text.errors import WebsemError
 from .chunk import chunk_documents, default_overlap
 from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES, write_index
 from .lexical import LEXICAL_FILE, snowball_files, write_lexical_index
+from .snapshot import make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 
 __all__ = [
@@ -346,6 +347,8 @@ def build_bundle(
         py_extra = _write_snowball(tmp)
         _copy([(model / f, f"model/{f}") for f in MODEL_FILES], tmp)
         _copy(copies, tmp)
+        # Pyodide memory snapshot with websem_text imported: cold start 3.4 s -> 1.45 s (docs/architecture.md).
+        make_snapshot(tmp, console=console)
         files = _file_table(tmp)
         model_sha = files["model/model.onnx"]["sha256"]
         if model_sha != model_manifest["files"]["model.onnx"]["sha256"]:

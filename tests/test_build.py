@@ -119,6 +119,29 @@ def test_html_markdown_text_folder(tmp_path: Path) -> None:
     assert report.skipped == []
 
 
+def test_filter_fields_from_meta_and_front_matter() -> None:
+    """docs.json meta for filters (docs/hybrid.md): tags a list, section / language strings."""
+    from websem.build.sources import html_to_document, markdown_to_document
+
+    page = html_to_document('<html lang="de"><head><meta name="keywords" content="a, b ,a, ">'
+                            '<meta property="article:section" content="news"></head>'
+                            "<body><p>x</p></body></html>", "p.html", "p.html")
+    assert (page.meta["tags"], page.meta["section"], page.meta["language"]) == (
+        ["a", "b"], "news", "de")
+    assert page.meta["keywords"] == "a, b ,a, "  # the raw value is kept
+    both = html_to_document('<meta name="tags" content="t1"><meta name="keywords" content="k">'
+                            '<meta name="language" content="fr"><html lang="en"></html>',
+                            "q", "q")
+    assert (both.meta["tags"], both.meta["language"]) == (["t1"], "fr")  # tags win, meta wins
+    md = markdown_to_document('---\ntags: [x, "y z"]\nsection: guide\nlang: en\n---\n# T\n',
+                              "m.md", "m.md")
+    assert (md.meta["tags"], md.meta["section"], md.meta["language"]) == (
+        ["x", "y z"], "guide", "en")
+    md = markdown_to_document("---\ntags:\n  - one\n  - 'two'\ntitle: T\n---\nbody\n", "n", "n")
+    assert md.meta["tags"] == ["one", "two"] and md.meta["title"] == "T"
+    assert "tags" not in html_to_document("<p>no meta</p>", "r", "r").meta
+
+
 def test_beir_jsonl_doc_text_and_urls(shared_data: Path) -> None:
     docs, report = read_source(shared_data / "cranfield" / "corpus.jsonl")
     assert len(docs) == 1398  # two Cranfield records have no text: skipped and reported
@@ -429,6 +452,19 @@ def test_failed_rebuild_keeps_previous_bundle(small_bundle: Path, tmp_path: Path
     monkeypatch.undo()
     assert tree_digest(small_bundle) == before
     assert not list(small_bundle.parent.glob(".*websem-tmp*"))
+    # 2b. the same in the lexical step (index/lexical.bin written, then a failure)
+    real_lex = bundle_mod.write_lexical_index
+
+    def lex_then_fail(*args, **kwargs):
+        real_lex(*args, **kwargs)
+        raise OSError(28, "No space left on device (injected, lexical)")
+
+    monkeypatch.setattr(bundle_mod, "write_lexical_index", lex_then_fail)
+    with pytest.raises(OSError, match="injected, lexical"):
+        build_bundle(src, small_bundle, model=model_package, progress=False)
+    monkeypatch.undo()
+    assert tree_digest(small_bundle) == before
+    assert not list(small_bundle.parent.glob(".*websem-tmp*"))
     # 3. a successful rebuild over the bundle replaces it
     m = build_bundle(src, small_bundle, model=model_package, progress=False)
     assert m["index"]["docs"] == 3 and tree_digest(small_bundle) != before
@@ -472,3 +508,11 @@ def test_cli_build_errors_exit_2(tmp_path: Path, model_package: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("websem: no ") and "Traceback" not in proc.stderr
+
+
+def test_bundle_ships_a_pyodide_snapshot(cranfield_bundle: Path) -> None:
+    """`websem build` makes the Pyodide memory snapshot (cold start); a silent fallback would
+    only show up as a slow first search, so the session bundle must list it."""
+    manifest = json.loads((cranfield_bundle / "manifest.json").read_text())
+    assert "runtime/pyodide-snapshot.bin" in manifest["files"]
+    assert manifest["files"]["runtime/pyodide-snapshot.bin"]["size"] > 1_000_000
