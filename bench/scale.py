@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -55,7 +56,9 @@ def scaled_bundle(base: Path, n: int) -> Path:
     idx = man["index"]
     files = idx["files"]
     dims, n0 = idx["dims"], idx["chunks"]
-    out = CACHE / "scale" / f"{man['model']['sha256'][:12]}-{_sha(base / files['vectors'])[:12]}-{n}"
+    # 2026-11-28: keyed by the base bundle's whole manifest (model, code, every file's sha256), so
+    # a rebuilt base bundle (new runtime, new snapshot) never leaves a stale derived bundle.
+    out = CACHE / "scale" / f"{_sha(base / 'manifest.json')[:16]}-{n}"
     if (out / "manifest.json").is_file():
         return out
     tmp = out.with_name(out.name + ".tmp")
@@ -93,9 +96,15 @@ def scaled_bundle(base: Path, n: int) -> Path:
         (tmp / rel).write_bytes(data)
         man["files"][rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
     # Everything else (model, runtime, vendor files) is the source bundle's, by symlink.
+    # 2026-11-28: the BM25 index (index/lexical.bin) describes the base bundle's chunks only, so
+    # a derived bundle drops it (a bundle without it is valid: semantic mode only); the scale
+    # curve measures the dense path, `mode: "semantic"`, the same job as the peer.
+    lexical = files.pop("lexical", None)
+    if lexical:
+        man["files"].pop(lexical, None)
     for f in base.rglob("*"):
         rel = f.relative_to(base).as_posix()
-        if f.is_file() and rel not in written and rel != "manifest.json":
+        if f.is_file() and rel not in written and rel != "manifest.json" and rel != lexical:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).symlink_to(f.resolve())
     idx["chunks"] = n
@@ -242,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                         t = time.perf_counter()
                         r = measure_stack(pw, server, stack, first_query=measured[0], warm=warm,
                                           measured=measured, repeat_visit=False)
+                        r["loadavg"] = list(os.getloadavg())  # shared box: load beside each run
                         runs.append(r)
                         print(f"[scale] {n} chunks {stack}: p50 {percentile(r['query_ms'], 50):.1f} ms,"
                               f" RSS {r.get('renderer_rss_mb')} MB ({time.perf_counter() - t:.0f} s)",

@@ -12,16 +12,33 @@ from websem.text.errors import WebsemError
 from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES
 from .sources import DEFAULT_MAX_DOC_BYTES
 
-__all__ = ["build_cmd", "default_model_dir"]
+__all__ = ["build_cmd", "default_package_dir", "ensure_default_model"]
 
 
-def default_model_dir() -> Path:
-    """``$WEBSEM_MODEL`` if set, else ``.cache/model`` of a source checkout (written by `websem
-    export --out .cache/model`)."""
+def default_package_dir() -> Path:
+    """``$WEBSEM_MODEL`` if set, else the per-user cache of the embedded default model
+    (``$XDG_CACHE_HOME/websem/models/<websem version>/default``), exported on first use."""
     env = os.environ.get("WEBSEM_MODEL")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / ".cache" / "model"
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "websem" / "models" / version("websem") / "default"
+
+
+def ensure_default_model(log=click.echo) -> Path:
+    """The default model package, exported once (offline, from the embedded weights)."""
+    from websem.export import export_model
+    from websem.export.package import load_model_package
+
+    model = default_package_dir()
+    try:
+        load_model_package(model)
+    except WebsemError:
+        log(f"websem: no --model given; exporting the embedded default model once into {model}")
+        export_model(None, model, force=True)
+    return model
 
 
 @click.command("build")
@@ -29,7 +46,8 @@ def default_model_dir() -> Path:
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Bundle folder to write (replaced atomically if it is a previous bundle).")
 @click.option("--model", "-m", type=click.Path(path_type=Path), default=None,
-              help="Model package from `websem export` [default: $WEBSEM_MODEL or .cache/model].")
+              help="Model package from `websem export` [default: $WEBSEM_MODEL, else the embedded all-MiniLM-L6-v2, "
+                   "exported once into the user cache].")
 @click.option("--force", is_flag=True,
               help="Replace --out even if it exists and is not a websem bundle.")
 @click.option("--vector-dtype", type=click.Choice(VECTOR_DTYPES), default=DEFAULT_VECTOR_DTYPE,
@@ -48,8 +66,8 @@ def build_cmd(
     BEIR corpus.jsonl (_id, title, text, optional url)."""
     from .bundle import build_bundle
 
-    model = model or default_model_dir()
     try:
+        model = model or ensure_default_model()
         build_bundle(source, out, model=model, force=force, vector_dtype=vector_dtype,
                      encoding_errors=encoding_errors, max_doc_bytes=max_doc_bytes,
                      progress=not quiet)

@@ -31,9 +31,6 @@ def prepare_demo(
 
     ``modules`` / ``topics`` restrict the corpus (the tests use a subset; the demo uses all)."""
     from websem.build.bundle import build_bundle
-    from websem.export import export_model
-    from websem.export.package import load_model_package
-    from websem.text.errors import WebsemError
 
     from .corpus import generate_site
 
@@ -48,13 +45,9 @@ def prepare_demo(
         f"from Python {stats['python']} ({time.perf_counter() - t0:.1f} s)")
 
     if model is None:
-        model = out / "model"
-        try:
-            load_model_package(model)
-            log(f"websem demo: reusing the model package in {model}")
-        except WebsemError:
-            log("websem demo: exporting the embedded default model (all-MiniLM-L6-v2)")
-            export_model(None, model, force=True)
+        from websem.build.command import ensure_default_model
+
+        model = ensure_default_model(log)
 
     site.mkdir(parents=True, exist_ok=True)
     build_bundle(docs, site / BUNDLE_DIR, model=Path(model), force=True)
@@ -71,9 +64,10 @@ def prepare_demo(
 
 @click.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("websem-demo"),
-              show_default=True, help="Working folder: generated docs, model package, site + bundle.")
+              show_default=True, help="Working folder: generated docs, site + bundle.")
 @click.option("--model", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="A model package from `websem export` (default: export the embedded model once).")
+              help="A model package from `websem export` (default: the embedded model, exported once "
+                   "into the user cache).")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the site when it is built.")
 def demo_cmd(out: Path, model: Path | None, port: int, serve: bool) -> None:

@@ -1,4 +1,4 @@
-// websem end to end through its public API: BUNDLE/websem.js load() -> engine.search(query, {k}).
+// websem end to end through its public API: BUNDLE/websem.js load() -> engine.search(query, {k, mode}).
 import { load } from "/websem/websem.js";
 import { installHarness, firstQuery, reportError } from "/pages/harness.js";
 
@@ -12,8 +12,13 @@ const onProgress = (ev) => {
 try {
   const engine = await load(new URL("/websem/", location.href), { onProgress });
   window.__bench.readyMs = performance.now();
-  const search = (q) => engine.search(q, { k: K });
-  installHarness(search, { stack: "websem", engineInfo: engine.info ?? null });
+  // 2026-11-28: the runtime defaults to hybrid (BM25 + dense RRF). The same job as the peers
+  // (embed the query, brute-force cosine top-10) is mode "semantic", the default here;
+  // ?mode=hybrid measures the product default as an extra row (not in the ratios).
+  const mode = new URLSearchParams(location.search).get("mode") || "semantic";
+  const search = (q) => engine.search(q, { k: K, mode });
+  installHarness(search, { stack: mode === "semantic" ? "websem" : `websem-${mode}`, mode,
+                           engineInfo: engine.info ?? null });
   await firstQuery(search);
 } catch (err) {
   reportError(err);

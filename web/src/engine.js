@@ -6,7 +6,7 @@
 // with the shipped stdlib package `websem_text`, embeds them with onnxruntime-web (wasm backend,
 // batch 1) and scores them exactly like the CPU reference `websem query` ("Search semantics").
 
-import { MODES, createHybrid, setupRanker } from "./hybrid.js";
+import { MODES, createHybrid, denseDocs, setupRanker } from "./hybrid.js";
 
 /** Bundle format versions this runtime understands. */
 export const FORMAT_VERSIONS = [1];
@@ -235,7 +235,19 @@ async function loadIndex(files, manifest) {
   }
   if (vectors.length !== n * dims) throw mismatch("index/vectors.bin", vectors.length / dims, n);
   if (index.chunks != null && index.chunks !== n) throw mismatch("index/chunks.json", n, index.chunks);
-  return { dims, n, vectors, scales, chunks, docs };
+  // Chunk -> document as a typed array: the scoring loop reads it once per chunk (hybrid.js).
+  const chunkDoc = new Int32Array(n);
+  for (let c = 0; c < n; c++) {
+    const d = chunks[c].doc;
+    if (!Number.isInteger(d) || d < 0 || d >= docs.length) {
+      throw new WebsemError(
+        `index/chunks.json chunk ${c} names document ${JSON.stringify(d)} but docs.json holds ` +
+          `${docs.length} documents; rebuild with \`websem build\``,
+      );
+    }
+    chunkDoc[c] = d;
+  }
+  return { dims, n, vectors, scales, chunks, docs, chunkDoc };
 }
 
 function mismatch(file, got, want) {
@@ -248,30 +260,11 @@ function mismatch(file, got, want) {
  * first chunk reaching it wins); order by score descending, then document index ascending.
  */
 export function rank(index, query, k) {
-  const { dims, n, vectors, scales, chunks, docs } = index;
-  const q = Float64Array.from(query);
-  const best = new Float64Array(docs.length).fill(-Infinity);
-  const bestChunk = new Int32Array(docs.length).fill(-1);
-  for (let c = 0; c < n; c++) {
-    const off = c * dims;
-    let s = 0;
-    if (scales) {
-      // Dequantize to float32 first (as numpy does with float32 scales), then accumulate in float64.
-      const scale = scales[c];
-      for (let j = 0; j < dims; j++) s += q[j] * Math.fround(vectors[off + j] * scale);
-    } else {
-      for (let j = 0; j < dims; j++) s += q[j] * vectors[off + j];
-    }
-    const d = chunks[c].doc;
-    if (s > best[d]) {
-      best[d] = s;
-      bestChunk[d] = c;
-    }
-  }
-  const order = [];
-  for (let d = 0; d < docs.length; d++) if (bestChunk[d] >= 0) order.push(d);
-  order.sort((a, b) => best[b] - best[a] || a - b);
-  return order.slice(0, k).map((d) => hit(docs[d], chunks[bestChunk[d]], best[d]));
+  // 2026-11-28: scoring + partial top-k selection live in hybrid.js `denseDocs` (shared with the
+  // hybrid dense side); results are bit-identical to the former full sort (bench/rank_micro.mjs).
+  const { docs, chunks } = index;
+  const top = denseDocs(index, query, k);
+  return Array.from(top.docs, (d, i) => hit(docs[d], chunks[top.chunks[i]], top.scores[i]));
 }
 
 function hit(doc, chunk, score) {
