@@ -171,6 +171,9 @@ def measure_stack(
         page.evaluate("qs => window.__bench.run(qs, false)", warm)
         out = page.evaluate("([qs, h]) => window.__bench.run(qs, h)", [measured, with_hits])
         run["query_ms"] = out["times"]
+        if page.evaluate("() => typeof window.__bench.breakdown === 'function'"):
+            bd = page.evaluate("qs => window.__bench.breakdown(qs)", measured[:100])
+            run["breakdown"] = {k: percentile(v, 50) for k, v in bd.items()}
         if with_hits:
             run["hits"] = out["hits"]
         cdp = ctx.new_cdp_session(page)
@@ -234,6 +237,10 @@ def summarize(runs: list[dict], stacks: list[str]) -> dict:
             "renderer_hwm_mb_median": median([r.get("renderer_hwm_mb") for r in rs]),
             "js_heap_used_mb_median": median([r.get("js_heap_used_mb") for r in rs]),
             "cold_bytes": median([r["cold_network"]["bytes"] for r in rs]),
+            # p50 of tokenize and of tokenize+embed alone (websem only; diagnostics)
+            "breakdown_p50_ms": ({k: median([r["breakdown"][k] for r in rs if r.get("breakdown")])
+                                  for k in rs[0]["breakdown"]}
+                                 if rs and rs[0].get("breakdown") else None),
             "repeat_bytes": median([r.get("repeat_network", {}).get("bytes") for r in rs]),
         }
     ratios: dict[str, dict] = {}
@@ -295,6 +302,14 @@ def write_markdown(data: dict) -> Path:
                           for sr in stage_runs]) for n in names}
         lines += ["", "websem loading stages on a cold start (median ms after navigation start): "
                   + ", ".join(f"{n} {f(v)}" for n, v in med.items())]
+    for s, p in per.items():
+        bd = p.get("breakdown_p50_ms")
+        if bd and p.get("query_p50_ms"):
+            rest = p["query_p50_ms"] - bd["tokenize_embed_ms"]
+            lines += ["", f"{s} warm query, where the time goes (p50 ms, diagnostics via the engine's "
+                      f"test hook): tokenize {f(bd['tokenize_ms'], 1)}, tokenize + embed "
+                      f"{f(bd['tokenize_embed_ms'], 1)}, whole search() {f(p['query_p50_ms'], 1)} "
+                      f"→ ranking + result assembly ≈ {f(rest, 1)}."]
     if data.get("agreement"):
         lines += ["", "Same job check: mean overlap@10 of the peer's top-10 with websem's: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in data["agreement"].items() if v is not None)]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from websem.export.source import sha256_file
 from websem.text.errors import WebsemError
 
 from .chunk import chunk_documents, default_overlap
@@ -60,14 +60,6 @@ MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
 RRF_K = 60
 FUSION_N = 100
 _TMP_TAG = ".websem-tmp-"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _web_dir() -> Path:

@@ -115,58 +115,90 @@ export function chunkDocs(index) {
   return index.chunkDoc;
 }
 
-// 2026-11-28: the scoring loops are unrolled by four, but each product is still added to the one
-// float64 accumulator in index order (s += a; s += b; ...), so every score is bit-identical to
-// the plain loop (docs/architecture.md "Search semantics"). Separate functions per storage keep
-// each loop monomorphic for the JIT. The scores of 1 query x 100k chunks x 384 dims dominate.
+// 2026-11-28: each chunk's score is one float64 sum accumulated in index order (docs/architecture.md
+// "Search semantics"), a chain of dependent additions that runs at the FPU's add latency, not its
+// throughput. The loops below score FOUR chunks at a time, each with its own accumulator: every
+// chunk still adds the same products in the same order (bit-identical scores), but the four
+// chains overlap. Documents are updated in chunk order afterwards, so "the first chunk reaching
+// the maximum wins" holds. Separate functions per storage keep each loop monomorphic for the JIT.
+// Measured: bench/results/rank.md.
+function update(c, s, chunkDoc, allowed, best, bestChunk) {
+  const d = chunkDoc[c];
+  if (allowed !== null && !allowed[d]) return;
+  if (s > best[d]) {
+    best[d] = s;
+    bestChunk[d] = c;
+  }
+}
+
 function scoreFloat(vectors, q, dims, chunkDoc, allowed, best, bestChunk) {
   const n = chunkDoc.length;
-  const tail = dims - (dims % 4);
-  for (let c = 0; c < n; c++) {
-    const d = chunkDoc[c];
-    if (allowed !== null && !allowed[d]) continue;
+  let c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const o0 = c * dims;
+    const o1 = o0 + dims;
+    const o2 = o1 + dims;
+    const o3 = o2 + dims;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < dims; j++) {
+      const qj = q[j];
+      s0 += qj * vectors[o0 + j];
+      s1 += qj * vectors[o1 + j];
+      s2 += qj * vectors[o2 + j];
+      s3 += qj * vectors[o3 + j];
+    }
+    update(c, s0, chunkDoc, allowed, best, bestChunk);
+    update(c + 1, s1, chunkDoc, allowed, best, bestChunk);
+    update(c + 2, s2, chunkDoc, allowed, best, bestChunk);
+    update(c + 3, s3, chunkDoc, allowed, best, bestChunk);
+  }
+  for (; c < n; c++) {
     const off = c * dims;
     let s = 0;
-    let j = 0;
-    for (; j < tail; j += 4) {
-      const o = off + j;
-      s += q[j] * vectors[o];
-      s += q[j + 1] * vectors[o + 1];
-      s += q[j + 2] * vectors[o + 2];
-      s += q[j + 3] * vectors[o + 3];
-    }
-    for (; j < dims; j++) s += q[j] * vectors[off + j];
-    if (s > best[d]) {
-      best[d] = s;
-      bestChunk[d] = c;
-    }
+    for (let j = 0; j < dims; j++) s += q[j] * vectors[off + j];
+    update(c, s, chunkDoc, allowed, best, bestChunk);
   }
 }
 
 function scoreInt8(vectors, scales, q, dims, chunkDoc, allowed, best, bestChunk) {
   // Dequantize to float32 first (as numpy does with float32 scales), then accumulate in float64.
   const n = chunkDoc.length;
-  const tail = dims - (dims % 4);
   const fround = Math.fround;
-  for (let c = 0; c < n; c++) {
-    const d = chunkDoc[c];
-    if (allowed !== null && !allowed[d]) continue;
+  let c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const o0 = c * dims;
+    const o1 = o0 + dims;
+    const o2 = o1 + dims;
+    const o3 = o2 + dims;
+    const k0 = scales[c];
+    const k1 = scales[c + 1];
+    const k2 = scales[c + 2];
+    const k3 = scales[c + 3];
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < dims; j++) {
+      const qj = q[j];
+      s0 += qj * fround(vectors[o0 + j] * k0);
+      s1 += qj * fround(vectors[o1 + j] * k1);
+      s2 += qj * fround(vectors[o2 + j] * k2);
+      s3 += qj * fround(vectors[o3 + j] * k3);
+    }
+    update(c, s0, chunkDoc, allowed, best, bestChunk);
+    update(c + 1, s1, chunkDoc, allowed, best, bestChunk);
+    update(c + 2, s2, chunkDoc, allowed, best, bestChunk);
+    update(c + 3, s3, chunkDoc, allowed, best, bestChunk);
+  }
+  for (; c < n; c++) {
     const off = c * dims;
-    const scale = scales[c];
+    const k = scales[c];
     let s = 0;
-    let j = 0;
-    for (; j < tail; j += 4) {
-      const o = off + j;
-      s += q[j] * fround(vectors[o] * scale);
-      s += q[j + 1] * fround(vectors[o + 1] * scale);
-      s += q[j + 2] * fround(vectors[o + 2] * scale);
-      s += q[j + 3] * fround(vectors[o + 3] * scale);
-    }
-    for (; j < dims; j++) s += q[j] * fround(vectors[off + j] * scale);
-    if (s > best[d]) {
-      best[d] = s;
-      bestChunk[d] = c;
-    }
+    for (let j = 0; j < dims; j++) s += q[j] * fround(vectors[off + j] * k);
+    update(c, s, chunkDoc, allowed, best, bestChunk);
   }
 }
 
