@@ -3,8 +3,9 @@
 //
 //   node bench/rank_micro.mjs [--quick] [--bundle DIR ...] [--sizes 1000,10000,100000]
 //
-// Each --bundle is a websem bundle (any vector_dtype; default: the cached int8 Cranfield bundle of
-// bench/ and, when present, a float16 one given by WEBSEM_RANK_F16_BUNDLE). Its real chunk vectors
+// Each --bundle is a websem bundle (any vector_dtype, read from its manifest; default: bench's cached
+// Cranfield bundle .cache/bench/bundles/cranfield). Pass one int8 and one float16 bundle to cover
+// both storages the runtime scores (float32 bundles are scored like float16). Its real chunk vectors
 // are truncated or REPEATED to each size, as bench/scale.py does (copy c of document d is a new
 // document), so repeated chunks tie exactly and the tie-break by document index is exercised.
 // Queries are real Cranfield chunk vectors (float32) and normalized means of two of them.
@@ -328,10 +329,8 @@ function parseArgs(argv) {
     else throw new Error(`bench/rank_micro.mjs: unknown argument ${argv[i]} (use --quick, --bundle DIR, --sizes a,b,c)`);
   }
   if (!args.bundles.length) {
-    const int8 = join(REPO, ".cache", "bench", "bundles", "cranfield");
-    if (existsSync(join(int8, "manifest.json"))) args.bundles.push(int8);
-    const f16 = process.env.WEBSEM_RANK_F16_BUNDLE;
-    if (f16) args.bundles.push(resolve(f16));
+    const cached = join(REPO, ".cache", "bench", "bundles", "cranfield");
+    if (existsSync(join(cached, "manifest.json"))) args.bundles.push(cached);
   }
   if (!args.bundles.length) {
     throw new Error("bench/rank_micro.mjs: no bundle; pass --bundle DIR (a `websem build` output)");
@@ -421,8 +420,8 @@ function markdown(r) {
       "are REPEATED real Cranfield chunk vectors (bench/rank_micro.mjs); queries are real chunk vectors and means of two.",
     "",
     "`before` = denseDocs/rank as of commit a4f9f02 (object read per chunk, full sort of every document); `after` = " +
-      "web/src/hybrid.js now (Int32Array chunk→doc, loop unrolled with the same float64 addition order, bounded-heap " +
-      "top-k). `peer` = bench/peer/vectors.js topK (the transformers.js stack's brute-force top-10 over a " +
+      "web/src/hybrid.js now (Int32Array chunk→doc; four chunks scored at once, each with its own float64 " +
+      "accumulator in index order, so the dependent-add chains overlap; bounded-heap top-k). `peer` = bench/peer/vectors.js topK (the transformers.js stack's brute-force top-10 over a " +
       "pre-dequantized Float32Array).",
     "",
     "| storage | chunks | docs | before p50 ms | after p50 ms | speed-up | top-100 before → after ms | peer p50 ms | after / peer | variant p50 ms | runtime vectors MB | variant MB |",
