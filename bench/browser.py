@@ -388,6 +388,8 @@ def plot(data: dict) -> Path:
     ax.set_ylabel("MB")
     ax.set_title("Renderer memory after the warm queries")
     ax.legend(fontsize=8)
+    for ax in axes:  # four stacks with long names: keep the labels apart
+        ax.tick_params(axis="x", labelsize=8.5, labelrotation=12)
     fig.suptitle(f"websem vs transformers.js · {data['machine']['cpu_model']} · "
                  f"{data['machine']['nproc']} cores · {data['date'][:10]} · medians of "
                  f"{data['rounds']} alternated rounds", fontsize=10)

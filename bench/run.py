@@ -109,8 +109,13 @@ def run_one(bench: Bench, mode: str, forced: bool, dry_run: bool = False) -> dic
     if dry_run:
         rec["status"] = "dry-run"
         return rec
+    import os
+
+    rec["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]  # shared box
+    rec["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=BENCH.parent)
+    rec["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     rec["seconds"] = round(time.perf_counter() - t0, 1)
     rec["returncode"] = proc.returncode
     rec["status"] = "ok" if proc.returncode == 0 else "failed"
@@ -233,19 +238,36 @@ def _limits() -> dict[str, str]:
         for a, b, label in (("pyodide-boot", "pyodide-ready", py_label),
                             ("ort-session", "ort-ready", "ORT session create")):
             if a in at and b in at:
-                parts.append(f"{label} {at[a]:,.0f} → {at[b]:,.0f} ms")
+                # engine.js emits the start stage once that part's files are fetched + verified.
+                parts.append(f"{label}: files fetched and verified by {at[a]:,.0f} ms, ready at "
+                             f"{at[b]:,.0f} ms")
         first = w.get("cold_ms_median")
         peer = tuned.get("cold_ms_median")
         crit = max(((b, at[b]) for b in ("pyodide-ready", "ort-ready") if b in at),
                    key=lambda x: x[1], default=None)
+        tail = [f"{n} {at[n]:,.0f} ms" for n in ("ranker-ready", "ready") if n in at]
+        wb = (br.get("bytes") or {}).get("websem", {}).get("brotli")
+        pb = (br.get("bytes") or {}).get("peer-tuned", {}).get("brotli")
         out["cold"] = (
             "the two loads run in parallel; " + "; ".join(parts)
-            + (f"; the critical path ends at {crit[0]} ({crit[1]:,.0f} ms)" if crit else "")
-            + (f"; first result {first:,.0f} ms vs transformers.js tuned {peer:,.0f} ms / "
+            + (f"; the later of the two ends at {crit[0]} ({crit[1]:,.0f} ms)" if crit else "")
+            + (f", then {', '.join(tail)}" if tail else "")
+            + (f"; the first query (first ORT run of the page) ends at {first:,.0f} ms"
+               if first else "")
+            + (f"; websem fetches {wb / 1e6:.1f} MB brotli vs {pb / 1e6:.1f} MB for the tuned peer"
+               if wb and pb else "")
+            + (f"; the tuned peer's pipeline is ready at {_median_ready('peer-tuned', br):,.0f} ms"
+               f" and its first query ends {peer - _median_ready('peer-tuned', br):,.0f} ms later "
+               f"(websem: {first - at['ready']:,.0f} ms after ready)"
+               if _median_ready("peer-tuned", br) and peer and first and "ready" in at else "")
+            + (f"; transformers.js tuned {peer:,.0f} ms / "
                f"default {(per.get('peer-default') or {}).get('cold_ms_median') or 0:,.0f} ms"
                if first and peer else "")
             + ". Both stacks download and compile the same 23 MB model; websem additionally "
-            "fetches and restores Pyodide (wasm + memory snapshot) for its tokenizer.")
+            "fetches and sha256-verifies the Pyodide files (wasm, stdlib, memory snapshot) for its "
+            "tokenizer, which compete with the model for the same 2 cores, and it sets up the "
+            "BM25 ranker (ranker-ready, awaited by load() even for semantic-only use) before the "
+            "first query.")
     emb = _load("embed") or {}
     rows = emb.get("rows") or []
     if rows:
@@ -280,6 +302,14 @@ def _limits() -> dict[str, str]:
                        + ". Small judged sets (MEDLINE 30 queries) move by more than 0.005 on a "
                        "single query's reordering.")
     return out
+
+
+def _median_ready(stack: str, br: dict) -> float | None:
+    import statistics
+
+    xs = [r["cold_ready_ms"] for r in br.get("runs", [])
+          if r.get("stack") == stack and r.get("cold_ready_ms") is not None]
+    return statistics.median(xs) if xs else None
 
 
 def _extra_rows() -> list[str]:
@@ -343,14 +373,15 @@ def write_summary(records: list[dict]) -> Path:
     ]
     rows = headline()
     for r in rows:
-        val = "n/a" if r["value"] is None else f"{r['value']:.3f}"
+        nd = 4 if r.get("kind") == "int8" else 3  # -0.0046 must not print as -0.005
+        val = "n/a" if r["value"] is None else f"{r['value']:.{nd}f}"
         ok = {True: "yes", False: "**no**", None: "n/a"}[r["ok"]]
         lines.append(f"| {r['target']} | {r['goal']} | {val} | {ok} | {r['source']} |")
     misses = [r for r in rows if r["ok"] is False]
     if misses:
         lines += ["", "### What limits each ratio that misses", ""]
         for r in misses:
-            lines.append(f"- **{r['target']}** ({r['value']:.3f}, goal {r['goal']}): "
+            lines.append(f"- **{r['target']}** ({r['value']:.4g}, goal {r['goal']}): "
                          + (r.get("limits") or "no diagnosis in the result files."))
     extra = _extra_rows()
     if extra:
@@ -362,9 +393,16 @@ def write_summary(records: list[dict]) -> Path:
     ran = {r["name"]: r for r in records}
     for b in REGISTRY:
         rec = ran.get(b.name)
-        state = "not run this time" if rec is None else rec["status"]
+        state = ("not recorded by run.py (the script was run on its own; see the result date)"
+                 if rec is None else rec["status"])
         if rec and rec.get("seconds") is not None:
-            state += f" ({rec['seconds']} s, `{rec['command']}`)"
+            state += f" ({rec['seconds']} s, `{rec['command']}`"
+            if rec.get("started"):
+                state += f", started {rec['started']}"
+            if rec.get("loadavg_start"):
+                state += (f", load {rec['loadavg_start'][0]:.1f} → "
+                          f"{(rec.get('loadavg_end') or ['?'])[0]:.1f}")
+            state += ")"
         if rec and rec.get("reason"):
             state += f": {rec['reason']}"
         lines.append(f"### {b.name}: {b.what}")
@@ -428,6 +466,16 @@ def main(argv: list[str] | None = None) -> int:
         for b in selected:
             records.append(run_one(b, mode_name, forced=bool(args.only)))
         RESULTS.mkdir(parents=True, exist_ok=True)
+        # A subset run keeps the other benchmarks' last invocation records (their result files
+        # are still the latest), so the summary can say how each current result was made.
+        try:
+            previous = json.loads((RESULTS / "run.json").read_text())["benchmarks"]
+        except (OSError, ValueError, KeyError):
+            previous = []
+        ran = {r["name"] for r in records}
+        records = [r for r in previous if r.get("name") not in ran] + records
+        records.sort(key=lambda r: [b.name for b in REGISTRY].index(r["name"])
+                     if r.get("name") in BY_NAME else len(REGISTRY))
         (RESULTS / "run.json").write_text(json.dumps({
             "mode": mode_name, "seconds": round(time.perf_counter() - t0, 1),
             "machine": machine_info(), "versions": versions(), "benchmarks": records,

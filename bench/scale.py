@@ -235,7 +235,10 @@ def write_markdown(data: dict) -> Path:
                 f"{f(p['index_bytes']['raw_per_chunk'])} | {f(p['index_bytes']['brotli_q9_per_chunk'])} |"
             )
     lines += ["", "Index bytes per chunk: every index file (vectors, scales, chunks.json with the chunk "
-              "text, docs.json). Brotli sizes of the repeated bundles are estimated from the real "
+              "text, docs.json, lexical.bin: the BM25 index, rebuilt for each derived bundle). "
+              "`websem` = `mode: \"semantic\"` (the peer's job), `websem-hybrid` = the runtime's "
+              "default mode (BM25 over a repeated corpus: its timing counts, not its ranking). "
+              "Brotli sizes of the repeated bundles are estimated from the real "
               "bundle's compression ratio (repeated text would compress unrealistically well). "
               "Plot: `scale.png`."]
     out = RESULTS / "scale.md"
