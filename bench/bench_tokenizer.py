@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
+from browser import CHROMIUM_ARGS  # noqa: E402  (one flag list for every bench that drives Chromium)
 from tokenizer_workload import _median, doc_texts, queries_from, run_workload  # noqa: E402
 
 NOTE = (
@@ -85,10 +86,6 @@ def hf_workload(tok_path: Path, texts: list[str], repeats: int) -> dict:
 
 
 CHROMIUM = os.environ.get("WEBSEM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 BROWSER_TIMEOUT_S = 300
 QUERY_ROUNDS = 5  # fresh-tokenizer rounds of the 350 timed queries through the runtime call path
 

@@ -26,7 +26,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { chunkDocs, denseDocs, topDocs } from "../web/src/hybrid.js";
-import { rank } from "../web/src/engine.js";
+import { halfTable, rank } from "../web/src/engine.js";
 import { topK as peerTopK } from "./peer/vectors.js";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -72,24 +72,6 @@ function referenceDenseDocs(index, query, limit, allowed = null) {
 
 // ------------------------------------------------------------------------------------------------
 // Storage variants the runtime does not ship (priced here only).
-
-let HALF = null;
-function halfTable() {
-  // Same decoding as web/src/engine.js halfTable.
-  if (HALF) return HALF;
-  HALF = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const s = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const f = h & 0x3ff;
-    let v;
-    if (e === 0) v = f * 2 ** -24;
-    else if (e === 31) v = f ? NaN : Infinity;
-    else v = (1 + f / 1024) * 2 ** (e - 15);
-    HALF[h] = s * v;
-  }
-  return HALF;
-}
 
 /** denseDocs over raw float16 (Uint16Array) through the lookup table; same maths, same 4-chunk interleave. */
 function halfTableDocs(index, raw, query, limit) {

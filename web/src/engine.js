@@ -182,7 +182,7 @@ function checkManifest(manifest, manifestUrl) {
 // Index
 
 let HALF_TABLE = null;
-function halfTable() {
+export function halfTable() {
   // All 65536 float16 values, decoded once: a lookup is faster than bit twiddling per element.
   if (HALF_TABLE) return HALF_TABLE;
   HALF_TABLE = new Float32Array(65536);
