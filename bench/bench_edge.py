@@ -1,14 +1,16 @@
 """Bounded load test of the edge API (web/src/handler.js behind web/src/node.js), loopback only.
 
     .venv/bin/python bench/bench_edge.py BUNDLE [--connections 50] [--seconds 30]
-        [--queries /work/shared/data/cranfield/queries.jsonl] [--variants default,liftoff]
+        [--queries /work/shared/data/cranfield/queries.jsonl] [--variants default,liftoff,deno,workerd]
         [--mode semantic|hybrid|lexical]
 
-For each Node variant (V8 flag sets, measured in the same run so they can be compared as
-ratios) it starts the API on 127.0.0.1, waits for /healthz, then
+For each variant (Node V8 flag sets, and the Deno and Cloudflare Workers examples under Deno and
+workerd; measured in the same run so they can be compared as ratios) it starts the API on
+127.0.0.1, waits for /healthz, then
 
 1. serves 1,000 sequential queries and records RSS and peak RSS (VmHWM) of the Node process
-   (the issue's memory figure: "handler started and 1,000 queries served");
+   (the issue's memory figure: "handler started and 1,000 queries served"), plus the engine's
+   two wasm heaps from /healthz (what a Workers isolate's 128 MB limit counts with the JS heap);
 2. runs `--connections` keep-alive connections for `--seconds` with a stdlib asyncio HTTP/1.1
    client, recording throughput, latency p50/p99 (medians of per-request times), the error
    count (any non-200, bad JSON or socket error) and peak RSS.
@@ -23,18 +25,21 @@ import asyncio
 import json
 import statistics
 import sys
+import tempfile
 import time
 import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from websem.web.api_server import NODE_ENV, start_api_server
+from websem.web.api_server import NODE_ENV, start_api_server, start_edge_example
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 # Node flag sets compared in one run; every variant also gets api_server.NODE_ENV
 # (MALLOC_ARENA_MAX=1), as `websem serve --api` does.
 VARIANTS = {"default": [], "liftoff": ["--liftoff-only"]}
+# The demo/edge examples, each under its own runtime with its defaults (no flags).
+RUNTIMES = ("deno", "workerd")
 
 
 def proc_mem(pid: int) -> dict[str, float]:
@@ -150,17 +155,24 @@ async def sequential(url: str, paths: list[str], n: int) -> list[float]:
 
 def run_variant(bundle: Path, name: str, paths: list[str], args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
-    with start_api_server(bundle, node_flags=VARIANTS[name]) as server:
-        ready_s = time.perf_counter() - t0
-        pid = server.process.pid
-        ready_mem = proc_mem(pid)
-        seq = asyncio.run(sequential(server.url, paths, args.sequential))
-        after_seq = proc_mem(pid)
-        result = asyncio.run(load(server.url, paths, args.connections, args.seconds))
-        after_load = proc_mem(pid)
+    with tempfile.TemporaryDirectory() as tmp:
+        if name in RUNTIMES:
+            server = start_edge_example(name, bundle, Path(tmp))
+        else:
+            server = start_api_server(bundle, node_flags=VARIANTS[name])
+        with server:
+            ready_s = time.perf_counter() - t0
+            pid = server.process.pid
+            ready_mem = proc_mem(pid)
+            seq = asyncio.run(sequential(server.url, paths, args.sequential))
+            after_seq = proc_mem(pid)
+            wasm = server.get("healthz")[1].get("memory") or {}
+            result = asyncio.run(load(server.url, paths, args.connections, args.seconds))
+            after_load = proc_mem(pid)
     row = {
         "variant": name,
-        "node_flags": VARIANTS[name],
+        "node_flags": VARIANTS.get(name, []),
+        "wasm_heaps_mb": {k.removesuffix("_wasm_bytes"): round(v / 2**20, 1) for k, v in wasm.items() if v},
         "ready_s": round(ready_s, 2),
         "memory_mb": {"ready": ready_mem, f"after_{args.sequential}_queries": after_seq, "after_load": after_load},
         "sequential": {
@@ -181,7 +193,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--sequential", type=int, default=1000)
     ap.add_argument("--queries", type=Path, default=Path("/work/shared/data/cranfield/queries.jsonl"))
-    ap.add_argument("--variants", default="default,liftoff")
+    ap.add_argument("--variants", default="default,liftoff,deno,workerd")
     # semantic by default: the results on file (before issue #6) were measured in that mode.
     ap.add_argument("--mode", choices=["semantic", "hybrid", "lexical"], default="semantic")
     ap.add_argument("--out", type=Path, default=RESULTS / "edge")
@@ -190,7 +202,7 @@ def main() -> None:
     paths = ["/search?" + urllib.parse.urlencode({"q": q, "k": 10, "mode": args.mode}) for q in queries]
     rows = [run_variant(args.bundle, v, paths, args) for v in args.variants.split(",")]
     doc = {
-        "benchmark": "edge API load test (Node adapter, loopback)",
+        "benchmark": "edge API load test (Node adapter, Deno and workerd examples; loopback)",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "bundle": str(args.bundle),
         "queries_file": str(args.queries),
@@ -213,22 +225,26 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
     md = [
-        "# Edge API load test (Node adapter on 127.0.0.1)",
+        "# Edge API load test (Node adapter, Deno and workerd examples, on 127.0.0.1)",
         "",
         f"{doc['date']}; {args.connections} keep-alive connections for {args.seconds:g} s; "
         f"queries cycled from `{args.queries}`, k=10, mode={args.mode}, every variant with "
         f"{' '.join(f'{k}={v}' for k, v in NODE_ENV.items())}. {doc['machine_note']}.",
         "",
         "| variant | ready s | RSS ready MB | peak RSS after "
-        f"{args.sequential} queries MB | seq p50 ms | load req/s | p50 ms | p99 ms | errors | peak RSS after load MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"{args.sequential} queries MB | wasm heaps MB (Pyodide + ORT) | seq p50 ms | load req/s | p50 ms | p99 ms | "
+        "errors | peak RSS after load MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         m = r["memory_mb"]
         flags = " ".join(r["node_flags"]) or "no flags"
+        label = f"{r['variant']} example" if r["variant"] in RUNTIMES else f"node {r['variant']} (`{flags}`)"
+        heaps = r["wasm_heaps_mb"]
+        heap_cell = f"{heaps['pyodide']} + {heaps['ort']}" if {"pyodide", "ort"} <= heaps.keys() else ""
         md.append(
-            f"| {r['variant']} (`{flags}`) | {r['ready_s']} | {m['ready']['rss_mb']} | "
-            f"{m[f'after_{args.sequential}_queries']['peak_rss_mb']} | {r['sequential']['p50_ms']} | "
+            f"| {label} | {r['ready_s']} | {m['ready']['rss_mb']} | "
+            f"{m[f'after_{args.sequential}_queries']['peak_rss_mb']} | {heap_cell} | {r['sequential']['p50_ms']} | "
             f"{r['load']['throughput_rps']} | {r['load']['latency_ms']['p50']} | {r['load']['latency_ms']['p99']} | "
             f"{r['load']['errors']} | {m['after_load']['peak_rss_mb']} |"
         )

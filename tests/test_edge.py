@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from websem.web.api_server import ApiServer, start_api_server
+from websem.web.api_server import ApiServer, start_api_server, start_edge_example
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js 20 is not installed")
 
@@ -83,6 +83,10 @@ def test_healthz_reports_the_loaded_bundle(api: ApiServer, cranfield_bundle: Pat
         json.loads((cranfield_bundle / "index" / "docs.json").read_text())
     )
     assert body["info"]["model"]["sha256"] == manifest["model"]["sha256"]
+    # The two wasm heaps: Pyodide's (the snapshot's ~31 MB image) and ORT's (the model inside).
+    model_bytes = manifest["files"]["model/model.onnx"]["size"]
+    assert body["memory"]["pyodide_wasm_bytes"] >= 16 << 20, body["memory"]
+    assert body["memory"]["ort_wasm_bytes"] >= model_bytes, body["memory"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -349,3 +353,60 @@ def test_cli_serve_lean_needs_api(tmp_path: Path) -> None:
     r = subprocess.run([str(cli), "serve", str(tmp_path), "--lean"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--lean applies to --api only" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The Deno and Cloudflare Workers examples (demo/edge/), run for real: Deno and workerd (the
+# open-source Workers runtime) come from npm via demo/edge/package.json (.ci/setup installs them).
+
+
+@pytest.fixture(scope="module", params=["deno", "workerd"])
+def edge_example(request: pytest.FixtureRequest, cranfield_bundle: Path, tmp_path_factory):
+    runtime = request.param
+    with start_edge_example(runtime, cranfield_bundle, tmp_path_factory.mktemp(runtime)) as server:
+        yield runtime, server
+
+
+def test_edge_examples_equal_websem_query(edge_example, cranfield_bundle: Path,
+                                          cranfield_queries: list[str]) -> None:
+    """Deno's and workerd's answers equal `websem query`, per mode, like the Node adapter's."""
+    runtime, server = edge_example
+    status, health = server.get("healthz")
+    assert health["starts"] == 1 and health["info"]["pyodide_snapshot"] is True, health
+    # Both wasm heaps are reported (what an isolate's memory limit counts; docs/edge.md).
+    assert health["memory"]["pyodide_wasm_bytes"] > 16 << 20, health["memory"]
+    assert health["memory"]["ort_wasm_bytes"] > 16 << 20, health["memory"]
+    qs = cranfield_queries[:10]
+    for mode in MODES:
+        for q, want in zip(qs, _reference(cranfield_bundle, qs, 5, mode), strict=True):
+            status, body = _search(server, q, k=5, mode=mode)
+            assert status == 200, (runtime, body)
+            assert body["mode"] == mode
+            assert _assert_same_hits(body["hits"], want, q) < 1e-4, (runtime, mode)
+    status, body = _search(server, "x", k=-1)
+    assert status == 400 and body["error"]["code"] == "bad_k", (runtime, body)
+    status, health = server.get("healthz")
+    assert health["starts"] == 1 and health["served"] >= 3 * len(qs), health
+
+
+def test_worker_refuses_node_process_with_the_fix(cranfield_bundle: Path, tmp_path: Path) -> None:
+    """Without its compatibility flag, workerd defines process.versions.node and Pyodide would
+    boot as if in Node; the engine names the flag instead of failing obscurely."""
+    from websem.web.api_server import EDGE_EXAMPLES
+
+    text = (EDGE_EXAMPLES / "cloudflare" / "workerd.capnp").read_text()
+    flag = 'compatibilityFlags = ["disable_nodejs_process_v2"],'
+    assert flag in text
+    with start_edge_example("workerd", cranfield_bundle, tmp_path, wait=False,
+                            capnp=text.replace(flag, "")) as server:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, body = _search(server, "boundary layer")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.process.poll() is None and time.monotonic() < deadline, server.log
+                time.sleep(0.2)
+        assert status == 503 and body["error"]["code"] == "engine_failed", body
+        assert "disable_nodejs_process_v2" in body["error"]["message"]
+        assert body["error"]["message"].startswith("websem:")

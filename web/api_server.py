@@ -33,8 +33,11 @@ __all__ = [
     "NODE_ENV",
     "NODE_FLAGS",
     "find_node",
+    "EDGE_EXAMPLES",
+    "edge_runtime_binary",
     "run_api_server",
     "start_api_server",
+    "start_edge_example",
 ]
 
 NODE_ADAPTER = Path(__file__).resolve().parent / "src" / "node.js"
@@ -165,6 +168,81 @@ def start_api_server(
     if wait:
         try:
             server.wait_ready()
+        except BaseException:
+            server.stop()
+            raise
+    return server
+
+
+# The Deno and Cloudflare Workers examples (demo/edge/) and the runtimes they run under, from npm
+# (demo/edge/package.json; `bash .ci/setup` installs them). workerd is the open-source Workers
+# runtime: same V8 rules as production (no wasm compilation from bytes, no import(url)).
+EDGE_EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "edge"
+_EDGE_BINARIES = {
+    "deno": ("@deno", "linux-x64-glibc", "deno"),
+    "workerd": ("@cloudflare", "workerd-linux-64", "bin", "workerd"),
+}
+
+
+def edge_runtime_binary(runtime: str) -> Path:
+    """Path of the npm-installed `deno` or `workerd` binary; WebsemError with the fix if absent."""
+    if runtime not in _EDGE_BINARIES:
+        raise WebsemError(f"websem: unknown edge runtime {runtime!r}; choose one of {', '.join(_EDGE_BINARIES)}")
+    path = EDGE_EXAMPLES / "node_modules" / Path(*_EDGE_BINARIES[runtime])
+    if not path.is_file():
+        raise WebsemError(
+            f"websem: {runtime} is not installed at {path}; run `bash .ci/setup` "
+            "(or `npm ci --ignore-scripts` in demo/edge)"
+        )
+    return path
+
+
+def start_edge_example(
+    runtime: str, bundle: Path, workdir: Path, *, port: int = 0, wait: bool = True, capnp: str | None = None
+) -> ApiServer:
+    """Start demo/edge/<runtime> on 127.0.0.1 exactly as its header says, and return it.
+
+    `runtime` is "deno" (demo/edge/deno/main.ts) or "workerd" (demo/edge/cloudflare/worker.js
+    with workerd.capnp, laid out in `workdir` the way wrangler sees it: the bundle beside the
+    Worker). `capnp` replaces workerd.capnp's text (tests use it to drop a flag). The Worker starts
+    its engine on the first request; `wait` polls /healthz until it is loaded.
+    """
+    bundle = Path(bundle).resolve()
+    if not (bundle / "manifest.json").is_file():
+        raise WebsemError(
+            f"websem: {bundle} holds no manifest.json; pass a bundle folder written by `websem build`"
+        )
+    if port == 0:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if runtime == "deno":
+        cmd = [str(edge_runtime_binary("deno")), "run", "--no-prompt", f"--allow-read={bundle}",
+               "--allow-net=127.0.0.1", str(EDGE_EXAMPLES / "deno" / "main.ts"), str(bundle), str(port)]
+    else:
+        binary = edge_runtime_binary(runtime)
+        shutil.copy(EDGE_EXAMPLES / "cloudflare" / "worker.js", workdir / "worker.js")
+        text = (EDGE_EXAMPLES / "cloudflare" / "workerd.capnp").read_text(encoding="utf-8")
+        (workdir / "workerd.capnp").write_text(capnp if capnp is not None else text, encoding="utf-8")
+        link = workdir / "bundle"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(bundle, target_is_directory=True)
+        cmd = [str(binary), "serve", "workerd.capnp", f"--directory-path=assets={bundle}",
+               f"--socket-addr=http=127.0.0.1:{port}"]
+    env = {**os.environ, "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            bufsize=1, env=env)
+    server = ApiServer(proc, f"http://127.0.0.1:{port}/", bundle)
+    assert proc.stdout is not None
+    threading.Thread(target=lambda: server.log.extend(proc.stdout), daemon=True).start()
+    if wait:
+        try:
+            server.wait_ready(timeout=180)
         except BaseException:
             server.stop()
             raise

@@ -401,19 +401,35 @@ export function writePythonFiles(pyodide, entries, tokenizerJson) {
   pyodide.FS.writeFile("/websem/model/tokenizer.json", tokenizerJson);
 }
 
+function isWorkerd() {
+  return globalThis.navigator?.userAgent === "Cloudflare-Workers";
+}
+
 function isNodeRuntime() {
-  return typeof process !== "undefined" && process.versions?.node && !globalThis.window;
+  return typeof process !== "undefined" && process.versions?.node && !globalThis.window && !isWorkerd();
 }
 
 /**
  * Boots Pyodide from the bundle's verified files. `snapshot` (verified bytes or null) restores a
- * build-time memory snapshot instead of starting the interpreter from scratch.
+ * build-time memory snapshot instead of starting the interpreter from scratch. `modules` holds
+ * what an edge runtime that forbids run-time wasm compilation and dynamic import passes in (see
+ * createEngine: pyodideModule, pyodideAsmModule, pyodideWasmModule).
  */
-async function bootPyodide(files, base, { wasm, stdlib, lock, snapshot }) {
-  const { loadPyodide } = await import(files.url(PYODIDE_FILES.module));
+async function bootPyodide(files, base, { wasm, stdlib, lock, snapshot }, modules = {}) {
+  if (isWorkerd() && typeof process !== "undefined" && typeof process.versions?.node === "string") {
+    // Pyodide decides at import time that a global process.versions.node means Node, then reads
+    // node:fs paths and fails with an unrelated-looking error; say what to change instead.
+    throw new WebsemError(
+      `this Worker defines process.versions.node (${process.versions.node}), which makes Pyodide take it for ` +
+        'Node.js; add compatibility flag "disable_nodejs_process_v2" (and no "nodejs_compat") to the Worker, ' +
+        "as in demo/edge/cloudflare/wrangler.toml",
+    );
+  }
+  const { loadPyodide } = modules.pyodide ?? (await import(files.url(PYODIDE_FILES.module)));
   const indexURL = files.url("vendor/pyodide/");
   const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
   if (snapshot) options._loadSnapshot = snapshot;
+  if (modules.pyodideAsm || modules.pyodideWasm) options.createPyodideModule = precompiledPyodide(modules);
   if (isNodeRuntime()) {
     // Node: Pyodide reads indexURL from the file system itself; it needs a path, not a file: URL.
     options.indexURL = new URL(indexURL).pathname;
@@ -422,8 +438,10 @@ async function bootPyodide(files, base, { wasm, stdlib, lock, snapshot }) {
   }
   // Pyodide fetches pyodide.asm.wasm and python_stdlib.zip through the global fetch. Serve it
   // the bytes already verified above, so nothing unverified runs and nothing is fetched twice.
+  // With a precompiled pyodideWasm module the wasm is never read: an empty answer stops Pyodide
+  // from fetching it (its loader starts that fetch before it would call our instantiateWasm).
   const verified = new Map([
-    [files.url(PYODIDE_FILES.wasm), [wasm, "application/wasm"]],
+    [files.url(PYODIDE_FILES.wasm), [wasm ?? new Uint8Array(0), "application/wasm"]],
     [files.url(PYODIDE_FILES.stdlib), [stdlib, "application/zip"]],
   ]);
   const realFetch = globalThis.fetch;
@@ -435,18 +453,55 @@ async function bootPyodide(files, base, { wasm, stdlib, lock, snapshot }) {
     }
     return realFetch.call(globalThis, input, init);
   };
+  // 2026-11-28: Pyodide 314's browser path resolves URLs against the global `location`, which
+  // Cloudflare Workers (workerd) do not define: it would throw a ReferenceError. Every URL we
+  // hand it is absolute, so the base only has to exist; it is removed again after the boot.
+  const fakeLocation = !("location" in globalThis);
+  if (fakeLocation) globalThis.location = new URL(base);
   try {
     return await loadPyodide(options);
   } finally {
     globalThis.fetch = realFetch;
+    if (fakeLocation) delete globalThis.location;
   }
+}
+
+/**
+ * A `createPyodideModule` for loadPyodide that uses a statically imported pyodide.asm.mjs
+ * (`modules.pyodideAsm`) and/or a precompiled pyodide.asm.wasm (`modules.pyodideWasm`, a
+ * WebAssembly.Module). Cloudflare Workers need both: they forbid `import(url)` of code outside
+ * the Worker and compiling wasm from bytes ("Wasm code generation disallowed by embedder").
+ */
+function precompiledPyodide({ pyodideAsm, pyodideWasm }) {
+  return async (settings) => {
+    const create = pyodideAsm
+      ? (pyodideAsm.default ?? pyodideAsm)
+      : (await import(settings.locateFile("pyodide.asm.mjs"))).default;
+    if (!pyodideWasm) return create(settings);
+    let failed;
+    const failure = new Promise((_, reject) => {
+      failed = reject;
+    });
+    // Emscripten's hook: instantiate the module ourselves, then hand the instance back.
+    settings.instantiateWasm = (imports, done) => {
+      // Pyodide's own hook compiles a 60-byte helper module for its JS-error marker and falls
+      // back to these two JS functions where wasm cannot be compiled (iOS, Workers): same
+      // semantics, so use the fallback directly.
+      const marker = Symbol("error marker");
+      imports.env.Jsv_GetError_import = () => marker;
+      imports.env.JsvError_Check = (value) => value === marker;
+      WebAssembly.instantiate(pyodideWasm, imports).then((instance) => done(instance, pyodideWasm), failed);
+      return {};
+    };
+    return Promise.race([create(settings), failure]);
+  };
 }
 
 /**
  * Pyodide + websem_text. Uses the bundle's memory snapshot when manifest.json lists one (and
  * `useSnapshot` is not false); if restoring it fails, boots normally (same results, slower).
  */
-export async function loadTokenizer(files, manifest, base, onProgress, { useSnapshot = true } = {}) {
+export async function loadTokenizer(files, manifest, base, onProgress, { useSnapshot = true, modules = {} } = {}) {
   const pythonFiles = manifest.runtime?.python_files ?? [];
   if (!pythonFiles.length) {
     throw new WebsemError("manifest.json lists no runtime.python_files (the websem_text tokenizer); rebuild with `websem build`");
@@ -457,10 +512,12 @@ export async function loadTokenizer(files, manifest, base, onProgress, { useSnap
   const tokenizerJson = files.bytes(MODEL_FILES.tokenizer);
   const snapshotP = wantSnapshot ? files.bytes(SNAPSHOT_PATH) : null;
   snapshotP?.catch(() => {});
+  // JS and wasm handed in as modules (edge runtimes) are part of the deployed code, not bundle
+  // downloads: nothing to fetch or verify for them.
   const [, , wasm, stdlib, lock] = await Promise.all([
-    files.bytes(PYODIDE_FILES.module),
-    files.bytes(PYODIDE_FILES.asm),
-    files.bytes(PYODIDE_FILES.wasm),
+    modules.pyodide ? null : files.bytes(PYODIDE_FILES.module),
+    modules.pyodideAsm ? null : files.bytes(PYODIDE_FILES.asm),
+    modules.pyodideWasm ? null : files.bytes(PYODIDE_FILES.wasm),
     files.bytes(PYODIDE_FILES.stdlib),
     files.text(PYODIDE_FILES.lock),
   ]);
@@ -480,7 +537,7 @@ export async function loadTokenizer(files, manifest, base, onProgress, { useSnap
         return unpacked;
       });
       try {
-        pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot });
+        pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot }, modules);
       } finally {
         // 2026-11-28: Pyodide copied the image into its heap. Detaching the two copies frees ~50 MB
         // now; left to the GC, an idle worker kept them (renderer RSS +74 MB, measured).
@@ -506,7 +563,7 @@ export async function loadTokenizer(files, manifest, base, onProgress, { useSnap
       encode = null;
     }
   }
-  if (!pyodide) pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot: null });
+  if (!pyodide) pyodide = await bootPyodide(files, base, { wasm, stdlib, lock, snapshot: null }, modules);
   onProgress({ stage: "pyodide-ready", snapshot: fromSnapshot });
   // Also after a snapshot: its Python state is restored, the (JS-side) file system is not, and
   // websem_text may import a module lazily.
@@ -523,6 +580,10 @@ export async function loadTokenizer(files, manifest, base, onProgress, { useSnap
     async encode(text) {
       return encode(String(text));
     },
+    /** Size of Pyodide's wasm heap (linear memory) in bytes. */
+    memoryBytes() {
+      return pyodide._module?.HEAP8?.byteLength ?? null;
+    },
     close() {
       encode.destroy();
     },
@@ -534,6 +595,8 @@ function useTokenizerWorker(opts) {
   // they run one after the other. A nested module worker for Pyodide lets them overlap on two
   // cores (cold start). Node has no global Worker: it tokenizes in-process.
   if (opts.tokenizerWorker === false) return false;
+  // Modules handed in by the caller live in this thread (namespaces cannot be posted).
+  if (opts.pyodideModule || opts.pyodideAsmModule || opts.pyodideWasmModule) return false;
   return typeof globalThis.Worker === "function";
 }
 
@@ -568,6 +631,14 @@ function loadTokenizerWorker(base, manifest, onProgress, useSnapshot) {
               worker.postMessage({ type: "encode", id, text: String(text) });
             });
           },
+          /** Size of the worker's Pyodide wasm heap in bytes. */
+          memoryBytes() {
+            const id = nextId++;
+            return new Promise((res, rej) => {
+              pending.set(id, { resolve: res, reject: rej });
+              worker.postMessage({ type: "memory", id });
+            });
+          },
           /** A ranker step ("init" | "plan" | "finish", hybrid.js) run in the worker's Pyodide. */
           call(method, args) {
             const id = nextId++;
@@ -595,19 +666,33 @@ function loadTokenizerWorker(base, manifest, onProgress, useSnapshot) {
 // onnxruntime-web session
 
 async function loadSession(files, manifest, opts, onProgress) {
+  const precompiled = opts.ortWasmModule instanceof WebAssembly.Module;
+  // JS and wasm handed in as modules are deployed code: nothing to fetch or verify for them.
   const [, , wasm, model] = await Promise.all([
-    files.bytes(ORT_FILES.module),
-    files.bytes(ORT_FILES.glue),
-    files.bytes(ORT_FILES.wasm),
+    opts.ortModule ? null : files.bytes(ORT_FILES.module),
+    opts.ortModule ? null : files.bytes(ORT_FILES.glue),
+    precompiled || opts.ortWasmModule ? null : files.bytes(ORT_FILES.wasm),
     files.bytes(MODEL_FILES.onnx),
   ]);
   const ort = opts.ortModule ?? (await import(files.url(ORT_FILES.module)));
-  ort.env.wasm.wasmPaths = files.url("vendor/ort/");
+  // ORT imports its glue (ort-wasm-simd-threaded.mjs) from wasmPaths. Where `import(url)` is
+  // forbidden (Cloudflare Workers) pass ortWasmPaths: {mjs: "./ort-wasm-simd-threaded.mjs"}, a
+  // specifier resolved next to ort.wasm.min.mjs among the Worker's own modules.
+  ort.env.wasm.wasmPaths = opts.ortWasmPaths ?? files.url("vendor/ort/");
+  const sentinel = precompiled ? new ArrayBuffer(8) : null;
   // The verified wasm bytes, so ORT does not fetch (and trust) the file a second time.
-  ort.env.wasm.wasmBinary = opts.ortWasmModule ?? wasm;
+  ort.env.wasm.wasmBinary = sentinel ?? opts.ortWasmModule ?? wasm;
   ort.env.wasm.numThreads = threadCount(opts.threads);
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
+  // 2026-11-28: onnxruntime-web 1.30 can only take the wasm as bytes (env.wasm.wasmBinary, which
+  // its Emscripten glue passes to WebAssembly.instantiate) or a URL; neither works on Workers,
+  // which hand out precompiled WebAssembly.Modules only. So while the session is created, a
+  // WebAssembly.instantiate that sees the glue's view of our sentinel buffer instantiates the
+  // precompiled module instead, answering in the {instance, module} shape the glue expects.
+  // It also notes ORT's wasm memory, reported by engine.memory().
+  let memory = null;
+  const restore = watchInstantiate({ sentinel, module: opts.ortWasmModule, onMemory: (m) => (memory ??= m) });
   onProgress({ stage: "ort-session" });
   let session;
   try {
@@ -634,6 +719,8 @@ async function loadSession(files, manifest, opts, onProgress) {
       `onnxruntime-web could not load model/model.onnx (${e.message}); rebuild the bundle with a model ` +
         "package from `websem export`",
     );
+  } finally {
+    restore();
   }
   const output = manifest.model?.output ?? "sentence_embedding";
   if (!session.outputNames.includes(output)) {
@@ -643,9 +730,40 @@ async function loadSession(files, manifest, opts, onProgress) {
     );
   }
   // ORT copied the wasm into its module at init; keeping the bytes referenced would pin 14 MB.
-  if (!opts.ortWasmModule) ort.env.wasm.wasmBinary = undefined;
+  if (!opts.ortWasmModule || precompiled) ort.env.wasm.wasmBinary = undefined;
   onProgress({ stage: "ort-ready" });
-  return { ort, session, output };
+  return { ort, session, output, memory };
+}
+
+/**
+ * Wraps WebAssembly.instantiate while ORT initialises: it routes a view of `sentinel` to the
+ * precompiled `module` (when given), and hands every resulting instance's linear memory to
+ * `onMemory` (what an edge runtime's memory limit counts). Returns the undo function.
+ */
+function watchInstantiate({ sentinel = null, module = null, onMemory }) {
+  const original = WebAssembly.instantiate;
+  const remember = (instance, imports) => {
+    const candidates = [...Object.values(instance?.exports ?? {})];
+    for (const ns of Object.values(imports ?? {})) candidates.push(...Object.values(ns ?? {}));
+    const memory = candidates.find((v) => v instanceof WebAssembly.Memory);
+    if (memory) onMemory(memory);
+  };
+  WebAssembly.instantiate = function instantiate(source, imports) {
+    const bytes = ArrayBuffer.isView(source) ? source.buffer : source;
+    if (sentinel && bytes === sentinel) {
+      return original.call(WebAssembly, module, imports).then((instance) => {
+        remember(instance, imports);
+        return { instance, module };
+      });
+    }
+    return original.call(WebAssembly, source, imports).then((result) => {
+      remember(result.instance ?? result, imports);
+      return result;
+    });
+  };
+  return () => {
+    WebAssembly.instantiate = original;
+  };
 }
 
 function threadCount(requested) {
@@ -667,8 +785,19 @@ function threadCount(requested) {
  * @param {typeof fetch} [opts.fetch] fetch implementation (Node: one that reads file: URLs).
  * @param {number} [opts.threads] ORT threads; used only when crossOriginIsolated. Default 1.
  * @param {(event: object) => void} [opts.onProgress] progress events ({stage, ...}).
- * @param {ArrayBuffer|Uint8Array} [opts.ortWasmModule] the ORT wasm bytes to use instead of the
- *   bundle's vendor/ort/ort-wasm-simd-threaded.wasm (edge runtimes that ship wasm as an asset).
+ * @param {object} [opts.ortModule] the namespace of vendor/ort/ort.wasm.min.mjs, statically
+ *   imported, for runtimes that forbid `import(url)` (Cloudflare Workers).
+ * @param {WebAssembly.Module|ArrayBuffer|Uint8Array} [opts.ortWasmModule] ORT's wasm, precompiled
+ *   (a module import on Workers) or as bytes, instead of the bundle's
+ *   vendor/ort/ort-wasm-simd-threaded.wasm.
+ * @param {string|object} [opts.ortWasmPaths] onnxruntime-web `env.wasm.wasmPaths` (default: the
+ *   bundle's vendor/ort/); on Workers `{mjs: "./ort-wasm-simd-threaded.mjs"}`.
+ * @param {object} [opts.pyodideModule] the namespace of vendor/pyodide/pyodide.mjs, statically
+ *   imported (Workers).
+ * @param {object|Function} [opts.pyodideAsmModule] vendor/pyodide/pyodide.asm.mjs (its namespace
+ *   or default export), statically imported (Workers).
+ * @param {WebAssembly.Module} [opts.pyodideWasmModule] vendor/pyodide/pyodide.asm.wasm,
+ *   precompiled (Workers). With any pyodide* option the tokenizer runs in this thread.
  * @param {object} [opts.sessionOptions] extra onnxruntime-web InferenceSession options (override ours).
  * @param {boolean} [opts.dropBytes] free the verified download buffers once loaded (default true).
  * @param {boolean} [opts.snapshot] restore the bundle's Pyodide memory snapshot when it has one
@@ -710,14 +839,19 @@ export async function createEngine(bundleUrl, opts = {}) {
   // it needs, so Pyodide boots while the model and index download and ORT compiles.
   const tokenizerP = useTokenizerWorker(opts)
     ? loadTokenizerWorker(base, manifest, onProgress, opts.snapshot !== false)
-    : loadTokenizer(files, manifest, base, onProgress, { useSnapshot: opts.snapshot !== false });
+    : loadTokenizer(files, manifest, base, onProgress, {
+        useSnapshot: opts.snapshot !== false,
+        modules: { pyodide: opts.pyodideModule, pyodideAsm: opts.pyodideAsmModule, pyodideWasm: opts.pyodideWasmModule },
+      });
   const sessionP = loadSession(files, manifest, opts, onProgress);
   const indexP = loadIndex(files, manifest);
   // Avoid unhandled-rejection noise from the losers when one part fails first.
   // Hybrid retrieval (issue #6, hybrid.js): index/lexical.bin + Pyodide's Ranker, set up while ORT compiles.
   const rankerP = setupRanker(tokenizerP, files, manifest, onProgress);
   for (const p of [tokenizerP, sessionP, indexP, rankerP]) p.catch(() => {});
-  const [tokenizer, { ort, session, output }, index, ranker] = await Promise.all([tokenizerP, sessionP, indexP, rankerP]);
+  const [tokenizer, { ort, session, output, memory: ortMemory }, index, ranker] = await Promise.all([
+    tokenizerP, sessionP, indexP, rankerP,
+  ]);
   if (opts.dropBytes !== false) {
     // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps), so free
     // the verified downloads, ~40 MB on the default model. Detached rather than merely dropped:
@@ -826,6 +960,17 @@ export async function createEngine(bundleUrl, opts = {}) {
     },
     /** Like search, plus facet counts: `{hits, facets: {field: [[value, count], ...]}, mode}`. */
     searchFull,
+    /**
+     * Sizes of the two wasm linear memories now, in bytes (null where unknown). Edge runtimes
+     * count these against an isolate's memory limit, with the JS heap; they never shrink.
+     * @returns {Promise<{pyodide_wasm_bytes: number|null, ort_wasm_bytes: number|null}>}
+     */
+    async memory() {
+      return {
+        pyodide_wasm_bytes: (await tokenizer.memoryBytes?.()) ?? null,
+        ort_wasm_bytes: ortMemory?.buffer.byteLength ?? null,
+      };
+    },
     /**
      * Test hook, NOT public API (may change without notice): raw token ids and query embeddings.
      * @internal

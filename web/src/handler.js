@@ -174,7 +174,8 @@ function takesOptions(engine) {
  * @param {number} [options.maxPending] searches allowed to wait at once before 503 (512)
  * @param {string} [options.prefix] path prefix the routes live under, e.g. "/api"
  * @param {string|null} [options.cors] Access-Control-Allow-Origin value, null for none ("*")
- * @returns {((request: Request) => Promise<Response>) & {warmup: () => Promise<object>, state: () => object}}
+ * @returns {((request: Request, env?: object, ctx?: {waitUntil: Function}) => Promise<Response>) &
+ *   {warmup: () => Promise<object>, state: () => object}} (Workers: pass `fetch`'s env and ctx through)
  */
 export function createHandler(bundle, options = {}) {
   const cfg = { ...DEFAULTS, ...options };
@@ -190,10 +191,13 @@ export function createHandler(bundle, options = {}) {
   let served = 0;
   let starts = 0;
   let failedAt = 0;
-  const startedAt = Date.now();
+  // Set on the first request: Cloudflare Workers freeze the clock at 0 (1970) in global scope,
+  // where a Worker typically calls createHandler.
+  let startedAt = null;
 
   /** The single shared start: concurrent callers get the same promise. */
   function start() {
+    startedAt ??= Date.now();
     if (engine) return Promise.resolve(engine);
     if (!enginePromise && lastError && Date.now() - failedAt < cfg.retryAfterMs) {
       return Promise.reject(lastError);
@@ -227,16 +231,23 @@ export function createHandler(bundle, options = {}) {
       pending,
       served,
       starts,
-      uptime_ms: Date.now() - startedAt,
+      uptime_ms: startedAt == null ? 0 : Date.now() - startedAt,
     };
   }
 
-  async function healthz() {
-    if (!engine && !enginePromise) start().catch(() => {}); // within retryAfterMs: the cached error
+  async function healthz(ctx) {
+    if (!engine && !enginePromise) {
+      const started = start().catch(() => {}); // within retryAfterMs: the cached error
+      // 2026-11-28: Workers (workerd) stop a request's pending I/O once its response is sent, so
+      // a start kicked off by a 503 /healthz would hang forever; waitUntil keeps it running.
+      ctx?.waitUntil(started);
+    }
     const s = state();
     if (engine) {
       const modes = engineModes(engine);
-      return json(200, { ...s, modes, default_mode: defaultMode(modes), info: engine.info }, {}, cors);
+      // memory: the engine's wasm heaps (bytes), what an edge isolate's memory limit counts.
+      const memory = typeof engine.memory === "function" ? await engine.memory() : undefined;
+      return json(200, { ...s, modes, default_mode: defaultMode(modes), info: engine.info, memory }, {}, cors);
     }
     if (lastError && !enginePromise) {
       return json(503, { ...s, error: { code: "engine_failed", message: errorMessage(lastError) } }, {}, cors);
@@ -304,7 +315,9 @@ export function createHandler(bundle, options = {}) {
     }
   }
 
-  async function handler(request) {
+  async function handler(request, ...rest) {
+    // Workers call fetch(request, env, ctx): ctx.waitUntil lets a start outlive its request.
+    const ctx = rest.find((arg) => typeof arg?.waitUntil === "function");
     try {
       let url;
       try {
@@ -334,7 +347,7 @@ export function createHandler(bundle, options = {}) {
       if (request.method !== "GET" && request.method !== "HEAD") {
         return fail(405, "method_not_allowed", `method ${request.method} is not allowed on ${route}; use GET`, { allow: "GET, HEAD, OPTIONS" }, cors);
       }
-      const response = route === "/healthz" ? await healthz() : await search(url);
+      const response = route === "/healthz" ? await healthz(ctx) : await search(url);
       return request.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response;
     } catch (err) {
       if (err instanceof BadRequest) return fail(err.status, err.code, err.message, {}, cors);

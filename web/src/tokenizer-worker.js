@@ -4,7 +4,8 @@
 // Protocol: {type: "init", base, manifest, useSnapshot} -> {type: "progress", event}* -> {type: "ready", snapshot} |
 // {type: "error", message}; {type: "encode", id, text} -> {type: "encoded", id, value: [ids,
 // mask, type_ids] as BigInt64Array} | {type: "error", id, message}; {type: "call", id, method, args}
-// (hybrid.js rankerCall) -> {type: "result", id, value} | {type: "error", id, message}.
+// (hybrid.js rankerCall) -> {type: "result", id, value} | {type: "error", id, message};
+// {type: "memory", id} -> {type: "result", id, value: Pyodide's wasm heap size in bytes}.
 import { VerifiedFiles, loadTokenizer } from "./engine.js";
 import { rankerCall } from "./hybrid.js";
 
@@ -40,6 +41,8 @@ self.onmessage = async ({ data }) => {
     } catch (e) {
       self.postMessage({ type: "error", id: data.id, message: errorMessage(e) });
     }
+  } else if (data?.type === "memory") {
+    self.postMessage({ type: "result", id: data.id, value: tokenizer?.memoryBytes() ?? null });
   } else if (data?.type === "encode") {
     try {
       const value = await tokenizer.encode(data.text);

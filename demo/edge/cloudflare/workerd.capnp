@@ -1,0 +1,40 @@
+# Runs worker.js under workerd, the open-source Cloudflare Workers runtime (npm `workerd`), the
+# way wrangler.toml deploys it: wasm as precompiled module imports, the bundle as static assets.
+#
+#   websem build SITE --out demo/edge/cloudflare/bundle
+#   cd demo/edge/cloudflare && ../node_modules/.bin/workerd serve workerd.capnp \
+#       --directory-path assets=$PWD/bundle --socket-addr http=127.0.0.1:8787
+#
+# tests/test_edge_runtimes.py does exactly this on the Cranfield bundle.
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .websem),
+    # The ASSETS binding: the bundle folder, read-only (--directory-path assets=... sets the path).
+    (name = "assets", disk = (path = "bundle", writable = false)),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:8787", http = (), service = "main")],
+);
+
+const websem :Workerd.Worker = (
+  modules = [
+    (name = "worker.js", esModule = embed "worker.js"),
+    (name = "bundle/runtime/handler.js", esModule = embed "bundle/runtime/handler.js"),
+    (name = "bundle/runtime/engine.js", esModule = embed "bundle/runtime/engine.js"),
+    (name = "bundle/runtime/hybrid.js", esModule = embed "bundle/runtime/hybrid.js"),
+    (name = "bundle/runtime/lexical.js", esModule = embed "bundle/runtime/lexical.js"),
+    (name = "bundle/vendor/ort/ort.wasm.min.mjs", esModule = embed "bundle/vendor/ort/ort.wasm.min.mjs"),
+    (name = "bundle/vendor/ort/ort-wasm-simd-threaded.mjs", esModule = embed "bundle/vendor/ort/ort-wasm-simd-threaded.mjs"),
+    (name = "bundle/vendor/ort/ort-wasm-simd-threaded.wasm", wasm = embed "bundle/vendor/ort/ort-wasm-simd-threaded.wasm"),
+    (name = "bundle/vendor/pyodide/pyodide.mjs", esModule = embed "bundle/vendor/pyodide/pyodide.mjs"),
+    (name = "bundle/vendor/pyodide/pyodide.asm.mjs", esModule = embed "bundle/vendor/pyodide/pyodide.asm.mjs"),
+    (name = "bundle/vendor/pyodide/pyodide.asm.wasm", wasm = embed "bundle/vendor/pyodide/pyodide.asm.wasm"),
+  ],
+  bindings = [(name = "ASSETS", service = "assets")],
+  compatibilityDate = "2026-11-01",
+  # 2026-11-28: from this date workerd defines process.versions.node even without nodejs_compat;
+  # Pyodide 314 then takes itself for Node (node:fs, file paths) and cannot boot. Keep the
+  # Workers-shaped process object.
+  compatibilityFlags = ["disable_nodejs_process_v2"],
+);
