@@ -172,7 +172,9 @@ def run_variant(bundle: Path, name: str, paths: list[str], args: argparse.Namesp
     row = {
         "variant": name,
         "node_flags": VARIANTS.get(name, []),
-        "wasm_heaps_mb": {k.removesuffix("_wasm_bytes"): round(v / 2**20, 1) for k, v in wasm.items() if v},
+        # pyodide / ort: the two wasm linear memories; js_heap: V8 heap total (not on workerd).
+        "engine_memory_mb": {k.removesuffix("_bytes").removesuffix("_wasm"): round(v / 2**20, 1)
+                             for k, v in wasm.items() if v},
         "ready_s": round(ready_s, 2),
         "memory_mb": {"ready": ready_mem, f"after_{args.sequential}_queries": after_seq, "after_load": after_load},
         "sequential": {
@@ -232,16 +234,17 @@ def main() -> None:
         f"{' '.join(f'{k}={v}' for k, v in NODE_ENV.items())}. {doc['machine_note']}.",
         "",
         "| variant | ready s | RSS ready MB | peak RSS after "
-        f"{args.sequential} queries MB | wasm heaps MB (Pyodide + ORT) | seq p50 ms | load req/s | p50 ms | p99 ms | "
-        "errors | peak RSS after load MB |",
+        f"{args.sequential} queries MB | wasm Pyodide + wasm ORT + JS heap MB | seq p50 ms | load req/s | "
+        "p50 ms | p99 ms | errors | peak RSS after load MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         m = r["memory_mb"]
         flags = " ".join(r["node_flags"]) or "no flags"
         label = f"{r['variant']} example" if r["variant"] in RUNTIMES else f"node {r['variant']} (`{flags}`)"
-        heaps = r["wasm_heaps_mb"]
+        heaps = r["engine_memory_mb"]
         heap_cell = f"{heaps['pyodide']} + {heaps['ort']}" if {"pyodide", "ort"} <= heaps.keys() else ""
+        heap_cell += f" + {heaps['js_heap']}" if "js_heap" in heaps else " + ?"
         md.append(
             f"| {label} | {r['ready_s']} | {m['ready']['rss_mb']} | "
             f"{m[f'after_{args.sequential}_queries']['peak_rss_mb']} | {heap_cell} | {r['sequential']['p50_ms']} | "

@@ -7,6 +7,7 @@
 // batch 1) and scores them exactly like the CPU reference `websem query` ("Search semantics").
 
 import { MODES, createHybrid, denseDocs, setupRanker } from "./hybrid.js";
+import { WEIGHTS_FILE, externalizeWeights } from "./weights.js";
 
 /** Bundle format versions this runtime understands. */
 export const FORMAT_VERSIONS = [1];
@@ -694,9 +695,24 @@ async function loadSession(files, manifest, opts, onProgress) {
   let memory = null;
   const restore = watchInstantiate({ sentinel, module: opts.ortWasmModule, onMemory: (m) => (memory ??= m) });
   onProgress({ stage: "ort-session" });
+  // The weights as external data: the wasm heap then holds them once, not twice (weights.js).
+  let graph = model;
+  let externalData;
+  if (opts.externalWeights !== false) {
+    try {
+      graph = externalizeWeights(model).graph;
+      // The verified bytes themselves, no copy: offsets in `graph` index into this view.
+      externalData = [{ path: WEIGHTS_FILE, data: model }];
+    } catch (e) {
+      // A model this reader does not understand still loads the ordinary way.
+      onProgress({ stage: "external-weights-fallback", reason: String(e?.message ?? e) });
+      graph = model;
+    }
+  }
   let session;
   try {
-    session = await ort.InferenceSession.create(model, {
+    session = await ort.InferenceSession.create(graph, {
+      externalData,
       executionProviders: ["wasm"],
       // 2026-11-28: "basic" + disable_quant_qdq. Measured in Node (same wasm, 16-token query,
       // busy 2-core box, alternated runs): "disabled" leaves every DequantizeLinear of the
@@ -799,6 +815,8 @@ function threadCount(requested) {
  * @param {WebAssembly.Module} [opts.pyodideWasmModule] vendor/pyodide/pyodide.asm.wasm,
  *   precompiled (Workers). With any pyodide* option the tokenizer runs in this thread.
  * @param {object} [opts.sessionOptions] extra onnxruntime-web InferenceSession options (override ours).
+ * @param {boolean} [opts.externalWeights] hand ORT the model's weights as external data, so its
+ *   wasm heap holds them once (default true; false loads the model bytes as they are, more memory).
  * @param {boolean} [opts.dropBytes] free the verified download buffers once loaded (default true).
  * @param {boolean} [opts.snapshot] restore the bundle's Pyodide memory snapshot when it has one
  *   (default true; false boots Pyodide from scratch, same results, slower).
@@ -961,14 +979,16 @@ export async function createEngine(bundleUrl, opts = {}) {
     /** Like search, plus facet counts: `{hits, facets: {field: [[value, count], ...]}, mode}`. */
     searchFull,
     /**
-     * Sizes of the two wasm linear memories now, in bytes (null where unknown). Edge runtimes
-     * count these against an isolate's memory limit, with the JS heap; they never shrink.
-     * @returns {Promise<{pyodide_wasm_bytes: number|null, ort_wasm_bytes: number|null}>}
+     * Sizes of the two wasm linear memories now, and of this thread's JS heap where the runtime
+     * tells (Node, Deno, Chromium; not Workers), in bytes, null where unknown. An edge isolate's
+     * memory limit counts the JS heap plus wasm memory; a wasm memory never shrinks.
+     * @returns {Promise<{pyodide_wasm_bytes: number|null, ort_wasm_bytes: number|null, js_heap_bytes: number|null}>}
      */
     async memory() {
       return {
         pyodide_wasm_bytes: (await tokenizer.memoryBytes?.()) ?? null,
         ort_wasm_bytes: ortMemory?.buffer.byteLength ?? null,
+        js_heap_bytes: jsHeapBytes(),
       };
     },
     /**
@@ -985,6 +1005,15 @@ export async function createEngine(bundleUrl, opts = {}) {
       await session.release();
     },
   };
+}
+
+function jsHeapBytes() {
+  try {
+    const usage = globalThis.Deno?.memoryUsage?.() ?? globalThis.process?.memoryUsage?.();
+    return usage?.heapTotal ?? globalThis.performance?.memory?.totalJSHeapSize ?? null;
+  } catch {
+    return null; // e.g. Deno without --allow-sys, or a Workers process stub
+  }
 }
 
 function now() {

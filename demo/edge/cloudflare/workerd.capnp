@@ -24,6 +24,7 @@ const websem :Workerd.Worker = (
     (name = "bundle/runtime/engine.js", esModule = embed "bundle/runtime/engine.js"),
     (name = "bundle/runtime/hybrid.js", esModule = embed "bundle/runtime/hybrid.js"),
     (name = "bundle/runtime/lexical.js", esModule = embed "bundle/runtime/lexical.js"),
+    (name = "bundle/runtime/weights.js", esModule = embed "bundle/runtime/weights.js"),
     (name = "bundle/vendor/ort/ort.wasm.min.mjs", esModule = embed "bundle/vendor/ort/ort.wasm.min.mjs"),
     (name = "bundle/vendor/ort/ort-wasm-simd-threaded.mjs", esModule = embed "bundle/vendor/ort/ort-wasm-simd-threaded.mjs"),
     (name = "bundle/vendor/ort/ort-wasm-simd-threaded.wasm", wasm = embed "bundle/vendor/ort/ort-wasm-simd-threaded.wasm"),
