@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_edge.py BUNDLE [--connections 50] [--seconds 30]
         [--queries /work/shared/data/cranfield/queries.jsonl] [--variants default,liftoff,deno,workerd]
-        [--mode semantic|hybrid|lexical]
+        [--mode semantic|hybrid|lexical] [--lean-bundle BUNDLE2]
 
 For each variant (Node V8 flag sets, and the Deno and Cloudflare Workers examples under Deno and
 workerd; measured in the same run so they can be compared as ratios) it starts the API on
@@ -153,7 +153,7 @@ async def sequential(url: str, paths: list[str], n: int) -> list[float]:
     return times
 
 
-def run_variant(bundle: Path, name: str, paths: list[str], args: argparse.Namespace) -> dict:
+def run_variant(bundle: Path, name: str, paths: list[str], args: argparse.Namespace, label: str = "") -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         if name in RUNTIMES:
@@ -170,7 +170,10 @@ def run_variant(bundle: Path, name: str, paths: list[str], args: argparse.Namesp
             result = asyncio.run(load(server.url, paths, args.connections, args.seconds))
             after_load = proc_mem(pid)
     row = {
-        "variant": name,
+        "variant": name + label,
+        "runtime": name,
+        "bundle": str(bundle),
+        "model_quantization": json.loads((bundle / "manifest.json").read_text())["model"]["quantization"]["mode"],
         "node_flags": VARIANTS.get(name, []),
         # pyodide / ort: the two wasm linear memories; js_heap: V8 heap total (not on workerd).
         "engine_memory_mb": {k.removesuffix("_bytes").removesuffix("_wasm"): round(v / 2**20, 1)
@@ -196,6 +199,9 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=1000)
     ap.add_argument("--queries", type=Path, default=Path("/work/shared/data/cranfield/queries.jsonl"))
     ap.add_argument("--variants", default="default,liftoff,deno,workerd")
+    ap.add_argument("--lean-bundle", type=Path, default=None,
+                    help="a second bundle (e.g. `websem build --quantization weight-int8-packed`): "
+                         "every variant runs on it too")
     # semantic by default: the results on file (before issue #6) were measured in that mode.
     ap.add_argument("--mode", choices=["semantic", "hybrid", "lexical"], default="semantic")
     ap.add_argument("--out", type=Path, default=RESULTS / "edge")
@@ -203,6 +209,8 @@ def main() -> None:
     queries = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
     paths = ["/search?" + urllib.parse.urlencode({"q": q, "k": 10, "mode": args.mode}) for q in queries]
     rows = [run_variant(args.bundle, v, paths, args) for v in args.variants.split(",")]
+    if args.lean_bundle:
+        rows += [run_variant(args.lean_bundle, v, paths, args, " (packed)") for v in args.variants.split(",")]
     doc = {
         "benchmark": "edge API load test (Node adapter, Deno and workerd examples; loopback)",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -241,7 +249,8 @@ def main() -> None:
     for r in rows:
         m = r["memory_mb"]
         flags = " ".join(r["node_flags"]) or "no flags"
-        label = f"{r['variant']} example" if r["variant"] in RUNTIMES else f"node {r['variant']} (`{flags}`)"
+        suffix = r["variant"][len(r["runtime"]):]
+        label = (f"{r['runtime']} example" if r["runtime"] in RUNTIMES else f"node {r['runtime']} (`{flags}`)") + suffix
         heaps = r["engine_memory_mb"]
         heap_cell = f"{heaps['pyodide']} + {heaps['ort']}" if {"pyodide", "ort"} <= heaps.keys() else ""
         heap_cell += f" + {heaps['js_heap']}" if "js_heap" in heaps else " + ?"

@@ -15,30 +15,44 @@ from .sources import DEFAULT_MAX_DOC_BYTES
 __all__ = ["build_cmd", "default_package_dir", "ensure_default_model"]
 
 
-def default_package_dir() -> Path:
+def default_package_dir(quantization: str | None = None) -> Path:
     """``$WEBSEM_MODEL`` if set, else the per-user cache of the embedded default model
-    (``$XDG_CACHE_HOME/websem/models/<websem version>/default``), exported on first use."""
+    (``$XDG_CACHE_HOME/websem/models/<websem version>/default``, or ``default-<quantization>`` for
+    another quantization than the default), exported on first use."""
     env = os.environ.get("WEBSEM_MODEL")
-    if env:
+    if env and quantization is None:
         return Path(env)
     from importlib.metadata import version
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "websem" / "models" / version("websem") / "default"
+    return cache / "websem" / "models" / version("websem") / (f"default-{quantization}" if quantization else "default")
 
 
-def ensure_default_model(log=click.echo) -> Path:
-    """The default model package, exported once (offline, from the embedded weights)."""
+def ensure_default_model(log=click.echo, quantization: str | None = None) -> Path:
+    """The default model package (with `quantization`, if given), exported once (offline, from
+    the embedded weights)."""
     from websem.export import export_model
     from websem.export.package import load_model_package
+    from websem.export.quantize import DEFAULT_MODE
 
-    model = default_package_dir()
+    if quantization == DEFAULT_MODE:
+        quantization = None  # the default package, shared with `websem build` without the option
+    model = default_package_dir(quantization)
     try:
         load_model_package(model)
     except WebsemError:
         log(f"websem: no --model given; exporting the embedded default model once into {model}")
-        export_model(None, model, force=True)
+        if quantization:
+            export_model(None, model, force=True, quantization=quantization)
+        else:
+            export_model(None, model, force=True)
     return model
+
+
+def _quantization_modes() -> list[str]:
+    from websem.export.quantize import MODES
+
+    return list(MODES)
 
 
 @click.command("build")
@@ -57,17 +71,27 @@ def ensure_default_model(log=click.echo) -> Path:
               help="Invalid UTF-8: fail naming the file (strict) or index it with U+FFFD.")
 @click.option("--max-doc-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_DOC_BYTES,
               show_default=True, help="Refuse documents larger than this.")
+@click.option("--quantization", type=click.Choice(_quantization_modes()), default=None,
+              help="Without --model: export the embedded default model with this quantization (cached "
+                   "per mode). weight-int8-packed keeps int8 weights in memory, for edge runtimes "
+                   "(docs/edge.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(
     source: Path, out: Path, model: Path | None, force: bool, vector_dtype: str,
-    encoding_errors: str, max_doc_bytes: int, quiet: bool,
+    encoding_errors: str, max_doc_bytes: int, quantization: str | None, quiet: bool,
 ) -> None:
     """Build a static search bundle from SOURCE: a folder of .html/.htm/.md/.txt files or a
     BEIR corpus.jsonl (_id, title, text, optional url)."""
     from .bundle import build_bundle
 
     try:
-        model = model or ensure_default_model()
+        if model and quantization:
+            raise WebsemError(
+                f"websem: --quantization {quantization} applies to the embedded default model only; "
+                f"for --model {model}, export it with `websem export --quantization {quantization}` "
+                "and pass that package"
+            )
+        model = model or ensure_default_model(quantization=quantization)
         build_bundle(source, out, model=model, force=force, vector_dtype=vector_dtype,
                      encoding_errors=encoding_errors, max_doc_bytes=max_doc_bytes,
                      progress=not quiet)

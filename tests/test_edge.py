@@ -410,3 +410,65 @@ def test_worker_refuses_node_process_with_the_fix(cranfield_bundle: Path, tmp_pa
         assert status == 503 and body["error"]["code"] == "engine_failed", body
         assert "disable_nodejs_process_v2" in body["error"]["message"]
         assert body["error"]["message"].startswith("websem:")
+
+
+@pytest.fixture(scope="module")
+def packed_bundle(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """`websem build --quantization weight-int8-packed` as a user runs it (embedded default model,
+    exported into a fresh user cache) on the first 300 Cranfield documents."""
+    tmp = tmp_path_factory.mktemp("packed")
+    corpus = tmp / "corpus.jsonl"
+    lines = (shared_data / "cranfield" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    corpus.write_text("\n".join(lines[:300]) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "WEBSEM_MODEL"}
+    env.update(XDG_CACHE_HOME=str(tmp / "cache"), HF_HUB_OFFLINE="1")
+    out = tmp / "bundle"
+    r = subprocess.run([str(Path(sys.executable).parent / "websem"), "build", str(corpus), "--out", str(out),
+                        "--quantization", "weight-int8-packed", "-q"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert (tmp / "cache" / "websem" / "models").is_dir()
+    return out
+
+
+def test_packed_bundle_keeps_int8_weights_once_under_workerd(
+    packed_bundle: Path, cranfield_queries: list[str], tmp_path: Path
+) -> None:
+    """The edge build: int8 weights stay int8 in ORT's wasm heap (MatMulNBits) and are held
+    once (the engine passes them as external data), so both wasm heaps together stay far below
+    a Workers isolate's 128 MB, and the answers still equal `websem query`."""
+    manifest = json.loads((packed_bundle / "manifest.json").read_text())
+    assert manifest["model"]["quantization"]["mode"] == "weight-int8-packed"
+    model_bytes = manifest["files"]["model/model.onnx"]["size"]
+    with start_edge_example("workerd", packed_bundle, tmp_path) as server:
+        status, health = server.get("healthz")
+        memory = health["memory"]
+        # fp32 weights would be ~90 MB; int8 held twice (bytes + tensors) ~2x the file.
+        assert memory["ort_wasm_bytes"] < 2 * model_bytes, memory
+        assert memory["ort_wasm_bytes"] + memory["pyodide_wasm_bytes"] < 96 << 20, memory
+        qs = cranfield_queries[:5]
+        for mode in MODES:
+            for q, want in zip(qs, _reference(packed_bundle, qs, 5, mode), strict=True):
+                status, body = _search(server, q, k=5, mode=mode)
+                assert status == 200, body
+                assert _assert_same_hits(body["hits"], want, q) < 1e-4, mode
+
+
+def test_worker_concurrent_first_requests_share_one_start(cranfield_bundle: Path, tmp_path: Path) -> None:
+    """Under workerd, 8 simultaneous first searches (8 request contexts) await one engine start."""
+    with start_edge_example("workerd", cranfield_bundle, tmp_path, wait=False) as server:
+        deadline = time.monotonic() + 60
+        while True:  # the Worker serves the bundle's static files without starting the engine
+            try:
+                with urllib.request.urlopen(server.url + "manifest.json", timeout=10) as r:
+                    assert r.status == 200
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.process.poll() is None and time.monotonic() < deadline, server.log
+                time.sleep(0.2)
+        qs = [f"flow {i}" for i in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda q: _search(server, q, k=1, mode="semantic"), qs))
+        assert [status for status, _ in answers] == [200] * 8, answers
+        status, health = server.get("healthz")
+        assert health["starts"] == 1 and health["served"] == 8, health
