@@ -2,8 +2,11 @@
 // session (model), measured one configuration per fresh process so RSS figures do not leak into
 // each other.
 //
-//   node bench/edge_memory.mjs [--model-dyn DYN.onnx --model-wo PKG/model.onnx [--model-fp32 F.onnx]]
-//        [--bundle BUNDLE [--bundle-dyn BUNDLE2] [--engine-patched engine.js]]
+//   node bench/edge_memory.mjs [--model-dyn DYN.onnx --model-wo PKG/model.onnx [--model-fp32 F.onnx]
+//        [--model-packed PACKED/model.onnx]]
+//        [--bundle BUNDLE [--bundle-dyn BUNDLE2] [--bundle-packed BUNDLE3] [--engine-patched engine.js]]
+// (2026-11-28, issue #7: the weight-int8-packed comparison with wasm heap sizes and medians is
+// bench/lean_model.py; the --*-packed rows here only add it to this RSS table.)
 //        [--queries 1000] [--out bench/results/edge_memory]
 // Component rows (Pyodide alone, ORT sessions alone) need the --model-* files; engine rows run
 // web/src/engine.js (the real runtime) on a bundle and serve --queries searches.
@@ -187,6 +190,7 @@ async function main() {
   const dyn = arg("--model-dyn", arg("--model"));
   const wo = arg("--model-wo");
   const fp32 = arg("--model-fp32");
+  const packed = arg("--model-packed");
   const tokenizer = arg("--tokenizer", wo ? join(dirname(wo), "tokenizer.json") : null);
   const queries = Number(arg("--queries", "1000"));
   const out = arg("--out", join(REPO, "bench", "results", "edge_memory"));
@@ -199,6 +203,7 @@ async function main() {
     { name: "pyodide + tokenizer, --liftoff-only", pyodide: true, tokenizer, nodeFlags: liftoff },
     fp32 && { name: "ort fp32 model, defaults", model: fp32, queries },
     wo && { name: "ort weight-only int8 (DequantizeLinear), defaults", model: wo, queries },
+    packed && { name: "ort weight-int8-packed (MatMulNBits), defaults", model: packed, queries },
     { name: "ort dynamic int8 (MatMulInteger), defaults", model: dyn, queries },
     { name: "ort dynamic int8, arena+pattern off", model: dyn, queries, session: lean },
     { name: "ort dynamic int8, arena+pattern off, opt=basic", model: dyn, queries, session: { ...lean, graphOptimizationLevel: "basic" } },
@@ -212,6 +217,7 @@ async function main() {
   const patched = arg("--engine-patched");
   const bundle = arg("--bundle");
   const bundleDyn = arg("--bundle-dyn");
+  const bundlePacked = arg("--bundle-packed");
   const leanEngine = { dropBytes: true, sessionOptions: lean };
   const arena = { MALLOC_ARENA_MAX: "1" };
   const eq = Number(arg("--engine-queries", String(queries)));
@@ -223,6 +229,7 @@ async function main() {
     patched && { name: "patched engine: + drop bytes + arena/pattern off", engine: patched, bundle, queries: eq, env: arena, engineOptions: leanEngine },
     patched && { name: "patched engine: + drop bytes + arena/pattern off, --liftoff-only", engine: patched, bundle, queries: eq, env: arena, engineOptions: leanEngine, nodeFlags: liftoff },
     bundleDyn && { name: "engine.js on dynamic-int8 bundle, MALLOC_ARENA_MAX=1", engine, bundle: bundleDyn, queries: eq, env: arena },
+    bundlePacked && { name: "engine.js on weight-int8-packed bundle, MALLOC_ARENA_MAX=1", engine, bundle: bundlePacked, queries: eq, env: arena },
     bundleDyn && patched && { name: "patched engine on dynamic-int8 bundle, all cuts, --liftoff-only", engine: patched, bundle: bundleDyn, queries: eq, env: arena, engineOptions: leanEngine, nodeFlags: liftoff },
   ].filter(Boolean);
   const configs = [...componentConfigs, ...engineConfigs];

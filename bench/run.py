@@ -67,8 +67,11 @@ REGISTRY: tuple[Bench, ...] = (
           "BM25 index size and query speed: CPython vs Pyodide vs plain JS", ("lexical",),
           quick_args=("--set", "cranfield", "--rounds", "1")),
     Bench("edge", "bench_edge.py",
-          "edge handler load test on loopback: throughput, p50/p99, RSS", ("edge",),
-          quick_args=("--seconds", "10", "--sequential", "200"), needs_bundle=True),
+          "edge handler load test on loopback (Node, Deno, workerd): throughput, p50/p99, RSS, wasm heaps",
+          ("edge",), quick_args=("--seconds", "10", "--sequential", "200"), needs_bundle=True),
+    Bench("lean_model", "lean_model.py",
+          "weight-int8 vs weight-int8-packed vs dynamic-int8: gate, parity, ORT wasm heap, speed, engine memory",
+          ("lean_model",)),
 )
 BY_NAME = {b.name: b for b in REGISTRY}
 

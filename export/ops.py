@@ -37,6 +37,6 @@ def check_ops(model, mode: str) -> list[str]:
         raise WebsemError(
             f"websem: quantization '{mode}' produced ops that onnxruntime-web's WASM backend is not "
             f"verified to run: {', '.join(bad)}; choose another --quantization (weight-int8, "
-            "dynamic-int8, none)"
+            "weight-int8-packed, dynamic-int8, none)"
         )
     return [o if not d else f"{d}:{o}" for d, o in ops]

@@ -56,6 +56,14 @@ def dynamic_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def packed_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """weight-int8-packed (issue #7): exported for real; passes the default gate (~12 s)."""
+    out = tmp_path_factory.mktemp("packed") / "pkg"
+    export_model(None, out, quantization="weight-int8-packed", quiet=True)
+    return out
+
+
+@pytest.fixture(scope="module")
 def scifact_small(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """SciFact-train subsample: 50 judged queries, all their relevant docs, 300 docs in all."""
     src = shared_data / "scifact-train"
@@ -165,7 +173,7 @@ def _run_ort_web(model: Path, ids: list[list[int]], tmp_path: Path) -> np.ndarra
 
 
 def test_ortweb_runs_every_mode(
-    model_package: Path, fp32_package: Path, dynamic_package: Path, tmp_path: Path
+    model_package: Path, fp32_package: Path, dynamic_package: Path, packed_package: Path, tmp_path: Path
 ) -> None:
     from websem.export.ops import allowed_ops
 
@@ -175,8 +183,9 @@ def test_ortweb_runs_every_mode(
     # weight-int8 and fp32 compute in fp32 on both sides: the same numbers up to float rounding.
     # dynamic-int8 quantizes activations per run with kernels that differ between x86 and wasm
     # (docs/quantization.md): it must load and run, and stay close, but it is not bit-exact.
-    bounds = {"weight-int8": 0.9999, "none": 0.9999, "dynamic-int8": 0.995}
-    for pkg in (model_package, fp32_package, dynamic_package):
+    # weight-int8-packed (com.microsoft MatMulNBits, 8 bits, accuracy_level 0) is fp32 compute too.
+    bounds = {"weight-int8": 0.9999, "weight-int8-packed": 0.9999, "none": 0.9999, "dynamic-int8": 0.995}
+    for pkg in (model_package, fp32_package, dynamic_package, packed_package):
         m = load_model_package(pkg)
         mode = m["quantization"]["mode"]
         assert set(m["ops"]) <= allowed
@@ -188,6 +197,71 @@ def test_ortweb_runs_every_mode(
         assert cos.min() >= bounds[mode], (mode, cos.min(), diff)
         if mode != "dynamic-int8":
             assert diff < 1e-5, (mode, diff)
+
+
+def test_packed_weights_stay_int8(packed_package: Path, fp32_package: Path) -> None:
+    """weight-int8-packed: every dense layer is an 8-bit MatMulNBits with fp32 compute, and no
+    fp32 weight (nor a DequantizeLinear that onnxruntime could constant-fold into one) is left."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = load_model_package(packed_package)
+    assert m["quantization"]["mode"] == "weight-int8-packed"
+    assert m["quantization"]["block_size"] == 128 and m["quantization"]["accuracy_level"] == 0
+    assert "com.microsoft:MatMulNBits" in m["ops"] and "DequantizeLinear" not in m["ops"]
+    q = m["quality"]["sentences"]
+    assert q["mean"] >= 0.999 and q["min"] >= 0.99
+    model = onnx.load(str(packed_package / "model.onnx"))
+    nbits = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    fp32_dense = onnx.load(str(fp32_package / "model.onnx"))
+    from websem.export.quantize import weight_matmuls
+
+    assert len(nbits) == len(weight_matmuls(fp32_dense)) == 36  # 6 layers x (Q, K, V, out, FFN in, FFN out)
+    assert weight_matmuls(model) == []
+    for n in nbits:
+        attrs = {a.name: a.i for a in n.attribute}
+        assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (8, 128, 0)
+    big_float = [
+        t.name for t in model.graph.initializer
+        if t.data_type == onnx.TensorProto.FLOAT and numpy_helper.to_array(t).size > 100_000
+    ]
+    assert big_float == [], big_float
+    assert m["files"]["model.onnx"]["size"] < 26e6
+
+
+def test_matmul_nbits_packing_is_exact() -> None:
+    """The hand-packed B/scales must mean (q - 128) * scale to onnxruntime, K padded to whole
+    blocks; and the result must be batch-independent (no activation quantization)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from websem.export.quantize import _pack_nbits8, default_settings, quantize
+
+    rng = np.random.default_rng(7)
+    k, n = 80, 24  # K = 80 is not a multiple of the block size: exercises the zero padding
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", k])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", n])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="dense")], "g", [x], [y],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    packed = quantize(model, default_settings("weight-int8-packed", {"block_size": 32}))
+    assert [nd.op_type for nd in packed.graph.node] == ["MatMulNBits"]
+    b, scales = _pack_nbits8(w, 32, "mse")
+    assert b.shape == (n, 3, 32) and scales.shape == (n * 3,)
+    deq = ((b.astype(np.float32) - 128) * scales.reshape(n, 3, 1)).reshape(n, 96)[:, :k].T
+    assert np.abs(deq - w).max() < np.abs(w).max() / 127  # within one int8 step
+    sess = ort.InferenceSession(packed.SerializeToString(), providers=["CPUExecutionProvider"])
+    a = rng.standard_normal((5, k)).astype(np.float32)
+    got = sess.run(None, {"x": a})[0]
+    np.testing.assert_allclose(got, a @ deq, rtol=1e-5, atol=1e-5)
+    one_by_one = np.concatenate([sess.run(None, {"x": a[i : i + 1]})[0] for i in range(5)])
+    np.testing.assert_allclose(one_by_one, got, rtol=1e-6, atol=1e-6)
+    with pytest.raises(WebsemError, match=r"accuracy_level 4 is not allowed.*batch-dependent"):
+        quantize(model, default_settings("weight-int8-packed", {"accuracy_level": 4}))
+    with pytest.raises(WebsemError, match=r"block_size 48 is not supported.*power of two"):
+        quantize(model, default_settings("weight-int8-packed", {"block_size": 48}))
 
 
 def test_bad_quantization_is_refused_and_writes_nothing(tmp_path: Path) -> None:
