@@ -1,7 +1,7 @@
 # Runs worker.js under workerd, the open-source Cloudflare Workers runtime (npm `workerd`), the
 # way wrangler.toml deploys it: wasm as precompiled module imports, the bundle as static assets.
 #
-#   websem build SITE --out demo/edge/cloudflare/bundle
+#   websem build SITE --out demo/edge/cloudflare/bundle --quantization weight-int8-packed
 #   cd demo/edge/cloudflare && ../node_modules/.bin/workerd serve workerd.capnp \
 #       --directory-path assets=$PWD/bundle --socket-addr http=127.0.0.1:8787
 #
