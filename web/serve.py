@@ -13,6 +13,7 @@ import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from websem.text.errors import WebsemError
@@ -106,6 +107,12 @@ def serve_bundle(
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
+def _fail(error: WebsemError) -> NoReturn:
+    """Exit like every other websem command: the `websem:` message on stderr, status 2."""
+    click.echo(str(error), err=True)
+    sys.exit(2)
+
+
 @click.command("serve")
 @click.argument("bundle", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
@@ -137,12 +144,12 @@ def serve_cmd(bundle: Path, port: int, coop_coep: bool, api: bool = False, lean:
         try:
             run_api_server(bundle, port=port, lean=lean, echo=click.echo)
         except WebsemError as e:
-            raise click.ClickException(str(e)) from e
+            _fail(e)
         return
     try:
         server, url = serve_bundle(bundle, port, coop_coep=coop_coep, quiet=False)
     except WebsemError as e:
-        raise click.ClickException(str(e)) from e
+        _fail(e)
     click.echo(f"websem: serving {Path(bundle).resolve()} at {url} (Ctrl-C stops)")
     try:
         threading.Event().wait()
