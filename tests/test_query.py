@@ -196,3 +196,24 @@ def test_tampered_bundles_are_refused(cranfield_bundle: Path, tmp_path: Path) ->
     proc = subprocess.run([str(WEBSEM), "query", str(b), "wing"], capture_output=True, text=True)
     assert proc.returncode == 2 and "no manifest.json" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bundle_without_lexical_index_defaults_to_semantic(cranfield_bundle: Path, tmp_path: Path) -> None:
+    """A bundle built before hybrid search (no index/lexical.bin) answers `websem query` without
+    --mode, semantically, as the browser does (info.modes), and refuses hybrid with a message."""
+    b = tmp_path / "old"
+    shutil.copytree(cranfield_bundle, b)
+    m = json.loads((b / "manifest.json").read_text())
+    rel = m["index"]["files"].pop("lexical")
+    del m["files"][rel]
+    (b / rel).unlink()
+    (b / "manifest.json").write_text(json.dumps(m))
+    proc = subprocess.run([str(WEBSEM), "query", str(b), "flutter of wings", "-k", "3", "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    line = json.loads(proc.stdout)
+    want = search(cranfield_bundle, ["flutter of wings"], k=3, mode="semantic")[0]
+    assert line["mode"] == "semantic"
+    assert [h["id"] for h in line["hits"]] == [h["id"] for h in want]
+    bad = subprocess.run([str(WEBSEM), "query", str(b), "wing", "--mode", "hybrid"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("websem:") and "Traceback" not in bad.stderr, bad.stderr

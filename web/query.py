@@ -197,6 +197,9 @@ class Searcher:
         settings = m["index"].get("lexical") or {}
         self.n = int(settings.get("n", 100))
         self.rrf_k = int(settings.get("rrf_k", self._bm25.DEFAULT_RRF_K))
+        # Like the browser's info.modes: the first is the default; bundles built before hybrid
+        # search (no lexical index) are semantic-only.
+        self.modes: tuple[str, ...] = MODES if lex_rel else ("semantic",)
 
     @property
     def embedder(self):
@@ -251,12 +254,12 @@ class Searcher:
                                    n=self.n, rrf_k=self.rrf_k,
                                    snippet_chars=SNIPPET_CHARS)["hits"]
 
-    def query(self, query: str, k: int = 10, *, mode: str = "hybrid",
+    def query(self, query: str, k: int = 10, *, mode: str | None = "hybrid",
               filters: dict | None = None) -> dict:
         """``{"hits": [{id, score, title, url, snippet, highlights}], "facets": {field: [[value,
         count], ...]}}`` for one query. ``highlights`` are ``[start, end)`` code-point ranges
-        into ``snippet`` (never HTML)."""
-        _check_mode(mode)
+        into ``snippet`` (never HTML). ``mode=None``: the bundle's default (``self.modes[0]``)."""
+        mode = self.modes[0] if mode is None else _check_mode(mode)
         if k < 1:
             raise WebsemError(f"websem: k={k}; k must be at least 1")
         allowed = self.ranker.allowed(filters)  # validates the filter fields first
@@ -321,8 +324,9 @@ def _read_queries(path: Path) -> list[tuple[str, str]]:
               help='BEIR queries.jsonl ({"_id", "text"} per line).')
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Hits per query.")
-@click.option("--mode", type=click.Choice(MODES), default=MODES[0], show_default=True,
-              help="hybrid = rank fusion of BM25 and embeddings; semantic; lexical (BM25 only).")
+@click.option("--mode", type=click.Choice(MODES), default=None,
+              help="hybrid = rank fusion of BM25 and embeddings; semantic; lexical (BM25 only). "
+                   "[default: hybrid; semantic for bundles built without a lexical index]")
 @click.option("--filter", "filter_items", multiple=True, metavar="FIELD=VALUE",
               help="Only documents whose FIELD (tags, section, language: see the bundle's "
                    "manifest index.facets) has VALUE. Repeatable: values of one field are "
@@ -330,7 +334,7 @@ def _read_queries(path: Path) -> list[tuple[str, str]]:
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON line per query: {"query_id", "mode", "hits": [{"id", "score", '
                    '"url", "snippet", "highlights"}], "facets"}.')
-def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int, mode: str,
+def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int, mode: str | None,
               filter_items: tuple[str, ...], as_json: bool) -> None:
     """Search BUNDLE on the CPU for QUERY, or for every query of --queries."""
     try:
@@ -340,6 +344,7 @@ def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int
         filters = parse_filters(filter_items) or None
         qs = _read_queries(queries_file) if queries_file else [("0", query)]
         searcher = load_bundle(bundle)
+        mode = mode or searcher.modes[0]
         for qid, text in qs:
             res = searcher.query(text, k, mode=mode, filters=filters)
             if as_json:
