@@ -680,20 +680,27 @@ async function loadSession(files, manifest, opts, onProgress) {
   // forbidden (Cloudflare Workers) pass ortWasmPaths: {mjs: "./ort-wasm-simd-threaded.mjs"}, a
   // specifier resolved next to ort.wasm.min.mjs among the Worker's own modules.
   ort.env.wasm.wasmPaths = opts.ortWasmPaths ?? files.url("vendor/ort/");
-  const sentinel = precompiled ? new ArrayBuffer(8) : null;
-  // The verified wasm bytes, so ORT does not fetch (and trust) the file a second time.
-  ort.env.wasm.wasmBinary = sentinel ?? opts.ortWasmModule ?? wasm;
+  // What ORT's glue will instantiate, as an ArrayBuffer: the glue wraps it in a Uint8Array view
+  // (a typed array it would copy), so watchInstantiate can recognise ORT's call by its buffer.
+  // The verified bytes, so ORT does not fetch (and trust) the file a second time; a stand-in
+  // buffer when the wasm comes precompiled.
+  const binary = precompiled ? new ArrayBuffer(8) : wholeBuffer(opts.ortWasmModule ?? wasm);
+  ort.env.wasm.wasmBinary = binary;
   ort.env.wasm.numThreads = threadCount(opts.threads);
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
   // 2026-11-28: onnxruntime-web 1.30 can only take the wasm as bytes (env.wasm.wasmBinary, which
   // its Emscripten glue passes to WebAssembly.instantiate) or a URL; neither works on Workers,
   // which hand out precompiled WebAssembly.Modules only. So while the session is created, a
-  // WebAssembly.instantiate that sees the glue's view of our sentinel buffer instantiates the
-  // precompiled module instead, answering in the {instance, module} shape the glue expects.
-  // It also notes ORT's wasm memory, reported by engine.memory().
+  // WebAssembly.instantiate that sees the glue's view of `binary` instantiates the precompiled
+  // module instead, answering in the {instance, module} shape the glue expects. It also notes
+  // ORT's wasm memory (only from that call: Pyodide may instantiate meanwhile), for engine.memory().
   let memory = null;
-  const restore = watchInstantiate({ sentinel, module: opts.ortWasmModule, onMemory: (m) => (memory ??= m) });
+  const restore = watchInstantiate({
+    binary,
+    module: precompiled ? opts.ortWasmModule : null,
+    onMemory: (m) => (memory ??= m),
+  });
   onProgress({ stage: "ort-session" });
   // The weights as external data: the wasm heap then holds them once, not twice (weights.js).
   let graph = model;
@@ -746,17 +753,27 @@ async function loadSession(files, manifest, opts, onProgress) {
     );
   }
   // ORT copied the wasm into its module at init; keeping the bytes referenced would pin 14 MB.
-  if (!opts.ortWasmModule || precompiled) ort.env.wasm.wasmBinary = undefined;
+  ort.env.wasm.wasmBinary = undefined;
   onProgress({ stage: "ort-ready" });
   return { ort, session, output, memory };
 }
 
+/** The bytes of `view` as a whole ArrayBuffer (the view's own buffer when it spans all of it). */
+function wholeBuffer(view) {
+  if (view instanceof ArrayBuffer) return view;
+  const bytes = ArrayBuffer.isView(view) ? view : new Uint8Array(view);
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes.buffer
+    : bytes.slice().buffer;
+}
+
 /**
- * Wraps WebAssembly.instantiate while ORT initialises: it routes a view of `sentinel` to the
- * precompiled `module` (when given), and hands every resulting instance's linear memory to
- * `onMemory` (what an edge runtime's memory limit counts). Returns the undo function.
+ * Wraps WebAssembly.instantiate while ORT initialises. The call whose source is a view of
+ * `binary` is ORT's: it is routed to the precompiled `module` when one is given, and its
+ * instance's linear memory goes to `onMemory` (what an edge runtime's memory limit counts).
+ * Every other call passes through untouched. Returns the undo function.
  */
-function watchInstantiate({ sentinel = null, module = null, onMemory }) {
+function watchInstantiate({ binary, module = null, onMemory }) {
   const original = WebAssembly.instantiate;
   const remember = (instance, imports) => {
     const candidates = [...Object.values(instance?.exports ?? {})];
@@ -766,14 +783,15 @@ function watchInstantiate({ sentinel = null, module = null, onMemory }) {
   };
   WebAssembly.instantiate = function instantiate(source, imports) {
     const bytes = ArrayBuffer.isView(source) ? source.buffer : source;
-    if (sentinel && bytes === sentinel) {
+    if (bytes !== binary) return original.call(WebAssembly, source, imports);
+    if (module) {
       return original.call(WebAssembly, module, imports).then((instance) => {
         remember(instance, imports);
         return { instance, module };
       });
     }
     return original.call(WebAssembly, source, imports).then((result) => {
-      remember(result.instance ?? result, imports);
+      remember(result.instance, imports);
       return result;
     });
   };
