@@ -1,7 +1,7 @@
 """Bounded load test of the edge API (web/src/handler.js behind web/src/node.js), loopback only.
 
     .venv/bin/python bench/bench_edge.py BUNDLE [--connections 50] [--seconds 30]
-        [--queries /work/shared/data/cranfield/queries.jsonl] [--variants default,liftoff,deno,workerd]
+        [--queries ../shared/data/cranfield/queries.jsonl] [--variants default,liftoff,deno,workerd]
         [--mode semantic|hybrid|lexical] [--lean-bundle BUNDLE2]
 
 For each variant (Node V8 flag sets, and the Deno and Cloudflare Workers examples under Deno and
@@ -32,6 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from websem.web.api_server import NODE_ENV, start_api_server, start_edge_example
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED_DATA  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -197,7 +200,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--sequential", type=int, default=1000)
-    ap.add_argument("--queries", type=Path, default=Path("/work/shared/data/cranfield/queries.jsonl"))
+    ap.add_argument("--queries", type=Path, default=SHARED_DATA / "cranfield" / "queries.jsonl")
     ap.add_argument("--variants", default="default,liftoff,deno,workerd")
     ap.add_argument("--lean-bundle", type=Path, default=None,
                     help="a second bundle (e.g. `websem build --quantization weight-int8-packed`): "

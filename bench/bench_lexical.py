@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytes_per_posting": round(len(blob) / index.n_postings, 3),
         "cpython_score_median_ms": round(statistics.median(cpy), 3),
         "runtime_ms": runtime,
-        "machine": bq.machine(),
+        "machine": bq.machine_info(),
         "note": "2-core machine shared with other jobs: absolute times are noisy, ratios are "
                 "measured in the same run (A B A B).",
     }

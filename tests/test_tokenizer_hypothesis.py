@@ -36,15 +36,11 @@ STRUCTURED = st.lists(PIECES, max_size=40).map("".join) | st.lists(PIECES, max_s
 
 
 @pytest.fixture(scope="module")
-def pair(source_model_dir: Path):
-    import tokenizers
-
+def pair(source_model_dir: Path, hf_tokenizer):
     path = source_model_dir / "tokenizer.json"
-    hf = tokenizers.Tokenizer.from_file(str(path))
-    hf.no_padding()
-    hf.enable_truncation(MAX_LENGTH)
+    assert hf_tokenizer.truncation["max_length"] == MAX_LENGTH
     mine = WordPieceTokenizer.from_json(path.read_text(encoding="utf-8"), max_length=MAX_LENGTH)
-    return hf, mine
+    return hf_tokenizer, mine
 
 
 def _check(pair, text: str) -> None:

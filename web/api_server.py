@@ -35,6 +35,7 @@ __all__ = [
     "find_node",
     "EDGE_EXAMPLES",
     "edge_runtime_binary",
+    "free_port",
     "run_api_server",
     "start_api_server",
     "start_edge_example",
@@ -205,19 +206,15 @@ def start_edge_example(
     `runtime` is "deno" (demo/edge/deno/main.ts) or "workerd" (demo/edge/cloudflare/worker.js
     with workerd.capnp, laid out in `workdir` the way wrangler sees it: the bundle beside the
     Worker). `capnp` replaces workerd.capnp's text (tests use it to drop a flag). The Worker starts
-    its engine on the first request; `wait` polls /healthz until it is loaded.
+    its engine on the first request. Returns once the port accepts connections; `wait` also polls
+    /healthz until the engine is loaded.
     """
     bundle = Path(bundle).resolve()
     if not (bundle / "manifest.json").is_file():
         raise WebsemError(
             f"websem: {bundle} holds no manifest.json; pass a bundle folder written by `websem build`"
         )
-    if port == 0:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+    port = port or free_port()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if runtime == "deno":
@@ -240,13 +237,41 @@ def start_edge_example(
     server = ApiServer(proc, f"http://127.0.0.1:{port}/", bundle)
     assert proc.stdout is not None
     threading.Thread(target=lambda: server.log.extend(proc.stdout), daemon=True).start()
-    if wait:
-        try:
+    try:
+        _wait_listening(server, port)
+        if wait:
             server.wait_ready(timeout=180)
-        except BaseException:
-            server.stop()
-            raise
+    except BaseException:
+        server.stop()
+        raise
     return server
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_listening(server: ApiServer, port: int, timeout: float = 60.0) -> None:
+    """Return once 127.0.0.1:`port` accepts connections (the engine may still be unstarted)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise WebsemError(f"websem: the edge runtime exited with {server.process.returncode}: "
+                              + "".join(server.log)[-2000:])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise WebsemError(f"websem: nothing listened on 127.0.0.1:{port} after {timeout:.0f} s") from None
+            time.sleep(0.1)
 
 
 def run_api_server(

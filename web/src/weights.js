@@ -38,7 +38,7 @@ function varint(value) {
   return Uint8Array.from(out);
 }
 
-/** Fields of the message in b[start, end): {field, wire, tagStart, valStart, valEnd, end}. */
+/** Fields of the message in b[start, end): {field, wire, tagStart, valStart, valEnd} (valEnd = field end). */
 function* fields(b, start, end) {
   let pos = start;
   while (pos < end) {
@@ -57,7 +57,7 @@ function* fields(b, start, end) {
       pos = valStart + len;
     } else throw new Error(`unsupported protobuf wire type ${wire}`);
     if (pos > end) throw new Error("truncated protobuf field");
-    yield { field, wire, tagStart, valStart, valEnd: pos, end: pos };
+    yield { field, wire, tagStart, valStart, valEnd: pos };
   }
 }
 
@@ -88,7 +88,7 @@ export function externalizeWeights(model, minBytes = 1024) {
     let raw = null;
     for (const f of fields(model, start, end)) {
       if (f.field === 9 && f.wire === 2 && f.valEnd - f.valStart >= minBytes) raw = f;
-      else out.push(model.subarray(f.tagStart, f.end));
+      else out.push(model.subarray(f.tagStart, f.valEnd));
     }
     if (!raw) return null;
     moved += raw.valEnd - raw.valStart;
@@ -105,13 +105,13 @@ export function externalizeWeights(model, minBytes = 1024) {
     const out = [];
     for (const f of fields(model, start, end)) {
       const t = f.field === 5 && f.wire === 2 ? tensor(f.valStart, f.valEnd) : null;
-      out.push(...(t ? delimited(5, t) : [model.subarray(f.tagStart, f.end)]));
+      out.push(...(t ? delimited(5, t) : [model.subarray(f.tagStart, f.valEnd)]));
     }
     return out;
   };
   const parts = [];
   for (const f of fields(model, 0, model.length)) {
-    parts.push(...(f.field === 7 && f.wire === 2 ? delimited(7, graph(f.valStart, f.valEnd)) : [model.subarray(f.tagStart, f.end)]));
+    parts.push(...(f.field === 7 && f.wire === 2 ? delimited(7, graph(f.valStart, f.valEnd)) : [model.subarray(f.tagStart, f.valEnd)]));
   }
   const graphBytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
