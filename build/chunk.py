@@ -11,8 +11,8 @@ The token budget is ``max_seq_length - 2`` (``[CLS]``/``[SEP]``). Counting is de
 pre-tokenizer splits on whitespace and punctuation, so the count of whitespace-joined units is the
 sum of their counts: the packer never has to re-tokenize a growing chunk.
 
-Each chunk keeps its document index, the anchor of its section and ``[start, end)`` character
-offsets into ``Document.text``; ``text == doc.text[start:end]``.
+Each chunk keeps its document index, the anchor and heading text of its section and
+``[start, end)`` character offsets into ``Document.text``; ``text == doc.text[start:end]``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from websem.text.errors import WebsemError
 
-from .sources import Document
+from .extract import Document
 
 __all__ = ["Chunk", "chunk_document", "chunk_documents", "default_overlap"]
 
@@ -42,6 +42,7 @@ class Chunk:
     start: int
     end: int
     text: str
+    heading: str = ""  # the title of the chunk's section ("" before the first heading)
 
 
 @dataclass
@@ -190,7 +191,7 @@ def chunk_document(
         units = _units(doc.text, sec.start, sec.end, count_tokens, max_tokens)
         for i, j in _pack(units, max_tokens, overlap):
             a, b = units[i].start, units[j - 1].end
-            out.append(Chunk(doc_index, sec.anchor, a, b, doc.text[a:b]))
+            out.append(Chunk(doc_index, sec.anchor, a, b, doc.text[a:b], sec.title))
     return out
 
 

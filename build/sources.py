@@ -1,15 +1,24 @@
-"""Step 1 of `websem build`: read a source into plain-text documents with sections.
+"""Step 1 of `websem build`: find a source's documents and read them (extraction: extract.py).
 
 Two kinds of source:
 
-* a folder of ``.html``/``.htm``/``.md``/``.markdown``/``.txt`` files, as a static site generator
-  writes them. HTML is parsed with BeautifulSoup (``html.parser``); ``nav``, ``script``, ``style``
-  (and other non-content elements) are dropped; if the page has a ``<main>`` (or ``[role=main]``)
-  only that is indexed. Markdown is rendered with markdown-it-py and then goes through the same
-  HTML extraction. Headings ``h1``-``h6`` start sections; a section's anchor is the heading's
-  ``id`` (or the id of an ``<a>`` inside it), else a GitHub-style slug of its text. The document id
-  and URL are the file's path relative to the folder (POSIX separators, URL-quoted).
-  ``<meta name=... content=...>`` tags and Markdown front matter are kept as ``Document.meta``.
+* a folder, as a static site generator writes it. What is a document (docs/sites.md):
+  - when the folder holds ``.html``/``.htm`` files, the HTML pages only (a generator's
+    ``_sources/*.txt`` copies, ``_static/`` files, a README.md are not pages a visitor lands on);
+    otherwise ``.md``/``.markdown``/``.txt`` files. ``globs`` (``--glob``, repeatable) choose
+    otherwise: a pattern without ``/`` matches a file name at any depth, one with ``/`` the path
+    from the folder (``**`` spans folders, ``docs/`` means everything under it), and ``!PATTERN``
+    excludes;
+  - never: hidden files and folders (a leading ``.``), the build's output folder (``exclude``),
+    and any folder holding a websem ``manifest.json`` (``"format": "websem-bundle"``), so
+    ``websem build public/ --out public/_websem`` never indexes its own bundle;
+  - pages with ``<meta name="robots" content="noindex">``, redirect stubs (``<meta
+    http-equiv="refresh" content="0; url=...">``) and ``404.html`` error pages are skipped;
+    when any page marks its content with ``data-websem-body``, pages without that mark are
+    skipped (the site opted in page by page).
+  The document id and URL are the file's path relative to the folder (POSIX separators,
+  URL-quoted). Titles: the page's ``<h1>``, else its ``<title>`` without the suffix/prefix most
+  pages' titles share (" — Django 3.2 documentation", "Site | ").
 * a BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``, optional ``url`` and ``metadata``). The
   document text is ``title + "\\n\\n" + text``, except when ``text`` already starts with the title
   (Cranfield does this), in which case it is ``text`` alone, so the title is not embedded twice.
@@ -19,75 +28,73 @@ Bad inputs: binary files (a NUL byte in the first 8 KiB) are skipped and reporte
 raises a ``WebsemError`` naming the file and byte offset unless ``encoding_errors="replace"``
 (then U+FFFD replaces the bad bytes and the file is reported); a document larger than
 ``max_doc_bytes`` raises before it is read (folder) or as soon as its line is read (jsonl);
-duplicate ids raise naming the id; a source with no documents raises.
+duplicate ids raise naming the id; a source with no documents raises. Skipped files are
+reported by reason (:meth:`SourceReport.counts`), the full list in ``SourceReport.skipped``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import unicodedata
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 from websem.text.errors import WebsemError
 
+from .extract import (
+    FACET_FIELDS,
+    Document,
+    Section,
+    extract_html,
+    facet_meta,
+    html_to_document,
+    markdown_to_document,
+    slugify,
+    text_to_document,
+)
+from .progress import progress as _progress
+
 __all__ = [
     "DEFAULT_MAX_DOC_BYTES",
     "FACET_FIELDS",
     "FOLDER_SUFFIXES",
+    "HTML_SUFFIXES",
     "Document",
     "Section",
     "SourceReport",
+    "discover",
     "read_source",
     "facet_meta",
     "html_to_document",
     "markdown_to_document",
     "slugify",
+    "strip_shared_title_affix",
+    "text_to_document",
 ]
 
-FOLDER_SUFFIXES = (".html", ".htm", ".md", ".markdown", ".txt")
+HTML_SUFFIXES = (".html", ".htm")
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+FOLDER_SUFFIXES = HTML_SUFFIXES + TEXT_SUFFIXES
 # 16 MiB of text is ~4M wordpieces, ~16k chunks: hours of CPU embedding. Bigger documents are
 # almost always a mistake (a log, a dump); the user can raise the limit explicitly.
 DEFAULT_MAX_DOC_BYTES = 16 * 1024 * 1024
 ENCODING_ERRORS = ("strict", "replace")
 
-# Elements whose content is never page text.
-_DROP = {
-    "script", "style", "nav", "noscript", "template", "head", "svg", "iframe", "object",
-    "canvas", "button", "select", "form", "math",
-}
-_BLOCK = {
-    "p", "div", "section", "article", "main", "aside", "header", "footer", "ul", "ol", "li",
-    "dl", "dt", "dd", "table", "thead", "tbody", "tfoot", "tr", "blockquote", "pre", "figure",
-    "figcaption", "details", "summary", "hr", "address", "body", "html", "caption",
-}
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-_CELL = {"td", "th"}
-
-
-@dataclass
-class Section:
-    """A heading-delimited span ``text[start:end]`` of a document (the heading line included)."""
-
-    anchor: str  # "#id" or "" for the part before the first heading
-    title: str
-    start: int
-    end: int
-
-
-@dataclass
-class Document:
-    """One document: ``text`` is what gets chunked; ``sections`` cover it in order."""
-
-    id: str
-    title: str
-    url: str
-    text: str
-    sections: list[Section]
-    meta: dict = field(default_factory=dict)
+# Skip reasons: short, stable strings (the build prints one line per reason with its count).
+R_NOT_PAGE = "not a page (in a folder of HTML pages only .html/.htm are indexed; --glob chooses others)"
+R_TYPE = "not a .html/.htm/.md/.markdown/.txt file"
+R_GLOB = "not matched by --glob"
+R_BUNDLE = "a websem bundle folder (never a source)"
+R_NOINDEX = 'noindex (<meta name="robots" content="noindex">)'
+R_REDIRECT = "redirect page (<meta http-equiv=\"refresh\">)"
+R_ERROR_PAGE = "error page (404.html)"
+R_NO_BODY = "no data-websem-body region (other pages of the site mark theirs)"
+R_BINARY = "binary (NUL byte)"
+R_NO_TEXT = "no text"
 
 
 @dataclass
@@ -95,25 +102,19 @@ class SourceReport:
     """What was skipped or repaired while reading (printed by the CLI, stored in the manifest)."""
 
     kind: str = ""
-    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}, every skipped file
     replaced: list[str] = field(default_factory=list)  # files decoded with U+FFFD replacement
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped.append({"path": path, "reason": reason})
+
+    def counts(self) -> dict[str, int]:
+        """Skipped files per reason, most frequent first."""
+        return dict(Counter(s["reason"] for s in self.skipped).most_common())
 
 
 # ---------------------------------------------------------------------------------------------
-# text helpers
-
-
-def slugify(text: str, seen: dict[str, int] | None = None) -> str:
-    """GitHub-style heading slug: lowercase, drop punctuation, spaces → ``-``; repeats get ``-1``…"""
-    s = unicodedata.normalize("NFKC", text).strip().lower()
-    s = "".join(ch for ch in s if ch.isalnum() or ch in " -_")
-    s = s.replace(" ", "-")
-    if seen is not None:
-        n = seen.get(s, 0)
-        seen[s] = n + 1
-        if n:
-            s = f"{s}-{n}"
-    return s
+# reading helpers
 
 
 def _decode(data: bytes, name: str, errors: str, report: SourceReport) -> str:
@@ -136,238 +137,6 @@ def _is_binary(data: bytes) -> bool:
     return b"\x00" in data[:8192]
 
 
-class _TextBuilder:
-    """Accumulates extracted text with paragraph breaks and section boundaries."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.length = 0
-        self.pending_break = ""  # "", "\n" or "\n\n": emitted lazily before the next text
-        self.sections: list[Section] = [Section("", "", 0, 0)]
-
-    def brk(self, kind: str) -> None:
-        if self.length and len(kind) > len(self.pending_break):
-            self.pending_break = kind
-
-    def add(self, s: str) -> None:
-        if self.pending_break:
-            s = s.lstrip(" ")
-            if not s:
-                return
-            # no trailing blanks before a line break
-            while self.parts and self.parts[-1].endswith(" "):
-                stripped = self.parts[-1].rstrip(" ")
-                self.length -= len(self.parts[-1]) - len(stripped)
-                self.parts[-1] = stripped
-            self.parts.append(self.pending_break)
-            self.length += len(self.pending_break)
-            self.pending_break = ""
-        elif self.parts and self.parts[-1].endswith((" ", "\n")) and s.startswith(" "):
-            s = s.lstrip(" ")
-        elif not self.length:
-            s = s.lstrip()
-        if not s:
-            return
-        if self.sections[-1].start < 0:
-            self.sections[-1].start = self.length
-        self.parts.append(s)
-        self.length += len(s)
-
-    def start_section(self, anchor: str, title: str) -> None:
-        self.brk("\n\n")
-        # start is set when the heading's first text is added (after the pending break)
-        self.sections.append(Section(anchor, title, -1, -1))
-
-    def finish(self) -> tuple[str, list[Section]]:
-        text = "".join(self.parts)
-        # strip trailing whitespace only (start offsets stay valid)
-        text = text.rstrip()
-        secs = self.sections
-        secs = [sec for sec in secs if sec.start >= 0]
-        for i, sec in enumerate(secs):
-            sec.start = min(sec.start, len(text))
-            sec.end = secs[i + 1].start if i + 1 < len(secs) else len(text)
-            sec.end = max(sec.end, sec.start)
-        secs = [s for s in secs if s.end > s.start]
-        return text, secs
-
-
-_WS = re.compile(r"\s+")
-
-
-def _walk(node, tb: _TextBuilder, seen: dict[str, int], pre: bool = False) -> None:
-    from bs4 import Comment, NavigableString, Tag
-    from bs4.element import CData, Declaration, Doctype, ProcessingInstruction
-
-    for child in node.children:
-        if isinstance(child, Comment | Doctype | Declaration | ProcessingInstruction | CData):
-            continue
-        if isinstance(child, NavigableString):
-            s = str(child)
-            if not pre:
-                s = _WS.sub(" ", s)
-            tb.add(s)
-            continue
-        if not isinstance(child, Tag):
-            continue
-        name = child.name.lower()
-        if name in _DROP or child.get("hidden") is not None or child.get("aria-hidden") == "true":
-            continue
-        if name in _HEADINGS:
-            title = _WS.sub(" ", child.get_text(" ")).strip()
-            hid = child.get("id")
-            if not hid:
-                inner = child.find(["a", "span"], id=True)
-                hid = inner.get("id") if inner is not None else None
-            anchor = "#" + (hid if hid else slugify(title, seen))
-            tb.start_section(anchor, title)
-            _walk(child, tb, seen, pre)
-            tb.brk("\n\n")
-            continue
-        if name == "br":
-            tb.brk("\n")
-            continue
-        if name in _BLOCK or name in _CELL:
-            tb.brk("\n" if name in {"li", "tr", "dt", "dd"} or name in _CELL else "\n\n")
-            _walk(child, tb, seen, pre or name == "pre")
-            tb.brk("\n" if name in _CELL else "\n\n")
-            continue
-        if name == "img" and child.get("alt"):
-            tb.add(" " + child["alt"] + " ")
-            continue
-        _walk(child, tb, seen, pre)
-
-
-def html_to_document(html: str, doc_id: str, url: str, meta: dict | None = None) -> Document:
-    """Extract title, meta, text and heading sections from an HTML page."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    meta = dict(meta or {})
-    for m in soup.find_all("meta"):
-        key = m.get("name") or m.get("property")
-        if key and m.get("content") is not None:
-            meta[str(key)] = str(m["content"])
-    html_tag = soup.find("html")
-    facet_meta(meta, html_tag.get("lang") if html_tag else None)
-    title_tag = soup.find("title")
-    title = _WS.sub(" ", title_tag.get_text()).strip() if title_tag else ""
-    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.body or soup
-    tb = _TextBuilder()
-    _walk(root, tb, {})
-    text, sections = tb.finish()
-    if not title:
-        h1 = next((s for s in sections if s.anchor and s.title), None)
-        title = h1.title if h1 else ""
-    return Document(doc_id, title or doc_id, url, text, sections, meta)
-
-
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-
-
-def _front_matter(md: str) -> tuple[dict, str]:
-    """Split simple YAML-style front matter (``key: value`` lines) off a Markdown text."""
-    m = _FRONT.match(md)
-    if not m:
-        return {}, md
-    meta: dict = {}
-    key = None
-    for line in m.group(1).splitlines():
-        item = line.strip()
-        # YAML block list under the previous key ("tags:" then "  - a" lines)
-        if key is not None and item.startswith("- ") and line[:1] in (" ", "\t", "-"):
-            prev = meta.get(key)
-            meta[key] = ([] if prev in ("", None) else prev if isinstance(prev, list)
-                         else [prev]) + [_unquote(item[2:].strip())]
-            continue
-        if ":" in line and not line.startswith((" ", "\t", "#")):
-            k, v = line.split(":", 1)
-            key = k.strip()
-            meta[key] = _unquote(v.strip())
-    return meta, md[m.end():]
-
-
-def _unquote(v: str) -> str:
-    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-        return v[1:-1]
-    return v
-
-
-# Where each filter field comes from, first non-empty wins (docs/hybrid.md "Filters").
-_FACET_SOURCES = {
-    "tags": ("tags", "websem:tags", "keywords"),
-    "section": ("section", "websem:section", "article:section", "category"),
-    "language": ("language", "lang", "websem:language", "content-language"),
-}
-FACET_FIELDS = tuple(_FACET_SOURCES)
-
-
-def _split_list(v) -> list[str]:
-    """``"a, b"``, ``"[a, b]"`` or a list → ``["a", "b"]`` (stripped, empty and repeats dropped)."""
-    if isinstance(v, (list, tuple)):
-        items = [str(x) for x in v]
-    else:
-        s = str(v).strip()
-        if s.startswith("[") and s.endswith("]"):
-            s = s[1:-1]
-        items = s.split(",")
-    out: list[str] = []
-    for x in items:
-        x = _unquote(x.strip()).strip()
-        if x and x not in out:
-            out.append(x)
-    return out
-
-
-def facet_meta(meta: dict, html_lang: str | None = None) -> dict:
-    """Normalize the filter fields of ``meta`` in place: ``tags`` a list of strings (from
-    ``tags``/``keywords``, comma-separated or a list), ``section`` and ``language`` strings
-    (``language`` falls back to ``<html lang>``). Other keys are kept as they are."""
-    for fld, keys in _FACET_SOURCES.items():
-        value = next((meta[k] for k in keys if meta.get(k) not in (None, "", [])), None)
-        if value is None and fld == "language" and html_lang:
-            value = html_lang
-        if value is None:
-            continue
-        if fld == "tags":
-            tags = _split_list(value)
-            if tags:
-                meta["tags"] = tags
-        else:
-            if isinstance(value, (list, tuple)):
-                value = value[0] if value else ""
-            value = str(value).strip()
-            if value:
-                meta[fld] = value
-    return meta
-
-
-def markdown_to_document(md: str, doc_id: str, url: str) -> Document:
-    """Markdown → HTML (markdown-it-py, CommonMark + tables) → the HTML extraction.
-
-    The title is the front-matter ``title``, else the first heading.
-    """
-    from markdown_it import MarkdownIt
-
-    meta, body = _front_matter(md)
-    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(body)
-    doc = html_to_document(f"<html><body>{html}</body></html>", doc_id, url, meta)
-    first = next((s.title for s in doc.sections if s.anchor and s.title), "")
-    doc.title = str(meta.get("title") or first or doc_id)
-    return doc
-
-
-def text_to_document(text: str, doc_id: str, url: str) -> Document:
-    """Plain text: paragraphs as they are; the title is the first non-empty line."""
-    text = text.replace("\r\n", "\n").rstrip()
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return Document(doc_id, first[:200] or doc_id, url, text, [Section("", "", 0, len(text))])
-
-
-# ---------------------------------------------------------------------------------------------
-# sources
-
-
 def _check_size(size: int, name: str, max_doc_bytes: int) -> None:
     if size > max_doc_bytes:
         raise WebsemError(
@@ -377,40 +146,229 @@ def _check_size(size: int, name: str, max_doc_bytes: int) -> None:
         )
 
 
-def _read_folder(
-    root: Path, report: SourceReport, errors: str, max_doc_bytes: int
-) -> Iterator[Document]:
-    paths = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    wanted = set(paths)
-    for p in sorted(q for q in root.rglob("*") if q.is_file() and q not in wanted):
-        rel = p.relative_to(root).as_posix()
-        if not any(part.startswith(".") for part in p.relative_to(root).parts):
-            report.skipped.append({"path": rel, "reason": f"suffix {p.suffix or '(none)'} not in "
-                                   + "/".join(FOLDER_SUFFIXES)})
-    for p in paths:
-        rel = p.relative_to(root).as_posix()
-        _check_size(p.stat().st_size, rel, max_doc_bytes)
-        data = p.read_bytes()
-        if _is_binary(data):
-            report.skipped.append({"path": rel, "reason": "binary (NUL byte)"})
+# ---------------------------------------------------------------------------------------------
+# folders: what is a document
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A path glob → regex over POSIX relative paths: ``*`` and ``?`` stay inside one folder,
+    ``**/`` spans any number of folders, ``[...]`` is a character class."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
             continue
-        text = _decode(data, rel, errors, report)
-        url = quote(rel)
-        suffix = p.suffix.lower()
-        if suffix in (".html", ".htm"):
-            doc = html_to_document(text, rel, url)
-        elif suffix in (".md", ".markdown"):
-            doc = markdown_to_document(text, rel, url)
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and "]" in pattern[i + 1:]:
+            j = pattern.index("]", i + 1)
+            body = pattern[i + 1:j]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = j
         else:
-            doc = text_to_document(text, rel, url)
-        if not doc.text.strip():
-            report.skipped.append({"path": rel, "reason": "no text"})
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+class _Globs:
+    """``--glob`` patterns: includes (replace the default choice when any) and ``!`` excludes."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.include: list[tuple[re.Pattern[str], bool]] = []
+        self.exclude: list[tuple[re.Pattern[str], bool]] = []
+        for raw in patterns:
+            pat = raw.strip()
+            neg = pat.startswith("!")
+            pat = pat[1:] if neg else pat
+            pat = pat.removeprefix("./").lstrip("/")
+            if not pat:
+                raise WebsemError(f"websem: --glob {raw!r} is empty; pass a pattern such as "
+                                  "'**/*.html', 'docs/' or '!_modules/**'")
+            if pat.endswith("/"):
+                pat += "**"
+            whole_path = "/" in pat
+            (self.exclude if neg else self.include).append((_glob_regex(pat), whole_path))
+
+    @staticmethod
+    def _any(rules: list[tuple[re.Pattern[str], bool]], rel: str) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        return any(rx.match(rel if whole else name) for rx, whole in rules)
+
+    def included(self, rel: str) -> bool | None:
+        """True/False when the patterns decide, None when the default choice applies."""
+        if self.exclude and self._any(self.exclude, rel):
+            return False
+        if self.include:
+            return self._any(self.include, rel)
+        return None
+
+
+def _is_bundle_dir(path: Path) -> bool:
+    """A folder holding a websem bundle's manifest.json."""
+    m = path / "manifest.json"
+    if not m.is_file():
+        return False
+    try:
+        with m.open("rb") as f:
+            head = f.read(4096)
+        if b"websem-bundle" not in head:  # cheap test before parsing a big manifest
+            return False
+        return json.loads(m.read_text("utf-8")).get("format") == "websem-bundle"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def discover(root: Path, report: SourceReport, globs: Iterable[str] = (),
+             exclude: Iterable[Path] = ()) -> list[Path]:
+    """The files of folder ``root`` that are documents (module docstring), sorted; everything
+    else that is not hidden is recorded in ``report`` with its reason."""
+    root = Path(root)
+    if _is_bundle_dir(root):
+        raise WebsemError(f"websem: source {root} is a websem bundle (it holds a websem "
+                          "manifest.json); pass the site folder that contains your pages")
+    rules = _Globs(globs)
+    excluded = {Path(p).resolve() for p in exclude}
+    files: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            sub = here / d
+            if d.startswith("."):
+                continue
+            if sub.resolve() in excluded or _is_bundle_dir(sub):
+                report.skip(sub.relative_to(root).as_posix() + "/", R_BUNDLE)
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        rel_dir = here.relative_to(root).as_posix()
+        for f in filenames:
+            if f.startswith("."):
+                continue
+            files.append(f if rel_dir == "." else f"{rel_dir}/{f}")
+    files.sort()
+    html_site = any(f.lower().endswith(HTML_SUFFIXES) for f in files)
+    default = HTML_SUFFIXES if html_site else TEXT_SUFFIXES
+    chosen: list[Path] = []
+    for rel in files:
+        p = root / rel
+        if not p.is_file():
             continue
-        yield doc
+        decided = rules.included(rel)
+        suffix = p.suffix.lower()
+        if decided is False:
+            report.skip(rel, R_GLOB)
+        elif decided is None and suffix not in default:
+            report.skip(rel, R_NOT_PAGE if html_site else R_TYPE)
+        elif suffix not in FOLDER_SUFFIXES:
+            report.skip(rel, R_TYPE)
+        else:
+            chosen.append(p)
+    return chosen
+
+
+_TITLE_SEPS = (" — ", " – ", " - ", " | ", " · ", " :: ", " » ", " • ")
+
+
+def _affixes(title: str) -> tuple[set[str], set[str]]:
+    """Every suffix and prefix of ``title`` that starts/ends at a separator (" — Site", "Site | ")."""
+    sufs, pres = set(), set()
+    for sep in _TITLE_SEPS:
+        start = 0
+        while (i := title.find(sep, start)) > 0:
+            sufs.add(title[i:])
+            pres.add(title[:i + len(sep)])
+            start = i + 1
+    return sufs, pres
+
+
+def strip_shared_title_affix(docs: list[Document]) -> str:
+    """Strip the ``<title>`` suffix (or prefix) shared by most HTML pages (" — Django 3.2
+    documentation") from the titles that came from ``<title>``; return what was stripped.
+
+    "Most" = more than half of the pages with a ``<title>``, and at least two. The longest such
+    affix wins; a title that would become empty keeps its text."""
+    titled = [d for d in docs if d.page_title]
+    if len(titled) < 2:
+        return ""
+    suf_count: Counter[str] = Counter()
+    pre_count: Counter[str] = Counter()
+    for d in titled:
+        sufs, pres = _affixes(d.page_title)
+        suf_count.update(sufs)
+        pre_count.update(pres)
+    need = max(2, len(titled) // 2 + 1)
+    best_suf = max((s for s, n in suf_count.items() if n >= need), key=len, default="")
+    best_pre = max((s for s, n in pre_count.items() if n >= need), key=len, default="")
+    for d in docs:
+        if d.title_from != "title":
+            continue
+        t = d.title
+        if best_suf and t.endswith(best_suf) and t[:-len(best_suf)].strip():
+            t = t[:-len(best_suf)].strip()
+        if best_pre and t.startswith(best_pre) and t[len(best_pre):].strip():
+            t = t[len(best_pre):].strip()
+        d.title = t
+    return best_suf or best_pre
+
+
+def _read_folder(root: Path, report: SourceReport, errors: str, max_doc_bytes: int,
+                 globs: Iterable[str], exclude: Iterable[Path], show_progress: bool
+                 ) -> list[Document]:
+    paths = discover(root, report, globs, exclude)
+    docs: list[Document] = []
+    marked: list[bool] = []
+    with _progress("reading pages", len(paths), unit="files", enabled=show_progress and bool(paths)) as bar:
+        for p in paths:
+            bar.advance()
+            rel = p.relative_to(root).as_posix()
+            _check_size(p.stat().st_size, rel, max_doc_bytes)
+            data = p.read_bytes()
+            if _is_binary(data):
+                report.skip(rel, R_BINARY)
+                continue
+            text = _decode(data, rel, errors, report)
+            url = quote(rel)
+            suffix = p.suffix.lower()
+            is_marked = False
+            if suffix in HTML_SUFFIXES:
+                if p.stem == "404":  # the "not found" page generators write (MkDocs, Hugo, Jekyll)
+                    report.skip(rel, R_ERROR_PAGE)
+                    continue
+                doc, info = extract_html(text, rel, url)
+                if info.noindex:
+                    report.skip(rel, R_NOINDEX)
+                    continue
+                if info.redirect and len(doc.text) < 500:
+                    report.skip(rel, R_REDIRECT)
+                    continue
+                is_marked = info.marked_body
+            elif suffix in (".md", ".markdown"):
+                doc = markdown_to_document(text, rel, url)
+            else:
+                doc = text_to_document(text, rel, url)
+            if not doc.text.strip():
+                report.skip(rel, R_NO_TEXT)
+                continue
+            docs.append(doc)
+            marked.append(is_marked)
+    if any(marked):
+        for doc, m in zip(docs, marked, strict=True):
+            if not m and doc.id.lower().endswith(HTML_SUFFIXES):
+                report.skip(doc.id, R_NO_BODY)
+        docs = [d for d, m in zip(docs, marked, strict=True)
+                if m or not d.id.lower().endswith(HTML_SUFFIXES)]
+    strip_shared_title_affix(docs)
+    return docs
 
 
 def _read_jsonl(
@@ -462,18 +420,29 @@ def read_source(
     *,
     encoding_errors: str = "strict",
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+    globs: Iterable[str] = (),
+    exclude: Iterable[Path] = (),
+    progress: bool = False,
 ) -> tuple[list[Document], SourceReport]:
-    """Read every document of ``source`` (a folder or a ``.jsonl`` file)."""
+    """Read every document of ``source`` (a folder or a ``.jsonl`` file).
+
+    Folders only: ``globs`` choose the files (module docstring), ``exclude`` are folders never
+    read (the build's output), ``progress`` shows a bar (plain lines off a terminal)."""
     source = Path(source)
     if encoding_errors not in ENCODING_ERRORS:
         raise WebsemError(f"websem: encoding_errors={encoding_errors!r}; allowed: "
                           + ", ".join(ENCODING_ERRORS))
+    globs = list(globs)
     report = SourceReport()
     if source.is_dir():
         report.kind = "folder"
-        docs = list(_read_folder(source, report, encoding_errors, max_doc_bytes))
-        what = "/".join(FOLDER_SUFFIXES) + " files"
+        docs = _read_folder(source, report, encoding_errors, max_doc_bytes, globs, exclude,
+                            progress)
+        what = "pages or .md/.markdown/.txt files"
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".json"):
+        if globs:
+            raise WebsemError(f"websem: --glob applies to a folder source; {source} is a "
+                              "corpus.jsonl (every line is a document)")
         report.kind = "jsonl"
         docs = list(_read_jsonl(source, report, encoding_errors, max_doc_bytes))
         what = "documents with text"

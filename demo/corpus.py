@@ -109,8 +109,9 @@ def _public_members(obj: object) -> Iterable[tuple[str, object]]:
             continue
 
 
-def _module_page(modname: str, module: object) -> str:
-    parts = [f'<h1 id="{_slug(modname)}">{html.escape(modname)}</h1>', _paragraphs(module.__doc__ or "")]
+def _module_page(modname: str, module: object, title: str) -> str:
+    # The <h1> carries the full title: `websem build` titles a page by its <h1> (docs/sites.md).
+    parts = [f'<h1 id="{_slug(modname)}">{html.escape(title)}</h1>', _paragraphs(module.__doc__ or "")]
     for name, member in _public_members(module):
         owner = getattr(member, "__module__", modname)
         if owner != modname and not (isinstance(owner, str) and owner.lstrip("_") == modname):
@@ -215,10 +216,10 @@ def generate_site(
         if module is None:
             continue
         summary = _first_sentence(module.__doc__ or "")
-        body = _module_page(name, module)
+        title = f"{name} — {summary}" if summary else name
+        body = _module_page(name, module, title)
         if len(body) < 200:  # nothing documented: not worth a page
             continue
-        title = f"{name} — {summary}" if summary else name
         tags = name.split(".")[0]
         (out / "library" / f"{name}.html").write_text(
             _page(title, body, "library", tags, summary, "../"), encoding="utf-8"

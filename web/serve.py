@@ -4,13 +4,21 @@ Browsers refuse `WebAssembly.instantiateStreaming` without `application/wasm` an
 without a JavaScript MIME type, and Python's default table varies by platform, so the types are
 set here explicitly. `--coop-coep` adds the headers that make the page cross-origin isolated
 (SharedArrayBuffer, hence onnxruntime-web threads).
+
+Caching: every response says `Cache-Control: no-cache` and carries a strong `ETag` (file mtime in
+ns + size), so a browser revalidates each file and gets a bodiless 304 when it is unchanged. That
+is what makes the runtime's JS modules cross the network once: the engine fetches a module to check
+its sha256, then `import()`s it, and the import is answered from the HTTP cache (docs/architecture.md,
+"Runtime").
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
+from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NoReturn
@@ -41,13 +49,35 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
     """Static files with explicit MIME types, optional COOP/COEP, and quiet logs."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    # HTTP/1.1: Chromium ignores ETags on HTTP/1.0 responses (it would revalidate by date only);
+    # keep-alive also saves a connection per bundle file. Every answer has a Content-Length.
+    protocol_version = "HTTP/1.1"
     coop_coep = False
     quiet = True
+    etag: str | None = None
+
+    def send_head(self):
+        """Answer ``If-None-Match`` with a bodiless 304 when the file's ETag matches."""
+        self.etag = None
+        path = self.translate_path(self.path)
+        if os.path.isfile(path):
+            st = os.stat(path)
+            # Strong validator: Last-Modified alone has 1 s resolution, so a file rebuilt within
+            # the same second would be revalidated as unchanged and its stale copy used.
+            self.etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+            wanted = self.headers.get("If-None-Match")
+            if wanted and (wanted.strip() == "*" or self.etag in (t.strip() for t in wanted.split(","))):
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.end_headers()
+                return None
+        return super().send_head()
 
     def end_headers(self) -> None:
-        # Revalidate every time (cheap 304s via Last-Modified): a rebuilt bundle is never mixed
-        # with stale cached files, which the runtime would refuse as a sha256 mismatch.
+        # Revalidate every time (cheap 304s via ETag): a rebuilt bundle is never mixed with stale
+        # cached files, which the runtime would refuse as a sha256 mismatch.
         self.send_header("Cache-Control", "no-cache")
+        if self.etag:
+            self.send_header("ETag", self.etag)
         if self.coop_coep:
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")

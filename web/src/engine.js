@@ -426,6 +426,9 @@ async function bootPyodide(files, base, { wasm, stdlib, lock, snapshot }, module
         "as in demo/edge/cloudflare/wrangler.toml",
     );
   }
+  // Imported by URL once its bytes are verified (loadTokenizer): served with a validator (ETag,
+  // `websem serve`), the import is a bodiless 304 answered from the HTTP cache, i.e. the verified
+  // bytes, with no `blob:` in the page's CSP (docs/architecture.md, "Runtime").
   const { loadPyodide } = modules.pyodide ?? (await import(files.url(PYODIDE_FILES.module)));
   const indexURL = files.url("vendor/pyodide/");
   const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
@@ -675,6 +678,7 @@ async function loadSession(files, manifest, opts, onProgress) {
     precompiled || opts.ortWasmModule ? null : files.bytes(ORT_FILES.wasm),
     files.bytes(MODEL_FILES.onnx),
   ]);
+  // Verified above; the import is answered from the HTTP cache (see bootPyodide).
   const ort = opts.ortModule ?? (await import(files.url(ORT_FILES.module)));
   // ORT imports its glue (ort-wasm-simd-threaded.mjs) from wasmPaths. Where `import(url)` is
   // forbidden (Cloudflare Workers) pass ortWasmPaths: {mjs: "./ort-wasm-simd-threaded.mjs"}, a

@@ -1,0 +1,154 @@
+"""Each bundle file crosses the network once on a cold load (issue #16, "runtime JS is fetched
+twice"), and a tampered runtime module is still refused before it runs.
+
+The engine fetches each JS module it loads (Pyodide's and onnxruntime-web's) to check its sha256
+against manifest.json, then `import()`s it; the two workers also import the same runtime modules
+(engine.js, hybrid.js, ...) each. Every repeat request must be a conditional one answered with a
+bodiless 304 (`websem serve` sends `Cache-Control: no-cache` and a strong ETag), so the import runs
+the bytes that were verified, from the HTTP cache. Counted at the server, which sees every request
+from the page and both workers."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+import pytest
+
+# The runtime modules the engine verifies and then imports (web/src/engine.js ORT_FILES/PYODIDE_FILES).
+VERIFIED_MODULES = [
+    "vendor/pyodide/pyodide.mjs",
+    "vendor/pyodide/pyodide.asm.mjs",
+    "vendor/ort/ort.wasm.min.mjs",
+    "vendor/ort/ort-wasm-simd-threaded.mjs",
+]
+
+
+class RecordingServer:
+    """`websem serve`'s handler, recording (path, status, If-None-Match, body bytes) per request."""
+
+    def __init__(self, root: Path) -> None:
+        from websem.web.serve import BundleRequestHandler, BundleServer
+
+        self.log: list[tuple[str, int, str | None, int]] = []
+        log = self.log
+
+        class Handler(BundleRequestHandler):
+            def log_request(self, code="-", size="-") -> None:
+                self._status = int(code) if isinstance(code, int) else 0  # HTTPStatus is an int
+
+            def copyfile(self, source, outputfile) -> None:
+                start = source.tell()
+                super().copyfile(source, outputfile)
+                self._body = source.tell() - start
+
+            def handle_one_request(self) -> None:
+                self._status, self._body = 0, 0
+                super().handle_one_request()
+                if self._status:
+                    path = self.path.split("?", 1)[0]
+                    log.append((path, self._status, self.headers.get("If-None-Match"), self._body))
+
+        self.server = BundleServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def by_path(self) -> dict[str, list[tuple[int, str | None, int]]]:
+        out: dict[str, list[tuple[int, str | None, int]]] = defaultdict(list)
+        for path, status, inm, body in self.log:
+            out[path.lstrip("/")].append((status, inm, body))
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recording() -> Iterator:
+    servers: list[RecordingServer] = []
+
+    def _serve(root: Path) -> RecordingServer:
+        servers.append(RecordingServer(root))
+        return servers[-1]
+
+    yield _serve
+    for s in servers:
+        s.close()
+
+
+def test_each_file_crosses_the_network_once_on_a_cold_load(browser_context, browser_bundle: Path, recording, bt):
+    # A new port is a new origin: nothing of it is in the profile's HTTP cache yet (cold load).
+    server = recording(browser_bundle)
+    page, log = bt.open_search_page(browser_context, server.url)
+    hits = page.evaluate("() => window.engine.search('flow over a flat plate', {k: 5})")
+    assert hits and log.errors() == []
+    page.close()
+    time.sleep(0.5)  # let the last log lines land
+
+    seen = server.by_path()
+    for path in VERIFIED_MODULES:
+        assert path in seen, f"{path} was never requested: {sorted(seen)}"
+        # Fetched for its sha256 check, then imported: the import must not download it again.
+        assert len(seen[path]) >= 2, (path, seen[path])
+    for path, answers in seen.items():
+        bodies = [a for a in answers if a[0] == 200]
+        assert len(bodies) == 1, f"{path} was downloaded {len(bodies)} times: {answers}"
+        assert bodies[0][2] > 0, (path, answers)
+        for status, inm, body in answers:
+            if status != 200:
+                # A repeat is a revalidation of the first answer: a 304 carrying no body.
+                assert status == 304 and inm and body == 0, (path, answers)
+
+
+def _get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    from urllib.error import HTTPError
+
+    try:
+        with urlopen(Request(url, headers=headers or {})) as r:
+            return r.status, dict(r.headers), r.read()
+    except HTTPError as e:  # urllib reports a 304 as an error
+        return e.code, dict(e.headers), e.read()
+
+
+def test_etag_revalidation_is_exact(browser_bundle: Path, recording, tmp_path: Path, bt):
+    """A 304 is given only for the very bytes the browser holds: a file rewritten within the same
+    second at the same size (which Last-Modified cannot tell apart) gets a fresh 200."""
+    copy = bt.linked_copy(browser_bundle, tmp_path / "bundle")
+    target = bt.make_real(copy / "vendor" / "ort" / "ort.wasm.min.mjs")
+    server = recording(copy)
+    url = server.url + "vendor/ort/ort.wasm.min.mjs"
+    status, headers, data = _get(url)
+    assert status == 200 and data == target.read_bytes()
+    assert headers["Cache-Control"] == "no-cache" and headers["ETag"].startswith('"')
+    status, _, body = _get(url, {"If-None-Match": headers["ETag"]})
+    assert (status, body) == (304, b"")
+
+    before = target.stat()
+    target.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    ns = before.st_mtime_ns
+    ns = ns + 1 if (ns + 1) // 10**9 == ns // 10**9 else ns - 1  # same second, same size
+    os.utime(target, ns=(before.st_atime_ns, ns))
+    status, fresh, body = _get(url, {"If-None-Match": headers["ETag"], "If-Modified-Since": headers["Last-Modified"]})
+    assert status == 200 and body == target.read_bytes() and fresh["ETag"] != headers["ETag"]
+
+
+@pytest.mark.parametrize("module", ["vendor/pyodide/pyodide.mjs", "vendor/ort/ort.wasm.min.mjs"])
+def test_tampered_runtime_module_is_refused_before_it_runs(
+    browser_context, browser_bundle: Path, recording, tmp_path: Path, bt, module: str
+):
+    copy = bt.linked_copy(browser_bundle, tmp_path / "bundle")
+    path = bt.make_real(copy / module)
+    # If this ever ran, the server would see a request for /tampered-module-ran.
+    path.write_bytes(path.read_bytes() + b'\n;fetch("/tampered-module-ran");\n')
+    server = recording(copy)
+    message = bt.load_error(browser_context, server.url)
+    assert message.startswith("websem:") and module in message and "sha256" in message, message
+    time.sleep(0.5)
+    assert "tampered-module-ran" not in server.by_path(), "a tampered module was executed"
