@@ -52,8 +52,14 @@ REGISTRY: tuple[Bench, ...] = (
           "browser query latency and memory at 1k/10k/100k chunks, index bytes per chunk",
           ("scale",)),
     Bench("embed", "bench_embed.py",
-          "CPU build throughput: websem embedding vs sentence-transformers fp32 encode",
-          ("embed",)),
+          "CPU build throughput: websem's embedding engine (batched, jobs) vs sentence-transformers fp32 "
+          "at its best batch size; bit-identity to batch 1", ("embed",)),
+    Bench("build", "bench_build.py",
+          "websem build: full build vs rebuild after editing 1% of the documents; peak RSS at 100k and 1M chunks",
+          ("build",)),
+    Bench("ray", "bench_ray.py",
+          "websem build --engine ray (Ray Data actors) vs the local engine: throughput, per-actor rate, "
+          "scaling estimate per added node", ("ray",)),
     Bench("quality", "bench_quality.py",
           "nDCG@10 / recall@100 on every judged set: websem modes, ST fp32, BM25 (bm25s)",
           ("quality",)),
@@ -72,6 +78,9 @@ REGISTRY: tuple[Bench, ...] = (
     Bench("lean_model", "lean_model.py",
           "weight-int8 vs weight-int8-packed vs dynamic-int8: gate, parity, ORT wasm heap, speed, engine memory",
           ("lean_model",)),
+    Bench("realsite", "bench_realsite.py",
+          "real sites (Django Sphinx docs, PostgreSQL DocBook docs): websem vs Pagefind vs built-in search in "
+          "Chromium, judged questions, cold start, bytes", ("realsite",)),
 )
 BY_NAME = {b.name: b for b in REGISTRY}
 

@@ -37,7 +37,7 @@ from websem.text.errors import WebsemError
 from .chunk import chunk_documents, default_overlap
 from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES, write_index
 from .lexical import LEXICAL_FILE, snowball_files, write_lexical_index
-from .snapshot import make_snapshot
+from .snapshot import SNAPSHOT_PATH, make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 
 __all__ = [
@@ -60,6 +60,7 @@ MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
 RRF_K = 60
 FUSION_N = 100
 _TMP_TAG = ".websem-tmp-"
+SKIPPED_LISTED = 100  # manifest.source.skipped lists at most this many files (counts cover all)
 
 
 def _web_dir() -> Path:
@@ -240,15 +241,17 @@ def _copy(pairs: list[tuple[Path, str]], root: Path) -> None:
 def _write_lexical(root: Path, progress: bool) -> dict:
     """Write index/lexical.bin over the very rows of index/chunks.json and index/docs.json
     (chunk i of the BM25 index = chunk i of the vectors); return the manifest.index additions:
-    ``files.lexical``, ``lexical`` (BM25 + fusion settings) and ``facets`` (filter fields present
-    in docs.json, in FACET_FIELDS order)."""
+    ``files.lexical``, ``lexical`` (BM25 settings, field weights, candidate depth ``n``, ``rrf_k``),
+    ``fusion`` (the hybrid fusion both runtimes use; bundles without it fuse by RRF) and ``facets``
+    (filter fields present in docs.json, in FACET_FIELDS order)."""
     chunks = json.loads((root / "index" / "chunks.json").read_text("utf-8"))
     docs = json.loads((root / "index" / "docs.json").read_text("utf-8"))
     lex = write_lexical_index(root, chunks, docs, progress=progress)
     present = {f for d in docs for f in (d.get("meta") or {}) if f in FACET_FIELDS}
     return {
-        "lexical": {"k1": lex["k1"], "b": lex["b"], "terms": lex["terms"], "rrf_k": RRF_K,
-                    "n": FUSION_N},
+        "lexical": {"k1": lex["k1"], "b": lex["b"], "terms": lex["terms"], "fields": lex["fields"],
+                    "rrf_k": RRF_K, "n": FUSION_N},
+        "fusion": lex["fusion"],
         "facets": [f for f in FACET_FIELDS if f in present],
     }
 
@@ -275,6 +278,19 @@ def _file_table(root: Path) -> dict:
     return files
 
 
+def _created() -> dict:
+    """``{"created": ISO date}`` from ``$SOURCE_DATE_EPOCH``, else nothing (builds stay byte-identical)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return {}
+    try:
+        when = datetime.fromtimestamp(int(epoch), UTC)
+    except (ValueError, OverflowError, OSError) as e:
+        raise WebsemError(f"websem: SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in seconds; "
+                          "set it to an integer such as $(git log -1 --format=%ct) or unset it") from e
+    return {"created": when.isoformat()}
+
+
 def build_bundle(
     source: Path,
     out: Path,
@@ -287,11 +303,23 @@ def build_bundle(
     overlap_tokens: int | None = None,
     progress: bool = True,
     console=None,
+    globs: tuple[str, ...] | list[str] = (),
+    verbose: bool = False,
+    cache: Path | bool = True,
+    jobs: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> dict:
-    """Build a static search bundle from ``source`` into ``out``; return its manifest."""
+    """Build a static search bundle from ``source`` into ``out``; return its manifest.
+
+    ``globs`` choose a folder's documents (``--glob``, docs/sites.md); ``verbose`` lists every
+    skipped file instead of one line per reason. ``cache``: the embedding cache folder (True: the
+    default one, False: none); ``jobs``: embedding worker processes (None: one per core);
+    ``engine``: "local" or "ray" (``ray_address``: an existing cluster), docs/build.md."""
     from rich.console import Console
 
-    console = console or Console(stderr=True)
+    # soft_wrap: off a terminal rich would wrap every line at a guessed 80 columns, mid-sentence.
+    console = console or Console(stderr=True, soft_wrap=True)
     source, out, model = Path(source), Path(out).absolute(), Path(model)
     if vector_dtype not in VECTOR_DTYPES:
         raise WebsemError(f"websem: vector dtype {vector_dtype!r} is not supported; allowed: "
@@ -299,18 +327,33 @@ def build_bundle(
     # Validate everything that can fail cheaply before the slow steps.
     model_manifest = verify_model_package(model)
     _check_out(out, force)
+    if engine == "ray":  # a missing install or a wrong --ray-address fails now, not after chunking
+        from .ray_embed import check_ray_address
+
+        check_ray_address(ray_address)
     copies = _vendor_sources() + _runtime_sources() + _python_sources()
     versions = _npm_versions()
 
     t0 = time.perf_counter()
+    # The output folder is never a source (websem build public/ --out public/_websem).
     docs, report = read_source(source, encoding_errors=encoding_errors,
-                               max_doc_bytes=max_doc_bytes)
-    for s in report.skipped:
-        console.print(f"[yellow]skipped[/] {s['path']}: {s['reason']}")
+                               max_doc_bytes=max_doc_bytes, globs=globs, exclude=[out],
+                               progress=progress)
+    # One line per reason (a 500-page site must not print 500 lines); soft_wrap: rich would
+    # otherwise wrap mid-sentence at its guessed width when stderr is not a terminal.
+    plain = {"soft_wrap": True, "highlight": False, "markup": False}
+    for reason, n in report.counts().items():
+        console.print(f"skipped {n} {'file' if n == 1 else 'files'}: {reason}", **plain)
+    if verbose:
+        for s in report.skipped:
+            console.print(f"skipped {s['path']}: {s['reason']}", **plain)
+    elif report.skipped:
+        console.print("(--verbose lists the skipped files)", **plain)
     for r in report.replaced:
-        console.print(f"[yellow]invalid UTF-8 replaced with U+FFFD[/] in {r}")
+        console.print(f"invalid UTF-8 replaced with U+FFFD in {r}", **plain)
 
-    from .embed import embed_chunks, load_package_tokenizer
+    from .cache import default_cache_dir, previous_bundle_rows, restore_snapshot, snapshot_key, store_snapshot
+    from .embed import embed_to_file, load_package_tokenizer
 
     max_len = int(model_manifest["max_seq_length"])
     tokenizer = load_package_tokenizer(model, max_len)
@@ -327,12 +370,33 @@ def build_bundle(
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        vectors, stats = embed_chunks(model, chunks, tokenizer, n_docs=len(docs),
-                                      progress=progress)
-        console.print(f"embedded {stats.docs} docs / {stats.chunks} chunks in "
-                      f"{stats.seconds:.1f} s: {stats.docs_per_s:.1f} docs/s, "
-                      f"{stats.chunks_per_s:.1f} chunks/s")
+        model_files = model_manifest["files"]
+        previous_ok = _is_bundle(out)
+        previous = previous_bundle_rows(
+            out, model_sha256=model_files["model.onnx"]["sha256"],
+            tokenizer_sha256=model_files["tokenizer.json"]["sha256"], max_tokens=budget,
+            vector_dtype=vector_dtype)
+        cache_dir = (default_cache_dir() if cache is True else None) if isinstance(cache, bool) else Path(cache)
+        # float32 rows go to disk as they come (a memmap), not into several in-memory copies.
+        (tmp / "index").mkdir()
+        vectors_tmp = tmp / "index" / ".vectors.f32"
+        vectors, stats = embed_to_file(
+            model, model_files["model.onnx"]["sha256"], int(model_manifest["dims"]), chunks, tokenizer,
+            vectors_tmp, n_docs=len(docs), cache_dir=cache_dir, previous=previous, jobs=jobs,
+            engine=engine, ray_address=ray_address, progress=progress)
+        console.print(
+            f"embedding: {stats.chunks} chunks, {stats.reused} reused ({stats.from_cache} from the cache, "
+            f"{stats.from_previous} from the previous bundle), {stats.embedded} embedded "
+            f"({stats.unique_embedded} distinct, {engine} engine"
+            + (f", {stats.jobs} job{'s' if stats.jobs != 1 else ''}" if engine == "local" else "") + ") in "
+            f"{stats.seconds:.1f} s"
+            + (f", {stats.unique_embedded / stats.embed_seconds:.1f} chunks/s" if stats.embed_seconds > 0
+               and stats.unique_embedded else "")
+            + (f"; ignored {stats.rejected} corrupt or foreign cache entries" if stats.rejected else ""),
+            **plain)
         index_section = write_index(tmp, docs, chunks, vectors, vector_dtype)
+        del vectors
+        vectors_tmp.unlink()
         index_section.update(_write_lexical(tmp, progress))
         index_section["files"] = dict(sorted({**index_section["files"],
                                               "lexical": LEXICAL_FILE}.items()))
@@ -340,7 +404,15 @@ def build_bundle(
         _copy([(model / f, f"model/{f}") for f in MODEL_FILES], tmp)
         _copy(copies, tmp)
         # Pyodide memory snapshot with websem_text imported: cold start 3.4 s -> 1.45 s (docs/architecture.md).
-        make_snapshot(tmp, console=console)
+        # Reused from the cache / previous bundle when made from identical inputs (build/cache.py):
+        # making one is not deterministic, and a rebuild must be byte-identical.
+        snap_key = snapshot_key(tmp, max_len) if os.environ.get("WEBSEM_NO_SNAPSHOT") != "1" else None
+        if snap_key and restore_snapshot(tmp, snap_key, cache_dir, out if previous_ok else None, SNAPSHOT_PATH):
+            pass
+        elif make_snapshot(tmp, console=console) and snap_key:
+            store_snapshot(tmp, snap_key, cache_dir, SNAPSHOT_PATH)
+        else:
+            snap_key = None
         files = _file_table(tmp)
         model_sha = files["model/model.onnx"]["sha256"]
         if model_sha != model_manifest["files"]["model.onnx"]["sha256"]:
@@ -354,7 +426,9 @@ def build_bundle(
             "format": "websem-bundle",
             "format_version": FORMAT_VERSION,
             "websem_version": _websem_version(),
-            "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            # Only with SOURCE_DATE_EPOCH (reproducible-builds.org): a wall-clock date would make
+            # two builds of the same input differ (docs/build.md, "byte-identical").
+            **_created(),
             "model": {
                 "id": src_info.get("model_id", ""),
                 "sha256": model_sha,
@@ -366,11 +440,14 @@ def build_bundle(
                 "quantization": model_manifest.get("quantization"),
             },
             "index": index_section,
-            "source": {"kind": report.kind, "name": source.name, "skipped": report.skipped,
-                       "replaced": report.replaced},
+            # skipped: the first SKIPPED_LISTED files; skipped_counts: every skipped file by reason
+            "source": {"kind": report.kind, "name": source.name,
+                       "skipped": report.skipped[:SKIPPED_LISTED],
+                       "skipped_counts": report.counts(), "replaced": report.replaced},
             "runtime": {
                 **versions,
                 "python_files": [rel for _, rel in _python_sources()] + py_extra,
+                **({"snapshot_key": snap_key} if snap_key else {}),
             },
             "files": files,
         }

@@ -75,10 +75,28 @@ def _quantization_modes() -> list[str]:
               help="Without --model: export the embedded default model with this quantization (cached "
                    "per mode). weight-int8-packed keeps int8 weights in memory, for edge runtimes "
                    "(docs/edge.md).")
+@click.option("--glob", "globs", multiple=True, metavar="PATTERN",
+              help="Choose a folder's documents (repeatable): 'NAME' matches a file name at any depth, "
+                   "'a/**/*.html' a path, 'docs/' a folder, '!PATTERN' excludes. Default: the .html/.htm "
+                   "pages of a folder that has any, else its .md/.markdown/.txt files (docs/sites.md).")
+@click.option("--verbose", "-v", is_flag=True, help="List every skipped file, not one line per reason.")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Embedding cache folder: chunks embedded before (same model, same token ids) are reused "
+                   "[default: $WEBSEM_CACHE, else $XDG_CACHE_HOME/websem/embeddings] (docs/build.md).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Embedding worker processes [default: one per core, one thread each].")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where chunks are embedded: this machine, or a Ray cluster (needs websem[ray]).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="With --engine ray: an existing cluster (ray://HOST:10001 or HOST:6379) "
+                   "[default: $RAY_ADDRESS, else a local Ray instance].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(
     source: Path, out: Path, model: Path | None, force: bool, vector_dtype: str,
-    encoding_errors: str, max_doc_bytes: int, quantization: str | None, quiet: bool,
+    encoding_errors: str, max_doc_bytes: int, quantization: str | None, globs: tuple[str, ...],
+    verbose: bool, cache_dir: Path | None, no_cache: bool, jobs: int | None, engine: str,
+    ray_address: str | None, quiet: bool,
 ) -> None:
     """Build a static search bundle from SOURCE: a folder of .html/.htm/.md/.txt files or a
     BEIR corpus.jsonl (_id, title, text, optional url)."""
@@ -91,10 +109,19 @@ def build_cmd(
                 f"for --model {model}, export it with `websem export --quantization {quantization}` "
                 "and pass that package"
             )
+        if no_cache and cache_dir:
+            raise WebsemError(f"websem: --cache {cache_dir} and --no-cache contradict each other; pass one")
+        if ray_address and engine != "ray":
+            raise WebsemError(f"websem: --ray-address {ray_address} needs --engine ray")
+        if jobs and engine != "local":
+            raise WebsemError(f"websem: --jobs {jobs} applies to --engine local only; Ray sizes its "
+                              "actor pool from the cluster's CPUs")
         model = model or ensure_default_model(quantization=quantization)
         build_bundle(source, out, model=model, force=force, vector_dtype=vector_dtype,
                      encoding_errors=encoding_errors, max_doc_bytes=max_doc_bytes,
-                     progress=not quiet)
+                     progress=not quiet, globs=globs, verbose=verbose,
+                     cache=False if no_cache else (cache_dir or True), jobs=jobs, engine=engine,
+                     ray_address=ray_address)
     except WebsemError as e:
         click.echo(str(e), err=True)
         sys.exit(2)

@@ -48,6 +48,7 @@ __all__ = [
 VECTOR_DTYPES = ("int8", "float16", "float32")
 DEFAULT_VECTOR_DTYPE = "float16"
 _NP = {"int8": "<i1", "float16": "<f2", "float32": "<f4"}
+_WRITE_BLOCK = 65536  # rows quantized at a time by write_index (25 MB of float32 at 384 dims)
 
 
 def _check_dtype(dtype: str) -> None:
@@ -121,17 +122,31 @@ def write_index(
                           "this is a bug in websem build, please report it")
     idx = Path(out_dir) / "index"
     idx.mkdir(parents=True, exist_ok=True)
-    stored, scales = quantize(vectors, vector_dtype)
     files = {"vectors": "index/vectors.bin", "chunks": "index/chunks.json",
              "docs": "index/docs.json"}
-    (idx / "vectors.bin").write_bytes(np.ascontiguousarray(stored).tobytes())
-    if scales is not None:
-        (idx / "scales.bin").write_bytes(scales.tobytes())
+    # Streamed in blocks: ``vectors`` may be a disk memmap of a million rows, and quantizing it
+    # whole would hold a second full copy (float16) next to the float32 matrix.
+    with open(idx / "vectors.bin", "wb") as vf:
+        sf = open(idx / "scales.bin", "wb") if vector_dtype == "int8" else None
+        try:
+            for s in range(0, len(vectors), _WRITE_BLOCK):
+                stored, scales = quantize(vectors[s:s + _WRITE_BLOCK], vector_dtype)
+                vf.write(np.ascontiguousarray(stored).tobytes())
+                if sf is not None and scales is not None:
+                    sf.write(scales.tobytes())
+        finally:
+            if sf is not None:
+                sf.close()
+    if vector_dtype == "int8":
         files["scales"] = "index/scales.bin"
-    (idx / "chunks.json").write_bytes(_dump([
-        {"doc": c.doc, "anchor": c.anchor, "start": c.start, "end": c.end, "text": c.text}
-        for c in chunks
-    ]))
+    # Row by row, the same bytes as _dump(list): one dict at a time instead of a million.
+    with open(idx / "chunks.json", "wb") as cf:
+        cf.write(b"[")
+        for i, c in enumerate(chunks):
+            if i:
+                cf.write(b",")
+            cf.write(_dump({"doc": c.doc, "anchor": c.anchor, "start": c.start, "end": c.end, "text": c.text}))
+        cf.write(b"]")
     doc_rows = []
     for d in docs:
         row = {"id": d.id, "title": d.title, "url": d.url}

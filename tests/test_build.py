@@ -51,6 +51,11 @@ Feed the starter with flour and water every day.
 }
 
 
+# SITE mixes HTML with Markdown and text: by default only its HTML pages are documents
+# (docs/sites.md); these globs choose all three kinds.
+SITE_GLOBS = ("*.html", "*.md", "*.txt")
+
+
 def write_site(root: Path) -> Path:
     for rel, text in SITE.items():
         p = root / rel
@@ -98,7 +103,11 @@ def small_bundle(tmp_path_factory: pytest.TempPathFactory, model_package: Path,
 
 
 def test_html_markdown_text_folder(tmp_path: Path) -> None:
-    docs, report = read_source(write_site(tmp_path / "site"))
+    site = write_site(tmp_path / "site")
+    html_only, report = read_source(site)  # a folder with HTML pages: the pages only
+    assert [d.id for d in html_only] == ["index.html"]
+    assert {s["path"] for s in report.skipped} == {"guide/cooking.md", "plain.txt"}
+    docs, report = read_source(site, globs=SITE_GLOBS)
     by_id = {d.id: d for d in docs}
     assert sorted(by_id) == ["guide/cooking.md", "index.html", "plain.txt"]
     html = by_id["index.html"]
@@ -107,8 +116,8 @@ def test_html_markdown_text_folder(tmp_path: Path) -> None:
     assert html.meta == {"description": "Notes on wings", "section": "physics"}
     for dropped in ("never indexed", "navigation-only-word", "color: red", "footer text"):
         assert dropped not in html.text  # nav, script, style dropped; <main> only
-    assert [s.anchor for s in html.sections] == ["#intro", "#stall",
-                                                 "#heat-transfer-in-hypersonic-flow"]
+    # the third heading has no id: its link lands on the nearest id before it, never a made-up slug
+    assert [s.anchor for s in html.sections] == ["#intro", "#stall", "#stall"]
     stall = html.sections[1]
     assert html.text[stall.start:stall.end].startswith("Stall behaviour\n\nAt high angles")
     md = by_id["guide/cooking.md"]
@@ -164,7 +173,7 @@ def test_binary_files_are_skipped_and_reported(tmp_path: Path) -> None:
     site = write_site(tmp_path / "site")
     (site / "image.html").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     (site / "logo.png").write_bytes(b"\x89PNG\x00")
-    docs, report = read_source(site)
+    docs, report = read_source(site, globs=(*SITE_GLOBS, "*.png"))
     assert "image.html" not in {d.id for d in docs} and len(docs) == 3
     reasons = {s["path"]: s["reason"] for s in report.skipped}
     assert reasons["image.html"].startswith("binary")
@@ -202,7 +211,7 @@ def test_20mb_document_fails_clearly_without_reading_it(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         with pytest.raises(WebsemError, match=r"dump\.txt is 21\.0 MB, larger than .*--max-doc"):
-            read_source(site)
+            read_source(site, globs=SITE_GLOBS)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -387,7 +396,7 @@ def test_html_site_bundle(tmp_path: Path, model_package: Path) -> None:
     out = tmp_path / "site-bundle"
     # int8 here (the non-default storage), so its write → read → search path is exercised too
     m = build_bundle(write_site(tmp_path / "site"), out, model=model_package, progress=False,
-                     vector_dtype="int8")
+                     vector_dtype="int8", globs=SITE_GLOBS)
     assert m["source"]["kind"] == "folder" and m["index"]["vector_dtype"] == "int8"
     assert m["files"]["index/scales.bin"]["size"] == 4 * m["index"]["chunks"]
     docs = json.loads((out / "index/docs.json").read_text())
@@ -479,8 +488,9 @@ def test_killed_build_keeps_previous_bundle(tmp_path: Path, model_package: Path,
     before = tree_digest(out)
     big = cranfield_subset(shared_data, tmp_path, 300, start=500)
     websem = Path(sys.executable).parent / "websem"
+    # --no-cache: vectors cached by an earlier test would finish the build before the kill.
     proc = subprocess.Popen([str(websem), "build", str(big), "--out", str(out), "--model",
-                             str(model_package), "--quiet"], stdout=subprocess.DEVNULL,
+                             str(model_package), "--quiet", "--no-cache"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
