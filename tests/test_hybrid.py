@@ -7,12 +7,14 @@ stemmer). nDCG per mode is in tests/test_query.py (it shares that module's embed
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from websem.build.bundle import build_bundle
+from websem.build.lexical import FUSION, HEADING_WEIGHT, TITLE_WEIGHT
 from websem.text.analyze import Analyzer
 from websem.text.errors import WebsemError
 from websem.web.query import load_bundle, search, search_results
@@ -75,7 +77,8 @@ def site_bundle(tmp_path_factory: pytest.TempPathFactory, model_package: Path) -
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     out = root / "bundle"
-    build_bundle(root / "site", out, model=model_package, progress=False)
+    # HTML and Markdown: a folder with HTML pages indexes only those unless told otherwise.
+    build_bundle(root / "site", out, model=model_package, progress=False, globs=("*.html", "*.md"))
     return out
 
 
@@ -90,7 +93,9 @@ def test_bundle_ships_lexical_index_stemmer_and_facets(site_bundle: Path) -> Non
     assert idx["files"]["lexical"] == "index/lexical.bin" and "index/lexical.bin" in m["files"]
     assert idx["lexical"]["rrf_k"] == 60 and idx["lexical"]["n"] == 100
     assert idx["lexical"]["k1"] == 1.2 and idx["lexical"]["b"] == 0.75
-    assert idx["lexical"]["terms"] > 50
+    assert idx["lexical"]["terms"] > 40  # the six pages' main content (navigation is not indexed)
+    assert idx["lexical"]["fields"] == {"title": TITLE_WEIGHT, "heading": HEADING_WEIGHT}
+    assert idx["fusion"] == FUSION
     assert idx["facets"] == ["tags", "section", "language"]
     py = m["runtime"]["python_files"]
     assert "py/websem_text/bm25.py" in py and "py/snowballstemmer/english_stemmer.py" in py
@@ -132,7 +137,31 @@ def test_three_modes_on_cranfield(cranfield, cranfield_bundle: Path) -> None:
     assert lex == cranfield.search(CRANFIELD_QUERIES, 10, mode="lexical")
     with pytest.raises(WebsemError, match=r"'fuzzy'.*hybrid, semantic, lexical"):
         search(cranfield_bundle, ["wing"], mode="fuzzy")
-    # Hybrid = RRF (k=60) over each side's top 100, recomputed from the two single-mode rankings.
+    # Hybrid = the manifest's fusion over each side's top 100, recomputed from the two
+    # single-mode rankings: dense weight alpha, each side's scores divided by its best.
+    fusion = json.loads((cranfield_bundle / "manifest.json").read_text())["index"]["fusion"]
+    assert fusion["method"] == "convex" and fusion["norm"] == "max"
+    alpha, n = fusion["alpha"], 100
+    for q in CRANFIELD_QUERIES:
+        sem = {h["id"]: h["score"] for h in cranfield.search([q], n, mode="semantic")[0]}
+        bm = {h["id"]: h["score"] for h in cranfield.search([q], n, mode="lexical")[0]}
+        top_s, top_b = max(sem.values()), max(bm.values())
+        fused = {d: alpha * (sem[d] / top_s if d in sem else 0.0) + (1 - alpha) * (bm[d] / top_b if d in bm else 0.0)
+                 for d in sem.keys() | bm.keys()}
+        hyb = cranfield.search([q], 10, mode="hybrid")[0]
+        # same operations in the same order: bit-identical scores
+        assert all(h["score"] == fused[h["id"]] for h in hyb)
+        assert [h["score"] for h in hyb] == sorted(fused.values(), reverse=True)[:10]
+
+
+def test_bundle_without_fusion_settings_ranks_by_rrf(cranfield, cranfield_bundle: Path, tmp_path: Path) -> None:
+    """Bundles built before ``index.fusion`` existed keep RRF (k=60) over each side's top 100."""
+    old = tmp_path / "old"
+    shutil.copytree(cranfield_bundle, old)
+    m = json.loads((old / "manifest.json").read_text())
+    del m["index"]["fusion"]
+    (old / "manifest.json").write_text(json.dumps(m))
+    before = load_bundle(old)
     n, rrf_k = 100, 60
     for q in CRANFIELD_QUERIES:
         sem = [h["id"] for h in cranfield.search([q], n, mode="semantic")[0]]
@@ -141,7 +170,7 @@ def test_three_modes_on_cranfield(cranfield, cranfield_bundle: Path) -> None:
         for ranking in (sem, bm):
             for r, d in enumerate(ranking, 1):
                 fused[d] = fused.get(d, 0.0) + 1.0 / (rrf_k + r)
-        hyb = cranfield.search([q], 10, mode="hybrid")[0]
+        hyb = before.search([q], 10, mode="hybrid")[0]
         # same additions in the same order (semantic, then lexical): bit-identical scores
         assert all(h["score"] == fused[h["id"]] for h in hyb)
         assert [h["score"] for h in hyb] == sorted(fused.values(), reverse=True)[:10]

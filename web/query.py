@@ -192,8 +192,12 @@ class Searcher:
         self._rows = dequantize(self.index.vectors, self.index.scales)
         lex_rel = m["index"].get("files", {}).get("lexical")
         lexical = (self.bundle / lex_rel).read_bytes() if lex_rel else None
+        # manifest.index.fusion (hybrid fusion settings); bundles without it rank by RRF, and
+        # their own bm25.py (which this runs) predates the keyword.
+        fusion = m["index"].get("fusion")
         self.ranker = self._bm25.Ranker(lexical, self.index.chunks, self.index.docs,
-                                        facet_fields=m["index"].get("facets", DEFAULT_FACETS))
+                                        facet_fields=m["index"].get("facets", DEFAULT_FACETS),
+                                        **({} if fusion is None else {"fusion": fusion}))
         settings = m["index"].get("lexical") or {}
         self.n = int(settings.get("n", 100))
         self.rrf_k = int(settings.get("rrf_k", self._bm25.DEFAULT_RRF_K))

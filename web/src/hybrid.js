@@ -34,12 +34,15 @@ def _websem_absent(x):
 def _websem_list(x):
     return [] if _websem_absent(x) else x.to_py().tolist()
 
-def websem_ranker_init(chunks_json, docs_json, analyzer_json, facets_json):
+def websem_ranker_init(chunks_json, docs_json, analyzer_json, facets_json, fusion_json=None):
     global _websem_ranker
+    # manifest.index.fusion; bundles without it (and their older Ranker) keep RRF.
+    fusion = json.loads(fusion_json) if isinstance(fusion_json, str) and fusion_json else None
     _websem_ranker = Ranker(None, json.loads(_websem_bytes(chunks_json)),
                             json.loads(_websem_bytes(docs_json)),
                             analyzer=json.loads(analyzer_json) if analyzer_json else None,
-                            facet_fields=json.loads(facets_json))
+                            facet_fields=json.loads(facets_json),
+                            **({} if fusion is None else {"fusion": fusion}))
     return len(_websem_ranker.docs)
 
 def websem_plan(query, filters_json):
@@ -359,6 +362,7 @@ export async function setupRanker(tokenizerP, files, manifest, onProgress = () =
     docsBytes,
     JSON.stringify(lexical.analyzer),
     JSON.stringify(idx.facets ?? DEFAULT_FACETS),
+    JSON.stringify(idx.fusion ?? null),
   ]);
   onProgress({ stage: "ranker-ready" });
   return { py, lexical, settings: idx.lexical ?? {} };

@@ -44,7 +44,9 @@ from .errors import WebsemError
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "FUSION_METHODS",
     "MODES",
+    "NORMALIZATIONS",
     "DocHit",
     "Hit",
     "LexicalIndex",
@@ -52,7 +54,10 @@ __all__ = [
     "aggregate_docs",
     "allowed_docs",
     "facet_counts",
+    "check_fusion",
+    "convex",
     "fuse",
+    "normalized",
     "rrf",
     "snippet",
     "utf16_ranges",
@@ -63,6 +68,8 @@ FORMAT_VERSION = 1
 MAGIC = b"WSBM25\x00\x01"
 MODES = ("hybrid", "semantic", "lexical")
 DEFAULT_RRF_K = 60
+FUSION_METHODS = ("rrf", "convex")
+NORMALIZATIONS = ("minmax", "max", "zscore")
 
 
 class DocHit(NamedTuple):
@@ -74,7 +81,7 @@ class DocHit(NamedTuple):
 
 
 class Hit(NamedTuple):
-    """A final result. ``score`` is BM25 (lexical), cosine (semantic) or RRF (hybrid)."""
+    """A final result. ``score`` is BM25 (lexical), cosine (semantic) or the fused score (hybrid)."""
 
     doc: int
     score: float
@@ -151,6 +158,7 @@ class LexicalIndex:
         b: float,
         avgdl: float,
         analyzer: dict | None,
+        fields: dict | None = None,
     ) -> None:
         self.terms = terms
         self.term_ids = {t: i for i, t in enumerate(terms)}
@@ -162,6 +170,9 @@ class LexicalIndex:
         self.b = b
         self.avgdl = avgdl
         self.analyzer = analyzer
+        # How the indexed text was made (e.g. {"title": 2, "heading": 1}: field repetitions);
+        # a record for reports, never needed to score.
+        self.fields = fields
         # Per-chunk length normalisation, computed in this exact order in every runtime.
         self.norm = [k1 * (1 - b + b * dl / avgdl) if avgdl > 0 else k1 for dl in lengths]
         self._cache: dict[int, tuple[array, array]] = {}
@@ -176,8 +187,10 @@ class LexicalIndex:
         k1: float = 1.2,
         b: float = 0.75,
         analyzer: dict | None = None,
+        fields: dict | None = None,
     ) -> LexicalIndex:
-        """Index analyzed chunks (``Analyzer.terms`` output, one list per chunk, in chunk order)."""
+        """Index analyzed chunks (``Analyzer.terms`` output, one list per chunk, in chunk order).
+        ``fields``: how the chunk texts were made (stored in the header for the record)."""
         if not (k1 >= 0 and 0 <= b <= 1):
             raise WebsemError(f"websem: BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
         inverted: dict[str, list[int]] = {}  # term -> flat [chunk, tf, chunk, tf, ...]
@@ -214,7 +227,8 @@ class LexicalIndex:
                 prev = c
             offsets.append(len(postings))
         index = cls(terms=terms, idf=idf, offsets=offsets, lengths=lengths,
-                    postings=bytes(postings), k1=k1, b=b, avgdl=avgdl, analyzer=analyzer)
+                    postings=bytes(postings), k1=k1, b=b, avgdl=avgdl, analyzer=analyzer,
+                    fields=fields)
         index._n_postings = sum(len(p) for p in inverted.values()) // 2
         return index
 
@@ -248,6 +262,8 @@ class LexicalIndex:
             "analyzer": self.analyzer,
             "sections": layout,
         }
+        if self.fields is not None:
+            header["fields"] = self.fields
         hjson = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
         hjson += b" " * (-(len(MAGIC) + 4 + len(hjson)) % 4)
         return MAGIC + struct.pack("<I", len(hjson)) + hjson + bytes(body)
@@ -284,7 +300,8 @@ class LexicalIndex:
             raise WebsemError("websem: lexical index is truncated; rebuild with `websem build`")
         return cls(terms=terms, idf=idf, offsets=offsets, lengths=lengths,
                    postings=section("postings"), k1=header["k1"], b=header["b"],
-                   avgdl=header["avgdl"], analyzer=header.get("analyzer"))
+                   avgdl=header["avgdl"], analyzer=header.get("analyzer"),
+                   fields=header.get("fields"))
 
     # ------------------------------------------------------------------ query
 
@@ -375,14 +392,113 @@ def _hit_key(h: DocHit) -> tuple[float, int]:
     return (-h.score, h.doc)
 
 
-def rrf(rankings: Sequence[Sequence[int]], k: int = DEFAULT_RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank), rank 1-based.
-    Sorted by fused score descending, then document ascending."""
+def rrf(rankings: Sequence[Sequence[int]], k: int = DEFAULT_RRF_K,
+        weights: Sequence[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank), rank 1-based, or
+    of ``weights[i] / (k + rank)`` (weighted RRF). Sorted by fused score descending, then
+    document ascending."""
     fused: dict[int, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        w = None if weights is None else weights[i]
         for r, d in enumerate(ranking, start=1):
-            fused[d] = fused.get(d, 0.0) + 1.0 / (k + r)
+            fused[d] = fused.get(d, 0.0) + (1.0 / (k + r) if w is None else w / (k + r))
     return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
+
+
+def normalized(scores: Sequence[float], norm: str = "minmax") -> list[float]:
+    """One side's scores on a common scale (``NORMALIZATIONS``), in the given order.
+
+    - ``minmax``: ``(s - min) / (max - min)``, so the side's best is 1 and its worst 0 (all 1.0
+      when every score is equal, e.g. a single candidate);
+    - ``max``: ``s / max`` (the lower bound stays 0, BM25's and a cosine's natural floor, so a
+      side whose candidates all score alike stays near 1; all 1.0 when ``max <= 0``);
+    - ``zscore``: ``(s - mean) / std`` (population std; all 0.0 when it is 0).
+
+    Only + - * / and ``math.sqrt`` (correctly rounded by IEEE 754), summed in list order: the
+    same bits in CPython and Pyodide."""
+    if norm not in NORMALIZATIONS:
+        raise WebsemError(f"websem: unknown score normalization {norm!r}; use one of {', '.join(NORMALIZATIONS)}")
+    if not scores:
+        return []
+    if norm == "max":
+        hi = max(scores)
+        if hi <= 0:
+            return [1.0] * len(scores)
+        return [s / hi for s in scores]
+    if norm == "minmax":
+        lo = min(scores)
+        hi = max(scores)
+        if hi == lo:
+            return [1.0] * len(scores)
+        return [(s - lo) / (hi - lo) for s in scores]
+    mean = 0.0
+    for s in scores:
+        mean += s
+    mean /= len(scores)
+    var = 0.0
+    for s in scores:
+        var += (s - mean) * (s - mean)
+    std = math.sqrt(var / len(scores))
+    if std == 0:
+        return [0.0] * len(scores)
+    return [(s - mean) / std for s in scores]
+
+
+def convex(
+    semantic: Sequence[tuple[int, float]],
+    lexical: Sequence[tuple[int, float]],
+    alpha: float,
+    norm: str = "minmax",
+) -> list[tuple[int, float]]:
+    """Convex combination of normalized scores: ``alpha * dense + (1 - alpha) * lexical``.
+
+    Each side is ``(doc, score)`` pairs (its candidates, best first), normalized over those
+    candidates with ``normalized(..., norm)``. A document missing from one side ranked below
+    every candidate there, so it gets the side's floor: 0 with ``minmax`` (what its worst
+    candidate gets) and ``max``, the lowest z-score with ``zscore``; an empty side adds 0.
+    Sorted by fused score descending, then document ascending."""
+    sides = []
+    for pairs in (semantic, lexical):
+        vals = normalized([s for _, s in pairs], norm)
+        floor = min(vals) if vals and norm == "zscore" else 0.0
+        sides.append(({d: v for (d, _), v in zip(pairs, vals, strict=True)}, floor))
+    (sem, sem_floor), (lex, lex_floor) = sides
+    fused = {}
+    for d in list(sem) + [d for d in lex if d not in sem]:
+        fused[d] = alpha * sem.get(d, sem_floor) + (1 - alpha) * lex.get(d, lex_floor)
+    return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
+
+
+def check_fusion(fusion: Mapping | None, rrf_k: int = DEFAULT_RRF_K) -> dict:
+    """Validated fusion settings (the manifest's ``index.fusion``): ``{"method": "rrf", "rrf_k"}``
+    (plus ``"alpha"``, the dense side's weight, for weighted RRF) or ``{"method": "convex",
+    "alpha", "norm"}``. ``None`` (bundles built before fusion settings existed) means RRF with
+    ``rrf_k``."""
+    if fusion is None:
+        fusion = {"method": "rrf", "rrf_k": rrf_k}
+    if not isinstance(fusion, Mapping):
+        raise WebsemError(f"websem: fusion settings must be an object like {{'method': 'rrf'}}, got {fusion!r}")
+    method = fusion.get("method", "rrf")
+    if method not in FUSION_METHODS:
+        raise WebsemError(f"websem: unknown fusion method {method!r}; use one of {', '.join(FUSION_METHODS)}")
+    if method == "rrf":
+        k = fusion.get("rrf_k", rrf_k)
+        if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+            raise WebsemError(f"websem: RRF needs an integer rrf_k >= 0, got rrf_k={k!r}")
+        if "alpha" not in fusion:
+            return {"method": "rrf", "rrf_k": k}
+        return {"method": "rrf", "rrf_k": k, "alpha": _alpha(fusion.get("alpha"), "weighted RRF")}
+    alpha = _alpha(fusion.get("alpha"), "convex fusion")
+    norm = fusion.get("norm", "minmax")
+    if norm not in NORMALIZATIONS:
+        raise WebsemError(f"websem: unknown score normalization {norm!r}; use one of {', '.join(NORMALIZATIONS)}")
+    return {"method": "convex", "alpha": alpha, "norm": norm}
+
+
+def _alpha(alpha, what: str) -> float:
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 <= alpha <= 1:
+        raise WebsemError(f"websem: {what} needs a weight 0 <= alpha <= 1 (dense side), got alpha={alpha!r}")
+    return float(alpha)
 
 
 def fuse(
@@ -393,26 +509,36 @@ def fuse(
     k: int = 10,
     n: int = 100,
     rrf_k: int = DEFAULT_RRF_K,
+    fusion: Mapping | None = None,
 ) -> list[Hit]:
     """Final ranking for a mode, from each side's document ranking (already filtered, best first).
 
     - ``lexical`` / ``semantic``: that side's top-k as is;
-    - ``hybrid``: RRF over each side's top-``n``; a hit keeps the best chunk of the side where it
-      ranks better (lexical on a tie: its chunk contains the query terms, so the snippet shows
-      them highlighted).
+    - ``hybrid``: fusion of each side's top-``n`` with ``fusion`` (``check_fusion``; None = RRF
+      with ``rrf_k``): RRF, or the convex combination of normalized scores. A hit keeps the best
+      chunk of the side where it ranks better (lexical on a tie: its chunk contains the query
+      terms, so the snippet shows them highlighted).
     """
     if mode not in MODES:
         raise WebsemError(f"websem: unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     if k < 1 or n < 1 or rrf_k < 0:
         raise WebsemError(f"websem: k, n must be >= 1 and rrf_k >= 0, got k={k}, n={n}, rrf_k={rrf_k}")
+    settings = check_fusion(fusion, rrf_k)
     if mode == "lexical":
         return [Hit(h.doc, h.score, h.chunk, r, None) for r, h in enumerate(lexical[:k], 1)]
     if mode == "semantic":
         return [Hit(h.doc, h.score, h.chunk, None, r) for r, h in enumerate(semantic[:k], 1)]
     lex = {h.doc: (r, h) for r, h in enumerate(lexical[:n], 1)}
     sem = {h.doc: (r, h) for r, h in enumerate(semantic[:n], 1)}
+    if settings["method"] == "rrf":
+        a = settings.get("alpha")
+        fused = rrf([[h.doc for h in semantic[:n]], [h.doc for h in lexical[:n]]], settings["rrf_k"],
+                    None if a is None else (a, 1 - a))
+    else:
+        fused = convex([(h.doc, h.score) for h in semantic[:n]], [(h.doc, h.score) for h in lexical[:n]],
+                       settings["alpha"], settings["norm"])
     out = []
-    for d, score in rrf([[h.doc for h in semantic[:n]], [h.doc for h in lexical[:n]]], rrf_k)[:k]:
+    for d, score in fused[:k]:
         lr, lh = lex.get(d, (None, None))
         sr, sh = sem.get(d, (None, None))
         if lh is not None and (sr is None or lr <= sr):
@@ -570,11 +696,13 @@ class Ranker:
         *,
         analyzer: dict | None = None,
         facet_fields: Sequence[str] = ("tags", "section", "language"),
+        fusion: Mapping | None = None,
     ) -> None:
         """``lexical``: the index (bytes or loaded), or None when BM25 is scored elsewhere
         (the browser's JS scorer: then pass ``analyzer=`` the index header's analyzer config,
         so query terms and highlights still come from the same analyzer, and give ``results``
-        the ``lexical=`` ranking)."""
+        the ``lexical=`` ranking). ``fusion``: the manifest's ``index.fusion`` (``check_fusion``;
+        None = RRF, what bundles without that key rank by)."""
         from .analyze import Analyzer
 
         if isinstance(lexical, (bytes, bytearray, memoryview)):
@@ -584,6 +712,7 @@ class Ranker:
                 f"websem: lexical index has {lexical.n_chunks} chunks but chunks.json has "
                 f"{len(chunks)}; rebuild the bundle with `websem build`"
             )
+        self.fusion = None if fusion is None else check_fusion(fusion)
         self.lexical = lexical
         cfg = lexical.analyzer if lexical is not None else analyzer
         self.analyzer = Analyzer.from_config(cfg) if cfg else Analyzer()
@@ -617,6 +746,7 @@ class Ranker:
         rrf_k: int = DEFAULT_RRF_K,
         utf16: bool = False,
         snippet_chars: int = 240,
+        fusion: Mapping | None = None,
     ) -> dict:
         """``{"hits": [{id, score, title, url, snippet, highlights}], "facets": {...}}``.
 
@@ -627,7 +757,8 @@ class Ranker:
         ~100x faster than Pyodide; see docs/hybrid.md). ``highlights`` are ``[start, end]`` ranges
         into ``snippet``: code points, or UTF-16 code units with ``utf16=True`` (JS strings).
         Facet counts are over the filtered candidates: lexical = all matching documents,
-        semantic = its top ``n``, hybrid = the union of both top ``n``.
+        semantic = its top ``n``, hybrid = the union of both top ``n``. Hybrid fuses with
+        ``fusion`` if given, else the Ranker's own (the bundle's), else RRF with ``rrf_k``.
         """
         if mode not in MODES:
             raise WebsemError(f"websem: unknown search mode {mode!r}; use one of {', '.join(MODES)}")
@@ -643,7 +774,8 @@ class Ranker:
             lex = lexical
         else:
             lex = self.lexical_docs(query, allowed)
-        hits = fuse(mode, lexical=lex, semantic=semantic, k=k, n=n, rrf_k=rrf_k)
+        hits = fuse(mode, lexical=lex, semantic=semantic, k=k, n=n, rrf_k=rrf_k,
+                    fusion=fusion if fusion is not None else self.fusion)
         if mode == "lexical":
             candidates = {h.doc for h in lex}
         elif mode == "semantic":
