@@ -23,7 +23,6 @@ Writes bench/results/embed.json and bench/results/embed.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,20 +32,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import RESULTS, SHARED_DATA, median, model_package, write_result  # noqa: E402
+from common import RESULTS, median, model_package, scifact_texts, write_result  # noqa: E402
 
 THREADS = 2  # the box has 2 cores; both sides get all of them
 
 
-def texts(n: int) -> list[str]:
-    out = []
-    with open(SHARED_DATA / "scifact-train" / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            out.append((d.get("title", "") + " " + d.get("text", "")).strip())
-            if len(out) == n:
-                break
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n, rounds, st_batches = (500, 3, (8, 16, 32, 64, 128)) if args.full else (96, 2, (16, 32, 64))
     n, rounds = args.n or n, args.rounds or rounds
-    docs = texts(n)
+    docs = scifact_texts(n)
 
     import numpy as np
     import torch

@@ -22,7 +22,6 @@ Writes bench/results/ray.json and bench/results/ray.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,20 +32,11 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reporting to a web service
 
-from common import RESULTS, SHARED_DATA, median, model_package, write_result  # noqa: E402
+from common import RESULTS, median, model_package, scifact_texts, write_result  # noqa: E402
 
 TARGET = 1 / 1.3  # ray throughput >= local / 1.3
 
 
-def texts(n: int) -> list[str]:
-    out = []
-    with open(SHARED_DATA / "scifact-train" / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            out.append((d.get("title", "") + " " + d.get("text", "")).strip())
-            if len(out) == n:
-                break
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     pkg = model_package()
     m = load_model_package(pkg)
     tok = load_package_tokenizer(pkg, m["max_seq_length"])
-    docs = texts(n)
+    docs = scifact_texts(n)
     t0 = time.perf_counter()
     ids = [tok.encode(t).ids for t in docs]
     tokenize_per_s = len(ids) / (time.perf_counter() - t0)  # the driver's serial share of a build

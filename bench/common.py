@@ -194,6 +194,18 @@ def brotli_size(path: Path, quality: int = 9) -> int:
     return cache[key]
 
 
+def scifact_texts(n: int, sep: str = " ") -> list[str]:
+    """The first ``n`` SciFact documents as ``title + sep + text`` (the embedding benchmarks' workload)."""
+    out = []
+    with (SHARED_DATA / "scifact-train" / "corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            out.append((d.get("title", "") + sep + d.get("text", "")).strip())
+            if len(out) == n:
+                break
+    return out
+
+
 def read_queries(dataset: str) -> list[str]:
     """Real query texts of a judged set in ../shared/data (BEIR queries.jsonl), in file order."""
     path = SHARED_DATA / dataset / "queries.jsonl"

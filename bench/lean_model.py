@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CACHE, REPO, RESULTS, SHARED_DATA, median, websem_code_version, write_result  # noqa: E402
+from common import CACHE, REPO, RESULTS, SHARED_DATA, median, scifact_texts, websem_code_version, write_result  # noqa: E402
 
 __all__ = ["main"]
 
@@ -126,15 +126,6 @@ def _cpu_speed(pkgs: dict[str, Path], texts: list[str], rounds: int) -> dict:
     return {k: round(median(v), 2) for k, v in times.items()}
 
 
-def _scifact_texts(n: int) -> list[str]:
-    out = []
-    with (SHARED_DATA / "scifact-train" / "corpus.jsonl").open(encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            out.append((d.get("title", "") + "\n\n" + d["text"]).strip())
-            if len(out) == n:
-                break
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
             "peak_rss_mb": median([x["end"]["peak_rss_mb"] for x in rs]),
             "raw": rs,
         }
-    texts = _scifact_texts(20 if args.quick else 40)
+    texts = scifact_texts(20 if args.quick else 40, sep="\n\n")
     cpu = _cpu_speed({k: pkgs[k] for k, *_ in MODELS}, texts, rounds)
     for k, v in cpu.items():
         rows[k]["cpu_ms_per_doc"] = v
