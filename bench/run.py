@@ -283,21 +283,14 @@ def _limits() -> dict[str, str]:
     emb = _load("embed") or {}
     rows = emb.get("rows") or []
     if rows:
-        by = {r["side"]: r for r in rows}
-        b1 = by.get("sentence-transformers fp32 (batch 1)")
         default = rows[0]
-        txt = (f"websem embeds one text per ORT run (batch 1, the determinism contract) at "
-               f"{default['docs_per_s_median']:.1f} docs/s")
-        if b1:
-            txt += (f"; against sentence-transformers at batch 1 that is "
-                    f"{default['docs_per_s_median'] / b1['docs_per_s_median']:.1f}x, so the "
-                    "peer's gain is batching (padding-sorted batches of 32)")
-        q = [r for r in rows[1:] if r.get("quantization")]
-        for r in q:
-            txt += (f"; the {r['quantization']} package reaches {r['ratio_vs_peer']:.2f}x "
-                    f"(mean cosine vs fp32 {r['mean_cosine_vs_peer']:.4f})")
-        out["build"] = txt + (". The default weight-int8 package dequantizes its weights at load "
-                              "and computes in fp32, so its speed is fp32 ORT at batch 1.")
+        websem = [r for r in rows if r["side"].startswith("websem")]
+        txt = (f"the default engine ({default['side']}) embeds {default['docs_per_s_median']:.1f} docs/s, "
+               f"vectors bit-identical to batch 1; the other websem sides: "
+               + ", ".join(f"{r['side']} {r['ratio_vs_peer']:.2f}x" for r in websem[1:]))
+        out["build"] = txt + (". The default weight-int8 package dequantizes its weights at load and "
+                              "computes in fp32 like the peer, so batching and worker processes leave "
+                              "little headroom on 2 cores; more needs int8 compute (docs/build.md).")
     qd = _load("quality") or {}
     deltas = {}
     for name, res in (qd.get("results") or {}).items():
