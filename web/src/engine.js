@@ -1,5 +1,8 @@
 // websem engine: the platform-neutral core of the runtime.
 //
+// Over 500 lines for now: it still holds verified fetching, Pyodide boot, the ORT session and the
+// public API together. Its split along those seams is tracked as the runtime-restructure issue (#17).
+//
 // Runs wherever ES modules, WebAssembly, fetch and crypto.subtle exist: a Web Worker (worker.js),
 // the main thread, Node 20, Deno, Cloudflare Workers. It loads one bundle (docs/architecture.md,
 // "Bundle"), verifies every file against manifest.json before use, tokenizes queries in Pyodide

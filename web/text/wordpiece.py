@@ -4,6 +4,9 @@ The same file runs in CPython at build time (``websem.text.wordpiece``) and in P
 browser (``websem_text.wordpiece``), so build-time chunk token counts and query-time embeddings
 see exactly the same token ids.
 
+One module on purpose: normalizer, pre-tokenizer and WordPiece share the Unicode tables and the
+offset bookkeeping, and their parity with HF is proven as one unit (docs/tokenizer.md).
+
 Pipeline, read from the model's ``tokenizer.json`` (anything else is refused):
 
 1. added tokens that are not normalized (``[CLS]``, ``[MASK]``, ...) are split out of the raw text
