@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, RESULTS, SHARED_DATA, write_result  # noqa: E402
 from websem.build.chunk import chunk_documents, default_overlap  # noqa: E402
 from websem.build.embed import embed_chunks, load_package_tokenizer  # noqa: E402
-from websem.build.index import VECTOR_DTYPES, chunk_scores, quantize  # noqa: E402
+from websem.build.index import VECTOR_DTYPES, dequantize, quantize  # noqa: E402
 from websem.build.sources import read_source  # noqa: E402
 from websem.export.package import load_model_package  # noqa: E402
 
@@ -100,7 +100,9 @@ def run_dataset(name: str, model: Path, max_docs: int | None) -> dict:
     ids = [d.id for d in docs]
     doc_ids = set(ids)
     stored = {dt: quantize(vectors, dt) for dt in VECTOR_DTYPES}
-    tops = {dt: [_top10(chunk_scores(*stored[dt], qv), doc_of, len(docs)) for qv in qvecs]
+    # the rows websem query scores with: float32 dequantized, float64 dot products
+    rows = {dt: dequantize(*stored[dt]) for dt in VECTOR_DTYPES}
+    tops = {dt: [_top10(rows[dt] @ qv.astype(np.float64), doc_of, len(docs)) for qv in qvecs]
             for dt in VECTOR_DTYPES}
     chunk_json = len(json.dumps([{"doc": c.doc, "anchor": c.anchor, "start": c.start,
                                   "end": c.end, "text": c.text} for c in chunks],

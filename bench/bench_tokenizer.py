@@ -7,8 +7,9 @@ Same corpus, same tokenizer.json, same machine, same run. Measured:
   at a time (what a batch-1 pipeline calls) and `encode_batch` (Rust threads, all cores);
 - Pyodide 314 under Node: the same workload file, the same tokenizer files (`websem_text`);
 - Pyodide 314 in Chromium (/usr/bin/chromium, headless, fresh profile, in a module Worker like
-  the runtime's tokenizer-worker.js): the same workload, plus the runtime's own call path
-  (web/src/engine.js `writePythonFiles` + `tokenizerSetupPy` -> `websem_encode`, timed from JS).
+  the runtime's python-worker.js): the same workload, plus the runtime's own call path
+  (web/src/python.js `writePythonFiles` + `setupPython` -> `importBridge(...).encode`, i.e.
+  ``websem_text.bridge.encode``, timed from JS).
 Reported as tokens/s and ratios against HF in the same run (medians over repeats), plus the
 20-word query latency (median and p90, after warm-up). Writes bench/results/tokenizer.json and .md.
 """
@@ -91,7 +92,7 @@ BROWSER_TIMEOUT_S = 300
 QUERY_ROUNDS = 5  # fresh-tokenizer rounds of the 350 timed queries through the runtime call path
 
 # The page only starts the Worker and publishes its answer; the Worker does the work, like the
-# runtime's nested tokenizer worker (web/src/tokenizer-worker.js).
+# runtime's nested Python worker (web/src/python-worker.js).
 PAGE_HTML = """<!doctype html><meta charset="utf-8"><title>websem tokenizer bench</title>
 <script type="module">
 const worker = new Worker("./bench-worker.js", { type: "module", name: "websem-tokenizer-bench" });
@@ -102,7 +103,7 @@ worker.postMessage({ repeats: REPEATS, rounds: ROUNDS });
 """
 
 WORKER_JS = """
-import { tokenizerSetupPy, writePythonFiles } from "./runtime/engine.js";
+import { importBridge, setupPython, writePythonFiles } from "./runtime/python.js";
 import { loadPyodide } from "./vendor/pyodide/pyodide.mjs";
 
 const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
@@ -161,8 +162,10 @@ r = run_workload(WordPieceTokenizer, tok_json, corpus, repeats)
 r["runtime"] = "pyodide-chromium"
 json.dumps(r)
 `));
-    // 2. The runtime's call path: a fresh tokenizer built by tokenizerSetupPy(), queries sent
-    // through websem_encode (JS string -> Python encode -> BigInt64Arrays), timed from JS.
+    // 2. The runtime's call path: a fresh tokenizer built by setupPython() (bridge.setup), queries
+    // sent through the bridge's encode (JS string -> Python encode -> BigInt64Arrays), timed from JS.
+    // The helpers below reach the bridge's tokenizer (bridge._tokenizer) for the comparison rows.
+    pyodide.runPython("import array; from pyodide.ffi import to_js");
     const queries = JSON.parse(pyodide.runPython("json.dumps(queries_from(doc_texts(corpus)))"));
     const warm = queries.slice(0, 50);
     const timed = queries.slice(50);
@@ -179,10 +182,9 @@ json.dumps(r)
     let encode = null;
     const setup = () => {
       const t = performance.now();
-      pyodide.runPython(tokenizerSetupPy(256));
+      setupPython(pyodide, 256);
       setupMs.push(performance.now() - t);
-      encode?.destroy();
-      encode = pyodide.globals.get("websem_encode");
+      encode ??= importBridge(pyodide).encode;
     };
     for (let round = 0; round < data.rounds; round++) {
       setup();
@@ -203,7 +205,7 @@ json.dumps(r)
       // The same fresh-tokenizer queries without the result conversion (to_js of three
       // array('q')): what the JS <-> Python boundary costs on top of Python's encode().
       setup();
-      const count = pyodide.runPython("lambda t: len(_tok.encode(t).ids)");
+      const count = pyodide.runPython("lambda t: len(bridge._tokenizer.encode(t).ids)");
       for (const q of warm) count(q);
       for (const q of timed) {
         const a = performance.now();
@@ -214,7 +216,7 @@ json.dumps(r)
       // A cheaper result, for comparison: the ids as one BigInt64Array (mask and type ids are
       // constant for one sequence and could be made in JS).
       setup();
-      const idsOnly = pyodide.runPython("lambda t: to_js(array.array('q', _tok.encode(t).ids))");
+      const idsOnly = pyodide.runPython("lambda t: to_js(array.array('q', bridge._tokenizer.encode(t).ids))");
       for (const q of warm) idsOnly(q);
       for (const q of timed) {
         const a = performance.now();
@@ -233,7 +235,6 @@ json.dumps(r)
     const a = performance.now();
     for (const q of timed) encode(q);
     const batchMeanMs = (performance.now() - a) / timed.length;
-    encode.destroy();
     self.postMessage({
       workload,
       runtime_path: {
@@ -262,13 +263,13 @@ json.dumps(r)
 
 
 def assemble_site(root: Path, tok_path: Path, corpus: Path, repeats: int) -> None:
-    """The served folder: Pyodide from web/node_modules, engine.js, py/websem_text/*.py laid out
-    like a bundle (build/bundle.py), the tokenizer.json, the corpus and the workload. Symlinks, no
-    copies (the HTTP handler follows them)."""
+    """The served folder: Pyodide from web/node_modules, the runtime (web/src: python.js and the
+    modules it imports), py/websem_text/*.py laid out like a bundle (build/bundle.py), the
+    tokenizer.json, the corpus and the workload. Symlinks, no copies (the HTTP handler follows
+    them)."""
     (root / "vendor").mkdir(parents=True)
     (root / "vendor" / "pyodide").symlink_to(REPO / "web" / "node_modules" / "pyodide")
-    (root / "runtime").mkdir()
-    (root / "runtime" / "engine.js").symlink_to(REPO / "web" / "src" / "engine.js")
+    (root / "runtime").symlink_to(REPO / "web" / "src", target_is_directory=True)
     (root / "py" / "websem_text").mkdir(parents=True)
     py_files = []
     for src in sorted((REPO / "web" / "text").glob("*.py")):
@@ -451,19 +452,19 @@ def main() -> None:
             f"| {k(cw['encode_tokens_per_s_warm'])} | {k(cw['count_tokens_per_s_warm'])} "
             f"| {cw['query20_ms_median_first_seen']:.3f} ms (p90 {cw['query20_ms_p90_first_seen']:.3f} ms) |",
             f"| websem stdlib, Pyodide in Chromium, cold (first pass) | {k(cw['encode_tokens_per_s_cold'])} | | |",
-            f"| websem runtime call `websem_encode` in Chromium (JS -> Python -> BigInt64Array) | | "
+            f"| websem runtime call `bridge.encode` in Chromium (JS -> Python -> BigInt64Array) | | "
             f"| {q['median']:.3f} ms (p90 {q['p90']:.3f} ms) |",
             "",
             f"Chromium (headless, fresh profile, Pyodide in a module Worker as in the runtime, page "
             f"cross-origin isolated: {chrome['cross_origin_isolated']}, performance.now() resolution "
             f"{1000 * chrome['clock_resolution_ms']:.0f} us): Pyodide boot {chrome['boot_ms'] / 1000:.1f} s, "
-            f"tokenizer setup (`tokenizerSetupPy`) {rp['setup_ms']['median']:.0f} ms. Runtime call path, "
+            f"tokenizer setup (`setupPython`) {rp['setup_ms']['median']:.0f} ms. Runtime call path, "
             f"{q['n']} first-seen 20-word queries ({rp['rounds']} rounds on fresh tokenizers): "
             f"median {q['median']:.3f} ms (per round: "
             f"{', '.join(f'{m:.3f}' for m in rp['query20_first_seen_round_medians_ms'])}), p90 {q['p90']:.3f} ms, "
             f"p99 {q['p99']:.3f} ms, max {q['max']:.1f} ms; repeated queries: median {r['median']:.3f} ms, "
             f"mean of one timed loop {rp['query20_repeat_batch_mean_ms']:.3f} ms; the same first-seen queries "
-            f"without converting the result (`len(_tok.encode(q).ids)` called from JS): median "
+            f"without converting the result (`len(bridge._tokenizer.encode(q).ids)` called from JS): median "
             f"{rp['query20_encode_only_first_seen_ms']['median']:.3f} ms; returning only the ids as one "
             f"BigInt64Array: median {rp['query20_ids_only_to_js_first_seen_ms']['median']:.3f} ms. "
             f"Issue #3 target: well under 1 ms. Control (a fixed pure-JS loop timed between the queries, "

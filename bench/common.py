@@ -135,9 +135,10 @@ def versions() -> dict:
     }
 
 
-def write_result(name: str, data: dict) -> Path:
-    """Write bench/results/<name>.json atomically with machine, versions and date added."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_result(name: str, data: dict, results: Path = RESULTS) -> Path:
+    """Write bench/results/<name>.json (or ``results``/<name>.json: a trial run's scratch folder)
+    atomically with machine, versions and date added."""
+    results.mkdir(parents=True, exist_ok=True)
     payload = {
         "name": name,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -145,7 +146,7 @@ def write_result(name: str, data: dict) -> Path:
         "versions": versions(),
         **data,
     }
-    out = RESULTS / f"{name}.json"
+    out = results / f"{name}.json"
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
     tmp.replace(out)
@@ -235,8 +236,8 @@ def model_package() -> Path:
 # The websem code a bundle is made of (build step, browser runtime, Pyodide-side Python): its hash
 # is part of the cached bundle's key, so a bundle built by older code is never measured.
 CODE_GLOBS = ("build/*.py", "web/src/*.js", "web/text/*.py")
-# Files the current build_bundle must produce (2026-11-28: Pyodide memory snapshot for the cold
-# start, BM25 index for hybrid search); a cached bundle without them is stale by definition.
+# Files the current build_bundle must produce (the Pyodide memory snapshot for the cold start, the
+# BM25 index that bundle format 2 requires); a cached bundle without them is stale by definition.
 REQUIRED_BUNDLE_FILES = ("runtime/pyodide-snapshot.bin", "index/lexical.bin")
 
 

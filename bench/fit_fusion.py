@@ -10,10 +10,10 @@ Run from the repository root::
 What is fitted, on training queries only (the product ships ONE setting for every site):
 
 - ``title_weight`` (the document title repeated w times in every chunk's BM25 text,
-  build/lexical.py ``chunk_lexical_text``) and the fusion: RRF (k=60, today's default) or the
-  convex combination ``alpha * dense + (1 - alpha) * BM25`` of each side's scores normalized
-  over its top-N candidates (``minmax`` or ``zscore``, web/text/bm25.py ``convex``), alpha on a
-  0.05 grid, N = 100 (the product's candidate depth).
+  build/lexical.py ``chunk_lexical_text``) and the fusion: RRF (k=60, the ranking before the
+  fitted settings) or the convex combination ``alpha * dense + (1 - alpha) * BM25`` of each
+  side's scores normalized over its top-N candidates (``minmax``, ``max`` or ``zscore``,
+  web/text/fusion.py ``convex``), alpha on a 0.05 grid, N = 100 (the product's candidate depth).
 - Objective: the mean over the fitted sets of training nDCG@10 (each set weighs the same, so
   SciFact's 809 queries do not drown Medline's 30).
 
@@ -53,7 +53,7 @@ from common import machine_info  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 SETS = bq.SETS
-N = 100  # candidates per side (manifest index.lexical.n)
+N = 100  # candidates per side (manifest search.n)
 RRF_K = 60
 TITLE_WEIGHTS = [1, 2, 3, 4]
 HEADING_WEIGHTS = [0, 1, 2, 3]

@@ -4,7 +4,7 @@
 //   node --expose-gc bench/lean_model.mjs '<json config>'     prints one JSON line
 //
 // config: {model: "model.onnx", ids: "ids.json" ({short: [...], long: [...]}), warmup, short, long,
-//          external: true = weights as ORT external data, as web/src/engine.js loads them}
+//          external: true = weights as ORT external data, as web/src/model.js loads them}
 //         or {engine: "web/src/engine.js", bundle: "BUNDLE", queries: 1000}
 //
 // What it reports (MB = 2^20 bytes):
@@ -77,14 +77,14 @@ async function ortChild(cfg) {
   let graph = bytes;
   let externalData;
   if (cfg.external) {
-    // 2026-11-28: how engine.js loads a model since the lead's change (web/src/weights.js): the
+    // How the runtime loads a model (web/src/model.js with web/src/weights.js): the
     // weights handed over as external data, so the wasm heap holds them once.
     const { WEIGHTS_FILE, externalizeWeights } = await import(pathToFileURL(join(REPO, "web", "src", "weights.js")).href);
     graph = externalizeWeights(bytes).graph;
     externalData = [{ path: WEIGHTS_FILE, data: bytes }];
   }
   const t0 = performance.now();
-  // The session options web/src/engine.js uses (loadSession), so this is what the runtime gets.
+  // The session options web/src/model.js uses (loadSession), so this is what the runtime gets.
   const session = await ort.InferenceSession.create(graph, {
     externalData,
     executionProviders: ["wasm"],

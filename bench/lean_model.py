@@ -6,7 +6,7 @@ dynamic-int8 (plus the packed block sizes explored):
 - quality: the export's own gate numbers (cosine vs fp32 on the built-in sentences, batch 1);
 - parity: CPU onnxruntime (OnnxEmbedder, 1 thread) vs onnxruntime-web wasm under Node on the
   golden strings (tests/fixtures/golden_strings.json): max abs diff, min cosine;
-- onnxruntime-web (wasm, Node, 1 thread, engine.js session options), one fresh process per
+- onnxruntime-web (wasm, Node, 1 thread, web/src/model.js session options), one fresh process per
   measurement (bench/lean_model.mjs): session-create ms, ms/run for a 17-token and a 256-token
   query, wasm linear memory (what Cloudflare counts, with the JS heap) and peak RSS;
 - the real runtime (web/src/engine.js) on a Cranfield bundle built with each model, serving
@@ -230,7 +230,7 @@ def _markdown(d: dict) -> str:
     out = [
         "# Lean model (issue #7): int8 weights that stay int8 in onnxruntime-web's memory",
         "",
-        f"onnxruntime-web 1.30 wasm under Node {d['node']}, 1 thread, the session options of web/src/engine.js "
+        f"onnxruntime-web 1.30 wasm under Node {d['node']}, 1 thread, the session options of web/src/model.js "
         f"(graphOptimizationLevel basic, disable_quant_qdq). One fresh process per measurement, models "
         f"alternated, {d['rounds']} round(s), medians. Produced by `bench/lean_model.py`.",
         "",
@@ -253,8 +253,8 @@ def _markdown(d: dict) -> str:
         "",
         "wasm MB = the ORT `WebAssembly.Memory` byteLength after the runs (it only grows, so this is its peak; "
         "Cloudflare counts it plus the JS heap). Ratios are against weight-int8 (plain load) in the same run. "
-        "\"external weights\" rows load the model the way web/src/engine.js does since 2026-11-28 "
-        "(web/src/weights.js: weights handed to ORT as external data, so the heap holds them once).",
+        "\"external weights\" rows load the model the way the runtime does (web/src/model.js with "
+        "web/src/weights.js: weights handed to ORT as external data, so the heap holds them once).",
         "",
         f"| model | session create ms | ms/run {base['short_tokens']} tokens | ms/run {base['long_tokens']} tokens | "
         "wasm MB | vs weight-int8 | JS heap MB | peak RSS MB |",

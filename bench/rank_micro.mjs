@@ -1,5 +1,5 @@
-// Micro-benchmark of the runtime's dense ranking (web/src/hybrid.js `denseDocs`, used by
-// engine.js `rank` and the hybrid dense side) against the implementation it replaced, in Node.
+// Micro-benchmark of the runtime's dense ranking (web/src/dense.js `denseDocs`, the dense side of
+// every semantic and hybrid search in web/src/search.js) against the implementation it replaced, in Node.
 //
 //   node bench/rank_micro.mjs [--quick] [--bundle DIR ...] [--sizes 1000,10000,100000]
 //
@@ -25,8 +25,8 @@ import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { chunkDocs, denseDocs, topDocs } from "../web/src/hybrid.js";
-import { halfTable, rank } from "../web/src/engine.js";
+import { halfTable } from "../web/src/bundle.js";
+import { chunkDocs, denseDocs, topDocs } from "../web/src/dense.js";
 import { topK as peerTopK } from "./peer/vectors.js";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -34,7 +34,7 @@ const REPO = resolve(BENCH, "..");
 const RESULTS = join(BENCH, "results");
 
 // ------------------------------------------------------------------------------------------------
-// The implementation before 2026-11-28 (web/src/hybrid.js denseDocs), verbatim: the reference.
+// The implementation before 2026-11-28 (then web/src/hybrid.js denseDocs), verbatim: the reference.
 
 function referenceDenseDocs(index, query, limit, allowed = null) {
   const { dims, n, vectors, scales, chunks, docs } = index;
@@ -169,7 +169,7 @@ function scaledIndex(base, n) {
     }
     chunks[c] = { ...base.chunks[r], doc: d };
   }
-  // What engine.js loadIndex holds: int8 as is (+ scales), float16 widened to float32 at load.
+  // What bundle.js loadIndex holds: int8 as is (+ scales), float16 widened to float32 at load.
   let vectors = raw;
   if (base.dtype === "float16") {
     const t = halfTable();
@@ -247,14 +247,6 @@ function verify(label, index, raw, queries) {
         const diff = sameResult(denseDocs(index, q, limit, filter), want);
         if (diff) throw new Error(`${label} query ${qi} limit ${limit} filter ${!!filter}: ${diff}`);
         compared += want.docs.length;
-      }
-    }
-    // engine.js rank: the hits' ids and scores in order.
-    const want = referenceDenseDocs(index, q, 10);
-    const hits = rank(index, q, 10);
-    for (let i = 0; i < want.docs.length; i++) {
-      if (hits[i].id !== index.docs[want.docs[i]].id || !Object.is(hits[i].score, want.scores[i])) {
-        throw new Error(`${label} query ${qi}: rank() hit ${i} differs`);
       }
     }
     if (raw instanceof Uint16Array) {
@@ -401,8 +393,8 @@ function markdown(r) {
       `${r.queries} queries after ${r.warmup} warm-up, runs alternated, medians. Chunks above the base bundle's ` +
       "are REPEATED real Cranfield chunk vectors (bench/rank_micro.mjs); queries are real chunk vectors and means of two.",
     "",
-    "`before` = denseDocs/rank as of commit a4f9f02 (object read per chunk, full sort of every document); `after` = " +
-      "web/src/hybrid.js now (Int32Array chunk→doc; four chunks scored at once, each with its own float64 " +
+    "`before` = denseDocs as of commit a4f9f02 (object read per chunk, full sort of every document); `after` = " +
+      "web/src/dense.js now (Int32Array chunk→doc; four chunks scored at once, each with its own float64 " +
       "accumulator in index order, so the dependent-add chains overlap; bounded-heap top-k). `peer` = bench/peer/vectors.js topK (the transformers.js stack's brute-force top-10 over a " +
       "pre-dequantized Float32Array).",
     "",
@@ -426,8 +418,7 @@ function markdown(r) {
     "",
     "**Identical results, checked before timing:** for every storage, size and query, `denseDocs` (limits 10, 100 " +
       "and all documents; no filter and a filter passing a third of the documents) returns the same documents, best " +
-      "chunks and scores (`Object.is`, i.e. bit-identical float64) as the old implementation, and `rank()` the same " +
-      "hit ids and scores; the float16 table variant is checked the same way. Any difference aborts the run.",
+      "chunks and scores (`Object.is`, i.e. bit-identical float64) as the old implementation; the float16 table variant is checked the same way. Any difference aborts the run.",
     "",
     "| storage | chunks | queries | ranked documents compared | identical |",
     "|---|---|---|---|---|",

@@ -250,7 +250,7 @@ def _limits() -> dict[str, str]:
         for a, b, label in (("pyodide-boot", "pyodide-ready", py_label),
                             ("ort-session", "ort-ready", "ORT session create")):
             if a in at and b in at:
-                # engine.js emits the start stage once that part's files are fetched + verified.
+                # The runtime emits the start stage once that part's files are fetched + verified.
                 parts.append(f"{label}: files fetched and verified by {at[a]:,.0f} ms, ready at "
                              f"{at[b]:,.0f} ms")
         first = w.get("cold_ms_median")

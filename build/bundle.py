@@ -8,6 +8,10 @@ vendor files (Pyodide core, onnxruntime-web wasm build, from ``web/node_modules`
 ``manifest.json`` with the sha256 and size of every file.
 Layout and manifest: docs/architecture.md, "Bundle".
 
+The manifest carries the two tables every reader takes its settings from, so no reader keeps
+a constant of its own: ``search`` (query-time rules, ``websem.text.rules.search_table``) and
+``runtime.vendor`` (where the runtime finds Pyodide and onnxruntime-web, ``VENDOR`` below).
+
 Atomicity: everything is written into a temporary sibling folder ``.<name>.websem-tmp-<pid>``;
 only when it is complete does it replace ``out``, with one ``renameat2(RENAME_EXCHANGE)`` on Linux
 (falling back to two renames elsewhere). Any failure (exception, Ctrl-C) removes the temporary
@@ -33,6 +37,7 @@ from pathlib import Path
 
 from websem.export.source import sha256_file
 from websem.text.errors import WebsemError
+from websem.text.rules import search_table
 
 from .chunk import chunk_documents, default_overlap
 from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES, write_index
@@ -42,23 +47,27 @@ from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 
 __all__ = [
     "FORMAT_VERSION",
-    "PYODIDE_FILES",
-    "ORT_FILES",
+    "VENDOR",
     "build_bundle",
     "sha256_file",
     "verify_model_package",
 ]
 
-FORMAT_VERSION = 1
-PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
-                 "pyodide-lock.json")
-# The plain wasm build only (no jsep/jspi/asyncify variants: up to 27 MB more, never used).
-ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+# 2: manifest.search and manifest.runtime.vendor, index/lexical.bin required. Readers accept
+# exactly this version (web/query.py, web/src/bundle.js) and ask older bundles to be rebuilt.
+FORMAT_VERSION = 2
+# manifest.runtime.vendor: role -> bundle path of each pinned vendor file. The folder under
+# vendor/ names the npm package it is copied from (_VENDOR_PACKAGES), the file keeps its npm name.
+# ORT: the plain wasm build only (no jsep/jspi/asyncify variants: up to 27 MB more, never used).
+VENDOR = {
+    "ort": {"module": "vendor/ort/ort.wasm.min.mjs", "glue": "vendor/ort/ort-wasm-simd-threaded.mjs",
+            "wasm": "vendor/ort/ort-wasm-simd-threaded.wasm"},
+    "pyodide": {"module": "vendor/pyodide/pyodide.mjs", "asm": "vendor/pyodide/pyodide.asm.mjs",
+                "wasm": "vendor/pyodide/pyodide.asm.wasm", "stdlib": "vendor/pyodide/python_stdlib.zip",
+                "lock": "vendor/pyodide/pyodide-lock.json"},
+}
+_VENDOR_PACKAGES = {"ort": "onnxruntime-web/dist", "pyodide": "pyodide"}
 MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
-# Fusion defaults both runtimes read from manifest.index.lexical (docs/hybrid.md: N = 100 was
-# the product default measured on SciFact/Cranfield/CISI/Medline; 60 is the usual RRF constant).
-RRF_K = 60
-FUSION_N = 100
 _TMP_TAG = ".websem-tmp-"
 SKIPPED_LISTED = 100  # manifest.source.skipped lists at most this many files (counts cover all)
 
@@ -97,8 +106,8 @@ def verify_model_package(model: Path) -> dict:
 
 def _vendor_sources() -> list[tuple[Path, str]]:
     nm = _web_dir() / "node_modules"
-    pairs = [(nm / "pyodide" / f, f"vendor/pyodide/{f}") for f in PYODIDE_FILES]
-    pairs += [(nm / "onnxruntime-web" / "dist" / f, f"vendor/ort/{f}") for f in ORT_FILES]
+    pairs = [(nm / _VENDOR_PACKAGES[pkg] / rel.rsplit("/", 1)[1], rel)
+             for pkg, roles in VENDOR.items() for rel in roles.values()]
     missing = [str(p) for p, _ in pairs if not p.is_file()]
     if missing:
         raise WebsemError(f"websem: the pinned runtime files are missing ({', '.join(missing[:3])}"
@@ -114,6 +123,11 @@ def _runtime_sources() -> list[tuple[Path, str]]:
                           "websem (the runtime ships in web/src)")
     pairs: list[tuple[Path, str]] = []
     for p in sorted(src.iterdir()):
+        if p.is_file() and p.name.endswith(".d.ts"):
+            # Types for TypeScript pages: websem.d.ts sits beside websem.js, the others beside
+            # their modules in runtime/ (they import the shared types from "../websem.js").
+            pairs.append((p, "websem.d.ts" if p.name == "index.d.ts" else f"runtime/{p.name}"))
+            continue
         if not p.is_file() or p.suffix not in (".js", ".mjs", ".css", ".html"):
             continue
         if p.name == "index.js":
@@ -238,22 +252,17 @@ def _copy(pairs: list[tuple[Path, str]], root: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _write_lexical(root: Path, progress: bool) -> dict:
+def _write_lexical(root: Path, progress: bool) -> tuple[dict, dict]:
     """Write index/lexical.bin over the very rows of index/chunks.json and index/docs.json
-    (chunk i of the BM25 index = chunk i of the vectors); return the manifest.index additions:
-    ``files.lexical``, ``lexical`` (BM25 settings, field weights, candidate depth ``n``, ``rrf_k``),
-    ``fusion`` (the hybrid fusion both runtimes use; bundles without it fuse by RRF) and ``facets``
-    (filter fields present in docs.json, in FACET_FIELDS order)."""
+    (chunk i of the BM25 index = chunk i of the vectors). Returns ``manifest.index.lexical`` (a
+    record of how the index was made: BM25 ``k1``/``b``, ``terms``, field weights) and
+    ``manifest.search`` (the query-time rules, with the filter fields present in docs.json)."""
     chunks = json.loads((root / "index" / "chunks.json").read_text("utf-8"))
     docs = json.loads((root / "index" / "docs.json").read_text("utf-8"))
     lex = write_lexical_index(root, chunks, docs, progress=progress)
     present = {f for d in docs for f in (d.get("meta") or {}) if f in FACET_FIELDS}
-    return {
-        "lexical": {"k1": lex["k1"], "b": lex["b"], "terms": lex["terms"], "fields": lex["fields"],
-                    "rrf_k": RRF_K, "n": FUSION_N},
-        "fusion": lex["fusion"],
-        "facets": [f for f in FACET_FIELDS if f in present],
-    }
+    record = {"k1": lex["k1"], "b": lex["b"], "terms": lex["terms"], "fields": lex["fields"]}
+    return record, search_table(facets=[f for f in FACET_FIELDS if f in present])
 
 
 def _write_snowball(root: Path) -> list[str]:
@@ -397,7 +406,7 @@ def build_bundle(
         index_section = write_index(tmp, docs, chunks, vectors, vector_dtype)
         del vectors
         vectors_tmp.unlink()
-        index_section.update(_write_lexical(tmp, progress))
+        index_section["lexical"], search = _write_lexical(tmp, progress)
         index_section["files"] = dict(sorted({**index_section["files"],
                                               "lexical": LEXICAL_FILE}.items()))
         py_extra = _write_snowball(tmp)
@@ -440,6 +449,7 @@ def build_bundle(
                 "quantization": model_manifest.get("quantization"),
             },
             "index": index_section,
+            "search": search,
             # skipped: the first SKIPPED_LISTED files; skipped_counts: every skipped file by reason
             "source": {"kind": report.kind, "name": source.name,
                        "skipped": report.skipped[:SKIPPED_LISTED],
@@ -447,6 +457,7 @@ def build_bundle(
             "runtime": {
                 **versions,
                 "python_files": [rel for _, rel in _python_sources()] + py_extra,
+                "vendor": VENDOR,
                 **({"snapshot_key": snap_key} if snap_key else {}),
             },
             "files": files,

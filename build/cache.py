@@ -223,7 +223,9 @@ def previous_bundle_rows(out: Path, *, model_sha256: str, tokenizer_sha256: str,
 # function of its inputs' *behaviour*, so a build reuses one made from byte-identical inputs:
 # from the cache folder (``snapshots/<key>.<sha256>.bin``) or from the previous bundle (its
 # manifest's ``runtime.snapshot_key``). Only a build with neither makes a new one.
-_SNAPSHOT_INPUTS = ("runtime/engine.js", "vendor/pyodide/", "py/", "model/tokenizer.json")
+# All of runtime/ (the snapshot is made by the runtime's own python.js / snapshot.js, which may
+# move between modules), minus the snapshot itself (snapshot.SNAPSHOT_PATH).
+_SNAPSHOT_INPUTS = ("runtime/", "vendor/pyodide/", "py/", "model/tokenizer.json")
 
 
 def snapshot_key(root: Path, max_length: int) -> str:
@@ -232,7 +234,7 @@ def snapshot_key(root: Path, max_length: int) -> str:
     import shutil
     import subprocess
 
-    from .snapshot import _script
+    from .snapshot import SNAPSHOT_PATH, _script
 
     h = hashlib.sha256(f"websem-snapshot\x00{max_length}\x00".encode())
     node = shutil.which("node")
@@ -242,7 +244,8 @@ def snapshot_key(root: Path, max_length: int) -> str:
     h.update(_script().read_bytes() + b"\x00")
     for p in sorted(root.rglob("*"), key=lambda q: q.relative_to(root).as_posix()):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in _SNAPSHOT_INPUTS):
+        wanted = any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in _SNAPSHOT_INPUTS)
+        if wanted and rel != SNAPSHOT_PATH and p.is_file():
             h.update(rel.encode() + b"\x00" + hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
 

@@ -17,9 +17,10 @@ against int8's 388 B, but the chunk text (chunks.json, ~880 B/chunk) dominates t
 and both are small next to the model and the wasm runtime. int8 stays available
 (``--vector-dtype int8``) for very large corpora.
 
-Scoring (identical in the browser, web/src/engine.js ``rank``): the stored row is dequantized to
-float32 (int8: ``float32(q_i * s)``, exact product rounded once; float16: exact widening), then
-``sum_i(query_i * v_i)`` is accumulated in float64; per document the maximum over its chunks.
+Scoring (identical in the browser's dense scorer and in ``websem query``, which scores the rows of
+:func:`dequantize`): the stored row is dequantized to float32 (int8: ``float32(q_i * s)``, exact
+product rounded once; float16: exact widening), then ``sum_i(query_i * v_i)`` is accumulated in
+float64; per document the maximum over its chunks.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ __all__ = [
     "Index",
     "quantize",
     "dequantize",
-    "chunk_scores",
     "write_index",
     "read_index",
 ]
@@ -70,23 +70,13 @@ def quantize(vectors: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | 
 
 
 def dequantize(stored: np.ndarray, scales: np.ndarray | None) -> np.ndarray:
-    """Stored vectors → float64 ``[n, d]`` (for inspection; scoring uses :func:`chunk_scores`)."""
+    """Stored vectors → the float64 ``[n, d]`` rows every chunk is scored with (``rows @ query``
+    in float64). int8: the float32 product ``q * s``, like ``Math.fround(q * s)`` in the browser
+    (int8 x float32 is exact in float64, so both round the same exact value once)."""
     out = stored.astype(np.float32)
     if scales is not None:
         out = out * scales.astype(np.float32)[:, None]
     return out.astype(np.float64)
-
-
-def chunk_scores(stored: np.ndarray, scales: np.ndarray | None, query: np.ndarray) -> np.ndarray:
-    """Dot products of one float32 query with every stored chunk vector, in float64."""
-    q = np.asarray(query, dtype=np.float32).astype(np.float64)
-    if scales is not None:
-        # float32 product, like Math.fround(q * s) in the browser (int8 x float32 is exact in
-        # float64, so both round the same exact value once).
-        deq = stored.astype(np.float32) * scales.astype(np.float32)[:, None]
-    else:
-        deq = stored.astype(np.float32)
-    return deq.astype(np.float64) @ q
 
 
 @dataclass

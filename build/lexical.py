@@ -17,7 +17,6 @@ from websem.text.bm25 import LexicalIndex
 from websem.text.errors import WebsemError
 
 __all__ = [
-    "FUSION",
     "HEADING_WEIGHT",
     "LEXICAL_FILE",
     "SNOWBALL_FILES",
@@ -35,9 +34,6 @@ LEXICAL_FILE = "index/lexical.bin"
 # (docs/hybrid.md "Field weights", "Quality").
 TITLE_WEIGHT = 3
 HEADING_WEIGHT = 2
-# Hybrid fusion written to manifest.index.fusion (web/text/bm25.py check_fusion), fitted by
-# bench/fit_fusion.py on training queries: alpha weighs the dense side.
-FUSION = {"method": "convex", "norm": "max", "alpha": 0.6}
 # The English stemmer and what it imports. The upstream package __init__ imports all 38
 # languages (767 KB of Python that Pyodide would compile on every start); the bundle ships these
 # three upstream files unchanged plus a 1 KB __init__ exposing the same `stemmer()` API.
@@ -161,8 +157,7 @@ def build_lexical_index(
 def write_lexical_index(bundle_dir: Path, chunks: Sequence[Mapping],
                         docs: Sequence[Mapping] | None = None, **kwargs) -> dict:
     """Write BUNDLE/index/lexical.bin; returns what the manifest needs: ``file``, ``sha256``,
-    ``size``, BM25 ``k1``/``b``, ``terms``, ``analyzer``, the field weights (``fields``) and the
-    default hybrid ``fusion`` settings (``FUSION``, for ``manifest.index.fusion``)."""
+    ``size``, BM25 ``k1``/``b``, ``terms``, ``analyzer`` and the field weights (``fields``)."""
     blob = build_lexical_index(chunks, docs, **kwargs)
     path = Path(bundle_dir) / LEXICAL_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +172,6 @@ def write_lexical_index(bundle_dir: Path, chunks: Sequence[Mapping],
         "b": index.b,
         "terms": index.n_terms,
         "analyzer": index.analyzer,
-        "fusion": dict(FUSION),
     }
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 __all__ = ["SNAPSHOT_PATH", "make_snapshot"]
 
-#: Bundle-relative path of the snapshot (engine.js SNAPSHOT_PATH).
+#: Bundle-relative path of the snapshot (web/src/snapshot.js SNAPSHOT_PATH).
 SNAPSHOT_PATH = "runtime/pyodide-snapshot.bin"
 # Node boots Pyodide once (~3 s idle, far more on a loaded box).
 _TIMEOUT_S = 600
@@ -36,7 +36,7 @@ def _script() -> Path:
 def make_snapshot(bundle_tmp_dir: Path, *, console=None) -> str | None:
     """Write ``runtime/pyodide-snapshot.bin`` into the bundle folder being built.
 
-    Needs ``runtime/engine.js``, ``vendor/pyodide/*``, ``py/websem_text/*`` and ``model/`` already
+    Needs ``runtime/python.js``, ``runtime/snapshot.js``, the Pyodide vendor files, ``py/`` and ``model/`` already
     copied into ``bundle_tmp_dir``. Returns the snapshot's bundle-relative path, or None when no
     snapshot was made (no Node, ``WEBSEM_NO_SNAPSHOT=1``, or a failure, which is printed).
     """
@@ -54,10 +54,13 @@ def make_snapshot(bundle_tmp_dir: Path, *, console=None) -> str | None:
     if node is None:
         warn("node not found; install Node >= 20 to make one")
         return None
+    from .bundle import VENDOR  # here, not at import: bundle.py imports this module
+
     max_length = int(json.loads((root / "model" / "manifest.json").read_text(encoding="utf-8"))["max_seq_length"])
+    pyodide = VENDOR["pyodide"]
     try:
         proc = subprocess.run(
-            [node, str(_script()), str(root), str(max_length)],
+            [node, str(_script()), str(root), str(max_length), pyodide["module"], pyodide["lock"]],
             capture_output=True,
             text=True,
             timeout=_TIMEOUT_S,

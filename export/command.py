@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from websem.export.quantize import MODES
 from websem.text.errors import WebsemError
 
 __all__ = ["export_cmd"]
@@ -28,10 +29,10 @@ def _parse_option(values: tuple[str, ...]) -> dict:
 @click.command("export")
 @click.option("--model", "model", default=None, metavar="PATH_OR_HUB_ID",
               help="Local sentence-transformers folder or hub id (default: built-in all-MiniLM-L6-v2).")
-@click.option("--quantization", type=click.Choice(["weight-int8", "weight-int8-packed", "dynamic-int8", "none"]),
-              default=None,
+@click.option("--quantization", type=click.Choice(MODES), default=None,
               help="weight-int8 (default: int8 weights, fp32 compute), weight-int8-packed (the same, but weights "
-              "stay int8 in memory: MatMulNBits, for edge runtimes), dynamic-int8 (faster on CPU), none (fp32).")
+              "stay int8 in memory: MatMulNBits, for edge runtimes), weight-int4 (4-bit MatMulNBits; fails the "
+              "default gate, docs/quantization.md), dynamic-int8 (faster on CPU), none (fp32).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Output package folder.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--eval", "eval_dir", type=click.Path(path_type=Path), default=None,

@@ -10,6 +10,8 @@ from importlib import resources
 
 from websem.text.errors import WebsemError
 
+from .quantize import MODES
+
 __all__ = ["allowed_ops", "graph_ops", "check_ops"]
 
 
@@ -36,7 +38,6 @@ def check_ops(model, mode: str) -> list[str]:
     if bad:
         raise WebsemError(
             f"websem: quantization '{mode}' produced ops that onnxruntime-web's WASM backend is not "
-            f"verified to run: {', '.join(bad)}; choose another --quantization (weight-int8, "
-            "weight-int8-packed, dynamic-int8, none)"
+            f"verified to run: {', '.join(bad)}; choose another --quantization ({', '.join(MODES)})"
         )
     return [o if not d else f"{d}:{o}" for d, o in ops]

@@ -94,9 +94,11 @@ def load_beir(directory: Path, split: str | None = None) -> tuple[dict, dict, di
 
 
 def _ndcg10(ranked: list[str], rels: dict[str, int]) -> float:
-    dcg = sum((2 ** rels.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:10]))
+    """nDCG@10 with linear gains (trec_eval ``ndcg_cut``), the definition bench/bench_quality.py
+    reports, so `--eval` numbers on graded sets (Cranfield, 0-4) match the project's benchmark."""
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:10]) if rels.get(d, 0) > 0)
     ideal = sorted((g for g in rels.values() if g > 0), reverse=True)[:10]
-    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0
 
 

@@ -18,17 +18,27 @@ Public modes (`--quantization`):
   one scale per block of ``block_size`` input rows, accuracy_level 0 = fp32 compute): no
   DequantizeLinear for onnxruntime to constant-fold into an fp32 copy of the weights. Embedding
   tables are gathered as int8 rows and dequantized after the Gather (as weight-int8 does).
-  Batch-independent and deterministic (no activation quantization). Packed by hand with numpy,
-  so the export does not need onnxruntime's `onnx_ir`-based MatMulNBitsQuantizer.
+  Batch-independent and deterministic (no activation quantization). Packed by hand with numpy
+  (export/nbits.py), so the export does not need onnxruntime's `onnx_ir`-based
+  MatMulNBitsQuantizer.
+- ``weight-int4``: as weight-int8-packed with bits=4 (symmetric, or asymmetric with a zero point
+  per block); with ``scale="max"`` the packing is byte-identical to onnxruntime's
+  MatMulNBitsQuantizer, "mse" (the default) picks each block's clipping ratio. 4.1 MB smaller
+  than weight-int8 but far below the default gate on MiniLM (bench/results/quant.md), so the
+  export refuses it unless the gate is relaxed.
 - ``none``: fp32.
 
 `settings` (internal/advanced, recorded in the manifest; `--quantization-option KEY=JSON`, hidden)
-exist for the measurements and the quality-gate test. Both modes: exclude (substrings of node
-names kept in fp32), embeddings (int8 Gather tables). weight-int8: scale ("mse"|"max").
+exist for the measurements and the quality-gate test. All modes: exclude (substrings of node
+names kept in fp32). Weight-only modes: embeddings, how the 2-D Gather tables are stored: true or
+"int8-rows" (int8 rows, one scale per row, Gather → Cast → Mul), "block8" / "block4"
+(com.microsoft GatherBlockQuantized, one scale per `embedding_block_size` values, default 32),
+false (fp32). weight-int8: scale ("mse"|"max").
 dynamic-int8: per_channel, reduce_range, attention (also act×act MatMuls); activations is
 uint8 only (onnxruntime's dynamic quantization has no int8 activations). weight-int8-packed:
 scale ("mse"|"max", per block), block_size (16..256, a power of two), accuracy_level (0 only:
-fp32 compute; 4 would quantize activations per run, i.e. batch-dependent)."""
+fp32 compute; 4 would quantize activations per run, i.e. batch-dependent). weight-int4: the
+same, plus symmetric (false = a 4-bit zero point per block)."""
 
 from __future__ import annotations
 
@@ -38,9 +48,16 @@ from pathlib import Path
 import numpy as np
 from websem.text.errors import WebsemError
 
+from .nbits import channel_scales, ensure_ms_domain, gather_block, pack_nbits4, pack_nbits8
+
+# tests/test_export.py packs by hand through this name
+_pack_nbits8 = pack_nbits8
+
 __all__ = ["MODES", "DEFAULT_MODE", "default_settings", "quantize", "weight_matmuls"]
 
-MODES = ("weight-int8", "weight-int8-packed", "dynamic-int8", "none")
+MODES = ("weight-int8", "weight-int8-packed", "weight-int4", "dynamic-int8", "none")
+# How weight-only modes store the embedding tables (`embeddings` setting). True = "int8-rows".
+EMBEDDINGS = ("int8-rows", "block8", "block4")
 DEFAULT_MODE = "weight-int8"
 
 _DEFAULTS: dict[str, dict] = {
@@ -65,6 +82,18 @@ _DEFAULTS: dict[str, dict] = {
         "embeddings": True,
         "exclude": [],
     },
+    "weight-int4": {
+        "weights": "int4",
+        "symmetric": True,
+        "scale": "mse",
+        # Measured in bench/results/quant.md: block 32 keeps the most quality of the 4-bit
+        # settings; none of them passes the default gate on all-MiniLM-L6-v2.
+        "block_size": 32,
+        "accuracy_level": 0,
+        "embeddings": "int8-rows",
+        "embedding_block_size": 32,
+        "exclude": [],
+    },
     "dynamic-int8": {
         "weights": "int8",
         # uint8 only: onnxruntime's dynamic quantization (DynamicQuantizeLinear) has no int8
@@ -79,6 +108,11 @@ _DEFAULTS: dict[str, dict] = {
 }
 
 
+# Accepted by every mode that has `embeddings`, recorded only when given (so the default
+# package's manifest does not change): the block of GatherBlockQuantized tables.
+_OPTIONAL = ("embedding_block_size",)
+
+
 def default_settings(mode: str, overrides: dict | None = None) -> dict:
     """Settings of `mode` with `overrides` applied; refuses unknown modes and keys."""
     if mode not in MODES:
@@ -87,7 +121,7 @@ def default_settings(mode: str, overrides: dict | None = None) -> dict:
         )
     settings = {"mode": mode, **_DEFAULTS[mode]}
     for key, value in (overrides or {}).items():
-        if key not in _DEFAULTS[mode]:
+        if key not in _DEFAULTS[mode] and not (key in _OPTIONAL and "embeddings" in _DEFAULTS[mode]):
             raise WebsemError(
                 f"websem: quantization option '{key}' does not apply to mode '{mode}'; "
                 f"options: {', '.join(_DEFAULTS[mode]) or 'none'}"
@@ -100,30 +134,6 @@ def weight_matmuls(model) -> list[str]:
     """Names of MatMul nodes whose second input is a constant initializer (the dense layers)."""
     inits = {t.name for t in model.graph.initializer}
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
-
-
-def _channel_scales(w: np.ndarray, axis: int, method: str) -> np.ndarray:
-    """Symmetric int8 scale per channel (`axis` = the channel axis of the 2-D weight `w`).
-
-    "max": amax / 127. "mse": the clipping ratio in [0.5, 1] (per channel) that minimises the
-    squared rounding + clipping error; a few outliers per channel otherwise waste most of the
-    int8 grid (measured in docs/quantization.md)."""
-    wc = w if axis == 0 else w.T  # rows = channels
-    amax = np.abs(wc).max(axis=1)
-    amax = np.where(amax > 0, amax, 1.0).astype(np.float64)
-    if method == "max":
-        return (amax / 127.0).astype(np.float32)
-    if method != "mse":
-        raise WebsemError(f"websem: weight-int8 scale '{method}' is unknown; choose max or mse")
-    best = amax / 127.0
-    best_err = np.full(len(amax), np.inf)
-    for ratio in np.linspace(0.5, 1.0, 26):
-        s = (amax * ratio / 127.0)[:, None]
-        err = ((np.clip(np.rint(wc / s), -127, 127) * s - wc) ** 2).sum(axis=1)
-        better = err < best_err
-        best = np.where(better, s[:, 0], best)
-        best_err = np.where(better, err, best_err)
-    return best.astype(np.float32)
 
 
 def _weight_int8(model, settings: dict):
@@ -146,7 +156,7 @@ def _weight_int8(model, settings: dict):
         ):
             matmul_w.add(n.input[1])
         elif (
-            settings.get("embeddings")
+            _embedding_format(settings) == "int8-rows"
             and n.op_type == "Gather"
             and n.input[0] in inits
             and len(inits[n.input[0]].dims) == 2
@@ -157,7 +167,7 @@ def _weight_int8(model, settings: dict):
 
     def q8(name: str, axis: int) -> tuple[str, str, np.ndarray]:
         w = numpy_helper.to_array(inits[name]).astype(np.float32)
-        scale = _channel_scales(w, axis, settings.get("scale", "max"))
+        scale = channel_scales(w, axis, settings.get("scale", "max"))
         shape = (1, -1) if axis == 1 else (-1, 1)
         q = np.clip(np.rint(w / scale.reshape(shape)), -127, 127).astype(np.int8)
         g.initializer.remove(inits[name])
@@ -205,43 +215,40 @@ def _weight_int8(model, settings: dict):
     g.initializer.extend(new_inits)
     del g.node[:]
     g.node.extend(head + body)
+    if _embedding_format(settings) in ("block8", "block4"):
+        model = _quantize_tables(model, settings)
     onnx.checker.check_model(model)
     return model
 
 
-def _pack_nbits8(w: np.ndarray, block_size: int, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """Pack a MatMul weight `w` [K, N] for com.microsoft MatMulNBits with bits=8.
-
-    Returns (B uint8 [N, k_blocks, block_size], scales float32 [N * k_blocks]). Symmetric: values
-    are stored as q + 128 in [1, 255], so the op's default zero point (2^(bits-1) = 128) applies
-    and no zero_points input is written. K is zero-padded up to a whole number of blocks."""
-    k, n = w.shape
-    k_blocks = -(-k // block_size)
-    wt = np.zeros((n, k_blocks * block_size), dtype=np.float32)
-    wt[:, :k] = w.T  # MatMulNBits stores B transposed: one row per output column n
-    blocks = wt.reshape(n * k_blocks, block_size)
-    scale = _channel_scales(blocks, 0, method)  # one scale per (column, block)
-    q = np.clip(np.rint(blocks / scale[:, None]), -127, 127).astype(np.int16) + 128
-    return q.astype(np.uint8).reshape(n, k_blocks, block_size), scale.astype(np.float32)
-
-
 def _weight_int8_packed(model, settings: dict):
+    return _weight_nbits(model, settings, 8)
+
+
+def _weight_int4(model, settings: dict):
+    return _weight_nbits(model, settings, 4)
+
+
+def _weight_nbits(model, settings: dict, bits: int):
+    """Dense MatMuls → com.microsoft MatMulNBits (`bits` 8 or 4), embeddings per `embeddings`."""
     import onnx
     from onnx import helper, numpy_helper
 
+    mode = settings.get("mode", f"{bits}-bit")
     block_size = int(settings.get("block_size", 32))
     if block_size < 16 or block_size > 256 or block_size & (block_size - 1):
         raise WebsemError(
-            f"websem: weight-int8-packed block_size {block_size} is not supported; "
+            f"websem: {mode} block_size {block_size} is not supported; "
             "choose a power of two from 16 to 256 (MatMulNBits)"
         )
     if int(settings.get("accuracy_level", 0)) != 0:
         raise WebsemError(
-            f"websem: weight-int8-packed accuracy_level {settings['accuracy_level']} is not allowed: "
+            f"websem: {mode} accuracy_level {settings['accuracy_level']} is not allowed: "
             "levels > 0 quantize activations per run (batch-dependent); use accuracy_level=0"
         )
-    if not settings.get("symmetric", True):
-        raise WebsemError("websem: weight-int8-packed is symmetric only; use symmetric=true")
+    symmetric = bool(settings.get("symmetric", True))
+    if bits == 8 and not symmetric:
+        raise WebsemError(f"websem: {mode} is symmetric only; use symmetric=true")
     g = model.graph
     inits = {t.name: t for t in g.initializer}
     exclude = list(settings.get("exclude") or [])
@@ -262,16 +269,25 @@ def _weight_int8_packed(model, settings: dict):
             continue
         w = numpy_helper.to_array(inits[w_name]).astype(np.float32)
         k, cols = w.shape
-        b, scales = _pack_nbits8(w, block_size, settings.get("scale", "mse"))
+        method = settings.get("scale", "mse")
+        if bits == 8:
+            b, scales = pack_nbits8(w, block_size, method)
+            zp = None
+        else:
+            b, scales, zp = pack_nbits4(w, block_size, method, symmetric)
         base = n.name or n.output[0]
         # Names derive from the MatMul node, so a weight shared by two MatMuls is packed twice
         # (never happens in BERT; correct either way).
-        bn, sn = f"{base}/B_nbits8", f"{base}/scales"
+        bn, sn = f"{base}/B_nbits{bits}", f"{base}/scales"
         new_inits += [numpy_helper.from_array(b, bn), numpy_helper.from_array(scales, sn)]
+        inputs = [n.input[0], bn, sn]
+        if zp is not None:
+            new_inits.append(numpy_helper.from_array(zp, f"{base}/zero_points"))
+            inputs.append(f"{base}/zero_points")
         nodes.append(
             helper.make_node(
-                "MatMulNBits", [n.input[0], bn, sn], list(n.output), name=f"{base}/nbits8",
-                domain="com.microsoft", K=k, N=cols, bits=8, block_size=block_size,
+                "MatMulNBits", inputs, list(n.output), name=f"{base}/nbits{bits}",
+                domain="com.microsoft", K=k, N=cols, bits=bits, block_size=block_size,
                 accuracy_level=0,
             )
         )
@@ -283,14 +299,41 @@ def _weight_int8_packed(model, settings: dict):
     g.initializer.extend(new_inits)
     del g.node[:]
     g.node.extend(nodes)
-    if packed and not any(o.domain == "com.microsoft" for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    if settings.get("embeddings"):
-        model = _weight_int8(
+    ensure_ms_domain(model)
+    model = _quantize_tables(model, settings)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _embedding_format(settings: dict) -> str | None:
+    """The `embeddings` setting as one of EMBEDDINGS, or None (tables stay fp32)."""
+    value = settings.get("embeddings")
+    if value is True:
+        return "int8-rows"
+    if value in (False, None):
+        return None
+    if value not in EMBEDDINGS:
+        raise WebsemError(
+            f"websem: embeddings '{value}' is unknown; choose true (= int8-rows), false, "
+            + ", ".join(EMBEDDINGS)
+        )
+    return value
+
+
+def _quantize_tables(model, settings: dict):
+    """Quantize the 2-D constant Gather tables (word, position, token-type embeddings)."""
+    fmt = _embedding_format(settings)
+    exclude = list(settings.get("exclude") or [])
+    if fmt == "int8-rows":
+        return _weight_int8(
             model,
             {"matmul": False, "embeddings": True, "scale": settings.get("scale", "mse"), "exclude": exclude},
         )
-    onnx.checker.check_model(model)
+    if fmt in ("block8", "block4"):
+        return gather_block(
+            model, 8 if fmt == "block8" else 4, int(settings.get("embedding_block_size", 32)),
+            settings.get("scale", "mse"), exclude,
+        )
     return model
 
 
@@ -355,6 +398,8 @@ def quantize(model, settings: dict):
         return _weight_int8(model, settings)
     if mode == "weight-int8-packed":
         return _weight_int8_packed(model, settings)
+    if mode == "weight-int4":
+        return _weight_int4(model, settings)
     if mode == "dynamic-int8":
         return _dynamic_int8(model, settings)
     raise WebsemError(f"websem: unknown quantization '{mode}'; choose one of {', '.join(MODES)}")

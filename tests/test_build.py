@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from websem.build.bundle import build_bundle
+from websem.build.bundle import VENDOR, build_bundle
 from websem.build.chunk import chunk_document, default_overlap
-from websem.build.index import chunk_scores, dequantize, quantize
+from websem.build.index import dequantize, quantize
 from websem.build.sources import read_source
 from websem.text.errors import WebsemError
+from websem.text.rules import search_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -310,11 +311,11 @@ def test_int8_quantization_roundtrip() -> None:
     assert np.abs(dequantize(q, s) - v).max() <= s.max() / 2 + 1e-7
     query = v[3]
     exact = v.astype(np.float64) @ query.astype(np.float64)
-    assert np.abs(chunk_scores(q, s, query) - exact).max() < 5e-3
-    assert int(np.argmax(chunk_scores(q, s, query))) == 3
+    scores = dequantize(q, s) @ query.astype(np.float64)  # what websem query scores with
+    assert np.abs(scores - exact).max() < 5e-3 and int(np.argmax(scores)) == 3
     h, none = quantize(v, "float16")
     assert none is None and h.dtype == np.float16
-    assert np.abs(chunk_scores(h, None, query) - exact).max() < 1e-3
+    assert np.abs(dequantize(h, None) @ query.astype(np.float64) - exact).max() < 1e-3
     with pytest.raises(WebsemError, match="'int4'.*int8, float16, float32"):
         quantize(v, "int4")
 
@@ -325,7 +326,7 @@ def test_int8_quantization_roundtrip() -> None:
 
 def test_cranfield_bundle_manifest_and_files(cranfield_bundle: Path, model_package: Path) -> None:
     m = json.loads((cranfield_bundle / "manifest.json").read_text())
-    assert m["format"] == "websem-bundle" and m["format_version"] == 1
+    assert m["format"] == "websem-bundle" and m["format_version"] == 2
     on_disk = {p.relative_to(cranfield_bundle).as_posix() for p in cranfield_bundle.rglob("*")
                if p.is_file()} - {"manifest.json"}
     assert set(m["files"]) == on_disk
@@ -356,8 +357,11 @@ def test_cranfield_bundle_manifest_and_files(cranfield_bundle: Path, model_packa
     assert idx["files"]["lexical"] == "index/lexical.bin"
     lex = LexicalIndex.from_bytes((cranfield_bundle / "index/lexical.bin").read_bytes())
     assert lex.n_chunks == idx["chunks"] and lex.n_terms == idx["lexical"]["terms"]
-    assert (idx["lexical"]["rrf_k"], idx["lexical"]["n"]) == (60, 100)
-    assert idx["facets"] == []  # Cranfield has no tags/section/language
+    assert m["search"]["facets"] == []  # Cranfield has no tags/section/language
+    assert m["search"] == search_table(facets=[])
+    assert m["runtime"]["vendor"] == VENDOR
+    assert {rel for roles in VENDOR.values() for rel in roles.values()} == {
+        f for f in m["files"] if f.startswith("vendor/")}
     assert {f for f in m["files"] if f.startswith("py/snowballstemmer/")} == {
         f"py/snowballstemmer/{n}" for n in ("__init__.py", "among.py", "basestemmer.py",
                                             "english_stemmer.py")}

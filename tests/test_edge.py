@@ -1,10 +1,11 @@
 """Edge API: the fetch handler (web/src/handler.js) behind the Node adapter (web/src/node.js),
 started for real on 127.0.0.1 against the real Cranfield bundle, checked against the CPU
-reference `websem query` and fed bad requests."""
+reference `websem query` (ids, scores, titles, urls, snippets, highlights, facets) in every mode
+of the bundle, and fed bad requests. Node, Deno and workerd are required: a missing runtime or
+mode fails, never skips."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -18,12 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from websem.text.rules import MODES
+from websem.text.snippets import utf16_ranges
 from websem.web.api_server import ApiServer, free_port, start_api_server, start_edge_example
-
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js 20 is not installed")
+from websem.web.query import search as reference
 
 N_QUERIES = 30
-MODES = ("hybrid", "semantic", "lexical")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _node() -> None:
+    assert shutil.which("node"), "Node.js 20 is missing: run .ci/setup (the edge handler runs under Node)"
 
 
 @pytest.fixture(scope="module")
@@ -42,33 +48,15 @@ def _search(api: ApiServer, q: str, **params: object) -> tuple[int, dict]:
     return api.get("search?" + urllib.parse.urlencode({"q": q, **params}, doseq=True))
 
 
-def _query_takes_mode() -> bool:
-    """Whether the CPU reference `websem.web.query.search` has hybrid's `mode=` yet (issue #6)."""
-    from websem.web.query import search
-
-    return "mode" in inspect.signature(search).parameters
-
-
-def _reference(bundle: Path, queries: list[str], k: int, mode: str) -> list[list[dict]]:
-    """`websem query` hits for `mode`; before issue #6 lands there, the reference is semantic-only."""
-    from websem.web.query import search
-
-    if _query_takes_mode():
-        return search(bundle, queries, k=k, mode=mode)
-    assert mode == "semantic", mode
-    return search(bundle, queries, k=k)
-
-
 def _assert_same_hits(got: list[dict], want: list[dict], q: str) -> float:
-    """Same ids, order and text fields (and highlights, when the reference has them); returns
-    the largest |score difference|."""
+    """Same ids, order, titles, urls, snippets and highlights (the edge's are UTF-16 ranges, the
+    reference's code points); returns the largest |score difference|."""
     assert [h["id"] for h in got] == [h["id"] for h in want], q
     worst = 0.0
     for g, w in zip(got, want, strict=True):
         worst = max(worst, abs(g["score"] - w["score"]))
         assert (g["title"], g["url"], g["snippet"]) == (w["title"], w["url"], w["snippet"]), q
-        if "highlights" in w:
-            assert g["highlights"] == w["highlights"], q
+        assert g["highlights"] == utf16_ranges(w["snippet"], w["highlights"]), (q, w["snippet"])
     return worst
 
 
@@ -93,17 +81,9 @@ def test_results_equal_websem_query(
     api: ApiServer, cranfield_bundle: Path, cranfield_queries: list[str], mode: str
 ) -> None:
     _, health = api.get("healthz")
-    edge_has = mode in health["modes"]
-    query_has = _query_takes_mode() or mode == "semantic"
-    if not (edge_has and query_has):
-        # Explicit, not silent: hybrid (issue #6) is being wired into both sides; this says which
-        # side still lacks the mode. Once both have it, this test compares them.
-        pytest.skip(
-            f"mode {mode!r} not supported yet by: "
-            + ", ".join(n for n, ok in [("engine.js (info.modes)", edge_has),
-                                         ("websem query (search(mode=))", query_has)] if not ok)
-        )
-    expected = _reference(cranfield_bundle, cranfield_queries, 10, mode)
+    manifest = json.loads((cranfield_bundle / "manifest.json").read_text())
+    assert health["modes"] == manifest["search"]["modes"] and mode in health["modes"], health["modes"]
+    expected = reference(cranfield_bundle, cranfield_queries, k=10, mode=mode)
     worst = 0.0
     for q, want in zip(cranfield_queries, expected, strict=True):
         status, body = _search(api, q, k=10, mode=mode)
@@ -114,13 +94,14 @@ def test_results_equal_websem_query(
     assert worst < 1e-4
 
 
-def test_k_and_mode_are_honoured(api: ApiServer, cranfield_queries: list[str]) -> None:
+def test_k_and_mode_are_honoured(api: ApiServer, cranfield_bundle: Path, cranfield_queries: list[str]) -> None:
     q = cranfield_queries[0]
     _, health = api.get("healthz")
+    table = json.loads((cranfield_bundle / "manifest.json").read_text())["search"]
     modes, default = health["modes"], health["default_mode"]
-    assert default == ("hybrid" if "hybrid" in modes else modes[0])
+    assert modes == table["modes"] and default == modes[0] == "hybrid"
     _, top10 = _search(api, q)
-    assert top10["mode"] == default and top10["filters"] is None
+    assert top10["mode"] == default and top10["filters"] is None and top10["k"] == table["k"]
     status, top3 = _search(api, q, k=3)
     assert status == 200 and len(top10["hits"]) == 10
     assert [h["id"] for h in top3["hits"]] == [h["id"] for h in top10["hits"][:3]]
@@ -130,12 +111,11 @@ def test_k_and_mode_are_honoured(api: ApiServer, cranfield_queries: list[str]) -
     assert status == 200 and len(big["hits"]) == 100
     for mode in MODES:
         status, body = _search(api, q, k=3, mode=mode)
-        if mode in modes:
-            assert status == 200 and body["mode"] == mode, body
-        else:
-            assert status == 400 and body["error"]["code"] == "bad_mode", body
-            assert "not supported by this bundle" in body["error"]["message"]
-            assert ", ".join(modes) in body["error"]["message"]
+        assert status == 200 and body["mode"] == mode, body
+    # the one unknown-mode wording (Python's says 'fuzzy', JS's "fuzzy")
+    status, body = _search(api, q, mode="fuzzy")
+    assert status == 400 and body["error"]["code"] == "bad_mode", body
+    assert body["error"]["message"] == 'websem: unknown search mode "fuzzy"; use one of ' + ", ".join(modes)
 
 
 def test_unknown_filter_field_is_a_400(api: ApiServer) -> None:
@@ -270,9 +250,9 @@ def test_concurrent_first_requests_share_one_start(
     assert status == 200 and health["starts"] == 1
     assert health["served"] == len(qs)
     expected = search(cranfield_bundle, qs, k=5)
-    for (status, body), want in zip(results, expected, strict=True):
+    for q, (status, body), want in zip(qs, results, expected, strict=True):
         assert status == 200
-        assert [h["id"] for h in body["hits"]] == [h["id"] for h in want]
+        assert _assert_same_hits(body["hits"], want, q) < 1e-4
 
 
 def test_broken_bundle_gives_503_json_not_a_crash(cranfield_bundle: Path, tmp_path: Path) -> None:
@@ -325,10 +305,9 @@ def test_cli_serve_api_serves_websem_query_results(
             assert time.monotonic() < deadline, f"not ready: {status} {health}"
             time.sleep(0.3)
         assert health["status"] == "ok" and health["starts"] == 1
-        mode = "semantic"  # the one mode both sides have had since issue #7
         qs = cranfield_queries[:3]
-        for q, want in zip(qs, _reference(cranfield_bundle, qs, 5, mode), strict=True):
-            status, body = _get(base + "search?" + urllib.parse.urlencode({"q": q, "k": 5, "mode": mode}))
+        for q, want in zip(qs, reference(cranfield_bundle, qs, k=5), strict=True):  # the default mode
+            status, body = _get(base + "search?" + urllib.parse.urlencode({"q": q, "k": 5}))
             assert status == 200, body
             assert _assert_same_hits(body["hits"], want, q) < 1e-4
     finally:
@@ -371,7 +350,7 @@ def test_edge_examples_equal_websem_query(edge_example, cranfield_bundle: Path,
     assert health["memory"]["ort_wasm_bytes"] > 16 << 20, health["memory"]
     qs = cranfield_queries[:10]
     for mode in MODES:
-        for q, want in zip(qs, _reference(cranfield_bundle, qs, 5, mode), strict=True):
+        for q, want in zip(qs, reference(cranfield_bundle, qs, k=5, mode=mode), strict=True):
             status, body = _search(server, q, k=5, mode=mode)
             assert status == 200, (runtime, body)
             assert body["mode"] == mode
@@ -434,7 +413,7 @@ def test_packed_bundle_keeps_int8_weights_once_under_workerd(
         assert memory["ort_wasm_bytes"] + memory["pyodide_wasm_bytes"] < 96 << 20, memory
         qs = cranfield_queries[:5]
         for mode in MODES:
-            for q, want in zip(qs, _reference(packed_bundle, qs, 5, mode), strict=True):
+            for q, want in zip(qs, reference(packed_bundle, qs, k=5, mode=mode), strict=True):
                 status, body = _search(server, q, k=5, mode=mode)
                 assert status == 200, body
                 assert _assert_same_hits(body["hits"], want, q) < 1e-4, mode

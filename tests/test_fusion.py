@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from websem.build.lexical import (
-    FUSION,
     HEADING_WEIGHT,
     TITLE_WEIGHT,
     build_lexical_index,
@@ -27,13 +26,13 @@ from websem.text.bm25 import (
     LexicalIndex,
     Ranker,
     aggregate_docs,
-    check_fusion,
     convex,
     fuse,
     normalized,
     rrf,
 )
 from websem.text.errors import WebsemError
+from websem.text.rules import DEFAULT_FUSION, check_fusion, search_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,10 +105,11 @@ def test_fuse_hybrid_convex_keeps_chunks_and_ranks() -> None:
     # n cuts each side before normalizing: lexical {4: 1}, semantic {2: 1}
     assert [(h.doc, h.score) for h in fuse("hybrid", lexical=LEX, semantic=SEM, n=1, fusion=fusion)] == [
         (4, 0.75), (2, 0.25)]
-    # no fusion settings (bundles without index.fusion) = RRF, exactly as before
-    plain = fuse("hybrid", lexical=LEX, semantic=SEM, k=10, n=3)
+    # no fusion settings = the default a build writes (rules.DEFAULT_FUSION)
+    assert fuse("hybrid", lexical=LEX, semantic=SEM, k=10, n=3) == fuse(
+        "hybrid", lexical=LEX, semantic=SEM, k=10, n=3, fusion=DEFAULT_FUSION)
+    plain = fuse("hybrid", lexical=LEX, semantic=SEM, k=10, n=3, fusion={"method": "rrf"})
     assert [(h.doc, h.score) for h in plain] == rrf([[2, 6, 4], [4, 2, 8]], 60)
-    assert plain == fuse("hybrid", lexical=LEX, semantic=SEM, k=10, n=3, fusion={"method": "rrf"})
     assert [h.doc for h in fuse("hybrid", lexical=LEX, semantic=SEM, n=3, fusion={"method": "rrf", "rrf_k": 0})] \
         == [d for d, _ in rrf([[2, 6, 4], [4, 2, 8]], 0)]
     # single-side modes ignore the fusion
@@ -117,9 +117,11 @@ def test_fuse_hybrid_convex_keeps_chunks_and_ranks() -> None:
 
 
 def test_fusion_settings_are_checked() -> None:
-    assert check_fusion(None) == {"method": "rrf", "rrf_k": 60}
+    assert check_fusion({"method": "rrf"}) == {"method": "rrf", "rrf_k": 60}
     assert check_fusion({"method": "convex", "alpha": 1}) == {"method": "convex", "alpha": 1.0, "norm": "minmax"}
-    assert check_fusion(FUSION)["method"] in ("rrf", "convex")
+    assert check_fusion(DEFAULT_FUSION) == {**DEFAULT_FUSION, "alpha": float(DEFAULT_FUSION["alpha"])}
+    with pytest.raises(WebsemError, match="fusion settings must be an object"):
+        check_fusion(None)
     with pytest.raises(WebsemError, match="unknown fusion method 'max'; use one of rrf, convex"):
         check_fusion({"method": "max"})
     with pytest.raises(WebsemError, match="0 <= alpha <= 1.*alpha=1.5"):
@@ -131,24 +133,25 @@ def test_fusion_settings_are_checked() -> None:
     with pytest.raises(WebsemError, match="rrf_k >= 0.*rrf_k=-1"):
         check_fusion({"method": "rrf", "rrf_k": -1})
     with pytest.raises(WebsemError, match="unknown fusion method"):
-        Ranker(None, [], [], fusion={"method": "weighted"})
+        Ranker(None, [], [], search={**search_table(), "fusion": {"method": "weighted"}})
 
 
-def test_ranker_fuses_with_the_bundle_setting_and_defaults_to_rrf() -> None:
+def test_ranker_fuses_with_the_bundle_table() -> None:
+    """The Ranker takes fusion and depth from the bundle's manifest.search, nowhere else."""
     docs = [{"id": f"d{i}", "title": f"doc {i}", "url": f"/d{i}"} for i in range(10)]
     chunks = [{"doc": i, "text": f"text of document {i}"} for i in range(10)]
     lex = [DocHit(4, 9.0, 4), DocHit(2, 5.0, 2), DocHit(8, 1.0, 8)]
     sem = [DocHit(2, 0.75, 2), DocHit(6, 0.5, 6), DocHit(4, 0.25, 4)]
-    old = Ranker(None, chunks, docs)  # a manifest without index.fusion
-    res = old.results("document", mode="hybrid", semantic=sem, lexical=lex, n=3)
+    rrf_table = {**search_table(), "n": 3, "fusion": {"method": "rrf", "rrf_k": 60}}
+    res = Ranker(None, chunks, docs, search=rrf_table).results("document", semantic=sem, lexical=lex)
     assert [(h["id"], h["score"]) for h in res["hits"]] == [(f"d{d}", s) for d, s in rrf([[2, 6, 4], [4, 2, 8]])]
-    new = Ranker(None, chunks, docs, fusion={"method": "convex", "norm": "minmax", "alpha": 0.25})
-    res = new.results("document", mode="hybrid", semantic=sem, lexical=lex, n=3)
+    convex_table = {**rrf_table, "fusion": {"method": "convex", "norm": "minmax", "alpha": 0.25}}
+    res = Ranker(None, chunks, docs, search=convex_table).results("document", semantic=sem, lexical=lex)
     assert [(h["id"], h["score"]) for h in res["hits"]] == [("d4", 0.75), ("d2", 0.625), ("d6", 0.125),
                                                              ("d8", 0.0)]
-    # a per-call setting overrides the bundle's
-    res = new.results("document", mode="hybrid", semantic=sem, lexical=lex, n=3, fusion={"method": "rrf"})
-    assert res["hits"][0]["score"] == rrf([[2, 6, 4], [4, 2, 8]])[0][1]
+    # n = 1 keeps each side's best only
+    res = Ranker(None, chunks, docs, search={**convex_table, "n": 1}).results("document", semantic=sem, lexical=lex)
+    assert [h["id"] for h in res["hits"]] == ["d4", "d2"]
 
 
 # --------------------------------------------------------------------------- field weights
@@ -206,7 +209,6 @@ def test_default_weights_and_manifest_entry(tmp_path: Path) -> None:
     chunks = [{"doc": 0, "anchor": "#care", "text": "Care\nfeed it"}]
     entry = write_lexical_index(tmp_path, chunks, docs, progress=False)
     assert entry["fields"] == {"title": TITLE_WEIGHT, "heading": HEADING_WEIGHT}
-    assert entry["fusion"] == FUSION and check_fusion(entry["fusion"]) == {**FUSION, "alpha": float(FUSION["alpha"])}
     ix = LexicalIndex.from_bytes((tmp_path / "index" / "lexical.bin").read_bytes())
     want = Analyzer().terms(chunk_lexical_text(chunks[0], docs[0], title_weight=TITLE_WEIGHT, heading="Care",
                                                heading_weight=HEADING_WEIGHT))
@@ -221,8 +223,7 @@ def test_lexical_js_scores_equal_python_with_field_weights(tmp_path: Path, share
     chunks and bit-identical scores as Python on a Cranfield index built with title and heading
     weights, several chunks per document and real section headings."""
     node = shutil.which("node")
-    if node is None:
-        pytest.skip("node missing (run .ci/setup)")
+    assert node, "node is missing: run .ci/setup (the runtime's JS is tested under Node)"
     corpus = [json.loads(x) for x in (shared_data / "cranfield" / "corpus.jsonl").read_text().splitlines() if x]
     queries = [json.loads(x)["text"] for x in (shared_data / "cranfield" / "queries.jsonl").read_text().splitlines()
                if x][:60] + ["", "zzzz unknownterm", "wing wing wing slipstream"]

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 from websem.build.bundle import build_bundle
-from websem.build.lexical import FUSION, HEADING_WEIGHT, TITLE_WEIGHT
+from websem.build.lexical import HEADING_WEIGHT, TITLE_WEIGHT
 from websem.text.analyze import Analyzer
 from websem.text.errors import WebsemError
+from websem.text.rules import search_table
 from websem.web.query import load_bundle, search, search_results
 
 WEBSEM = Path(sys.executable).parent / "websem"
@@ -91,12 +92,12 @@ def test_bundle_ships_lexical_index_stemmer_and_facets(site_bundle: Path) -> Non
     m = json.loads((site_bundle / "manifest.json").read_text())
     idx = m["index"]
     assert idx["files"]["lexical"] == "index/lexical.bin" and "index/lexical.bin" in m["files"]
-    assert idx["lexical"]["rrf_k"] == 60 and idx["lexical"]["n"] == 100
+    assert set(idx["lexical"]) == {"k1", "b", "terms", "fields"}  # a record; the rules are in search
     assert idx["lexical"]["k1"] == 1.2 and idx["lexical"]["b"] == 0.75
     assert idx["lexical"]["terms"] > 40  # the six pages' main content (navigation is not indexed)
     assert idx["lexical"]["fields"] == {"title": TITLE_WEIGHT, "heading": HEADING_WEIGHT}
-    assert idx["fusion"] == FUSION
-    assert idx["facets"] == ["tags", "section", "language"]
+    assert m["search"] == search_table(facets=["tags", "section", "language"])
+    assert "fusion" not in idx and "facets" not in idx
     py = m["runtime"]["python_files"]
     assert "py/websem_text/bm25.py" in py and "py/snowballstemmer/english_stemmer.py" in py
     assert all(f in m["files"] for f in py)
@@ -112,7 +113,8 @@ def test_bundle_ships_lexical_index_stemmer_and_facets(site_bundle: Path) -> Non
         "import json, sys; sys.path.insert(0, sys.argv[1] + '/py');"
         "from websem_text.bm25 import Ranker; import snowballstemmer;"
         "b = sys.argv[1]; r = Ranker(open(b + '/index/lexical.bin', 'rb').read(),"
-        " json.load(open(b + '/index/chunks.json')), json.load(open(b + '/index/docs.json'))); "
+        " json.load(open(b + '/index/chunks.json')), json.load(open(b + '/index/docs.json')),"
+        " search=json.load(open(b + '/manifest.json'))['search']); "
         "print(snowballstemmer.__file__);"
         "print(json.dumps(r.results('socket timeouts', mode='lexical', k=3)))"
     )
@@ -139,9 +141,10 @@ def test_three_modes_on_cranfield(cranfield, cranfield_bundle: Path) -> None:
         search(cranfield_bundle, ["wing"], mode="fuzzy")
     # Hybrid = the manifest's fusion over each side's top 100, recomputed from the two
     # single-mode rankings: dense weight alpha, each side's scores divided by its best.
-    fusion = json.loads((cranfield_bundle / "manifest.json").read_text())["index"]["fusion"]
+    table = json.loads((cranfield_bundle / "manifest.json").read_text())["search"]
+    fusion = table["fusion"]
     assert fusion["method"] == "convex" and fusion["norm"] == "max"
-    alpha, n = fusion["alpha"], 100
+    alpha, n = fusion["alpha"], table["n"]
     for q in CRANFIELD_QUERIES:
         sem = {h["id"]: h["score"] for h in cranfield.search([q], n, mode="semantic")[0]}
         bm = {h["id"]: h["score"] for h in cranfield.search([q], n, mode="lexical")[0]}
@@ -154,15 +157,16 @@ def test_three_modes_on_cranfield(cranfield, cranfield_bundle: Path) -> None:
         assert [h["score"] for h in hyb] == sorted(fused.values(), reverse=True)[:10]
 
 
-def test_bundle_without_fusion_settings_ranks_by_rrf(cranfield, cranfield_bundle: Path, tmp_path: Path) -> None:
-    """Bundles built before ``index.fusion`` existed keep RRF (k=60) over each side's top 100."""
-    old = tmp_path / "old"
-    shutil.copytree(cranfield_bundle, old)
-    m = json.loads((old / "manifest.json").read_text())
-    del m["index"]["fusion"]
-    (old / "manifest.json").write_text(json.dumps(m))
-    before = load_bundle(old)
-    n, rrf_k = 100, 60
+def test_the_manifest_search_table_rules_the_query(cranfield, cranfield_bundle: Path, tmp_path: Path) -> None:
+    """`websem query` takes fusion, n, k and the modes from manifest.search, nowhere else: the
+    same bundle with RRF (k=60) over each side's top 50, k=3 and lexical first ranks exactly so."""
+    b = tmp_path / "rrf"
+    shutil.copytree(cranfield_bundle, b)
+    m = json.loads((b / "manifest.json").read_text())
+    m["search"].update(fusion={"method": "rrf", "rrf_k": 60}, n=50, k=3, modes=["lexical", "hybrid"])
+    (b / "manifest.json").write_text(json.dumps(m))
+    changed = load_bundle(b)
+    n, rrf_k = 50, 60
     for q in CRANFIELD_QUERIES:
         sem = [h["id"] for h in cranfield.search([q], n, mode="semantic")[0]]
         bm = [h["id"] for h in cranfield.search([q], n, mode="lexical")[0]]
@@ -170,10 +174,18 @@ def test_bundle_without_fusion_settings_ranks_by_rrf(cranfield, cranfield_bundle
         for ranking in (sem, bm):
             for r, d in enumerate(ranking, 1):
                 fused[d] = fused.get(d, 0.0) + 1.0 / (rrf_k + r)
-        hyb = before.search([q], 10, mode="hybrid")[0]
+        hyb = changed.search([q], 10, mode="hybrid")[0]
         # same additions in the same order (semantic, then lexical): bit-identical scores
         assert all(h["score"] == fused[h["id"]] for h in hyb)
         assert [h["score"] for h in hyb] == sorted(fused.values(), reverse=True)[:10]
+        # no k, no mode: the table's k (3) and first mode (lexical)
+        assert changed.search([q])[0] == cranfield.search([q], 3, mode="lexical")[0]
+    with pytest.raises(WebsemError, match="unknown search mode 'semantic'; use one of lexical, hybrid"):
+        changed.query("wing", mode="semantic")
+    proc = subprocess.run([str(WEBSEM), "query", str(b), "flutter of wings", "--json"],
+                          capture_output=True, text=True, check=True)
+    line = json.loads(proc.stdout)
+    assert line["mode"] == "lexical" and len(line["hits"]) == 3
 
 
 def test_highlights_point_at_query_terms(cranfield) -> None:

@@ -226,14 +226,15 @@ def test_fuse_modes() -> None:
     sem = [DocHit(2, 0.9, 20), DocHit(6, 0.8, 60), DocHit(4, 0.7, 41)]
     assert [h.doc for h in fuse("lexical", lexical=lex, semantic=sem, k=2)] == [4, 2]
     assert [h.doc for h in fuse("semantic", lexical=lex, semantic=sem, k=2)] == [2, 6]
-    hyb = fuse("hybrid", lexical=lex, semantic=sem, k=10, n=3)
+    rrf60 = {"method": "rrf", "rrf_k": 60}
+    hyb = fuse("hybrid", lexical=lex, semantic=sem, k=10, n=3, fusion=rrf60)
     assert [h.doc for h in hyb] == [2, 4, 6, 8]
     by_doc = {h.doc: h for h in hyb}
     assert by_doc[2].chunk == 20 and by_doc[2].semantic_rank == 1 and by_doc[2].lexical_rank == 2
     assert by_doc[4].chunk == 40  # lexical rank 1 beats semantic rank 3
     assert by_doc[6].lexical_rank is None and by_doc[6].chunk == 60
     # n limits each side's candidates
-    assert [h.doc for h in fuse("hybrid", lexical=lex, semantic=sem, n=1)] == [2, 4]
+    assert [h.doc for h in fuse("hybrid", lexical=lex, semantic=sem, n=1, fusion=rrf60)] == [2, 4]
     with pytest.raises(WebsemError, match="unknown search mode 'fuzzy'.*hybrid, semantic, lexical"):
         fuse("fuzzy")
 
@@ -306,15 +307,61 @@ def test_build_lexical_index_uses_titles_and_chunk_order() -> None:
                           "snowballstemmer/basestemmer.py", "snowballstemmer/english_stemmer.py"}
 
 
-# --------------------------------------------------------------------------- Pyodide parity
+# --------------------------------------------------------------------------- Pyodide and JS parity
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    assert node and (REPO / "web" / "node_modules" / "pyodide").is_dir(), (
+        "node or web/node_modules/pyodide is missing: run .ci/setup (the runtime is tested under Node)")
+    return node
+
+
+def test_shipped_lexical_js_ranks_a_real_bundle_like_bm25_py(cranfield_bundle: Path, cranfield: dict,
+                                                             tmp_path: Path) -> None:
+    """The bundle's own runtime/lexical.js (web/src/lexical.js as shipped) under Node over the
+    bundle's index/lexical.bin: the same documents, best chunks and bit-identical scores as the
+    bundle's bm25.py (``Ranker.lexical_docs``, what `websem query` runs), with and without a
+    filter mask, and the same refusal of a chunk-count mismatch."""
+    from websem.web.query import load_bundle
+
+    searcher = load_bundle(cranfield_bundle)
+    ranker = searcher.ranker
+    queries = cranfield["queries"][:60] + ["", "zzzz unknownterm", "wing wing wing slipstream"]
+    terms = [ranker.analyzer.terms(q) for q in queries]
+    even = frozenset(range(0, len(ranker.docs), 2))
+    want = {"all": [[[h.doc, h.score, h.chunk] for h in ranker.lexical_docs(q)[:20]] for q in queries],
+            "even": [[[h.doc, h.score, h.chunk] for h in ranker.lexical_docs(q, even)[:20]] for q in queries]}
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"terms": terms, "chunkDoc": ranker.chunk_doc, "nDocs": len(ranker.docs)}))
+    shipped = (cranfield_bundle / "runtime" / "lexical.js").as_uri()
+    script = tmp_path / "run.mjs"
+    script.write_text(
+        "import { readFileSync } from 'node:fs';\n"
+        f"const {{ openLexical, lexicalDocs }} = await import({json.dumps(shipped)});\n"
+        f"const job = JSON.parse(readFileSync({json.dumps(str(job))}, 'utf8'));\n"
+        f"const bytes = new Uint8Array(readFileSync({json.dumps(str(cranfield_bundle / 'index' / 'lexical.bin'))}));\n"
+        "const ix = openLexical(bytes, job.chunkDoc.length);\n"
+        "const even = new Uint8Array(job.nDocs).map((_, d) => (d % 2 === 0 ? 1 : 0));\n"
+        "const run = (mask) => job.terms.map((t) => { const r = lexicalDocs(ix, t, job.chunkDoc, mask, 20);\n"
+        "  return Array.from(r.docs, (d, i) => [d, r.scores[i], r.chunks[i]]); });\n"
+        "let refused = '';\n"
+        "try { openLexical(bytes, job.chunkDoc.length + 1); } catch (e) { refused = e.message; }\n"
+        "process.stdout.write(JSON.stringify({ all: run(null), even: run(even), refused }));\n")
+    proc = subprocess.run([_node(), str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout)
+    assert sum(len(w) for w in want["all"]) > 500 and want["even"] != want["all"]  # real rankings
+    assert got["all"] == want["all"]  # JSON floats round-trip exactly: bit-identical scores
+    assert got["even"] == want["even"]
+    assert got["refused"].startswith("websem:") and "rebuild" in got["refused"]
 
 
 def test_pyodide_and_js_rank_exactly_like_cpython(tmp_path: Path, cranfield: dict, cran_index) -> None:
     """The shipped files run in Pyodide (Python 3.14): same terms, same top-10, bit-identical
-    scores; the plain-JS scorer over the same bytes agrees too; snippets are identical."""
-    node = shutil.which("node")
-    if node is None or not (REPO / "web" / "node_modules" / "pyodide").is_dir():
-        pytest.skip("node or web/node_modules/pyodide missing (run .ci/setup)")
+    scores; the runtime's JS scorer (web/src/lexical.js) over the same bytes agrees too;
+    snippets are identical."""
+    node = _node()
     analyzer, blob, _ = cran_index
     (tmp_path / "lexical.bin").write_bytes(blob)
     snow = tmp_path / "snowballstemmer"
@@ -366,13 +413,13 @@ def test_ranker_lexical_mode_filters_facets_snippets(cranfield: dict, cran_index
     assert len(odd["hits"]) == 10
     assert all(cranfield["ids"].index(h["id"]) % 2 == 1 for h in odd["hits"])
     assert odd["facets"]["section"] == [["odd", dict(res["facets"]["section"])["odd"]]]
-    # hybrid without a semantic side is lexical RRF order; semantic mode needs the caller's list
+    # hybrid without a semantic side is lexical order; semantic mode needs the caller's list
     hyb = ranker.results(q, mode="hybrid", k=5)
     assert [h["id"] for h in hyb["hits"]] == [h["id"] for h in res["hits"][:5]]
     assert ranker.results(q, mode="semantic", k=5)["hits"] == []
     with pytest.raises(WebsemError, match="unknown filter field 'lang'"):
         ranker.results(q, filters={"lang": "en"})
-    with pytest.raises(WebsemError, match="needs a lexical index"):
+    with pytest.raises(WebsemError, match="needs a lexical ranking"):
         Ranker(None, chunks, docs).results(q, mode="lexical")
 
 

@@ -137,16 +137,15 @@ def test_cli_json_matches_api(cranfield_bundle: Path, cranfield_queries, tmp_pat
     assert [x["query_id"] for x in lines] == [q["_id"] for q in qs]
     for line, hits in zip(lines, api, strict=True):
         assert line["mode"] == "hybrid"
-        assert [{"id": x["id"], "score": x["score"]} for x in line["hits"]] == [
-            {"id": h["id"], "score": h["score"]} for h in hits]
-        assert [x["highlights"] for x in line["hits"]] == [h["highlights"] for h in hits]
+        assert line["hits"] == [{key: h[key] for key in ("id", "score", "url", "snippet", "highlights")}
+                                for h in hits]
     lex = subprocess.run([str(WEBSEM), "query", str(cranfield_bundle), "--queries", str(qfile),
                           "-k", "5", "--json", "--mode", "lexical"],
                          capture_output=True, text=True, check=True)
     api = search(cranfield_bundle, [q["text"] for q in qs], k=5, mode="lexical")
     for line, hits in zip(map(json.loads, lex.stdout.splitlines()), api, strict=True):
-        assert [x["id"] for x in line["hits"]] == [h["id"] for h in hits]
-        assert [x["score"] for x in line["hits"]] == [h["score"] for h in hits]
+        assert line["hits"] == [{key: h[key] for key in ("id", "score", "url", "snippet", "highlights")}
+                                for h in hits]
     for args, message in ((["--mode", "fuzzy"], "'fuzzy' is not one of 'hybrid', 'semantic'"),
                           (["--filter", "section"], "is not FIELD=VALUE"),
                           (["--filter", "section=x"], "unknown filter field 'section'")):
@@ -162,58 +161,94 @@ def test_cli_json_matches_api(cranfield_bundle: Path, cranfield_queries, tmp_pat
     assert bad.returncode == 2 and bad.stderr.startswith("websem: pass either a QUERY")
 
 
-def test_tampered_bundles_are_refused(cranfield_bundle: Path, tmp_path: Path) -> None:
-    b = tmp_path / "b"
-    shutil.copytree(cranfield_bundle, b)
-    verify_bundle(b)
-    manifest = (b / "manifest.json").read_text()
+BAD_BUNDLES = json.loads((Path(__file__).parent / "fixtures" / "bad_bundles.json").read_text("utf-8"))
 
-    chunks = b / "index/chunks.json"
-    original = chunks.read_bytes()
-    chunks.write_bytes(original.replace(b"wing", b"wine", 1))
-    with pytest.raises(WebsemError, match=r"index/chunks\.json does not match its sha256"):
-        search(b, ["wing"])
-    chunks.write_bytes(original)
 
-    vec = b / "index/vectors.bin"
-    vec.rename(b / "moved.bin")
-    with pytest.raises(WebsemError, match=r"index/vectors\.bin is missing"):
-        verify_bundle(b)
-    (b / "moved.bin").rename(vec)
+@pytest.fixture(scope="module")
+def small_bundle(model_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A good format-2 bundle of the two-page MkDocs fixture site (no Pyodide snapshot: the
+    verification does not need one)."""
+    from websem.build.bundle import build_bundle
 
-    def patched(edit) -> None:
-        m = json.loads(manifest)
-        edit(m)
-        (b / "manifest.json").write_text(json.dumps(m))
+    out = tmp_path_factory.mktemp("small") / "bundle"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WEBSEM_NO_SNAPSHOT", "1")
+    try:
+        build_bundle(Path(__file__).parent / "fixtures" / "sites" / "mkdocs", out, model=model_package,
+                     progress=False)
+    finally:
+        mp.undo()
+    return out
 
-    patched(lambda m: m.update(format_version=99))
-    with pytest.raises(WebsemError, match="format_version 99 is not supported"):
-        verify_bundle(b)
-    patched(lambda m: m["index"].update(model_sha256="0" * 64))
-    with pytest.raises(WebsemError, match=r"index built with model 0{64} but bundle ships model"):
-        verify_bundle(b)
+
+def bad_bundle(good: Path, case: dict, dst: Path) -> Path:
+    """``good`` changed as one case of tests/fixtures/bad_bundles.json says (files hard-linked;
+    a changed file is replaced, never written through its link)."""
+    import os
+
+    shutil.copytree(good, dst, copy_function=os.link)
+    mpath = dst / "manifest.json"
+    if "manifest_text" in case:
+        mpath.unlink()
+        mpath.write_text(case["manifest_text"], "utf-8")
+    if "manifest" in case:
+        m = json.loads(mpath.read_text("utf-8"))
+        for edit in case["manifest"]:
+            *parents, last = edit["set"] if "set" in edit else edit["delete"]
+            node = m
+            for key in parents:
+                node = node[key]
+            if "set" in edit:
+                node[last] = edit["value"]
+            else:
+                del node[last]
+        mpath.unlink()
+        mpath.write_text(json.dumps(m), "utf-8")
+    if "file" in case:
+        f = dst / case["file"]["path"]
+        data = f.read_bytes()
+        f.unlink()
+        op = case["file"]["op"]
+        if op == "flip":
+            f.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        elif op == "append":
+            f.write_bytes(data + b"\n")
+        else:
+            assert op == "remove", op
+    return dst
+
+
+def test_the_good_bundle_is_format_2_and_verifies(small_bundle: Path) -> None:
+    from websem.build.bundle import FORMAT_VERSION, VENDOR
+    from websem.text.rules import search_table
+
+    m = verify_bundle(small_bundle)
+    assert m["format_version"] == FORMAT_VERSION == 2
+    assert m["search"] == search_table(facets=m["search"]["facets"])
+    assert m["runtime"]["vendor"] == VENDOR
+    assert all(rel in m["files"] for roles in VENDOR.values() for rel in roles.values())
+
+
+@pytest.mark.parametrize("case", BAD_BUNDLES["cases"], ids=[c["name"] for c in BAD_BUNDLES["cases"]])
+def test_bad_bundles_are_refused(small_bundle: Path, tmp_path: Path, case: dict) -> None:
+    """Every golden case of tests/fixtures/bad_bundles.json (the JS runtime passes the same file)."""
+    b = bad_bundle(small_bundle, case, tmp_path / "b")
+    with pytest.raises(WebsemError) as e:
+        load_bundle(b)
+    message = str(e.value)
+    assert message.startswith("websem:"), message
+    for part in case["errors"]:
+        assert part in message, (case["name"], message)
+    verify_bundle(small_bundle)  # the good bundle was not changed through a hard link
+
+
+def test_cli_refuses_a_bad_bundle_without_traceback(small_bundle: Path, tmp_path: Path) -> None:
+    case = next(c for c in BAD_BUNDLES["cases"] if c["name"] == "format_version 1")
+    b = bad_bundle(small_bundle, case, tmp_path / "old")
+    proc = subprocess.run([str(WEBSEM), "query", str(b), "wing"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "format_version 1 is not supported" in proc.stderr
+    assert "Traceback" not in proc.stderr
     (b / "manifest.json").unlink()
     proc = subprocess.run([str(WEBSEM), "query", str(b), "wing"], capture_output=True, text=True)
     assert proc.returncode == 2 and "no manifest.json" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def test_bundle_without_lexical_index_defaults_to_semantic(cranfield_bundle: Path, tmp_path: Path) -> None:
-    """A bundle built before hybrid search (no index/lexical.bin) answers `websem query` without
-    --mode, semantically, as the browser does (info.modes), and refuses hybrid with a message."""
-    b = tmp_path / "old"
-    shutil.copytree(cranfield_bundle, b)
-    m = json.loads((b / "manifest.json").read_text())
-    rel = m["index"]["files"].pop("lexical")
-    del m["files"][rel]
-    (b / rel).unlink()
-    (b / "manifest.json").write_text(json.dumps(m))
-    proc = subprocess.run([str(WEBSEM), "query", str(b), "flutter of wings", "-k", "3", "--json"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    line = json.loads(proc.stdout)
-    want = search(cranfield_bundle, ["flutter of wings"], k=3, mode="semantic")[0]
-    assert line["mode"] == "semantic"
-    assert [h["id"] for h in line["hits"]] == [h["id"] for h in want]
-    bad = subprocess.run([str(WEBSEM), "query", str(b), "wing", "--mode", "hybrid"], capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.startswith("websem:") and "Traceback" not in bad.stderr, bad.stderr

@@ -3,17 +3,19 @@
 Same bundle files as the browser: ``model/tokenizer.json`` through the bundle's own copy of
 websem's stdlib WordPiece tokenizer (``py/websem_text``, exactly the code Pyodide runs),
 ``model/model.onnx`` through onnxruntime (CPU, one query per run), and the index files.
-Scoring follows docs/architecture.md "Search semantics" (see ``websem.build.index.chunk_scores``):
-float64 dot products, document score = max over its chunks (the first chunk reaching the max
-wins), order by score descending then document index ascending. Everything after the dense
-ranking (BM25 over ``index/lexical.bin``, filters, rank fusion, facets, snippets, highlights) is
-the bundle's own ``py/websem_text/bm25.py`` ``Ranker.results``: the code the browser runs in
-Pyodide, so both rank identically (docs/hybrid.md). Modes: ``hybrid`` (default, RRF of both
-sides), ``semantic``, ``lexical`` (no model run).
+Dense scoring follows docs/architecture.md "Search semantics": float64 dot products of the
+dequantized rows, document score = max over its chunks (the first chunk reaching the max wins),
+order by score descending then document index ascending. Everything after the dense ranking
+(BM25 over ``index/lexical.bin``, filters, rank fusion, facets, snippets, highlights) is the
+bundle's own ``py/websem_text/bm25.py`` ``Ranker.results``, with the rules of the bundle's
+``manifest.search``: the code and the table the browser uses, so both rank identically
+(docs/hybrid.md).
 
-Before anything is used, the bundle is verified like the browser does: known ``format_version``,
-every file's sha256 and size against ``manifest.json``, and the index's ``model_sha256`` against
-the shipped model. Each failure is a ``WebsemError`` that says what to do.
+Before anything is used, the bundle is verified with the checks the JS runtime makes
+(``web/src/bundle.js``; both are pinned by ``tests/fixtures/bad_bundles.json``): the manifest's
+format and ``format_version``, its ``search`` table, model and index agreement, the lexical index
+and vendor entries, then every file's size and sha256. Each failure is a ``WebsemError`` that
+says what to do.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from pathlib import Path
 import click
 import numpy as np
 from websem.text.errors import WebsemError
+from websem.text.rules import MODES, check_mode, check_search
 
 __all__ = [
-    "MODES",
-    "SUPPORTED_FORMAT_VERSIONS",
     "Searcher",
+    "check_manifest",
     "load_bundle",
     "verify_bundle",
     "search",
@@ -38,11 +40,8 @@ __all__ = [
     "query_cmd",
 ]
 
-SUPPORTED_FORMAT_VERSIONS = (1,)
-SNIPPET_CHARS = 240  # same as web/src/engine.js
-MODES = ("hybrid", "semantic", "lexical")  # first = default
-DEFAULT_FACETS = ("tags", "section", "language")
 EMBED_CACHE = 1024  # query embeddings kept per Searcher (384 float32 = 1.5 KB each)
+_REBUILD = "rebuild the bundle with `websem build`"
 
 
 def _sha256(path: Path) -> str:
@@ -51,8 +50,58 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
+def check_manifest(manifest: object, where: str) -> dict:
+    """The checks on ``manifest.json`` alone (no file read), in the order web/src/bundle.js
+    makes them; ``where`` names the manifest in messages."""
+    from websem.build.bundle import FORMAT_VERSION, VENDOR
+    from websem.build.index import VECTOR_DTYPES
+
+    if not isinstance(manifest, dict) or manifest.get("format") != "websem-bundle":
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise WebsemError(f"websem: {where} is not a websem bundle manifest (format {got!r}, expected "
+                          "'websem-bundle'); point at the folder written by `websem build`")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise WebsemError(f"websem: bundle format_version {version!r} is not supported (this websem "
+                          f"reads {FORMAT_VERSION}); {_REBUILD}")
+    check_search(manifest.get("search"))
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    index = manifest.get("index") if isinstance(manifest.get("index"), dict) else {}
+    if not model.get("sha256") or index.get("model_sha256") != model.get("sha256"):
+        raise WebsemError(f"websem: index built with model {index.get('model_sha256')} but bundle ships "
+                          f"model {model.get('sha256')}; {_REBUILD}")
+    if index.get("dims") != model.get("dims"):
+        raise WebsemError(f"websem: index dims {index.get('dims')} differ from model dims "
+                          f"{model.get('dims')}; {_REBUILD}")
+    if index.get("vector_dtype") not in VECTOR_DTYPES:
+        raise WebsemError(f"websem: index vector_dtype {index.get('vector_dtype')!r} is unknown "
+                          f"(allowed: {', '.join(VECTOR_DTYPES)}); {_REBUILD}")
+    files = index.get("files") if isinstance(index.get("files"), dict) else {}
+    if not isinstance(files.get("lexical"), str):
+        raise WebsemError("websem: manifest.index.files.lexical is missing: the bundle has no lexical "
+                          f"index (index/lexical.bin); {_REBUILD}")
+    vendor = (manifest.get("runtime") or {}).get("vendor")
+    for pkg, roles in VENDOR.items():
+        for role in roles:
+            if not isinstance(((vendor or {}).get(pkg) or {}).get(role), str):
+                raise WebsemError(f"websem: manifest.runtime.vendor.{pkg}.{role} is missing (where "
+                                  f"the runtime finds {pkg}); {_REBUILD}")
+    table = manifest.get("files")
+    if not isinstance(table, dict):
+        raise WebsemError(f"websem: {where} has no file table (manifest.files); {_REBUILD}")
+    needed = ["model/model.onnx", "model/tokenizer.json", *files.values(),
+              *(rel for roles in vendor.values() for rel in roles.values())]
+    for rel in needed:
+        entry = table.get(rel)
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                and isinstance(entry.get("size"), int)):
+            raise WebsemError(f"websem: {where} lists no file {rel!r} (with its sha256 and size); "
+                              f"the bundle is incomplete, {_REBUILD}")
+    return manifest
+
+
 def verify_bundle(bundle: Path) -> dict:
-    """The bundle's manifest after checking format, every file's sha256/size and the model match."""
+    """The bundle's manifest after ``check_manifest`` and checking every file's size and sha256."""
     bundle = Path(bundle)
     mpath = bundle / "manifest.json"
     if not mpath.is_file():
@@ -61,39 +110,24 @@ def verify_bundle(bundle: Path) -> dict:
     try:
         manifest = json.loads(mpath.read_text("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise WebsemError(f"websem: {mpath} is not valid JSON ({e}); rebuild the bundle with "
-                          "`websem build`") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "websem-bundle":
-        raise WebsemError(f"websem: {mpath} is not a websem bundle manifest (format "
-                          f"{manifest.get('format') if isinstance(manifest, dict) else None!r}); "
-                          "build one with `websem build`")
-    version = manifest.get("format_version")
-    if version not in SUPPORTED_FORMAT_VERSIONS:
-        raise WebsemError(f"websem: bundle format_version {version!r} is not supported (this "
-                          f"websem reads {', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}); rebuild "
-                          "the bundle with this websem's `websem build`, or upgrade websem")
-    files = manifest.get("files") or {}
-    needed = ["model/model.onnx", "model/tokenizer.json",
-              *manifest.get("index", {}).get("files", {}).values()]
-    for rel in needed:
-        if rel not in files:
-            raise WebsemError(f"websem: {mpath} does not list {rel}; rebuild the bundle with "
-                              "`websem build`")
-    for rel, info in files.items():
+        raise WebsemError(f"websem: {mpath} is not valid JSON ({e}); {_REBUILD}") from None
+    check_manifest(manifest, str(mpath))
+    for rel, info in manifest["files"].items():
         p = bundle / rel
         if not p.is_file():
-            raise WebsemError(f"websem: bundle file {rel} is missing from {bundle}; copy the "
-                              "complete bundle folder, or rebuild it with `websem build`")
-        if p.stat().st_size != info.get("size") or _sha256(p) != info.get("sha256"):
-            raise WebsemError(f"websem: bundle file {rel} does not match its sha256 in "
-                              "manifest.json (corrupt or modified); rebuild the bundle with "
-                              "`websem build`, or copy it again")
-    model_sha = files["model/model.onnx"]["sha256"]
-    shipped = manifest.get("model", {}).get("sha256")
-    index_sha = manifest.get("index", {}).get("model_sha256")
-    if index_sha != model_sha or shipped != model_sha:
-        raise WebsemError(f"websem: index built with model {index_sha} but bundle ships model "
-                          f"{model_sha}; rebuild with `websem build`")
+            raise WebsemError(f"websem: bundle file {rel} is missing from {bundle}; upload the complete "
+                              "bundle folder (`websem build` output), or rebuild it with `websem build`")
+        size = p.stat().st_size
+        if size != info.get("size") or (got := _sha256(p)) != info.get("sha256"):
+            got = "not computed" if size != info.get("size") else got
+            raise WebsemError(f"websem: {rel} failed its integrity check (sha256 {got}, {size} bytes; "
+                              f"manifest.json expects {info.get('sha256')}, {info.get('size')} bytes) in "
+                              f"{bundle}; the file is corrupt, tampered with or from another build: copy "
+                              "the whole bundle folder again or rebuild it with `websem build`")
+    model_sha = manifest["files"]["model/model.onnx"]["sha256"]
+    if manifest["model"]["sha256"] != model_sha:
+        raise WebsemError(f"websem: index built with model {manifest['model']['sha256']} but bundle "
+                          f"ships model {model_sha}; {_REBUILD}")
     return manifest
 
 
@@ -101,19 +135,16 @@ def _bundle_text(bundle: Path, manifest: dict) -> tuple:
     """``(wordpiece, bm25)`` modules from the bundle's own ``py/websem_text`` (the code the
     browser runs in Pyodide), so the reference tokenizes and ranks exactly like the bundle even
     when the installed websem is newer or older. Loaded under a name derived from the files'
-    sha256 (verified already). Bundles without ``bm25.py`` (built before hybrid search) get the
-    installed ``websem.text.bm25``."""
+    sha256 (verified already)."""
     import hashlib
     import importlib
     import importlib.util
 
     pkg = bundle / "py" / "websem_text"
     py_files = manifest.get("runtime", {}).get("python_files", [])
-    if not (pkg / "wordpiece.py").is_file() or "py/websem_text/wordpiece.py" not in py_files:
-        import websem.text.bm25 as bm25
-        import websem.text.wordpiece as wordpiece
-
-        return wordpiece, bm25
+    for rel in ("py/websem_text/wordpiece.py", "py/websem_text/bm25.py"):
+        if rel not in py_files:
+            raise WebsemError(f"websem: manifest.runtime.python_files does not list {rel}; {_REBUILD}")
     digest = hashlib.sha256("".join(manifest["files"][f]["sha256"] for f in sorted(py_files))
                             .encode()).hexdigest()[:16]
     name = f"_websem_bundle_text_{digest}"
@@ -133,14 +164,9 @@ def _bundle_text(bundle: Path, manifest: dict) -> tuple:
             del sys.modules[name]
             sys.modules.pop(f"{name}.errors", None)
             raise
-    wordpiece = importlib.import_module(f"{name}.wordpiece")
-    if "py/websem_text/bm25.py" in py_files:
-        # analyze.py imports `snowballstemmer`: in CPython that is the installed package (the
-        # bundle's py/snowballstemmer holds the same upstream files, trimmed to English)
-        bm25 = importlib.import_module(f"{name}.bm25")
-    else:
-        import websem.text.bm25 as bm25
-    return wordpiece, bm25
+    # analyze.py imports `snowballstemmer`: in CPython that is the installed package (the
+    # bundle's py/snowballstemmer holds the same upstream files, trimmed to English)
+    return importlib.import_module(f"{name}.wordpiece"), importlib.import_module(f"{name}.bm25")
 
 
 def _bundle_tokenizer(bundle: Path, manifest: dict):
@@ -149,12 +175,6 @@ def _bundle_tokenizer(bundle: Path, manifest: dict):
     text = (bundle / "model" / "tokenizer.json").read_text("utf-8")
     max_len = int(manifest["model"]["max_seq_length"])
     return wordpiece.WordPieceTokenizer.from_json(text, max_length=max_len)
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise WebsemError(f"websem: unknown search mode {mode!r}; allowed: {', '.join(MODES)}")
-    return mode
 
 
 def parse_filters(items: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
@@ -190,20 +210,12 @@ class Searcher:
         from websem.build.index import dequantize
 
         self._rows = dequantize(self.index.vectors, self.index.scales)
-        lex_rel = m["index"].get("files", {}).get("lexical")
-        lexical = (self.bundle / lex_rel).read_bytes() if lex_rel else None
-        # manifest.index.fusion (hybrid fusion settings); bundles without it rank by RRF, and
-        # their own bm25.py (which this runs) predates the keyword.
-        fusion = m["index"].get("fusion")
-        self.ranker = self._bm25.Ranker(lexical, self.index.chunks, self.index.docs,
-                                        facet_fields=m["index"].get("facets", DEFAULT_FACETS),
-                                        **({} if fusion is None else {"fusion": fusion}))
-        settings = m["index"].get("lexical") or {}
-        self.n = int(settings.get("n", 100))
-        self.rrf_k = int(settings.get("rrf_k", self._bm25.DEFAULT_RRF_K))
-        # Like the browser's info.modes: the first is the default; bundles built before hybrid
-        # search (no lexical index) are semantic-only.
-        self.modes: tuple[str, ...] = MODES if lex_rel else ("semantic",)
+        lexical = (self.bundle / m["index"]["files"]["lexical"]).read_bytes()
+        self.ranker = self._bm25.Ranker(lexical, self.index.chunks, self.index.docs, search=m["search"])
+        # The bundle's rules (manifest.search): modes (the first is the default), k, n.
+        self.modes: tuple[str, ...] = tuple(self.ranker.search["modes"])
+        self.k: int = self.ranker.search["k"]
+        self.n: int = self.ranker.search["n"]
 
     @property
     def embedder(self):
@@ -250,29 +262,33 @@ class Searcher:
         order = cand[np.lexsort((cand, -best[cand]))][:k]
         return [self._bm25.DocHit(int(d), float(best[d]), int(best_chunk[d])) for d in order]
 
-    def search_vector(self, qvec: np.ndarray, k: int = 10, *, query: str = "",
+    def search_vector(self, qvec: np.ndarray, k: int | None = None, *, query: str = "",
                       filters: dict | None = None) -> list[dict]:
         """Semantic-mode hits for one query embedding (``query`` only picks the snippet)."""
+        k = self._check_k(k)
         sem = self.semantic_docs(qvec, max(k, self.n), allowed=self.ranker.allowed(filters))
-        return self.ranker.results(query, mode="semantic", semantic=sem, filters=filters, k=k,
-                                   n=self.n, rrf_k=self.rrf_k,
-                                   snippet_chars=SNIPPET_CHARS)["hits"]
+        return self.ranker.results(query, mode="semantic", semantic=sem, filters=filters, k=k)["hits"]
 
-    def query(self, query: str, k: int = 10, *, mode: str | None = "hybrid",
+    def _check_k(self, k: int | None) -> int:
+        if k is None:
+            return self.k
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise WebsemError(f"websem: k={k!r}; k must be an integer >= 1")
+        return k
+
+    def query(self, query: str, k: int | None = None, *, mode: str | None = None,
               filters: dict | None = None) -> dict:
         """``{"hits": [{id, score, title, url, snippet, highlights}], "facets": {field: [[value,
         count], ...]}}`` for one query. ``highlights`` are ``[start, end)`` code-point ranges
-        into ``snippet`` (never HTML). ``mode=None``: the bundle's default (``self.modes[0]``)."""
-        mode = self.modes[0] if mode is None else _check_mode(mode)
-        if k < 1:
-            raise WebsemError(f"websem: k={k}; k must be at least 1")
+        into ``snippet`` (never HTML). ``mode``/``k`` None: the bundle's (``manifest.search``)."""
+        mode = self.modes[0] if mode is None else check_mode(mode, self.modes)
+        k = self._check_k(k)
         allowed = self.ranker.allowed(filters)  # validates the filter fields first
         sem = ([] if mode == "lexical"
                else self.semantic_docs(self.embed(query), max(k, self.n), allowed=allowed))
-        return self.ranker.results(query, mode=mode, semantic=sem, filters=filters, k=k,
-                                   n=self.n, rrf_k=self.rrf_k, snippet_chars=SNIPPET_CHARS)
+        return self.ranker.results(query, mode=mode, semantic=sem, filters=filters, k=k)
 
-    def search(self, queries: list[str], k: int = 10, *, mode: str = "hybrid",
+    def search(self, queries: list[str], k: int | None = None, *, mode: str | None = None,
                filters: dict | None = None) -> list[list[dict]]:
         """Top-``k`` hits ``{id, score, title, url, snippet, highlights}`` for each query."""
         return [self.query(q, k, mode=mode, filters=filters)["hits"] for q in queries]
@@ -283,18 +299,20 @@ def load_bundle(bundle: Path, *, threads: int | None = None) -> Searcher:
     return Searcher(bundle, threads=threads)
 
 
-def search(bundle: Path, queries: list[str], k: int = 10, mode: str = "hybrid",
+def search(bundle: Path, queries: list[str], k: int | None = None, mode: str | None = None,
            filters: dict | None = None) -> list[list[dict]]:
     """Search ``bundle`` for each query (loads and verifies the bundle once); ``mode`` is one of
-    ``MODES`` (default hybrid), ``filters`` ``{field: value or [values]}``."""
-    _check_mode(mode)
+    the bundle's modes (None: its default, hybrid), ``filters`` ``{field: value or [values]}``."""
+    if mode is not None:
+        check_mode(mode)
     return load_bundle(bundle).search(list(queries), k, mode=mode, filters=filters)
 
 
-def search_results(bundle: Path, queries: list[str], k: int = 10, mode: str = "hybrid",
+def search_results(bundle: Path, queries: list[str], k: int | None = None, mode: str | None = None,
                    filters: dict | None = None) -> list[dict]:
     """Like ``search`` but each query's full result ``{"hits", "facets"}``."""
-    _check_mode(mode)
+    if mode is not None:
+        check_mode(mode)
     searcher = load_bundle(bundle)
     return [searcher.query(q, k, mode=mode, filters=filters) for q in queries]
 
@@ -326,19 +344,19 @@ def _read_queries(path: Path) -> list[tuple[str, str]]:
 @click.argument("query", required=False)
 @click.option("--queries", "queries_file", type=click.Path(path_type=Path), default=None,
               help='BEIR queries.jsonl ({"_id", "text"} per line).')
-@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Hits per query.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=None,
+              help="Hits per query. [default: the bundle's manifest.search.k, 10]")
 @click.option("--mode", type=click.Choice(MODES), default=None,
               help="hybrid = rank fusion of BM25 and embeddings; semantic; lexical (BM25 only). "
-                   "[default: hybrid; semantic for bundles built without a lexical index]")
+                   "[default: the bundle's first manifest.search.modes, hybrid]")
 @click.option("--filter", "filter_items", multiple=True, metavar="FIELD=VALUE",
               help="Only documents whose FIELD (tags, section, language: see the bundle's "
-                   "manifest index.facets) has VALUE. Repeatable: values of one field are "
+                   "manifest.search.facets) has VALUE. Repeatable: values of one field are "
                    "OR-ed, fields AND-ed.")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON line per query: {"query_id", "mode", "hits": [{"id", "score", '
                    '"url", "snippet", "highlights"}], "facets"}.')
-def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int, mode: str | None,
+def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int | None, mode: str | None,
               filter_items: tuple[str, ...], as_json: bool) -> None:
     """Search BUNDLE on the CPU for QUERY, or for every query of --queries."""
     try:

@@ -1,5 +1,6 @@
 // websem end to end through its public API: BUNDLE/websem.js load() -> engine.search(query, {k, mode}).
-import { load } from "/websem/websem.js";
+// ?bundle=/websem-baseline/ measures another bundle folder of the same origin (browser.py
+// --baseline: a bundle built by an earlier runtime, with its own runtime/ and websem.js).
 import { installHarness, firstQuery, reportError } from "/pages/harness.js";
 
 const K = 10;
@@ -9,20 +10,26 @@ const stages = (window.__bench.stages = []);
 const onProgress = (ev) => {
   if (ev.stage !== "verified") stages.push({ stage: ev.stage, at_ms: performance.now() });
 };
+const params = new URLSearchParams(location.search);
+const bundlePath = params.get("bundle") || "/websem/";
 try {
-  const engine = await load(new URL("/websem/", location.href), { onProgress });
+  if (!/^\/[\w-]+\/$/.test(bundlePath)) throw new Error(`bench: ?bundle=${bundlePath} is not a mount like /websem/`);
+  // Imported, not statically: which bundle's public module to load is a page parameter. Both
+  // the new and the baseline stack pay the same dynamic import in their cold start.
+  const { load } = await import(`${bundlePath}websem.js`);
+  const engine = await load(new URL(bundlePath, location.href), { onProgress });
   window.__bench.readyMs = performance.now();
-  // 2026-11-28: the runtime defaults to hybrid (BM25 + dense RRF). The same job as the peers
-  // (embed the query, brute-force cosine top-10) is mode "semantic", the default here;
-  // ?mode=hybrid measures the product default as an extra row (not in the ratios).
-  const mode = new URLSearchParams(location.search).get("mode") || "semantic";
+  // The runtime defaults to hybrid (BM25 + dense fusion). The same job as the peers (embed the
+  // query, brute-force cosine top-10) is mode "semantic", the default here; ?mode=hybrid
+  // measures the product default as an extra row (not in the ratios).
+  const mode = params.get("mode") || "semantic";
   const search = (q) => engine.search(q, { k: K, mode });
-  installHarness(search, { stack: mode === "semantic" ? "websem" : `websem-${mode}`, mode,
-                           engineInfo: engine.info ?? null });
+  const stack = (mode === "semantic" ? "websem" : `websem-${mode}`) + (bundlePath === "/websem/" ? "" : "-baseline");
+  installHarness(search, { stack, mode, bundle: bundlePath, engineInfo: engine.info ?? null });
   // Where a warm query's time goes (diagnostics only, through the engine's test hook, not
   // public API): tokenize (Pyodide), tokenize + embed (ORT); the rest of search() is ranking and
   // result assembly. browser.py calls it after the measured queries, outside the timed run.
-  window.__bench.breakdown = async (queries) => {
+  if (engine.debug?.tokenize && engine.debug?.embed) window.__bench.breakdown = async (queries) => {
     const tokenize = [];
     const embed = [];
     for (const q of queries) {

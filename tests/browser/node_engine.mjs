@@ -1,12 +1,15 @@
-// Runs the bundle's own runtime/engine.js under Node (no browser, no Worker) and prints
-// {info, results: [[{id, score}...] per query]} as JSON. Used by test_node_engine.py.
-//   node node_engine.mjs BUNDLE_DIR QUERIES_JSON
+// Runs a bundle's own runtime under Node (no browser, no Worker) through its public module:
+// BUNDLE/websem.js load() in-process, then searchFull() for every query in every mode asked for.
+// Prints {info, results: {MODE: [{mode, hits, facets} per query]}} as JSON. Used by test_node_engine.py.
+//   node node_engine.mjs BUNDLE_DIR QUERIES_JSON MODES_JSON
+// A mode the engine refuses makes this exit non-zero with the engine's message on stderr.
 import { readFile } from "node:fs/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-const [bundleDir, queriesJson] = process.argv.slice(2);
+const [bundleDir, queriesJson, modesJson] = process.argv.slice(2);
 const bundle = pathToFileURL(bundleDir.endsWith("/") ? bundleDir : `${bundleDir}/`);
 const queries = JSON.parse(queriesJson);
+const modes = JSON.parse(modesJson);
 
 // Node's fetch has no file: support; the engine takes any fetch.
 async function fileFetch(url) {
@@ -17,9 +20,13 @@ async function fileFetch(url) {
   }
 }
 
-const { createEngine } = await import(new URL("runtime/engine.js", bundle).href);
-const engine = await createEngine(bundle, { fetch: fileFetch });
-const results = [];
-for (const q of queries) results.push((await engine.search(q, { k: 10 })).map(({ id, score }) => ({ id, score })));
+const { load } = await import(new URL("websem.js", bundle).href);
+const engine = await load(bundle, { fetch: fileFetch, worker: false });
+const results = {};
+for (const mode of modes) {
+  results[mode] = [];
+  for (const q of queries) results[mode].push(await engine.searchFull(q, { k: 10, mode }));
+}
+const info = engine.info;
 await engine.close();
-process.stdout.write(JSON.stringify({ info: engine.info, results }));
+process.stdout.write(JSON.stringify({ info, results }));

@@ -1,6 +1,6 @@
-"""Hybrid retrieval in real Chromium (issue #6): the page's BM25 (JS over index/lexical.bin),
-fusion, snippets, highlights and filters against the CPU reference `websem.web.query`, on the
-real Cranfield bundle and on a small HTML site with `<meta name="section">` built here."""
+"""Hybrid retrieval in real Chromium: modes, highlights, filters and facets of the page against
+`websem query --json`, on the real Cranfield bundle and on a small HTML site with
+`<meta name="section">` built here. The per-mode top-10 parity on Cranfield is test_parity.py's."""
 
 from __future__ import annotations
 
@@ -59,9 +59,7 @@ def _site_html(section: str, title: str, body: str) -> str:
 @pytest.fixture(scope="module")
 def search_page(browser_context, cranfield_url, bt):
     page, log = bt.open_search_page(browser_context, cranfield_url)
-    modes = page.evaluate("() => window.engine.info.modes")
-    assert modes == ["hybrid", "semantic", "lexical"], (
-        f"the Cranfield bundle's engine offers modes {modes}: the bundle has no index/lexical.bin")
+    assert page.evaluate("() => window.engine.info.modes") == list(bt.MODES)
     yield page, log
     page.close()
 
@@ -100,41 +98,6 @@ def _analyzer(bundle: Path):
     manifest = json.loads((bundle / "manifest.json").read_text())
     blob = (bundle / manifest["index"]["files"]["lexical"]).read_bytes()
     return Analyzer.from_config(LexicalIndex.from_bytes(blob).analyzer)
-
-
-def _check_same(mode: str, texts: list[str], browser: list[dict], cpu: list[list[dict]]) -> float:
-    from websem.text.bm25 import utf16_ranges
-
-    worst = 0.0
-    for q, b, c_hits in zip(texts, browser, cpu, strict=True):
-        b_hits = b["hits"]
-        assert [h["id"] for h in b_hits] == [h["id"] for h in c_hits], f"{mode} {q!r}: ranking differs"
-        for bh, ch in zip(b_hits, c_hits, strict=True):
-            if mode in ("semantic", "hybrid"):
-                # ORT-web vs CPU onnxruntime embeddings differ by ~1e-7 (test_parity.py), and the
-                # hybrid score is a convex combination of normalised dense and BM25 scores.
-                worst = max(worst, abs(bh["score"] - ch["score"]))
-            else:
-                # BM25 is bit-identical by construction.
-                assert bh["score"] == ch["score"], f"{mode} {q!r} {bh['id']}: {bh['score']} != {ch['score']}"
-            assert (bh["title"], bh["url"], bh["snippet"]) == (ch["title"], ch["url"], ch["snippet"])
-            assert bh["highlights"] == utf16_ranges(ch["snippet"], ch["highlights"])
-    return worst
-
-
-@pytest.mark.parametrize("mode", ["lexical", "hybrid", "semantic"])
-def test_top10_equals_websem_query(search_page, browser_bundle: Path, cranfield_texts, mode):
-    from websem.web.query import search
-
-    page, _ = search_page
-    assert len(cranfield_texts) >= 30
-    browser = page.evaluate(SEARCH_ALL_JS, [cranfield_texts, {"k": 10, "mode": mode}])
-    assert all(r["mode"] == mode for r in browser)
-    cpu = search(browser_bundle, cranfield_texts, 10, mode=mode)
-    worst = _check_same(mode, cranfield_texts, browser, cpu)
-    assert worst <= 1e-4
-    assert sum(len(r["hits"]) for r in browser) >= 10 * len(cranfield_texts) - 5
-    print(f"\n{mode}: top-10 of {len(cranfield_texts)} queries identical; max score diff {worst:.3g}")
 
 
 def test_default_mode_is_hybrid_and_unknown_mode_is_refused(search_page):
@@ -191,26 +154,22 @@ def _codepoint_ranges(snippet: str, pieces: list[str]) -> list[list[int]]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["lexical", "hybrid", "semantic"])
-def test_section_filter_and_facets(site_page, site_bundle: Path, mode):
-    from websem.web.query import search_results
-
+def test_section_filter_and_facets(site_page, site_bundle: Path, bt, search_mode: str):
+    """Every mode, with and without a section filter: hits (snippets and UTF-16 highlights on a
+    page with astral characters included) and facet counts equal `websem query --json`'s."""
     page, _ = site_page
     query = "rocket propulsion engine"
-    opts = {"k": 10, "mode": mode}
+    opts = {"k": 10, "mode": search_mode}
     full = page.evaluate(SEARCH_ALL_JS, [[query], opts])[0]
     filtered = page.evaluate(SEARCH_ALL_JS, [[query], {**opts, "filters": {"section": "reference"}}])[0]
-    cpu_full = search_results(site_bundle, [query], 10, mode=mode)[0]
-    cpu_filtered = search_results(site_bundle, [query], 10, mode=mode,
-                                  filters={"section": ["reference"]})[0]
-    assert full["facets"] == cpu_full["facets"]
-    assert filtered["facets"] == cpu_filtered["facets"]
-    assert [h["id"] for h in full["hits"]] == [h["id"] for h in cpu_full["hits"]]
-    assert [h["id"] for h in filtered["hits"]] == [h["id"] for h in cpu_filtered["hits"]]
+    want_full = bt.websem_query_json(site_bundle, [query], search_mode)
+    want_filtered = bt.websem_query_json(site_bundle, [query], search_mode, filters={"section": ["reference"]})
+    bt.assert_same_results(site_bundle, search_mode, [query], [full], want_full, engine="chromium")
+    bt.assert_same_results(site_bundle, search_mode, [query], [filtered], want_filtered, engine="chromium")
     # Ground truth from the site itself: semantic/hybrid candidates are the top n=100 of 7 pages,
     # so the unfiltered facets count every page.
     # "units" is the one page with none of the words (lexical counts matching pages only).
-    want = SECTION_COUNTS if mode != "lexical" else {**SECTION_COUNTS, "reference": 2}
+    want = SECTION_COUNTS if search_mode != "lexical" else {**SECTION_COUNTS, "reference": 2}
     assert dict(map(tuple, full["facets"]["section"])) == want
     assert dict(map(tuple, filtered["facets"]["section"])).keys() == {"reference"}
     sections = {rel: sec for rel, (sec, _, _) in SITE.items()}
@@ -258,3 +217,36 @@ def test_tampered_lexical_index_is_refused(browser_context, browser_bundle: Path
     (bad / "index" / "lexical.bin").write_bytes(bytes(blob))
     message = bt.load_error(browser_context, serve(bad))
     assert message.startswith("websem:") and "index/lexical.bin" in message and "integrity" in message
+
+
+def test_query_rules_come_from_manifest_search(browser_context, browser_bundle: Path, serve, bt, tmp_path: Path):
+    """The page and `websem query` read one table, manifest.search: with other values in it (k,
+    snippet length, mode order, fusion weight) both change alike, so no reader keeps its own constant."""
+    copy = bt.linked_copy(browser_bundle, tmp_path / "bundle")
+    path = bt.make_real(copy / "manifest.json")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    table = manifest["search"]
+    assert table["k"] != 5 and table["snippet_chars"] != 120 and table["modes"][0] != "lexical"
+    table.update(k=5, snippet_chars=120, modes=["lexical", "hybrid", "semantic"])
+    table["fusion"] = {**table["fusion"], "alpha": 0.3} if table["fusion"]["method"] == "convex" else table["fusion"]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    page, log = bt.open_search_page(browser_context, serve(copy))
+    try:
+        assert page.evaluate("() => window.engine.info.modes") == ["lexical", "hybrid", "semantic"]
+        queries = ["heat transfer in hypersonic flow", *bt.LATE_QUERIES]
+        # No k, no mode: the table's k and first mode.
+        got = page.evaluate("""async (xs) => {
+            const out = [];
+            for (const x of xs) out.push(await window.engine.searchFull(x));
+            return out;
+        }""", queries)
+        want = bt.websem_query_json(copy, queries, "lexical", k=5)
+        bt.assert_same_results(copy, "lexical", queries, got, want, engine="chromium (edited manifest.search)")
+        assert len(got[0]["hits"]) == 5  # the other queries match fewer documents by their words
+        assert max(len(h["snippet"]) for r in got for h in r["hits"]) <= 120 + 1  # + an ellipsis at most
+        hybrid = page.evaluate(SEARCH_ALL_JS, [queries, {"mode": "hybrid"}])
+        bt.assert_same_results(copy, "hybrid", queries, hybrid, bt.websem_query_json(copy, queries, "hybrid", k=5),
+                               engine="chromium (edited manifest.search)")
+        assert not log.errors(), log.errors()
+    finally:
+        page.close()

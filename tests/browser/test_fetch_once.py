@@ -1,16 +1,17 @@
-"""Each bundle file crosses the network once on a cold load (issue #16, "runtime JS is fetched
-twice"), and a tampered runtime module is still refused before it runs.
+"""Each bundle file crosses the network once on a cold load, and a tampered runtime module is
+still refused before it runs.
 
-The engine fetches each JS module it loads (Pyodide's and onnxruntime-web's) to check its sha256
-against manifest.json, then `import()`s it; the two workers also import the same runtime modules
-(engine.js, hybrid.js, ...) each. Every repeat request must be a conditional one answered with a
-bodiless 304 (`websem serve` sends `Cache-Control: no-cache` and a strong ETag), so the import runs
-the bytes that were verified, from the HTTP cache. Counted at the server, which sees every request
-from the page and both workers."""
+The engine fetches each JS module it loads (Pyodide's and onnxruntime-web's, at the paths
+manifest.runtime.vendor gives) to check its sha256 against manifest.json, then `import()`s it; the
+two workers (the engine's and the Python one) also import the same runtime modules each. Every
+repeat request must be a conditional one answered with a bodiless 304 (`websem serve` sends
+`Cache-Control: no-cache` and a strong ETag), so the import runs the bytes that were verified, from
+the HTTP cache. Counted at the server, which sees every request from the page and both workers."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import threading
 import time
@@ -21,13 +22,15 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-# The runtime modules the engine verifies and then imports (web/src/engine.js ORT_FILES/PYODIDE_FILES).
-VERIFIED_MODULES = [
-    "vendor/pyodide/pyodide.mjs",
-    "vendor/pyodide/pyodide.asm.mjs",
-    "vendor/ort/ort.wasm.min.mjs",
-    "vendor/ort/ort-wasm-simd-threaded.mjs",
-]
+# The vendor JS modules the engine verifies and then imports, as (package, role) keys of the
+# bundle's manifest.runtime.vendor, where the runtime reads their paths.
+VERIFIED_MODULES = [("pyodide", "module"), ("pyodide", "asm"), ("ort", "module"), ("ort", "glue")]
+
+
+def vendor_path(bundle: Path, package: str, role: str) -> str:
+    """The bundle path of one vendor file, from manifest.runtime.vendor."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    return manifest["runtime"]["vendor"][package][role]
 
 
 class RecordingServer:
@@ -93,7 +96,7 @@ def test_each_file_crosses_the_network_once_on_a_cold_load(browser_context, brow
     time.sleep(0.5)  # let the last log lines land
 
     seen = server.by_path()
-    for path in VERIFIED_MODULES:
+    for path in (vendor_path(browser_bundle, *key) for key in VERIFIED_MODULES):
         assert path in seen, f"{path} was never requested: {sorted(seen)}"
         # Fetched for its sha256 check, then imported: the import must not download it again.
         assert len(seen[path]) >= 2, (path, seen[path])
@@ -121,9 +124,10 @@ def test_etag_revalidation_is_exact(browser_bundle: Path, recording, tmp_path: P
     """A 304 is given only for the very bytes the browser holds: a file rewritten within the same
     second at the same size (which Last-Modified cannot tell apart) gets a fresh 200."""
     copy = bt.linked_copy(browser_bundle, tmp_path / "bundle")
-    target = bt.make_real(copy / "vendor" / "ort" / "ort.wasm.min.mjs")
+    module = vendor_path(browser_bundle, "ort", "module")
+    target = bt.make_real(copy / module)
     server = recording(copy)
-    url = server.url + "vendor/ort/ort.wasm.min.mjs"
+    url = server.url + module
     status, headers, data = _get(url)
     assert status == 200 and data == target.read_bytes()
     assert headers["Cache-Control"] == "no-cache" and headers["ETag"].startswith('"')
@@ -139,10 +143,11 @@ def test_etag_revalidation_is_exact(browser_bundle: Path, recording, tmp_path: P
     assert status == 200 and body == target.read_bytes() and fresh["ETag"] != headers["ETag"]
 
 
-@pytest.mark.parametrize("module", ["vendor/pyodide/pyodide.mjs", "vendor/ort/ort.wasm.min.mjs"])
+@pytest.mark.parametrize("package", ["pyodide", "ort"])
 def test_tampered_runtime_module_is_refused_before_it_runs(
-    browser_context, browser_bundle: Path, recording, tmp_path: Path, bt, module: str
+    browser_context, browser_bundle: Path, recording, tmp_path: Path, bt, package: str
 ):
+    module = vendor_path(browser_bundle, package, "module")
     copy = bt.linked_copy(browser_bundle, tmp_path / "bundle")
     path = bt.make_real(copy / module)
     # If this ever ran, the server would see a request for /tampered-module-ran.

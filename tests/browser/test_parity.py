@@ -12,16 +12,21 @@ import pytest
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 N_QUERIES = 40  # >= 30 real Cranfield queries
 
-EACH_JS = """async ([method, xs]) => {
-    const call = method === "search" ? (x) => window.engine.search(x, {k: 10}) : window.engine.debug[method];
+SEARCH_FULL_JS = """async ([xs, opts]) => {
     const out = [];
-    for (const x of xs) out.push(await call(x));
+    for (const x of xs) out.push(await window.engine.searchFull(x, opts));
+    return out;
+}"""
+
+EACH_JS = """async ([method, xs]) => {
+    const out = [];
+    for (const x of xs) out.push(await window.engine.debug[method](x));
     return out;
 }"""
 
 
 def page_each(page, method: str, xs: list[str]) -> list:
-    """Run `engine.search` (k=10) or `engine.debug.tokenize|embed` over `xs` in the page, in order."""
+    """Run `engine.debug.tokenize|embed` over `xs` in the page, in order."""
     return page.evaluate(EACH_JS, [method, xs])
 
 
@@ -149,24 +154,20 @@ def test_query_embeddings_match_cpu_onnxruntime(search_page, browser_bundle: Pat
         assert gcos.min() >= 0.9999
 
 
-def test_top10_equals_websem_query(search_page, browser_bundle: Path, cranfield_queries):
-    from websem.web.query import search
-
+def test_top10_equals_websem_query(search_page, browser_bundle: Path, cranfield_queries, bt, search_mode: str):
+    """Every mode: the page's top 10 (ids, scores, titles, urls, snippets, highlights, facets) equal
+    `websem query --json`'s, on 40 real queries plus `LATE_QUERIES` (matches past the first
+    snippet window). A mode the engine does not offer fails here."""
     page, _ = search_page
-    texts = [q["text"] for q in cranfield_queries]
-    assert len(texts) >= 30
-    cpu = search(browser_bundle, texts, k=10)
-    browser = page_each(page, "search", texts)
-    worst = 0.0
-    for q, b_hits, c_hits in zip(cranfield_queries, browser, cpu, strict=True):
-        assert [h["id"] for h in b_hits] == [h["id"] for h in c_hits], f"query {q['_id']}: ranking differs"
-        for bh, ch in zip(b_hits, c_hits, strict=True):
-            worst = max(worst, abs(bh["score"] - ch["score"]))
-            assert bh["title"] == ch["title"]
-            assert bh["url"] == ch["url"]
-            assert bh["snippet"] == ch["snippet"]
-    print(f"\ntop-10 of {len(texts)} queries identical; max score diff {worst:.3g}")
-    assert worst <= 1e-4
+    assert page.evaluate("() => window.engine.info.modes") == list(bt.MODES)
+    texts = [q["text"] for q in cranfield_queries] + list(bt.LATE_QUERIES)
+    browser = page.evaluate(SEARCH_FULL_JS, [texts, {"k": 10, "mode": search_mode}])
+    want = bt.websem_query_json(browser_bundle, texts, search_mode)
+    if search_mode == "lexical":
+        bt.assert_snippets_past_window(browser_bundle, want[-len(bt.LATE_QUERIES):])
+    worst = bt.assert_same_results(browser_bundle, search_mode, texts, browser, want, engine="chromium")
+    assert sum(len(r["hits"]) for r in browser) >= 10 * len(cranfield_queries) - 5
+    print(f"\n{search_mode}: top-10 of {len(texts)} queries identical; max score diff {worst:.3g}")
 
 
 def test_ui_search_shows_results(search_page):

@@ -47,11 +47,20 @@ def test_unknown_format_version_is_refused(browser_context, bundle_copy: Path, s
     assert message.startswith("websem:") and "format_version 99" in message
 
 
+def test_format_1_bundle_is_refused_with_the_remedy(browser_context, bundle_copy: Path, serve, bt):
+    """A bundle of the previous format (no manifest.search, no runtime.vendor) is not read with
+    guessed defaults: it is refused, naming its version and how to rebuild it."""
+    _edit_manifest(bt, bundle_copy, lambda m: m.update(format_version=1))
+    message = bt.load_error(browser_context, serve(bundle_copy))
+    assert message.startswith("websem:") and "format_version 1" in message, message
+    assert "websem build" in message, message
+
+
 def test_model_index_mismatch_is_refused(browser_context, bundle_copy: Path, serve, bt):
     _edit_manifest(bt, bundle_copy, lambda m: m["index"].update(model_sha256="0" * 64))
     message = bt.load_error(browser_context, serve(bundle_copy))
     assert message.startswith("websem:")
-    assert "0" * 64 in message and "rebuild with `websem build`" in message
+    assert "0" * 64 in message and "websem build" in message
 
 
 def test_missing_worker_script_is_refused(browser_context, bundle_copy: Path, serve, bt):

@@ -1,7 +1,7 @@
 """Pyodide memory snapshot (build/snapshot.py + web/tools/make_snapshot.mjs): a bundle restored
 from its snapshot, the same bundle booting Pyodide from scratch (no snapshot in the manifest, or
-`load(..., {snapshot: false})`) all rank exactly like `websem query`; a tampered snapshot is
-refused like any other bundle file."""
+`load(..., {snapshot: false})`) all return exactly what `websem query --json` does; a tampered
+snapshot is refused like any other bundle file."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ LOAD_JS = """async ([queries, options]) => {
     const m = await import('./websem.js');
     const engine = await m.load(new URL('./', location.href), options);
     const results = [];
-    for (const q of queries) results.push(await engine.search(q, {k: 10}));
+    for (const q of queries) results.push(await engine.searchFull(q, {k: 10}));
     const info = engine.info;
     await engine.close();
     return {info, results};
@@ -68,10 +68,9 @@ def queries(shared_data: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(snapshot_bundles: dict[str, Path], queries: list[str]) -> list[list[dict]]:
-    from websem.web.query import search
-
-    return search(snapshot_bundles["plain"], queries, k=10)
+def reference(snapshot_bundles: dict[str, Path], queries: list[str], bt) -> list[dict]:
+    """`websem query --json` in the default mode (the engine's `searchFull` without a mode)."""
+    return bt.websem_query_json(snapshot_bundles["plain"], queries, bt.MODES[0])
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +100,6 @@ def _load_and_search(context, url: str, queries: list[str], options: dict) -> di
         page.close()
 
 
-def _assert_same(results: list[list[dict]], reference: list[list[dict]]) -> None:
-    for got, want in zip(results, reference, strict=True):
-        assert [h["id"] for h in got] == [h["id"] for h in want]
-        assert max(abs(a["score"] - b["score"]) for a, b in zip(got, want, strict=True)) <= 1e-4
-        assert [h["snippet"] for h in got] == [h["snippet"] for h in want]
-
-
 @pytest.mark.parametrize(
     ("variant", "options", "restored"),
     [
@@ -118,12 +110,13 @@ def _assert_same(results: list[list[dict]], reference: list[list[dict]]) -> None
     ids=["restored-from-snapshot", "no-snapshot-in-bundle", "snapshot-disabled"],
 )
 def test_snapshot_and_fallback_match_websem_query(
-    browser_context, serve, snapshot_bundles, queries, reference, variant, options, restored
+    browser_context, serve, snapshot_bundles, queries, reference, bt, variant, options, restored
 ) -> None:
     out = _load_and_search(browser_context, serve(snapshot_bundles[variant]), queries, options)
     assert out["info"]["pyodide_snapshot"] is restored
     assert ("snapshot-fallback" in out["info"]["timings"]) is False
-    _assert_same(out["results"], reference)
+    bt.assert_same_results(snapshot_bundles[variant], bt.MODES[0], queries, out["results"], reference,
+                           engine=f"chromium ({variant}, {options})")
 
 
 def test_tampered_snapshot_is_refused(browser_context, serve, snapshot_bundles, tmp_path, bt) -> None:
@@ -137,9 +130,10 @@ def test_tampered_snapshot_is_refused(browser_context, serve, snapshot_bundles, 
 
 
 def test_unrestorable_snapshot_falls_back_to_a_normal_boot(
-    browser_context, serve, incompatible_bundle, queries, reference
+    browser_context, serve, incompatible_bundle, queries, reference, bt
 ) -> None:
     out = _load_and_search(browser_context, serve(incompatible_bundle), queries, {})
     assert out["info"]["pyodide_snapshot"] is False
     assert "snapshot-fallback" in out["info"]["timings"]
-    _assert_same(out["results"], reference)
+    bt.assert_same_results(incompatible_bundle, bt.MODES[0], queries, out["results"], reference,
+                           engine="chromium (unrestorable snapshot)")

@@ -1,5 +1,6 @@
 // websem's lexical side (web/text/analyze.py + bm25.py) inside Pyodide under Node, offline,
-// beside a plain-JS BM25 scorer over the same serialized index: parity + speed.
+// beside the runtime's own JS BM25 scorer (web/src/lexical.js) over the same serialized index:
+// parity + speed.
 //
 // Usage: node tests/js/pyodide_lexical.mjs JOB_JSON
 //   JOB_JSON: {"index": "path/to/lexical.bin", "queries": ["..."], "k": 10,
@@ -13,6 +14,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
+import { lexicalDocs, openLexical } from "../../web/src/lexical.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "..", "..");
@@ -79,66 +81,16 @@ def _time_queries(k):
 _time_queries
 `);
 
-// ------------------------------------------------------------------ plain JS over the same bytes
-function openIndex(bytes) {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const hlen = dv.getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + hlen)));
-  const base = bytes.byteOffset + 12 + hlen;
-  const sec = (name) => header.sections[name];
-  const [to, tl] = sec("terms");
-  const terms = tl ? new TextDecoder().decode(bytes.subarray(12 + hlen + to, 12 + hlen + to + tl)).split("\n") : [];
-  const termIds = new Map(terms.map((t, i) => [t, i]));
-  const idf = new Float32Array(bytes.buffer, base + sec("idf")[0], header.n_terms);
-  const offsets = new Uint32Array(bytes.buffer, base + sec("offsets")[0], header.n_terms + 1);
-  const lengths = new Uint32Array(bytes.buffer, base + sec("lengths")[0], header.n_chunks);
-  const postings = bytes.subarray(12 + hlen + sec("postings")[0], 12 + hlen + sec("postings")[0] + sec("postings")[1]);
-  const { k1, b, avgdl } = header;
-  const norm = new Float64Array(header.n_chunks);
-  for (let c = 0; c < norm.length; c++) norm[c] = avgdl > 0 ? k1 * (1 - b + b * lengths[c] / avgdl) : k1;
-  return { header, termIds, idf, offsets, postings, norm };
-}
-
-function decode(ix, tid) {
-  const p = ix.postings;
-  let pos = ix.offsets[tid];
-  const end = ix.offsets[tid + 1];
-  const ids = [], tfs = [];
-  let c = -1;
-  while (pos < end) {
-    let byte = p[pos++], v = byte & 0x7f, shift = 7;
-    while (byte & 0x80) { byte = p[pos++]; v += (byte & 0x7f) * 2 ** shift; shift += 7; }
-    c += Math.floor(v / 2) + 1;
-    ids.push(c);
-    if (v % 2 === 1) tfs.push(1);
-    else {
-      byte = p[pos++]; let t = byte & 0x7f; shift = 7;
-      while (byte & 0x80) { byte = p[pos++]; t += (byte & 0x7f) * 2 ** shift; shift += 7; }
-      tfs.push(t + 2);
-    }
-  }
-  return [ids, tfs];
-}
-
+// ------------------------------------------------------------------ the runtime's JS scorer (web/src/lexical.js)
+// over the same bytes; chunk i is "document" i, so lexicalDocs ranks chunks like index.search.
 function searchJs(ix, terms, k) {
-  const plan = new Map();
-  for (const t of terms) { const id = ix.termIds.get(t); if (id !== undefined) plan.set(id, (plan.get(id) ?? 0) + 1); }
-  const acc = new Map();
-  for (const [tid, qtf] of plan) {
-    const idf = ix.idf[tid];
-    const [ids, tfs] = decode(ix, tid);
-    for (let i = 0; i < ids.length; i++) {
-      const c = ids[i], tf = tfs[i];
-      acc.set(c, (acc.get(c) ?? 0) + qtf * (idf * tf / (tf + ix.norm[c])));
-    }
-  }
-  const items = [...acc.entries()];
-  items.sort((x, y) => (y[1] - x[1]) || (x[0] - y[0]));
-  return items.slice(0, k);
+  const r = lexicalDocs(ix, terms, identity, null, k);
+  return Array.from(r.docs, (c, i) => [c, r.scores[i]]);
 }
 
 const t2 = performance.now();
-const ix = openIndex(indexBytes);
+const ix = openLexical(indexBytes);
+const identity = Int32Array.from({ length: ix.nChunks }, (_, i) => i);
 const jsLoad = performance.now() - t2;
 const jsHits = pyOut.terms.map((ts) => searchJs(ix, ts, k));
 // Alternate A B A B over `repeat` rounds (shared, noisy CPU); report medians of per-query times.

@@ -5,8 +5,8 @@
 //
 // Attribute `state` reflects loading | ready | searching | error. Events: `websem-ready`
 // (detail: info), `websem-results` (detail: {query, hits, facets, mode}), `websem-error` (detail: {message}).
-// A mode selector (hybrid by default, where the bundle has a lexical index) and one filter (a
-// <select> over the values of the `facet` field, with counts) sit above the results; query terms
+// A mode selector (the bundle's modes, its default first) and one filter (a <select> over the
+// values of the `facet` field, default the bundle's first facet field, with counts) sit above the results; query terms
 // in snippets are <mark> elements. Every piece of document text goes into the DOM through
 // textContent / createElement, never as HTML.
 import { load } from "../websem.js";
@@ -91,7 +91,7 @@ export class WebsemSearch extends HTMLElement {
       this.#fail(e);
       return;
     }
-    const modes = this.#engine.info?.modes ?? ["semantic"];
+    const modes = this.#engine.info.modes;
     this.modeSelect.replaceChildren(
       ...modes.map((m) => {
         const o = document.createElement("option");
@@ -124,27 +124,27 @@ export class WebsemSearch extends HTMLElement {
     this.#setState("searching", "Searching…");
     const field = this.#facetField();
     const value = this.filterSelect.value;
-    const opts = { k: Number(this.getAttribute("k") ?? 10), mode: this.modeSelect.value || undefined };
-    if (value) opts.filters = { [field]: value };
+    // No k attribute: the bundle's default (manifest.search.k).
+    const opts = { mode: this.modeSelect.value || undefined };
+    if (this.hasAttribute("k")) opts.k = Number(this.getAttribute("k"));
+    if (value && field) opts.filters = { [field]: value };
     let result;
     try {
-      result = this.#engine.searchFull
-        ? await this.#engine.searchFull(query, opts)
-        : { hits: await this.#engine.search(query, opts), facets: {} };
+      result = await this.#engine.searchFull(query, opts);
     } catch (e) {
       if (seq === this.#seq) this.#fail(e);
       return;
     }
     if (seq !== this.#seq) return; // a newer query superseded this one
     const { hits, facets } = result;
-    this.#renderFilter(field, facets?.[field] ?? [], value);
+    if (field) this.#renderFilter(field, facets[field] ?? [], value); // no facet field: no filter
     this.#render(hits);
     this.#setState("ready", hits.length ? `${hits.length} results` : "No results");
     this.dispatchEvent(new CustomEvent("websem-results", { detail: { query, ...result } }));
   }
 
   #facetField() {
-    return this.getAttribute("facet") ?? "section";
+    return this.getAttribute("facet") ?? this.#engine?.info.search.facets[0];
   }
 
   /** Options "All <field>" + one per facet value with its count. While a value is selected the

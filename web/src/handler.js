@@ -5,25 +5,28 @@
 // Routes:
 //   GET /search?q=...&k=10&mode=hybrid&filter.tags=a&filter.tags=b&filter.section=x
 //                                     -> 200 {query, k, mode, filters, hits: [{id, score, title, url, snippet,
-//                                        highlights}], facets, took_ms} (facets: engines with searchFull)
+//                                        highlights}], facets, took_ms}
 //   GET /healthz                      -> 200 {status: "ok", ...} once the engine is ready,
 //                                        503 {status: "starting"|"error"} before that
 // Every failure is a JSON body {error: {code, message}} with a 4xx/5xx status, never a crash.
+//
+// The search rules are the bundle's (manifest.search, as the engine's info.search and info.modes):
+// the modes and the default mode, the default k. The handler adds only HTTP limits (maxK, query
+// length, queue depth) and checks a mode with the engine's own check (search.js resolveMode).
 
 import { createEngine as defaultCreateEngine } from "./engine.js";
-
-/** Search modes the product knows (issue #6); a bundle/engine may support a subset. */
-export const KNOWN_MODES = ["hybrid", "semantic", "lexical"];
-
-/** The mode used when the request names none and the engine supports it (issue #6: hybrid). */
-export const DEFAULT_MODE = "hybrid";
+import { errorMessage } from "./errors.js";
+import { resolveMode } from "./search.js";
 
 /** Query parameters of the form `filter.<field>=value` (repeatable: any value within a field). */
 const FILTER_PREFIX = "filter.";
 const MAX_FILTER_VALUES = 64;
+/** Longer than any mode name: a longer `mode=` is cut to this in the error message. */
+const MAX_MODE_CHARS = 40;
 
 const DEFAULTS = {
-  k: 10,
+  // k: when set, the default k instead of the bundle's manifest.search.k
+  k: null,
   maxK: 100,
   // The model sees at most 256 wordpieces (~1-2 KB of text); anything far longer only costs
   // tokenizer time in Pyodide, so it is refused instead of silently truncated.
@@ -46,8 +49,7 @@ function json(status, body, extra = {}, cors = DEFAULTS.cors) {
 }
 
 function fail(status, code, message, extra, cors) {
-  const text = message.startsWith("websem:") ? message : `websem: ${message}`;
-  return json(status, { error: { code, message: text } }, extra, cors);
+  return json(status, { error: { code, message: errorMessage(message) } }, extra, cors);
 }
 
 /** Thrown by the parameter parsers; turned into a 4xx by the handler. */
@@ -82,9 +84,10 @@ function parseQuery(params, maxQueryChars) {
   return q;
 }
 
-function parseK(params, dflt, maxK) {
+/** The `k` parameter, or null when absent (the default is applied once the engine is known). */
+function parseK(params, maxK) {
   const raw = params.get("k");
-  if (raw === null || raw === "") return dflt;
+  if (raw === null || raw === "") return null;
   // Digits only: "-1", "1e9", "1.5", "0x10" and " 3" are all refused with the same clear message.
   if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) < 1 || Number(raw) > maxK) {
     throw new BadRequest(
@@ -97,17 +100,10 @@ function parseK(params, dflt, maxK) {
   return Number(raw);
 }
 
+/** The `mode` parameter, or null when absent; checked against the bundle's modes in `search`. */
 function parseMode(params) {
   const raw = params.get("mode");
-  if (raw === null || raw === "") return null;
-  if (!KNOWN_MODES.includes(raw)) {
-    throw new BadRequest(
-      400,
-      "bad_mode",
-      `mode=${JSON.stringify(raw.slice(0, 40))} is unknown; allowed: ${KNOWN_MODES.join(", ")}`,
-    );
-  }
-  return raw;
+  return raw === null || raw === "" ? null : raw.slice(0, MAX_MODE_CHARS);
 }
 
 /**
@@ -139,25 +135,6 @@ function parseFilters(params) {
 }
 
 /**
- * Modes the loaded engine supports (`info.modes`, issue #6). Engines from before hybrid
- * retrieval declare none and are semantic-only.
- */
-export function engineModes(engine) {
-  const modes = engine?.info?.modes;
-  return Array.isArray(modes) && modes.length ? modes.filter((m) => KNOWN_MODES.includes(m)) : ["semantic"];
-}
-
-/** The mode a request without `mode=` gets: hybrid where supported, else the engine's first mode. */
-function defaultMode(modes) {
-  return modes.includes(DEFAULT_MODE) ? DEFAULT_MODE : modes[0];
-}
-
-/** Whether the engine takes `{mode, filters}` (the hybrid engine declares `info.modes`). */
-function takesOptions(engine) {
-  return Array.isArray(engine?.info?.modes) && engine.info.modes.length > 0;
-}
-
-/**
  * Build the fetch handler for one bundle.
  *
  * The engine is started lazily, once: the first request (or `warmup()`) starts it and every
@@ -168,7 +145,7 @@ function takesOptions(engine) {
  * @param {object} [options]
  * @param {object} [options.engineOptions] passed to createEngine (fetch, threads, ortWasmModule, ...)
  * @param {Function} [options.createEngine] engine factory (default: engine.js createEngine)
- * @param {number} [options.k] default k (10)
+ * @param {number} [options.k] default k (the bundle's manifest.search.k)
  * @param {number} [options.maxK] largest k accepted (100)
  * @param {number} [options.maxQueryChars] longest q accepted (2048)
  * @param {number} [options.maxPending] searches allowed to wait at once before 503 (512)
@@ -244,10 +221,10 @@ export function createHandler(bundle, options = {}) {
     }
     const s = state();
     if (engine) {
-      const modes = engineModes(engine);
+      const modes = engine.info.modes;
       // memory: the engine's wasm heaps (bytes), what an edge isolate's memory limit counts.
-      const memory = typeof engine.memory === "function" ? await engine.memory() : undefined;
-      return json(200, { ...s, modes, default_mode: defaultMode(modes), info: engine.info, memory }, {}, cors);
+      const memory = await engine.memory();
+      return json(200, { ...s, modes, default_mode: modes[0], info: engine.info, memory }, {}, cors);
     }
     if (lastError && !enginePromise) {
       return json(503, { ...s, error: { code: "engine_failed", message: errorMessage(lastError) } }, {}, cors);
@@ -258,8 +235,8 @@ export function createHandler(bundle, options = {}) {
   async function search(url) {
     const params = url.searchParams;
     const q = parseQuery(params, cfg.maxQueryChars);
-    const k = parseK(params, cfg.k, cfg.maxK);
-    const mode = parseMode(params);
+    const askedK = parseK(params, cfg.maxK);
+    const askedMode = parseMode(params);
     const filters = parseFilters(params);
     if (pending >= cfg.maxPending) {
       return fail(503, "overloaded", `${pending} searches are already waiting; retry shortly`, { "retry-after": "1" }, cors);
@@ -272,43 +249,26 @@ export function createHandler(bundle, options = {}) {
       } catch (err) {
         return fail(503, "engine_failed", errorMessage(err), { "retry-after": "5" }, cors);
       }
-      const modes = engineModes(e);
-      if (mode && !modes.includes(mode)) {
-        throw new BadRequest(
-          400,
-          "bad_mode",
-          `mode=${JSON.stringify(mode)} is not supported by this bundle; allowed: ${modes.join(", ")}`,
-        );
+      let mode;
+      try {
+        mode = resolveMode(askedMode, e.info.modes);
+      } catch (err) {
+        throw new BadRequest(400, "bad_mode", errorMessage(err));
       }
-      const options = takesOptions(e);
-      if (filters && !options) {
-        throw new BadRequest(
-          400,
-          "bad_filter",
-          "this bundle's engine has no filters (it is semantic-only); rebuild the bundle with a current `websem build`",
-        );
-      }
-      const chosen = mode ?? defaultMode(modes);
+      const k = askedK ?? cfg.k ?? e.info.search.k;
       const t0 = now();
-      // Engines from before hybrid retrieval take just {k}; they are semantic-only, so
-      // `chosen` is "semantic" there and nothing is lost.
       let result;
       try {
-        const opts = options ? { k, mode: chosen, ...(filters ? { filters } : {}) } : { k };
-        // searchFull (hybrid engines) adds facet counts; older engines only have search.
-        result = typeof e.searchFull === "function" ? await e.searchFull(q, opts) : { hits: await e.search(q, opts) };
+        result = await e.searchFull(q, { k, mode, ...(filters ? { filters } : {}) });
       } catch (err) {
-        // The request was validated above; what the engine still refuses because of its content
-        // (a filter field this bundle lacks, a mode without a lexical index) is the client's to
-        // fix: 400 with the one `websem:` line (a Python error arrives with its traceback).
-        // Anything else stays a 5xx.
-        const line = /websem: (?:unknown filter field|mode |unknown search mode)[^\n]*/.exec(err?.message ?? "");
-        if (line) throw new BadRequest(400, filters ? "bad_filter" : "bad_mode", line[0]);
+        // The request was validated above; a filter field this bundle lacks is the client's to
+        // fix: 400 with the one `websem:` line. Anything else stays a 5xx.
+        const line = /websem: unknown filter field[^\n]*/.exec(err?.message ?? "");
+        if (line) throw new BadRequest(400, "bad_filter", line[0]);
         throw err;
       }
       served++;
-      const body = { query: q, k, mode: chosen, filters, hits: result.hits, took_ms: round(now() - t0) };
-      if (result.facets) body.facets = result.facets;
+      const body = { query: q, k, mode, filters, hits: result.hits, facets: result.facets, took_ms: round(now() - t0) };
       return json(200, body, {}, cors);
     } finally {
       pending--;
@@ -373,11 +333,6 @@ function normalizeBundle(bundle, engineOptions = {}) {
     return { url: String(url), engineOptions: { ...rest, ...engineOptions } };
   }
   return { url: String(bundle), engineOptions: { ...engineOptions } };
-}
-
-function errorMessage(err) {
-  const m = err?.message ?? String(err);
-  return m.startsWith("websem:") ? m : `websem: ${m}`;
 }
 
 function round(ms) {

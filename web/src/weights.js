@@ -1,6 +1,6 @@
 // websem weights: load an ONNX model into onnxruntime-web with its weights as "external data".
 //
-// 2026-11-28: InferenceSession.create(bytes) copies the whole model (23 MB) into ORT's wasm heap
+// InferenceSession.create(bytes) copies the whole model (23 MB) into ORT's wasm heap
 // and parses it there, so the weights sit in the heap twice while the session is built; a wasm
 // heap never shrinks, so that transient copy stays in its size for good. Given the weights as
 // external data instead (a JS-side buffer ORT reads each tensor from once), the heap holds them

@@ -1,6 +1,8 @@
 """BM25 over chunks, compact postings, document results, filters, facets, and the query pipeline.
 
 Rank fusion lives in ``fusion.py`` and snippets in ``snippets.py``; this module re-exports both.
+The query-time rules (modes, k, n, snippet length, filter fields, fusion) are the bundle's
+``manifest.search`` table, defined and validated in ``rules.py``.
 
 Stdlib only: the same file builds the index at build time (CPython) and searches it in the
 browser (Pyodide), so the CPU reference and the browser rank identically by construction.
@@ -41,28 +43,13 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import WebsemError
-from .fusion import (
-    DEFAULT_RRF_K,
-    FUSION_METHODS,
-    MODES,
-    NORMALIZATIONS,
-    DocHit,
-    Hit,
-    _hit_key,
-    check_fusion,
-    convex,
-    fuse,
-    normalized,
-    rrf,
-)
+from .fusion import DocHit, Hit, _hit_key, convex, fuse, normalized, rrf
+from .rules import FACETS, check_mode, check_search, search_table
 from .snippets import snippet, utf16_ranges
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "FUSION_METHODS",
-    "MODES",
-    "NORMALIZATIONS",
     "DocHit",
     "Hit",
     "LexicalIndex",
@@ -70,7 +57,6 @@ __all__ = [
     "aggregate_docs",
     "allowed_docs",
     "facet_counts",
-    "check_fusion",
     "convex",
     "fuse",
     "normalized",
@@ -397,7 +383,7 @@ def _values(meta: Mapping, field: str) -> list[str]:
 def allowed_docs(
     docs_meta: Sequence[Mapping],
     filters: Mapping[str, str | Sequence[str]] | None,
-    fields: Sequence[str] = ("tags", "section", "language"),
+    fields: Sequence[str] = FACETS,
 ) -> frozenset[int] | None:
     """Documents passing ``filters`` ({field: value or [values]}): any value within a field,
     every field (AND). None = no filter. Unknown fields are refused (typos must not silently
@@ -420,7 +406,7 @@ def allowed_docs(
 def facet_counts(
     docs: Iterable[int],
     docs_meta: Sequence[Mapping],
-    fields: Sequence[str] = ("tags", "section", "language"),
+    fields: Sequence[str] = FACETS,
 ) -> dict[str, list[tuple[str, int]]]:
     """Counts of each field value over ``docs`` (the filtered candidates of a query), as
     [value, count] pairs sorted by count descending, then value (explicit order for JSON/JS)."""
@@ -439,8 +425,9 @@ def facet_counts(
 
 class Ranker:
     """Everything after the query embedding, for one bundle: the CPU reference (web/query.py)
-    and the browser (Pyodide, called from engine.js) both call ``results`` so they rank, filter,
-    count facets and cut snippets with the same code.
+    and the browser (Pyodide, through ``bridge.py``) both call ``results`` so they rank, filter,
+    count facets and cut snippets with the same code and the same rules (the bundle's
+    ``manifest.search``).
 
     The semantic side (dense dot products) stays with the caller (numpy / JS): it passes its
     document ranking (filtered with ``allowed``, best first, top ``n``) as ``DocHit``s.
@@ -452,15 +439,14 @@ class Ranker:
         chunks: Sequence[Mapping],
         docs: Sequence[Mapping],
         *,
+        search: Mapping | None = None,
         analyzer: dict | None = None,
-        facet_fields: Sequence[str] = ("tags", "section", "language"),
-        fusion: Mapping | None = None,
     ) -> None:
         """``lexical``: the index (bytes or loaded), or None when BM25 is scored elsewhere
         (the browser's JS scorer: then pass ``analyzer=`` the index header's analyzer config,
         so query terms and highlights still come from the same analyzer, and give ``results``
-        the ``lexical=`` ranking). ``fusion``: the manifest's ``index.fusion`` (``check_fusion``;
-        None = RRF, what bundles without that key rank by)."""
+        the ``lexical=`` ranking). ``search``: the bundle's ``manifest.search`` table
+        (``rules.check_search``); None = ``rules.search_table()``, the defaults a build writes."""
         from .analyze import Analyzer
 
         if isinstance(lexical, (bytes, bytearray, memoryview)):
@@ -470,14 +456,15 @@ class Ranker:
                 f"websem: lexical index has {lexical.n_chunks} chunks but chunks.json has "
                 f"{len(chunks)}; rebuild the bundle with `websem build`"
             )
-        self.fusion = None if fusion is None else check_fusion(fusion)
+        self.search = search_table() if search is None else check_search(search)
+        self.modes = tuple(self.search["modes"])
         self.lexical = lexical
         cfg = lexical.analyzer if lexical is not None else analyzer
         self.analyzer = Analyzer.from_config(cfg) if cfg else Analyzer()
         self.chunks = chunks
         self.docs = docs
         self.chunk_doc = [int(c["doc"]) for c in chunks]
-        self.facet_fields = tuple(facet_fields)
+        self.facet_fields = tuple(self.search["facets"])
         self._meta = [d.get("meta") or {} for d in docs]
 
     def allowed(self, filters: Mapping | None) -> frozenset[int] | None:
@@ -495,35 +482,32 @@ class Ranker:
         self,
         query: str,
         *,
-        mode: str = "hybrid",
+        mode: str | None = None,
         semantic: Sequence[DocHit] = (),
         lexical: Sequence[DocHit] | None = None,
         filters: Mapping | None = None,
-        k: int = 10,
-        n: int = 100,
-        rrf_k: int = DEFAULT_RRF_K,
+        k: int | None = None,
         utf16: bool = False,
-        snippet_chars: int = 240,
-        fusion: Mapping | None = None,
     ) -> dict:
         """``{"hits": [{id, score, title, url, snippet, highlights}], "facets": {...}}``.
 
+        ``mode``: one of the table's modes (None = its first); ``k``: hits (None = the table's).
         ``semantic``: the caller's dense document ranking, already restricted to
-        ``allowed(filters)``, best first (ties: lower document first), at least ``n`` long when
-        available (``k`` is enough in semantic mode). ``lexical``: optional precomputed
+        ``allowed(filters)``, best first (ties: lower document first), at least the table's ``n``
+        long when available (``k`` is enough in semantic mode). ``lexical``: optional precomputed
         ``lexical_docs(query, allowed)`` (the browser scores BM25 in JS over the same bytes,
         ~100x faster than Pyodide; see docs/hybrid.md). ``highlights`` are ``[start, end]`` ranges
         into ``snippet``: code points, or UTF-16 code units with ``utf16=True`` (JS strings).
         Facet counts are over the filtered candidates: lexical = all matching documents,
-        semantic = its top ``n``, hybrid = the union of both top ``n``. Hybrid fuses with
-        ``fusion`` if given, else the Ranker's own (the bundle's), else RRF with ``rrf_k``.
+        semantic = its top ``n``, hybrid = the union of both top ``n``.
         """
-        if mode not in MODES:
-            raise WebsemError(f"websem: unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        mode = self.modes[0] if mode is None else check_mode(mode, self.modes)
+        k = self.search["k"] if k is None else k
+        n = self.search["n"]
         if self.lexical is None and mode != "semantic" and lexical is None:
             raise WebsemError(
-                f"websem: mode {mode!r} needs a lexical index but this bundle has none; "
-                "use mode 'semantic' or rebuild the bundle with `websem build`"
+                f"websem: mode {mode!r} needs a lexical ranking: pass lexical= (the JS scorer's) "
+                "or give the Ranker the bundle's index/lexical.bin"
             )
         allowed = self.allowed(filters)
         if mode == "semantic":
@@ -532,8 +516,7 @@ class Ranker:
             lex = lexical
         else:
             lex = self.lexical_docs(query, allowed)
-        hits = fuse(mode, lexical=lex, semantic=semantic, k=k, n=n, rrf_k=rrf_k,
-                    fusion=fusion if fusion is not None else self.fusion)
+        hits = fuse(mode, lexical=lex, semantic=semantic, k=k, n=n, fusion=self.search["fusion"])
         if mode == "lexical":
             candidates = {h.doc for h in lex}
         elif mode == "semantic":
@@ -545,7 +528,8 @@ class Ranker:
         for h in hits:
             doc = self.docs[h.doc]
             chunk = self.chunks[h.chunk]
-            sn = snippet(chunk.get("text") or "", self.analyzer, terms, max_chars=snippet_chars)
+            sn = snippet(chunk.get("text") or "", self.analyzer, terms,
+                         max_chars=self.search["snippet_chars"])
             ranges = utf16_ranges(sn["text"], sn["highlights"]) if utf16 else sn["highlights"]
             url = (doc.get("url") or "") + (chunk.get("anchor") or "")
             out.append({"id": doc.get("id"), "score": h.score, "title": doc.get("title") or "",

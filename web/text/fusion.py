@@ -3,8 +3,9 @@ scores, plus the result tuples both sides of a query produce.
 
 Stdlib only, like the rest of ``websem_text``: the CPU reference and Pyodide in the browser run
 this same file, so fused scores agree to the last bit wherever their inputs do. Split out of
-``bm25.py`` (which re-exports every name here) along the seam between scoring one side and
-combining two; the fitted defaults and how they were chosen are in docs/hybrid.md.
+``bm25.py`` (which re-exports the names here) along the seam between scoring one side and
+combining two. The settings (method, weights, depth) are the bundle's ``manifest.search``,
+defined and validated in ``rules.py``.
 """
 
 from __future__ import annotations
@@ -14,25 +15,16 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from .errors import WebsemError
+from .rules import DEFAULT_FUSION, DEFAULT_RRF_K, DEFAULTS, NORMALIZATIONS, check_fusion, check_mode
 
 __all__ = [
-    "DEFAULT_RRF_K",
-    "FUSION_METHODS",
-    "MODES",
-    "NORMALIZATIONS",
     "DocHit",
     "Hit",
-    "check_fusion",
     "convex",
     "fuse",
     "normalized",
     "rrf",
 ]
-
-MODES = ("hybrid", "semantic", "lexical")
-DEFAULT_RRF_K = 60
-FUSION_METHODS = ("rrf", "convex")
-NORMALIZATIONS = ("minmax", "max", "zscore")
 
 
 class DocHit(NamedTuple):
@@ -134,61 +126,28 @@ def convex(
     return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
 
 
-def check_fusion(fusion: Mapping | None, rrf_k: int = DEFAULT_RRF_K) -> dict:
-    """Validated fusion settings (the manifest's ``index.fusion``): ``{"method": "rrf", "rrf_k"}``
-    (plus ``"alpha"``, the dense side's weight, for weighted RRF) or ``{"method": "convex",
-    "alpha", "norm"}``. ``None`` (bundles built before fusion settings existed) means RRF with
-    ``rrf_k``."""
-    if fusion is None:
-        fusion = {"method": "rrf", "rrf_k": rrf_k}
-    if not isinstance(fusion, Mapping):
-        raise WebsemError(f"websem: fusion settings must be an object like {{'method': 'rrf'}}, got {fusion!r}")
-    method = fusion.get("method", "rrf")
-    if method not in FUSION_METHODS:
-        raise WebsemError(f"websem: unknown fusion method {method!r}; use one of {', '.join(FUSION_METHODS)}")
-    if method == "rrf":
-        k = fusion.get("rrf_k", rrf_k)
-        if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-            raise WebsemError(f"websem: RRF needs an integer rrf_k >= 0, got rrf_k={k!r}")
-        if "alpha" not in fusion:
-            return {"method": "rrf", "rrf_k": k}
-        return {"method": "rrf", "rrf_k": k, "alpha": _alpha(fusion.get("alpha"), "weighted RRF")}
-    alpha = _alpha(fusion.get("alpha"), "convex fusion")
-    norm = fusion.get("norm", "minmax")
-    if norm not in NORMALIZATIONS:
-        raise WebsemError(f"websem: unknown score normalization {norm!r}; use one of {', '.join(NORMALIZATIONS)}")
-    return {"method": "convex", "alpha": alpha, "norm": norm}
-
-
-def _alpha(alpha, what: str) -> float:
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 <= alpha <= 1:
-        raise WebsemError(f"websem: {what} needs a weight 0 <= alpha <= 1 (dense side), got alpha={alpha!r}")
-    return float(alpha)
-
-
 def fuse(
     mode: str,
     *,
     lexical: Sequence[DocHit] = (),
     semantic: Sequence[DocHit] = (),
-    k: int = 10,
-    n: int = 100,
-    rrf_k: int = DEFAULT_RRF_K,
+    k: int = DEFAULTS["k"],
+    n: int = DEFAULTS["n"],
     fusion: Mapping | None = None,
 ) -> list[Hit]:
     """Final ranking for a mode, from each side's document ranking (already filtered, best first).
 
     - ``lexical`` / ``semantic``: that side's top-k as is;
-    - ``hybrid``: fusion of each side's top-``n`` with ``fusion`` (``check_fusion``; None = RRF
-      with ``rrf_k``): RRF, or the convex combination of normalized scores. A hit keeps the best
+    - ``hybrid``: fusion of each side's top-``n`` with ``fusion`` (a bundle's
+      ``manifest.search.fusion``, ``rules.check_fusion``; None = ``rules.DEFAULT_FUSION``): RRF,
+      or the convex combination of normalized scores. A hit keeps the best
       chunk of the side where it ranks better (lexical on a tie: its chunk contains the query
       terms, so the snippet shows them highlighted).
     """
-    if mode not in MODES:
-        raise WebsemError(f"websem: unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-    if k < 1 or n < 1 or rrf_k < 0:
-        raise WebsemError(f"websem: k, n must be >= 1 and rrf_k >= 0, got k={k}, n={n}, rrf_k={rrf_k}")
-    settings = check_fusion(fusion, rrf_k)
+    check_mode(mode)
+    if k < 1 or n < 1:
+        raise WebsemError(f"websem: k and n must be >= 1, got k={k}, n={n}")
+    settings = check_fusion(DEFAULT_FUSION if fusion is None else fusion)
     if mode == "lexical":
         return [Hit(h.doc, h.score, h.chunk, r, None) for r, h in enumerate(lexical[:k], 1)]
     if mode == "semantic":

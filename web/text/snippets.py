@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .rules import DEFAULTS
+
 __all__ = ["snippet", "utf16_ranges"]
 
 
-def snippet(text: str, analyzer, query_terms: Iterable[str], *, max_chars: int = 240,
-            lead: int = 40) -> dict:
+def snippet(text: str, analyzer, query_terms: Iterable[str], *,
+            max_chars: int = DEFAULTS["snippet_chars"], lead: int = 40) -> dict:
     """A window of ``text`` around the densest group of query-term matches.
 
     Returns ``{"text", "start", "end", "highlights"}``: ``start``/``end`` locate the window in

@@ -5,7 +5,7 @@
 #   cd demo/edge/cloudflare && ../node_modules/.bin/workerd serve workerd.capnp \
 #       --directory-path assets=$PWD/bundle --socket-addr http=127.0.0.1:8787
 #
-# tests/test_edge_runtimes.py does exactly this on the Cranfield bundle.
+# tests/test_edge.py does exactly this on the Cranfield bundle.
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -20,10 +20,18 @@ const config :Workerd.Config = (
 const websem :Workerd.Worker = (
   modules = [
     (name = "worker.js", esModule = embed "worker.js"),
+    # handler.js and every runtime module it imports (statically: Workers forbid import(url)).
     (name = "bundle/runtime/handler.js", esModule = embed "bundle/runtime/handler.js"),
     (name = "bundle/runtime/engine.js", esModule = embed "bundle/runtime/engine.js"),
-    (name = "bundle/runtime/hybrid.js", esModule = embed "bundle/runtime/hybrid.js"),
+    (name = "bundle/runtime/bundle.js", esModule = embed "bundle/runtime/bundle.js"),
+    (name = "bundle/runtime/dense.js", esModule = embed "bundle/runtime/dense.js"),
+    (name = "bundle/runtime/errors.js", esModule = embed "bundle/runtime/errors.js"),
     (name = "bundle/runtime/lexical.js", esModule = embed "bundle/runtime/lexical.js"),
+    (name = "bundle/runtime/model.js", esModule = embed "bundle/runtime/model.js"),
+    (name = "bundle/runtime/python.js", esModule = embed "bundle/runtime/python.js"),
+    (name = "bundle/runtime/rpc.js", esModule = embed "bundle/runtime/rpc.js"),
+    (name = "bundle/runtime/search.js", esModule = embed "bundle/runtime/search.js"),
+    (name = "bundle/runtime/snapshot.js", esModule = embed "bundle/runtime/snapshot.js"),
     (name = "bundle/runtime/weights.js", esModule = embed "bundle/runtime/weights.js"),
     (name = "bundle/vendor/ort/ort.wasm.min.mjs", esModule = embed "bundle/vendor/ort/ort.wasm.min.mjs"),
     (name = "bundle/vendor/ort/ort-wasm-simd-threaded.mjs", esModule = embed "bundle/vendor/ort/ort-wasm-simd-threaded.mjs"),

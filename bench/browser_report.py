@@ -1,0 +1,233 @@
+"""The browser benchmark's report: per-stack medians and ratios (websem/peer, new/baseline), the
+markdown table and the plot written next to bench/results/<name>.json. Split from browser.py,
+which measures; this only reads the numbers it recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common import RESULTS, median, percentile
+
+__all__ = ["summarize", "write_markdown", "plot"]
+
+# The ratios new/baseline: start, warm query and renderer memory (and bytes, for the record).
+BASELINE_RATIO_KEYS = ("cold_ms_median", "repeat_ms_median", "query_p50_ms", "query_p95_ms",
+                       "renderer_rss_mb_median", "renderer_hwm_mb_median", "js_heap_used_mb_median",
+                       "cold_bytes")
+
+
+def summarize(runs: list[dict], stacks: list[str]) -> dict:
+    per: dict[str, dict] = {}
+    for s in stacks:
+        rs = [r for r in runs if r["stack"] == s and "cold_ms" in r]
+        q = [t for r in rs for t in r["query_ms"]]
+        per[s] = {
+            "runs": len(rs),
+            "cold_ms_median": median([r["cold_ms"] for r in rs]),
+            "repeat_ms_median": median([r.get("repeat_ms") for r in rs]),
+            "query_p50_ms": median([percentile(r["query_ms"], 50) for r in rs]),
+            "query_p95_ms": median([percentile(r["query_ms"], 95) for r in rs]),
+            "query_p50_ms_pooled": percentile(q, 50),
+            "query_p95_ms_pooled": percentile(q, 95),
+            "renderer_rss_mb_median": median([r.get("renderer_rss_mb") for r in rs]),
+            "renderer_hwm_mb_median": median([r.get("renderer_hwm_mb") for r in rs]),
+            "js_heap_used_mb_median": median([r.get("js_heap_used_mb") for r in rs]),
+            "cold_bytes": median([r["cold_network"]["bytes"] for r in rs]),
+            # p50 of tokenize and of tokenize+embed alone (websem only; diagnostics)
+            "breakdown_p50_ms": ({k: median([r["breakdown"][k] for r in rs if r.get("breakdown")])
+                                  for k in rs[0]["breakdown"]}
+                                 if rs and rs[0].get("breakdown") else None),
+            "repeat_bytes": median([r.get("repeat_network", {}).get("bytes") for r in rs]),
+        }
+    ratios: dict[str, dict] = {}
+    if "websem" in per:
+        w = per["websem"]
+        # websem-* rows (websem-hybrid, the baselines) are extra rows, not peers.
+        for peer in (s for s in stacks if not s.startswith("websem")):
+            p = per[peer]
+            ratios[peer] = {
+                k: (w[k] / p[k] if w.get(k) and p.get(k) else None)
+                for k in ("cold_ms_median", "repeat_ms_median", "query_p50_ms", "query_p95_ms",
+                          "renderer_rss_mb_median", "cold_bytes")
+            }
+    vs_baseline: dict[str, dict] = {}
+    for s in stacks:
+        base = per.get(f"{s}-baseline")
+        if base is None:
+            continue
+        vs_baseline[s] = {k: (per[s][k] / base[k] if per[s].get(k) and base.get(k) else None)
+                          for k in BASELINE_RATIO_KEYS}
+    out = {"per_stack": per, "ratios_websem_over_peer": ratios}
+    if vs_baseline:
+        out["ratios_new_over_baseline"] = vs_baseline
+    return out
+
+
+# Ratio table columns: (heading, summary key).
+PEER_COLUMNS = (("cold", "cold_ms_median"), ("repeat", "repeat_ms_median"), ("p50", "query_p50_ms"),
+                ("p95", "query_p95_ms"), ("renderer RSS", "renderer_rss_mb_median"), ("cold bytes", "cold_bytes"))
+BASELINE_COLUMNS = (*PEER_COLUMNS[:5], ("peak RSS", "renderer_hwm_mb_median"),
+                    ("JS heap", "js_heap_used_mb_median"), ("cold bytes", "cold_bytes"))
+
+
+def _ratio_table(caption: str, row_label: str, ratios: dict[str, dict], columns) -> list[str]:
+    """Markdown lines of one ratio table (none when there are no ratios)."""
+    if not ratios:
+        return []
+    lines = ["", caption, "", "| " + " | ".join([row_label, *(h for h, _ in columns)]) + " |",
+             "|" + "---|" * (len(columns) + 1)]
+    for name, r in ratios.items():
+        cells = ["n/a" if r.get(k) is None else f"{r[k]:,.2f}" for _, k in columns]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return lines
+
+
+def write_markdown(data: dict, results: Path = RESULTS) -> Path:
+    per = data["summary"]["per_stack"]
+    ratios = data["summary"]["ratios_websem_over_peer"]
+
+    def f(x, nd=0):
+        return "n/a" if x is None else f"{x:,.{nd}f}"
+
+    base = data.get("baseline")
+    title = ("# Browser: websem before/after (a baseline bundle against the current build, same Chromium, "
+             "same run)" if base else
+             "# Browser: websem vs transformers.js (same Chromium, same model file, same vectors)")
+    lines = [
+        title,
+        "",
+        *([f"Baseline: `{base['path']}` (format {base['format_version']}, websem {base['websem_version']}, "
+           f"{base['chunks']} chunks, same model), served at `{base['mount']}`; each `*-baseline` row runs "
+           "right after its new counterpart in every round.", ""] if base else []),
+        f"{data['date']} · {data['machine']['cpu_model']} · {data['machine']['nproc']} cores · "
+        f"load {', '.join(f'{x:.1f}' for x in data['machine']['loadavg'])} · mode `{data['mode']}` · "
+        f"{data['rounds']} alternated rounds · bundle: {data['bundle']['chunks']} chunks "
+        f"({data['bundle']['dataset']}) · {data['queries']['measured']} measured queries after "
+        f"{data['queries']['warm']} warm-up",
+        "",
+        "| stack | cold start ms | repeat visit ms | query p50 ms | query p95 ms | renderer RSS MB "
+        "| peak RSS MB | JS heap MB | cold bytes (raw) | cold bytes (brotli q9) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s, p in per.items():
+        br = data["bytes"].get(s, {})
+        lines.append(
+            f"| {s} | {f(p['cold_ms_median'])} | {f(p['repeat_ms_median'])} | "
+            f"{f(p['query_p50_ms'], 1)} | {f(p['query_p95_ms'], 1)} | "
+            f"{f(p['renderer_rss_mb_median'])} | {f(p['renderer_hwm_mb_median'])} | "
+            f"{f(p['js_heap_used_mb_median'], 1)} | {f(br.get('raw'))} | {f(br.get('brotli'))} |"
+        )
+    lines += _ratio_table("websem / peer (medians; < 1 means websem is better):", "peer", ratios, PEER_COLUMNS)
+    lines += _ratio_table("new / baseline (medians; < 1 means the new runtime is better):", "stack",
+                          data["summary"].get("ratios_new_over_baseline") or {}, BASELINE_COLUMNS)
+    for stack in ("websem", "websem-baseline"):
+        stage_runs = [r["stages"] for r in data["runs"] if r["stack"] == stack and r.get("stages")]
+        if not stage_runs:
+            continue
+        names = [st["stage"] for st in stage_runs[0]]
+        med = {n: median([next((st["at_ms"] for st in sr if st["stage"] == n), None)
+                          for sr in stage_runs]) for n in names}
+        lines += ["", f"{stack} loading stages on a cold start (median ms after navigation start): "
+                  + ", ".join(f"{n} {f(v)}" for n, v in med.items())]
+    for s, p in per.items():
+        bd = p.get("breakdown_p50_ms")
+        if bd and p.get("query_p50_ms"):
+            rest = p["query_p50_ms"] - bd["tokenize_embed_ms"]
+            lines += ["", f"{s} warm query, where the time goes (p50 ms, diagnostics via the engine's "
+                      f"test hook): tokenize {f(bd['tokenize_ms'], 1)}, tokenize + embed "
+                      f"{f(bd['tokenize_embed_ms'], 1)}, whole search() {f(p['query_p50_ms'], 1)} "
+                      f"→ ranking + result assembly ≈ {f(rest, 1)}."]
+    if data.get("agreement"):
+        lines += ["", "Same job check: mean overlap@10 of the peer's top-10 with websem's: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in data["agreement"].items() if v is not None)]
+    if data.get("baseline_agreement"):
+        lines += ["", "Same results check: mean overlap@10 of each baseline row's top-10 with its new "
+                  "counterpart's: " + ", ".join(f"{k} {v:.3f}" for k, v in data["baseline_agreement"].items()
+                                                if v is not None)]
+    lines += ["", "Files fetched on a cold load (raw / brotli q9 bytes):", ""]
+    for s, b in data["bytes"].items():
+        lines.append(f"- **{s}**: " + ", ".join(
+            f"`{x['path']}` {x['raw']:,} / {x['brotli']:,}"
+            for x in sorted(b["files"], key=lambda x: -x["raw"])[:8]))
+    lines += [
+        "",
+        "Cold start = `performance.now()` at the first query's hits (counted from navigation start), "
+        "fresh profile. Repeat visit = second navigation in the same profile (warm HTTP cache; the "
+        f"server sends `Cache-Control: {data['cache_control']}` to both stacks). Renderer RSS from "
+        f"/proc after the warm queries. Plot: `{data['name']}.png`.",
+    ]
+    out = results / f"{data['name']}.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def plot(data: dict, results: Path = RESULTS) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stacks = list(data["summary"]["per_stack"])
+    colors = {"websem": "#1b7f5b", "websem-hybrid": "#7cc4a4", "peer-default": "#9e9e9e", "peer-tuned": "#5c6bc0",
+              "websem-baseline": "#b5651d", "websem-hybrid-baseline": "#e0a86b"}
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+    runs = data["runs"]
+    # 1) start times, each run a dot, median a bar
+    ax = axes[0]
+    width = 0.38
+    for i, s in enumerate(stacks):
+        for j, key in enumerate(("cold_ms", "repeat_ms")):
+            vals = [r[key] / 1000 for r in runs if r["stack"] == s and r.get(key)]
+            x = i + (j - 0.5) * width
+            if vals:
+                ax.bar(x, median(vals), width, color=colors.get(s), alpha=0.55 if j else 1.0,
+                       label=("cold" if j == 0 else "repeat visit") if i == 0 else None)
+                ax.scatter([x] * len(vals), vals, color="black", s=10, zorder=3)
+    ax.set_xticks(range(len(stacks)), stacks)
+    ax.set_ylabel("seconds to first result")
+    ax.set_title("Start (navigation → first result)")
+    ax.legend(fontsize=8)
+    # 2) warm query latency distribution
+    ax = axes[1]
+    series = [[t for r in runs if r["stack"] == s for t in r["query_ms"]] for s in stacks]
+    ax.boxplot(series, tick_labels=stacks, showfliers=False)
+    for i, s in enumerate(series):
+        if s:
+            ax.scatter([i + 1], [percentile(s, 95)], marker="v", color="red", s=18, zorder=3,
+                       label="p95" if i == 0 else None)
+    ax.set_ylabel("ms per query (embed + top-10)")
+    ax.set_title(f"Warm query ({data['queries']['measured']} queries/run)")
+    ax.legend(fontsize=8)
+    # 3) bytes
+    ax = axes[2]
+    raw = [data["bytes"].get(s, {}).get("raw", 0) / 1e6 for s in stacks]
+    br = [data["bytes"].get(s, {}).get("brotli", 0) / 1e6 for s in stacks]
+    xs = range(len(stacks))
+    ax.bar([x - 0.2 for x in xs], raw, 0.4, label="raw", color="#bdbdbd")
+    ax.bar([x + 0.2 for x in xs], br, 0.4, label="brotli q9", color=[colors.get(s) for s in stacks])
+    ax.set_xticks(list(xs), stacks)
+    ax.set_ylabel("MB fetched on a cold load")
+    ax.set_title("Bytes")
+    ax.legend(fontsize=8)
+    # 4) memory
+    ax = axes[3]
+    per = data["summary"]["per_stack"]
+    rss = [per[s]["renderer_rss_mb_median"] or 0 for s in stacks]
+    heap = [per[s]["js_heap_used_mb_median"] or 0 for s in stacks]
+    ax.bar([x - 0.2 for x in xs], rss, 0.4, label="renderer RSS", color=[colors.get(s) for s in stacks])
+    ax.bar([x + 0.2 for x in xs], heap, 0.4, label="JS heap used", color="#bdbdbd")
+    ax.set_xticks(list(xs), stacks)
+    ax.set_ylabel("MB")
+    ax.set_title("Renderer memory after the warm queries")
+    ax.legend(fontsize=8)
+    for ax in axes:  # up to six stacks with long names: keep the labels apart
+        ax.tick_params(axis="x", labelsize=8.5, labelrotation=12 if len(stacks) <= 4 else 25)
+    what = "websem new vs baseline" if data.get("baseline") else "websem vs transformers.js"
+    fig.suptitle(f"{what} · {data['machine']['cpu_model']} · "
+                 f"{data['machine']['nproc']} cores · {data['date'][:10]} · medians of "
+                 f"{data['rounds']} alternated rounds", fontsize=10)
+    fig.tight_layout()
+    out = results / f"{data['name']}.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

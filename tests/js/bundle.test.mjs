@@ -1,0 +1,140 @@
+// web/src/bundle.js: manifest checks and file verification, pinned by the golden fixture
+// tests/fixtures/bad_bundles.json that `websem query` (web/query.py) passes too. Each case mutates
+// a good format-2 bundle (built here in memory, served by a fetch over a Map) and must be refused
+// by the runtime's load path: bundle.js readManifest + VerifiedFiles for every listed file, then
+// the ranker set-up in Pyodide (websem_text.bridge.ranker_init, where websem_text.rules checks the
+// manifest.search table).
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { FORMAT_VERSIONS, VerifiedFiles, loadIndex, readManifest } from "../../web/src/bundle.js";
+import { REPO, bootPython } from "./pyodide_env.mjs";
+
+const FIXTURE = JSON.parse(readFileSync(join(REPO, "tests", "fixtures", "bad_bundles.json"), "utf8"));
+const BASE = "https://bundle.test/site/_websem/";
+const enc = new TextEncoder();
+const sha = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
+async function goodBundle() {
+  const { pyodide } = await bootPython();
+  const search = JSON.parse(pyodide.runPython("import json; from websem_text.rules import search_table; json.dumps(search_table())"));
+  const dims = 384; // the fixture's "dims differ" case names the default model's 384
+  const vectors = new Float32Array(2 * dims);
+  vectors[0] = 1;
+  vectors[dims + 1] = 1;
+  const docs = [{ id: "a", title: "A", url: "a.html", meta: {} }, { id: "b", title: "B", url: "b.html", meta: {} }];
+  const chunks = [{ doc: 0, text: "alpha beta" }, { doc: 1, text: "gamma delta" }];
+  const files = new Map([
+    ["model/model.onnx", enc.encode("not really onnx")],
+    ["model/tokenizer.json", enc.encode("{}")],
+    ["index/vectors.bin", new Uint8Array(vectors.buffer)],
+    ["index/chunks.json", enc.encode(JSON.stringify(chunks))],
+    ["index/docs.json", enc.encode(JSON.stringify(docs))],
+    ["index/lexical.bin", enc.encode("WSBM25 stand-in: this test only verifies its bytes")],
+    ["py/websem_text/__init__.py", enc.encode("")],
+  ]);
+  const table = {};
+  for (const [path, bytes] of files) table[path] = { sha256: sha(bytes), size: bytes.length };
+  const manifest = {
+    format: "websem-bundle",
+    format_version: FORMAT_VERSIONS[0],
+    model: { sha256: table["model/model.onnx"].sha256, dims, max_seq_length: 256 },
+    index: {
+      docs: 2, chunks: 2, dims, vector_dtype: "float32", model_sha256: table["model/model.onnx"].sha256,
+      files: { vectors: "index/vectors.bin", chunks: "index/chunks.json", docs: "index/docs.json", lexical: "index/lexical.bin" },
+    },
+    search,
+    runtime: {
+      python_files: ["py/websem_text/__init__.py"],
+      vendor: {
+        ort: { module: "vendor/ort/ort.wasm.min.mjs", glue: "vendor/ort/ort-wasm-simd-threaded.mjs", wasm: "vendor/ort/ort-wasm-simd-threaded.wasm" },
+        pyodide: {
+          module: "vendor/pyodide/pyodide.mjs", asm: "vendor/pyodide/pyodide.asm.mjs", wasm: "vendor/pyodide/pyodide.asm.wasm",
+          stdlib: "vendor/pyodide/python_stdlib.zip", lock: "vendor/pyodide/pyodide-lock.json",
+        },
+      },
+    },
+    files: table,
+  };
+  return { manifest, files };
+}
+
+function mutate({ manifest, files }, testCase) {
+  let manifestText = null;
+  for (const edit of testCase.manifest ?? []) {
+    const path = edit.set ?? edit.delete;
+    let obj = manifest;
+    for (const key of path.slice(0, -1)) obj = obj[key];
+    if (edit.set) obj[path.at(-1)] = structuredClone(edit.value);
+    else delete obj[path.at(-1)];
+  }
+  if (testCase.manifest_text != null) manifestText = testCase.manifest_text;
+  if (testCase.file) {
+    const { path, op } = testCase.file;
+    const bytes = files.get(path);
+    if (op === "flip") {
+      const copy = bytes.slice();
+      copy[copy.length - 1] ^= 1;
+      files.set(path, copy);
+    } else if (op === "append") {
+      const copy = new Uint8Array(bytes.length + 1);
+      copy.set(bytes);
+      copy[bytes.length] = 10;
+      files.set(path, copy);
+    } else if (op === "remove") {
+      files.delete(path);
+    } else {
+      throw new Error(`unknown file op ${op}`);
+    }
+  }
+  return { manifestText: manifestText ?? JSON.stringify(manifest), files };
+}
+
+function fetchFrom({ manifestText, files }) {
+  return async (url) => {
+    const path = url.slice(BASE.length);
+    if (path === "manifest.json") return new Response(manifestText);
+    const bytes = files.get(path);
+    return bytes ? new Response(bytes) : new Response(null, { status: 404 });
+  };
+}
+
+/** The runtime's checks in load order; resolves with the loaded index when the bundle is good. */
+async function verify(served) {
+  const { bridge } = await bootPython();
+  const fetchFn = fetchFrom(served);
+  const manifest = await readManifest(fetchFn, BASE);
+  const files = new VerifiedFiles(BASE, manifest, fetchFn);
+  await Promise.all(Object.keys(manifest.files).map((p) => files.bytes(p)));
+  const index = await loadIndex(files, manifest);
+  bridge.ranker.init(
+    await files.bytes(manifest.index.files.chunks),
+    await files.bytes(manifest.index.files.docs),
+    null,
+    JSON.stringify(manifest.search ?? null),
+  );
+  return index;
+}
+
+test("the good bundle loads (so every refusal below is caused by its mutation)", async () => {
+  const index = await verify(mutate(await goodBundle(), {}));
+  assert.equal(index.n, 2);
+  assert.deepEqual(Array.from(index.chunkDoc), [0, 1]);
+});
+
+test("the fixture has cases", () => {
+  assert.ok(FIXTURE.cases.length >= 20, `${FIXTURE.cases.length} cases`);
+});
+
+for (const testCase of FIXTURE.cases) {
+  test(`refused: ${testCase.name}`, async () => {
+    const served = mutate(await goodBundle(), testCase);
+    await assert.rejects(verify(served), (e) => {
+      assert.ok(e.message.startsWith("websem:"), e.message);
+      for (const want of testCase.errors) assert.ok(e.message.includes(want), `${JSON.stringify(want)} not in: ${e.message}`);
+      return true;
+    });
+  });
+}

@@ -1,0 +1,177 @@
+// websem model: the onnxruntime-web session that embeds queries (wasm backend, batch 1).
+//
+// Loads the bundle's verified ORT module and wasm (or the precompiled ones an edge runtime hands
+// in), gives ORT the model's weights as external data (weights.js), and checks the model's
+// output. `embedder` turns token ids into the query embedding.
+import { WebsemError } from "./errors.js";
+import { WEIGHTS_FILE, externalizeWeights } from "./weights.js";
+
+const MODEL_ONNX = "model/model.onnx";
+
+/**
+ * The ORT session of a bundle's model.
+ * @returns {Promise<{ort: object, session: object, output: string, memory: WebAssembly.Memory|null}>}
+ */
+export async function loadSession(files, manifest, opts, onProgress) {
+  const vendor = manifest.runtime.vendor.ort;
+  const precompiled = opts.ortWasmModule instanceof WebAssembly.Module;
+  // JS and wasm handed in as modules are deployed code: nothing to fetch or verify for them.
+  const [, , wasm, model] = await Promise.all([
+    opts.ortModule ? null : files.bytes(vendor.module),
+    opts.ortModule ? null : files.bytes(vendor.glue),
+    precompiled || opts.ortWasmModule ? null : files.bytes(vendor.wasm),
+    files.bytes(MODEL_ONNX),
+  ]);
+  // Verified above; the import is answered from the HTTP cache (see python.js bootPyodide).
+  const ort = opts.ortModule ?? (await import(files.url(vendor.module)));
+  // ORT imports its glue (ort-wasm-simd-threaded.mjs) from wasmPaths. Where `import(url)` is
+  // forbidden (Cloudflare Workers) pass ortWasmPaths: {mjs: "./ort-wasm-simd-threaded.mjs"}, a
+  // specifier resolved next to ort.wasm.min.mjs among the Worker's own modules.
+  ort.env.wasm.wasmPaths = opts.ortWasmPaths ?? new URL("./", files.url(vendor.glue)).href;
+  // What ORT's glue will instantiate, as an ArrayBuffer: the glue wraps it in a Uint8Array view
+  // (a typed array it would copy), so watchInstantiate can recognise ORT's call by its buffer.
+  // The verified bytes, so ORT does not fetch (and trust) the file a second time; a stand-in
+  // buffer when the wasm comes precompiled.
+  const binary = precompiled ? new ArrayBuffer(8) : wholeBuffer(opts.ortWasmModule ?? wasm);
+  ort.env.wasm.wasmBinary = binary;
+  ort.env.wasm.numThreads = threadCount(opts.threads);
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = "error";
+  // onnxruntime-web 1.30 can only take the wasm as bytes (env.wasm.wasmBinary, which
+  // its Emscripten glue passes to WebAssembly.instantiate) or a URL; neither works on Workers,
+  // which hand out precompiled WebAssembly.Modules only. So while the session is created, a
+  // WebAssembly.instantiate that sees the glue's view of `binary` instantiates the precompiled
+  // module instead, answering in the {instance, module} shape the glue expects. It also notes
+  // ORT's wasm memory (only from that call: Pyodide may instantiate meanwhile), for engine.memory().
+  let memory = null;
+  const restore = watchInstantiate({
+    binary,
+    module: precompiled ? opts.ortWasmModule : null,
+    onMemory: (m) => (memory ??= m),
+  });
+  onProgress({ stage: "ort-session" });
+  // The weights as external data: the wasm heap then holds them once, not twice (weights.js).
+  let graph = model;
+  let externalData;
+  if (opts.externalWeights !== false) {
+    try {
+      graph = externalizeWeights(model).graph;
+      // The verified bytes themselves, no copy: offsets in `graph` index into this view.
+      externalData = [{ path: WEIGHTS_FILE, data: model }];
+    } catch (e) {
+      // A model this reader does not understand still loads the ordinary way.
+      onProgress({ stage: "external-weights-fallback", reason: String(e?.message ?? e) });
+      graph = model;
+    }
+  }
+  let session;
+  try {
+    session = await ort.InferenceSession.create(graph, {
+      externalData,
+      executionProviders: ["wasm"],
+      // "basic" + disable_quant_qdq. Measured in Node (same wasm, 16-token query,
+      // busy 2-core box, alternated runs): "disabled" leaves every DequantizeLinear of the
+      // weight-int8 model to run on each query (p50 ~280 ms); "basic" constant-folds them once at
+      // load, but only when QDQ handling is off (ORT keeps DQ nodes for QDQ fusion otherwise), and
+      // then runs fp32 MatMuls (p50 60-120 ms) for about the same session-create time as
+      // "disabled". "all" adds fusions that did not pay off here. The CPU reference
+      // (websem.export.embed.OnnxEmbedder) sets the same disable_quant_qdq, so both sides compute
+      // the graph's fp32 semantics.
+      graphOptimizationLevel: "basic",
+      extra: { session: { disable_quant_qdq: "1" } },
+      // Warnings from graph optimisation would otherwise land in the page console as errors.
+      logSeverityLevel: 3,
+      // Caller overrides, e.g. {enableCpuMemArena: false, enableMemPattern: false} on edge
+      // runtimes with tight memory limits (bench/edge_memory.mjs measures them).
+      ...opts.sessionOptions,
+    });
+  } catch (e) {
+    throw new WebsemError(
+      `onnxruntime-web could not load model/model.onnx (${e.message}); rebuild the bundle with a model ` +
+        "package from `websem export`",
+    );
+  } finally {
+    restore();
+  }
+  const output = manifest.model?.output ?? "sentence_embedding";
+  if (!session.outputNames.includes(output)) {
+    throw new WebsemError(
+      `model/model.onnx has no output ${JSON.stringify(output)} (outputs: ${session.outputNames.join(", ")}); ` +
+        "re-export it with `websem export`",
+    );
+  }
+  // ORT copied the wasm into its module at init; keeping the bytes referenced would pin 14 MB.
+  ort.env.wasm.wasmBinary = undefined;
+  onProgress({ stage: "ort-ready" });
+  return { ort, session, output, memory };
+}
+
+/** The bytes of `view` as a whole ArrayBuffer (the view's own buffer when it spans all of it). */
+function wholeBuffer(view) {
+  if (view instanceof ArrayBuffer) return view;
+  const bytes = ArrayBuffer.isView(view) ? view : new Uint8Array(view);
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes.buffer
+    : bytes.slice().buffer;
+}
+
+/**
+ * Wraps WebAssembly.instantiate while ORT initialises. The call whose source is a view of
+ * `binary` is ORT's: it is routed to the precompiled `module` when one is given, and its
+ * instance's linear memory goes to `onMemory` (what an edge runtime's memory limit counts).
+ * Every other call passes through untouched. Returns the undo function.
+ */
+function watchInstantiate({ binary, module = null, onMemory }) {
+  const original = WebAssembly.instantiate;
+  const remember = (instance, imports) => {
+    const candidates = [...Object.values(instance?.exports ?? {})];
+    for (const ns of Object.values(imports ?? {})) candidates.push(...Object.values(ns ?? {}));
+    const memory = candidates.find((v) => v instanceof WebAssembly.Memory);
+    if (memory) onMemory(memory);
+  };
+  WebAssembly.instantiate = function instantiate(source, imports) {
+    const bytes = ArrayBuffer.isView(source) ? source.buffer : source;
+    if (bytes !== binary) return original.call(WebAssembly, source, imports);
+    if (module) {
+      return original.call(WebAssembly, module, imports).then((instance) => {
+        remember(instance, imports);
+        return { instance, module };
+      });
+    }
+    return original.call(WebAssembly, source, imports).then((result) => {
+      remember(result.instance, imports);
+      return result;
+    });
+  };
+  return () => {
+    WebAssembly.instantiate = original;
+  };
+}
+
+function threadCount(requested) {
+  // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (COOP + COEP). On 2 cores
+  // one thread measured faster, hence the default of 1.
+  const isolated = globalThis.crossOriginIsolated === true;
+  const n = Number.isInteger(requested) && requested > 0 ? requested : 1;
+  return isolated ? n : 1;
+}
+
+/**
+ * `embed(ids, mask, types)` -> Float32Array query embedding. Calls must not overlap (an ORT
+ * session must not run concurrently with itself): engine.js serializes them.
+ */
+export function embedder({ ort, session, output }) {
+  const useTypeIds = session.inputNames.includes("token_type_ids");
+  return async (ids, mask, types) => {
+    const dims = [1, ids.length];
+    const feeds = {
+      input_ids: new ort.Tensor("int64", ids, dims),
+      attention_mask: new ort.Tensor("int64", mask, dims),
+    };
+    if (useTypeIds) feeds.token_type_ids = new ort.Tensor("int64", types, dims);
+    const result = await session.run(feeds, [output]);
+    const data = Float32Array.from(result[output].data);
+    for (const t of Object.values(result)) t.dispose?.();
+    return data;
+  };
+}

@@ -1,0 +1,300 @@
+// websem python: Pyodide with the bundle's websem_text package, in this thread or in a nested
+// worker (python-worker.js). Boots from the bundle's verified files, restores the build-time
+// memory snapshot when there is one, writes the Python files into Pyodide's file system, and
+// exposes the Python side of a query (websem_text.bridge: encode, ranker init/plan/finish).
+import { detach } from "./bundle.js";
+import { WebsemError, pythonErrorMessage } from "./errors.js";
+import { connect } from "./rpc.js";
+import { SNAPSHOT_PATH, unpackSnapshot } from "./snapshot.js";
+
+/** Where the bundle's py/ folder lives in Pyodide's file system (on sys.path). */
+const PY_ROOT = "/websem";
+
+/**
+ * The Python that makes websem_text.bridge importable and builds the tokenizer: run once at
+ * boot, or at build time before the memory snapshot is taken (web/tools/make_snapshot.mjs).
+ */
+export function setupPython(pyodide, maxLength) {
+  pyodide.runPython(
+    `import sys; sys.path.insert(0, "${PY_ROOT}/py"); from websem_text import bridge; bridge.setup(${Number(maxLength)})`,
+  );
+}
+
+/** Writes runtime.python_files and the tokenizer vocabulary to /websem/... in Pyodide's FS. */
+export function writePythonFiles(pyodide, entries, tokenizerJson) {
+  pyodide.FS.mkdirTree(`${PY_ROOT}/model`);
+  for (const [path, bytes] of entries) {
+    const target = `${PY_ROOT}/${path}`;
+    pyodide.FS.mkdirTree(target.slice(0, target.lastIndexOf("/")));
+    pyodide.FS.writeFile(target, bytes);
+  }
+  pyodide.FS.writeFile(`${PY_ROOT}/model/tokenizer.json`, tokenizerJson);
+}
+
+function isWorkerd() {
+  return globalThis.navigator?.userAgent === "Cloudflare-Workers";
+}
+
+function isNodeRuntime() {
+  return typeof process !== "undefined" && process.versions?.node && !globalThis.window && !isWorkerd();
+}
+
+/**
+ * Boots Pyodide from the bundle's verified files. `snapshot` (verified bytes, a promise of them,
+ * or null) restores a build-time memory snapshot instead of starting the interpreter from
+ * scratch. `modules` holds what an edge runtime that forbids run-time wasm compilation and
+ * dynamic import passes in (createEngine: pyodideModule, pyodideAsmModule, pyodideWasmModule).
+ */
+async function bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }, modules = {}) {
+  if (isWorkerd() && typeof process !== "undefined" && typeof process.versions?.node === "string") {
+    // Pyodide decides at import time that a global process.versions.node means Node, then reads
+    // node:fs paths and fails with an unrelated-looking error; say what to change instead.
+    throw new WebsemError(
+      `this Worker defines process.versions.node (${process.versions.node}), which makes Pyodide take it for ` +
+        'Node.js; add compatibility flag "disable_nodejs_process_v2" (and no "nodejs_compat") to the Worker, ' +
+        "as in demo/edge/cloudflare/wrangler.toml",
+    );
+  }
+  // Imported by URL once its bytes are verified (loadPython): served with a validator (ETag,
+  // `websem serve`), the import is a bodiless 304 answered from the HTTP cache, i.e. the verified
+  // bytes, with no `blob:` in the page's CSP (docs/architecture.md, "Runtime").
+  const { loadPyodide } = modules.pyodide ?? (await import(files.url(vendor.module)));
+  const indexURL = new URL("./", files.url(vendor.module)).href;
+  const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
+  if (snapshot) options._loadSnapshot = snapshot;
+  if (modules.pyodideAsm || modules.pyodideWasm) options.createPyodideModule = precompiledPyodide(modules);
+  if (isNodeRuntime()) {
+    // Node: Pyodide reads indexURL from the file system itself; it needs a path, not a file: URL.
+    options.indexURL = new URL(indexURL).pathname;
+    options.packageBaseUrl = options.indexURL;
+    return loadPyodide(options);
+  }
+  // Pyodide fetches pyodide.asm.wasm and python_stdlib.zip through the global fetch. Serve it
+  // the bytes already verified above, so nothing unverified runs and nothing is fetched twice.
+  // With a precompiled pyodideWasm module the wasm is never read: an empty answer stops Pyodide
+  // from fetching it (its loader starts that fetch before it would call our instantiateWasm).
+  const verified = new Map([
+    [files.url(vendor.wasm), [wasm ?? new Uint8Array(0), "application/wasm"]],
+    [files.url(vendor.stdlib), [stdlib, "application/zip"]],
+  ]);
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const key = typeof input === "string" ? input : input?.url ?? String(input);
+    const hitBytes = verified.get(new URL(key, base).href);
+    if (hitBytes) {
+      return Promise.resolve(new Response(hitBytes[0], { headers: { "content-type": hitBytes[1] } }));
+    }
+    return realFetch.call(globalThis, input, init);
+  };
+  // Pyodide 314's browser path resolves URLs against the global `location`, which Cloudflare
+  // Workers (workerd) do not define: it would throw a ReferenceError. Every URL we hand it is
+  // absolute, so the base only has to exist; it is removed again after the boot.
+  const fakeLocation = !("location" in globalThis);
+  if (fakeLocation) globalThis.location = new URL(base);
+  try {
+    return await loadPyodide(options);
+  } finally {
+    globalThis.fetch = realFetch;
+    if (fakeLocation) delete globalThis.location;
+  }
+}
+
+/**
+ * A `createPyodideModule` for loadPyodide that uses a statically imported pyodide.asm.mjs
+ * (`modules.pyodideAsm`) and/or a precompiled pyodide.asm.wasm (`modules.pyodideWasm`, a
+ * WebAssembly.Module). Cloudflare Workers need both: they forbid `import(url)` of code outside
+ * the Worker and compiling wasm from bytes ("Wasm code generation disallowed by embedder").
+ */
+function precompiledPyodide({ pyodideAsm, pyodideWasm }) {
+  return async (settings) => {
+    const create = pyodideAsm
+      ? (pyodideAsm.default ?? pyodideAsm)
+      : (await import(settings.locateFile("pyodide.asm.mjs"))).default;
+    if (!pyodideWasm) return create(settings);
+    let failed;
+    const failure = new Promise((_, reject) => {
+      failed = reject;
+    });
+    // Emscripten's hook: instantiate the module ourselves, then hand the instance back.
+    settings.instantiateWasm = (imports, done) => {
+      // Pyodide's own hook compiles a 60-byte helper module for its JS-error marker and falls
+      // back to these two JS functions where wasm cannot be compiled (iOS, Workers): same
+      // semantics, so use the fallback directly.
+      const marker = Symbol("error marker");
+      imports.env.Jsv_GetError_import = () => marker;
+      imports.env.JsvError_Check = (value) => value === marker;
+      WebAssembly.instantiate(pyodideWasm, imports).then((instance) => done(instance, pyodideWasm), failed);
+      return {};
+    };
+    return Promise.race([create(settings), failure]);
+  };
+}
+
+/**
+ * websem_text.bridge's functions as JS functions (after setupPython or a snapshot restore);
+ * Python's `websem:` errors become WebsemErrors.
+ */
+export function importBridge(pyodide) {
+  // The module proxy stays alive with the engine: the function proxies are borrowed from it.
+  const bridge = pyodide.pyimport("websem_text.bridge");
+  const wrap = (name) => {
+    const fn = bridge[name];
+    return (...args) => {
+      try {
+        return fn(...args);
+      } catch (e) {
+        throw new WebsemError(pythonErrorMessage(e));
+      }
+    };
+  };
+  return {
+    max_length: wrap("max_length"),
+    encode: wrap("encode"),
+    ranker: { init: wrap("ranker_init"), plan: wrap("plan"), finish: wrap("finish") },
+  };
+}
+
+/**
+ * Pyodide + websem_text in this thread. Uses the bundle's memory snapshot when manifest.json
+ * lists one (and `useSnapshot` is not false); if restoring it fails, boots normally (same
+ * results, slower).
+ *
+ * @returns {Promise<{snapshot: boolean, encode: Function, ranker: Function, memoryBytes: Function, close: Function}>}
+ */
+export async function loadPython(files, manifest, base, onProgress, { useSnapshot = true, modules = {} } = {}) {
+  const vendor = manifest.runtime.vendor.pyodide;
+  const wantSnapshot = useSnapshot !== false && Boolean(manifest.files?.[SNAPSHOT_PATH]);
+  // Start every download now; Pyodide boots while they arrive.
+  const pyFiles = Promise.all(manifest.runtime.python_files.map((p) => files.bytes(p).then((b) => [p, b])));
+  const tokenizerJson = files.bytes("model/tokenizer.json");
+  const snapshotP = wantSnapshot ? files.bytes(SNAPSHOT_PATH) : null;
+  snapshotP?.catch(() => {});
+  // JS and wasm handed in as modules (edge runtimes) are part of the deployed code, not bundle
+  // downloads: nothing to fetch or verify for them.
+  const [, , wasm, stdlib, lock] = await Promise.all([
+    modules.pyodide ? null : files.bytes(vendor.module),
+    modules.pyodideAsm ? null : files.bytes(vendor.asm),
+    modules.pyodideWasm ? null : files.bytes(vendor.wasm),
+    files.bytes(vendor.stdlib),
+    files.text(vendor.lock),
+  ]);
+  onProgress({ stage: "pyodide-boot", snapshot: wantSnapshot });
+  const maxLength = manifest.model?.max_seq_length ?? 256;
+  let pyodide = null;
+  let bridge = null;
+  if (snapshotP) {
+    try {
+      // The promise, not the bytes: Pyodide imports pyodide.asm.mjs while the snapshot arrives.
+      let packed = null;
+      let unpacked = null;
+      const snapshot = snapshotP.then((bytes) => {
+        packed = bytes;
+        unpacked = unpackSnapshot(bytes);
+        return unpacked;
+      });
+      try {
+        pyodide = await bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }, modules);
+      } finally {
+        // Pyodide copied the image into its heap. Detaching the two copies frees ~50 MB now;
+        // left to the GC, an idle worker kept them (renderer RSS +74 MB, measured).
+        detach(unpacked);
+        if (unpacked !== packed) detach(packed);
+      }
+      bridge = importBridge(pyodide);
+      const madeFor = bridge.max_length();
+      if (madeFor !== maxLength) {
+        throw new Error(`the snapshot was made for max_length ${madeFor}, the manifest says ${maxLength}`);
+      }
+      // Pyodide keeps its options, so the 31 MB unpacked heap image would stay reachable.
+      if (pyodide._api?.config) delete pyodide._api.config._loadSnapshot;
+    } catch (e) {
+      // A snapshot that fails its sha256 check is refused like any other bundle file.
+      if (e instanceof WebsemError && !bridge) throw e;
+      // Otherwise the snapshot is an optimisation only: one from another Pyodide build (or a
+      // browser that refuses it) must not break search, so boot the interpreter normally.
+      onProgress({ stage: "snapshot-fallback", reason: String(e?.message ?? e) });
+      pyodide = null;
+      bridge = null;
+    }
+  }
+  const fromSnapshot = bridge !== null;
+  if (!pyodide) pyodide = await bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot: null }, modules);
+  onProgress({ stage: "pyodide-ready", snapshot: fromSnapshot });
+  // Also after a snapshot: its Python state is restored, the (JS-side) file system is not, and
+  // websem_text may import a module lazily.
+  writePythonFiles(pyodide, await pyFiles, await tokenizerJson);
+  if (!bridge) {
+    try {
+      setupPython(pyodide, maxLength);
+    } catch (e) {
+      throw new WebsemError(pythonErrorMessage(e));
+    }
+    bridge = importBridge(pyodide);
+  }
+  onProgress({ stage: "tokenizer-ready", snapshot: fromSnapshot });
+  return {
+    snapshot: fromSnapshot,
+    /** @returns {BigInt64Array[]} [ids, attention mask, type ids] (synchronous here). */
+    encode: (text) => bridge.encode(String(text)),
+    /** One ranker step: "init" | "plan" | "finish" (websem_text.bridge), synchronous here. */
+    ranker: (method, args) => {
+      const fn = Object.hasOwn(bridge.ranker, method) ? bridge.ranker[method] : null;
+      if (!fn) throw new WebsemError(`unknown ranker step ${JSON.stringify(method)}; use one of init, plan, finish`);
+      return fn(...args);
+    },
+    /** Size of Pyodide's wasm heap (linear memory) in bytes. */
+    memoryBytes: () => pyodide._module?.HEAP8?.byteLength ?? null,
+    close() {},
+  };
+}
+
+/**
+ * Whether Pyodide runs in a nested worker: its boot and ORT's session creation are both mostly
+ * synchronous wasm work; in one thread they run one after the other, in two they overlap on two
+ * cores (cold start). Node has no global Worker; modules handed in by the caller (edge) live in
+ * this thread (namespaces cannot be posted).
+ */
+export function usePythonWorker(opts) {
+  if ((opts.pythonWorker ?? opts.tokenizerWorker) === false) return false;
+  if (opts.pyodideModule || opts.pyodideAsmModule || opts.pyodideWasmModule) return false;
+  return typeof globalThis.Worker === "function";
+}
+
+/** Pyodide + websem_text in runtime/python-worker.js; same interface as loadPython() (async). */
+export async function loadPythonWorker(base, manifest, onProgress, useSnapshot) {
+  const url = new URL("./python-worker.js", import.meta.url).href;
+  const worker = new Worker(url, { type: "module", name: "websem-python" });
+  const rpc = connect(worker, {
+    onEvent: onProgress,
+    onError: (event) =>
+      new WebsemError(
+        `the Python worker ${url} failed to start (${event?.message || "load error"}); serve the ` +
+          "complete bundle folder (runtime/ included), e.g. with `websem serve BUNDLE`",
+      ),
+  });
+  let ready;
+  try {
+    ready = await rpc.call("init", base, manifest, useSnapshot);
+  } catch (e) {
+    rpc.close(e);
+    throw e;
+  }
+  return {
+    snapshot: ready.snapshot === true,
+    encode: (text) => rpc.call("encode", String(text)),
+    ranker: (method, args) => rpc.call("ranker", method, args),
+    memoryBytes: () => rpc.call("memory"),
+    close: () => rpc.close(),
+  };
+}
+
+/** Starts Pyodide where `opts` says (see usePythonWorker). */
+export function startPython(files, manifest, base, onProgress, opts) {
+  const useSnapshot = opts.snapshot !== false;
+  if (usePythonWorker(opts)) return loadPythonWorker(base, manifest, onProgress, useSnapshot);
+  return loadPython(files, manifest, base, onProgress, {
+    useSnapshot,
+    modules: { pyodide: opts.pyodideModule, pyodideAsm: opts.pyodideAsmModule, pyodideWasm: opts.pyodideWasmModule },
+  });
+}
+

@@ -1,0 +1,177 @@
+"""The Python side of the browser and edge runtime: what the JS engine calls inside Pyodide.
+
+The JS runtime (``web/src/python.js``) imports this module as ``websem_text.bridge`` and calls
+its functions directly (``pyodide.pyimport``); ``web/tools/make_snapshot.mjs`` runs ``setup`` at
+build time before it saves Pyodide's memory snapshot, so a browser restoring that snapshot finds
+the tokenizer built and the ranker's modules imported.
+
+- ``setup(max_length)`` builds the WordPiece tokenizer from the bundle's ``tokenizer.json``;
+  ``encode(text)`` returns its ids for onnxruntime-web.
+- ``ranker_init``, ``plan`` and ``finish`` run the parts of a query that must rank exactly like
+  ``websem query``: query terms and filters (``plan``), then fusion, facets and snippets with
+  highlights in UTF-16 code units (``finish``, ``Ranker.results``). BM25 and dense scoring run in
+  JS between the two (docs/architecture.md, "Search semantics").
+
+JS values arrive as ``JsProxy`` objects (a typed array's ``to_py()`` is a memoryview), ``null``
+as ``None`` or a ``JsNull``; the ``as_*`` helpers accept those and plain Python values alike, so
+CPython tests call every function here with bytes, lists and None. Nothing here may keep a JS
+object referenced between calls: a memory snapshot cannot hold one.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Sequence
+
+from .errors import WebsemError
+
+__all__ = [
+    "TOKENIZER_PATH",
+    "as_bytes",
+    "as_list",
+    "encode",
+    "encode_arrays",
+    "finish",
+    "is_absent",
+    "max_length",
+    "plan",
+    "ranker_init",
+    "setup",
+]
+
+#: Where python.js writes the bundle's model/tokenizer.json in Pyodide's file system.
+TOKENIZER_PATH = "/websem/model/tokenizer.json"
+
+_tokenizer = None
+_max_length: int | None = None
+_ranker = None
+
+
+def setup(max_length: int, tokenizer_path: str = TOKENIZER_PATH) -> None:
+    """Build the query tokenizer (``max_length`` tokens, the model's cap) and import the ranker's
+    modules, so a snapshot taken afterwards holds both."""
+    global _tokenizer, _max_length
+    from . import analyze, bm25  # noqa: F401  (imported for the snapshot: ~0.5 s per cold boot)
+    from .wordpiece import WordPieceTokenizer
+
+    with open(tokenizer_path, encoding="utf-8") as f:
+        _tokenizer = WordPieceTokenizer.from_json(f.read(), max_length=int(max_length))
+    _max_length = int(max_length)
+
+
+def max_length() -> int | None:
+    """The token cap ``setup`` was called with (None before): python.js compares it with the
+    manifest's after restoring a snapshot."""
+    return _max_length
+
+
+def encode_arrays(text: str) -> list[array]:
+    """``[ids, attention_mask, type_ids]`` of ``text`` as ``array('q')`` (int64)."""
+    if _tokenizer is None:
+        raise WebsemError("websem: the tokenizer is not set up; call bridge.setup(max_length) first")
+    enc = _tokenizer.encode(str(text))
+    return [array("q", enc.ids), array("q", enc.attention_mask), array("q", enc.type_ids)]
+
+
+def encode(text: str):
+    """``encode_arrays`` converted for JS: each ``array('q')`` arrives as a BigInt64Array, what
+    onnxruntime-web's int64 tensors take directly. Pyodide only."""
+    from pyodide.ffi import to_js  # looked up per call: the snapshot must hold no JS object
+
+    return to_js(encode_arrays(text))
+
+
+# --------------------------------------------------------------------------- JS value helpers
+
+
+def is_absent(x: object) -> bool:
+    """Whether a JS argument is null/undefined (``None``, or Pyodide's ``JsNull``, which has no
+    ``to_py`` and is no Python sequence)."""
+    if x is None:
+        return True
+    if hasattr(x, "to_py"):
+        return False
+    return not isinstance(x, (bytes, bytearray, memoryview, list, tuple, array, str))
+
+
+def as_bytes(x: object) -> bytes:
+    """The bytes of a JS Uint8Array (``JsProxy``) or of any bytes-like / str value."""
+    if hasattr(x, "to_py"):
+        return bytes(x.to_py())
+    if isinstance(x, str):
+        return x.encode("utf-8")
+    return bytes(x)
+
+
+def as_list(x: object) -> list:
+    """The numbers of a JS typed array (float64 stays exact), a Python sequence, or [] for null."""
+    if is_absent(x):
+        return []
+    if hasattr(x, "to_py"):
+        x = x.to_py()
+    return x.tolist() if isinstance(x, (memoryview, array)) else list(x)
+
+
+def _json_or_none(text: object):
+    return json.loads(text) if isinstance(text, str) and text else None
+
+
+def _hits(docs: object, scores: object, chunks: object) -> list:
+    from .bm25 import DocHit
+
+    return [DocHit(d, s, c) for d, s, c in zip(as_list(docs), as_list(scores), as_list(chunks), strict=True)]
+
+
+# --------------------------------------------------------------------------- the ranker
+
+
+def ranker_init(chunks_json: object, docs_json: object, analyzer_json: str | None, search_json: str) -> int:
+    """Set up the ranker of one bundle: ``chunks.json`` and ``docs.json`` (bytes), the lexical
+    index's analyzer config (JSON, from the ``lexical.bin`` header the JS scorer read) and
+    ``manifest.search`` (JSON; ``null`` when the manifest has none, which ``check_search``
+    refuses: a bundle's table is required, the Ranker's defaults are for callers without one).
+    Returns the number of documents."""
+    global _ranker
+    from .bm25 import Ranker
+    from .rules import check_search
+
+    _ranker = Ranker(None, json.loads(as_bytes(chunks_json)), json.loads(as_bytes(docs_json)),
+                     search=check_search(json.loads(search_json)), analyzer=_json_or_none(analyzer_json))
+    return len(_ranker.docs)
+
+
+def _ready():
+    if _ranker is None:
+        raise WebsemError("websem: the ranker is not set up; call bridge.ranker_init first")
+    return _ranker
+
+
+def plan(query: str, filters_json: str | None) -> str:
+    """``{"terms": [...], "allowed": [doc, ...] | null}`` as JSON: the analyzed query terms (for
+    the JS BM25 scorer) and the documents passing the filters (None = all)."""
+    ranker = _ready()
+    allowed = ranker.allowed(_json_or_none(filters_json))
+    return json.dumps({"terms": ranker.analyzer.terms(str(query)),
+                       "allowed": None if allowed is None else sorted(allowed)})
+
+
+def finish(query: str, mode: str, k: int, semantic: Sequence, lexical: Sequence | None,
+           filters_json: str | None) -> str:
+    """The results of one query as JSON, ``{"hits": [...], "facets": {...}}`` (``Ranker.results``,
+    which takes ``n``, ``snippet_chars`` and the fusion from the bundle's table). ``semantic`` /
+    ``lexical``: each side's document ranking as ``[docs, scores, chunks]`` (JS typed arrays),
+    ``lexical`` null in semantic mode."""
+    ranker = _ready()
+    lex = None if is_absent(lexical) else _hits(*_seq(lexical))
+    res = ranker.results(str(query), mode=str(mode), semantic=_hits(*_seq(semantic)), lexical=lex,
+                         filters=_json_or_none(filters_json), k=int(k), utf16=True)
+    return json.dumps(res)
+
+
+def _seq(x: object) -> list:
+    """A JS array (``JsProxy``) or Python sequence of three rankings, as a Python list."""
+    items = list(x)
+    if len(items) != 3:
+        raise WebsemError(f"websem: a ranking is [docs, scores, chunks], got {len(items)} items")
+    return items
