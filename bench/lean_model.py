@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         ids_file = tmp / "query-ids.json"
         ids_file.write_text(json.dumps({"short": short, "long": long}))
         # (row, package label, external weights): plain InferenceSession.create(bytes), and the
-        # engine's way since 2026-11-28 (weights as external data, web/src/weights.js).
+        # engine's way (weights as external data, web/src/weights.js).
         variants = [(label, label, False) for label in pkgs]
         variants += [(f"{label}, external weights", label, True) for label, *_ in MODELS]
         runs: dict[str, list[dict]] = {v: [] for v, *_ in variants}
@@ -228,7 +228,7 @@ def _markdown(d: dict) -> str:
     rows = d["models"]
     base = d["ort_web"]["weight-int8"]
     out = [
-        "# Lean model (issue #7): int8 weights that stay int8 in onnxruntime-web's memory",
+        "# Lean model: int8 weights that stay int8 in onnxruntime-web's memory",
         "",
         f"onnxruntime-web 1.30 wasm under Node {d['node']}, 1 thread, the session options of web/src/model.js "
         f"(graphOptimizationLevel basic, disable_quant_qdq). One fresh process per measurement, models "

@@ -11,7 +11,7 @@
 // Queries are real Cranfield chunk vectors (float32) and normalized means of two of them.
 //
 // Before timing, every query/size/storage is checked for bit-identical output against the old
-// code (`referenceDenseDocs`, a verbatim copy of denseDocs before 2026-11-28): same documents,
+// code (`referenceDenseDocs`, a verbatim copy of the first denseDocs): same documents,
 // same best chunks, scores equal with Object.is, for limits 10, 100 and "all documents", with and
 // without a filter. Any difference aborts the run. Timings alternate old/new per query; medians.
 // Also timed: bench/peer/vectors.js `topK` (the transformers.js peer's brute-force top-10 over
@@ -34,7 +34,7 @@ const REPO = resolve(BENCH, "..");
 const RESULTS = join(BENCH, "results");
 
 // ------------------------------------------------------------------------------------------------
-// The implementation before 2026-11-28 (then web/src/hybrid.js denseDocs), verbatim: the reference.
+// The first denseDocs implementation, verbatim: the reference the unrolled loops are checked against.
 
 function referenceDenseDocs(index, query, limit, allowed = null) {
   const { dims, n, vectors, scales, chunks, docs } = index;

@@ -1,6 +1,5 @@
 """Page metadata for `websem build`: Markdown front matter and the facet fields (tags, section,
-language) read from front matter or HTML ``<meta>`` tags. Split out of extract.py, which uses it
-for every format."""
+language) read from front matter or HTML ``<meta>`` tags; extract.py uses it for every format."""
 
 from __future__ import annotations
 

@@ -71,12 +71,12 @@ class OnnxEmbedder:
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        # 2026-11-28: let onnxruntime constant-fold DequantizeLinear (weight-int8 packages) once
+        # Let onnxruntime constant-fold DequantizeLinear (weight-int8 packages) once
         # at load; by default it keeps DQ nodes for QDQ fusion and re-dequantizes every run.
         # Same numbers either way (q * scale in fp32), fp32 speed instead of slower.
         opts.add_session_config_entry("session.disable_quant_qdq", "1")
         if mode == "dynamic-int8":
-            # 2026-11-28: the x86 build fuses DynamicQuantizeLinear + MatMulInteger + Mul into
+            # The x86 build fuses DynamicQuantizeLinear + MatMulInteger + Mul into
             # MatMulIntegerToFloat (extended level), which onnxruntime-web does not: cosine
             # 0.9964 against the browser on some queries. Basic level keeps the unfused ops, as
             # the browser runs them (cosine >= 0.9999, same speed here).

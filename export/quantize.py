@@ -14,7 +14,7 @@ Public modes (`--quantization`):
   1.82x over fp32) at the same quality, see docs/quantization.md. Embedding tables get the
   weight-int8 per-row treatment. Misses the default gate on MiniLM (mean cosine 0.9928).
 - ``weight-int8-packed``: the same int8 weights, but they *stay* int8 in onnxruntime's memory
-  (issue #7, edge memory). Dense layers become com.microsoft ``MatMulNBits`` (bits=8, symmetric,
+  (edge memory). Dense layers become com.microsoft ``MatMulNBits`` (bits=8, symmetric,
   one scale per block of ``block_size`` input rows, accuracy_level 0 = fp32 compute): no
   DequantizeLinear for onnxruntime to constant-fold into an fp32 copy of the weights. Embedding
   tables are gathered as int8 rows and dequantized after the Gather (as weight-int8 does).
@@ -74,7 +74,7 @@ _DEFAULTS: dict[str, dict] = {
         "weights": "int8",
         "symmetric": True,
         "scale": "mse",
-        # 2026-11-28: block 128 measured best for the edge (bench/results/lean_model.md): 8% faster
+        # Block 128 measured best for the edge (bench/results/lean_model.md): 8% faster
         # short queries in ORT-web than 32, 2.4 MB less wasm memory, 1 MB smaller file, and still
         # better quality than weight-int8's per-channel scales (mean 0.99961 vs 0.99939).
         "block_size": 128,
@@ -140,6 +140,12 @@ def _weight_int8(model, settings: dict):
     import onnx
     from onnx import helper, numpy_helper
 
+    # per_channel and symmetric are recorded in the package manifest as facts of this mode, not
+    # knobs: refuse an override rather than ignore it.
+    for key in ("per_channel", "symmetric"):
+        if settings.get(key, True) is not True:
+            raise WebsemError(f"websem: weight-int8 is per-channel symmetric only, got {key}="
+                              f"{settings[key]!r}; use {key}=true, or weight-int4 for asymmetric blocks")
     g = model.graph
     inits = {t.name: t for t in g.initializer}
     exclude = list(settings.get("exclude") or [])
@@ -178,7 +184,7 @@ def _weight_int8(model, settings: dict):
     for name in sorted(matmul_w):
         # W is [K, N]: one scale per output column. The DequantizeLinear output keeps the
         # original initializer name, so the MatMul is untouched and computes in fp32.
-        # 2026-11-28: onnxruntime does not constant-fold DequantizeLinear by default (it keeps
+        # onnxruntime does not constant-fold DequantizeLinear by default (it keeps
         # QDQ units for its int8 kernels); OnnxEmbedder sets session.disable_quant_qdq=1 so
         # these are folded once at session load instead of re-run on every call.
         qn, sn, scale = q8(name, 1)

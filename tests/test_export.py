@@ -263,6 +263,10 @@ def test_matmul_nbits_packing_is_exact() -> None:
         quantize(model, default_settings("weight-int8-packed", {"accuracy_level": 4}))
     with pytest.raises(WebsemError, match=r"block_size 48 is not supported.*power of two"):
         quantize(model, default_settings("weight-int8-packed", {"block_size": 48}))
+    # weight-int8 records per_channel/symmetric as facts: an override is refused, not ignored
+    for key in ("per_channel", "symmetric"):
+        with pytest.raises(WebsemError, match=rf"weight-int8 is per-channel symmetric only, got {key}=False"):
+            quantize(model, default_settings("weight-int8", {key: False}))
 
 
 def test_bad_quantization_is_refused_and_writes_nothing(tmp_path: Path) -> None:
