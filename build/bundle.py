@@ -318,13 +318,15 @@ def build_bundle(
     jobs: int | None = None,
     engine: str = "local",
     ray_address: str | None = None,
+    precompress: bool = True,
 ) -> dict:
     """Build a static search bundle from ``source`` into ``out``; return its manifest.
 
     ``globs`` choose a folder's documents (``--glob``, docs/sites.md); ``verbose`` lists every
     skipped file instead of one line per reason. ``cache``: the embedding cache folder (True: the
     default one, False: none); ``jobs``: embedding worker processes (None: one per core);
-    ``engine``: "local" or "ray" (``ray_address``: an existing cluster), docs/build.md."""
+    ``engine``: "local" or "ray" (``ray_address``: an existing cluster), docs/build.md.
+    ``precompress``: write brotli/gzip copies next to the files (build/compress.py, docs/hosting.md)."""
     from rich.console import Console
 
     # soft_wrap: off a terminal rich would wrap every line at a guessed 80 columns, mid-sentence.
@@ -427,6 +429,19 @@ def build_bundle(
         if model_sha != model_manifest["files"]["model.onnx"]["sha256"]:
             raise WebsemError(f"websem: {model}/model.onnx changed while it was being copied; "
                               "re-run `websem build`")
+        # FILE.br / FILE.gz for static hosts and `websem serve`, after the file table: manifest.files
+        # lists the originals (what the runtime verifies once the browser has decoded a copy).
+        encodings: dict = {}
+        if precompress:
+            from .compress import precompress as write_copies
+
+            encodings, made = write_copies(tmp, files, cache_dir=cache_dir, previous=out if previous_ok else None)
+            sent = {enc: sum(encodings.get(r, {}).get(enc, f)["size"] for r, f in files.items()) / 1e6
+                    for enc in ("br", "gz")}
+            total = sum(f["size"] for f in files.values()) / 1e6
+            console.print(f"precompressed {len(encodings)} of {len(files)} files: {sent['br']:.1f} MB to send "
+                          f"with brotli, {sent['gz']:.1f} MB with gzip, of {total:.1f} MB "
+                          f"({made['compressed']} compressed, {made['reused']} reused)", **plain)
         src_info = model_manifest.get("source", {})
         index_section["model_sha256"] = model_sha
         index_section["chunking"] = {"max_tokens": budget, "overlap_tokens": overlap,
@@ -461,6 +476,7 @@ def build_bundle(
                 **({"snapshot_key": snap_key} if snap_key else {}),
             },
             "files": files,
+            **({"encodings": encodings} if precompress else {}),
         }
         (tmp / "manifest.json").write_text(
             json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

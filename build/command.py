@@ -91,12 +91,14 @@ def _quantization_modes() -> list[str]:
 @click.option("--ray-address", default=None, metavar="ADDR",
               help="With --engine ray: an existing cluster (ray://HOST:10001 or HOST:6379) "
                    "[default: $RAY_ADDRESS, else a local Ray instance].")
+@click.option("--no-precompress", is_flag=True,
+              help="Write no brotli/gzip copies (FILE.br, FILE.gz) next to the bundle files (docs/hosting.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(
     source: Path, out: Path, model: Path | None, force: bool, vector_dtype: str,
     encoding_errors: str, max_doc_bytes: int, quantization: str | None, globs: tuple[str, ...],
     verbose: bool, cache_dir: Path | None, no_cache: bool, jobs: int | None, engine: str,
-    ray_address: str | None, quiet: bool,
+    ray_address: str | None, no_precompress: bool, quiet: bool,
 ) -> None:
     """Build a static search bundle from SOURCE: a folder of .html/.htm/.md/.txt files or a
     BEIR corpus.jsonl (_id, title, text, optional url)."""
@@ -121,7 +123,7 @@ def build_cmd(
                      encoding_errors=encoding_errors, max_doc_bytes=max_doc_bytes,
                      progress=not quiet, globs=globs, verbose=verbose,
                      cache=False if no_cache else (cache_dir or True), jobs=jobs, engine=engine,
-                     ray_address=ray_address)
+                     ray_address=ray_address, precompress=not no_precompress)
     except WebsemError as e:
         click.echo(str(e), err=True)
         sys.exit(2)

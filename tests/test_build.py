@@ -329,7 +329,9 @@ def test_cranfield_bundle_manifest_and_files(cranfield_bundle: Path, model_packa
     assert m["format"] == "websem-bundle" and m["format_version"] == 2
     on_disk = {p.relative_to(cranfield_bundle).as_posix() for p in cranfield_bundle.rglob("*")
                if p.is_file()} - {"manifest.json"}
-    assert set(m["files"]) == on_disk
+    copies = {f"{rel}.{enc}" for rel, entries in m.get("encodings", {}).items() for enc in entries}
+    assert copies, "the default build writes precompressed copies (manifest.encodings)"
+    assert set(m["files"]) | copies == on_disk and not set(m["files"]) & copies
     for rel, info in m["files"].items():
         data = (cranfield_bundle / rel).read_bytes()
         assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["size"]

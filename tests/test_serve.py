@@ -1,13 +1,18 @@
-"""`websem serve`: 127.0.0.1 only, the MIME types browsers insist on, COOP/COEP on request."""
+"""`websem serve`: 127.0.0.1 only, the MIME types browsers insist on, COOP/COEP on request, and
+Content-Encoding negotiation over the bundle's precompressed copies (current ones only)."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+import time
 import urllib.error
 import urllib.request
 from email.message import Message
 from pathlib import Path
 
+import brotli
 import pytest
 from click.testing import CliRunner
 from websem.text.errors import WebsemError
@@ -77,3 +82,130 @@ def test_refuses_a_folder_that_is_not_a_bundle(tmp_path: Path) -> None:
     # Exit status 2 with the bare `websem:` line, like every other websem command.
     assert result.exit_code == 2
     assert result.output.startswith("websem:") and "websem build" in result.output
+
+
+# --- Content-Encoding negotiation ---------------------------------------------------------------
+
+ENGINE = ("export function rank(q) { return q.split(' ').map((t) => t.length); }\n" * 300).encode()
+
+
+@pytest.fixture
+def compressed_bundle(tmp_path: Path) -> Path:
+    """A bundle whose runtime/engine.js has brotli and gzip copies listed in manifest.encodings,
+    written by the build's own precompress step."""
+    from websem.build.compress import precompress
+
+    root = tmp_path / "b"
+    (root / "runtime").mkdir(parents=True)
+    (root / "runtime" / "engine.js").write_bytes(ENGINE)
+    (root / "websem.js").write_text("export const x = 1;\n")
+    files = {rel: {"sha256": hashlib.sha256((root / rel).read_bytes()).hexdigest(),
+                   "size": (root / rel).stat().st_size} for rel in ("runtime/engine.js", "websem.js")}
+    encodings, _ = precompress(root, files)
+    assert set(encodings) == {"runtime/engine.js"}
+    (root / "manifest.json").write_text(json.dumps({"format": "websem-bundle", "files": files,
+                                                    "encodings": encodings}))
+    return root
+
+
+def _request(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Message, bytes]:
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+@pytest.fixture
+def served(compressed_bundle: Path):
+    server, url = serve_bundle(compressed_bundle)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("accept", "coding"), [
+    ("gzip, deflate, br, zstd", "br"),  # what Chromium sends
+    ("gzip, br", "br"),  # brotli preferred on equal q-values
+    ("br;q=0.5, gzip;q=0.9", "gzip"),
+    ("gzip", "gzip"),
+    ("x-gzip", "gzip"),
+    ("br;q=0, gzip", "gzip"),
+    ("br;q=0, gzip;q=0", None),
+    ("*", "br"),
+    ("*, br;q=0", "gzip"),
+    ("identity", None),
+    ("deflate", None),
+    (None, None),
+])
+def test_negotiates_content_encoding(served: str, compressed_bundle: Path, accept: str | None,
+                                     coding: str | None) -> None:
+    status, headers, body = _request(served + "runtime/engine.js", {"Accept-Encoding": accept} if accept else {})
+    assert status == 200
+    assert headers["Content-Type"] == "text/javascript"  # the original's type, whatever the coding
+    assert headers["Vary"] == "Accept-Encoding"
+    assert headers.get("Content-Encoding") == coding
+    assert int(headers["Content-Length"]) == len(body)
+    decoded = {"br": brotli.decompress, "gzip": gzip.decompress, None: bytes}[coding](body)
+    assert decoded == ENGINE
+    if coding:
+        assert len(body) < len(ENGINE) // 10
+
+
+def test_etag_per_representation_and_304(served: str) -> None:
+    url = served + "runtime/engine.js"
+    etags = {}
+    for accept in ("br", "gzip", "identity"):
+        status, headers, _ = _request(url, {"Accept-Encoding": accept})
+        assert status == 200
+        etags[accept] = headers["ETag"]
+    assert len(set(etags.values())) == 3, etags
+    status, headers, body = _request(url, {"Accept-Encoding": "br", "If-None-Match": etags["br"]})
+    assert (status, body) == (304, b"") and headers["ETag"] == etags["br"] and headers["Vary"] == "Accept-Encoding"
+    # The browser holds another representation: it gets the one it asked for, in full.
+    status, headers, body = _request(url, {"Accept-Encoding": "br", "If-None-Match": etags["identity"]})
+    assert status == 200 and headers["Content-Encoding"] == "br" and brotli.decompress(body) == ENGINE
+    status, headers, body = _request(url, {"Accept-Encoding": "br"}, method="HEAD")
+    assert status == 200 and body == b"" and headers["Content-Encoding"] == "br"
+
+
+def test_files_without_copies_and_copies_by_name_are_plain(served: str, compressed_bundle: Path) -> None:
+    status, headers, body = _request(served + "websem.js", {"Accept-Encoding": "br, gzip"})
+    assert status == 200 and "Content-Encoding" not in headers and "Vary" not in headers
+    assert body == (compressed_bundle / "websem.js").read_bytes()
+    status, headers, body = _request(served + "manifest.json", {"Accept-Encoding": "br, gzip"})
+    assert status == 200 and "Content-Encoding" not in headers
+    for name, mime in (("runtime/engine.js.br", "application/octet-stream"),
+                       ("runtime/engine.js.gz", "application/gzip")):
+        status, headers, body = _request(served + name, {"Accept-Encoding": "br, gzip"})
+        assert status == 200 and "Content-Encoding" not in headers and headers["Content-Type"] == mime
+        assert body == (compressed_bundle / name).read_bytes()
+
+
+@pytest.mark.parametrize("change", ["copy edited", "copy removed", "original edited", "not listed"])
+def test_stale_copies_are_never_sent(served: str, compressed_bundle: Path, change: str) -> None:
+    """A copy is sent only while it is the listed one and its original is the listed file: after
+    any edit the original on disk is sent, so the runtime's sha256 check sees what is really there."""
+    url = served + "runtime/engine.js"
+    assert _request(url, {"Accept-Encoding": "br"})[1]["Content-Encoding"] == "br"  # hashes now cached
+    time.sleep(0.01)  # a new mtime even on coarse-grained file systems
+    engine = compressed_bundle / "runtime" / "engine.js"
+    br = compressed_bundle / "runtime" / "engine.js.br"
+    if change == "copy edited":  # same size, other bytes: only the sha256 tells
+        data = bytearray(br.read_bytes())
+        data[-1] ^= 1
+        br.write_bytes(bytes(data))
+    elif change == "copy removed":
+        br.unlink()
+    elif change == "original edited":  # same size: the copy no longer matches the file on disk
+        engine.write_bytes(ENGINE[:-2] + b"//")
+    else:
+        manifest = json.loads((compressed_bundle / "manifest.json").read_text())
+        del manifest["encodings"]["runtime/engine.js"]["br"]
+        (compressed_bundle / "manifest.json").write_text(json.dumps(manifest))
+    status, headers, body = _request(url, {"Accept-Encoding": "br"})
+    assert status == 200 and "Content-Encoding" not in headers and body == engine.read_bytes()
+    if change != "original edited":  # gzip is still current and still used
+        status, headers, body = _request(url, {"Accept-Encoding": "br, gzip"})
+        assert headers["Content-Encoding"] == "gzip" and gzip.decompress(body) == engine.read_bytes()

@@ -5,6 +5,14 @@ without a JavaScript MIME type, and Python's default table varies by platform, s
 set here explicitly. `--coop-coep` adds the headers that make the page cross-origin isolated
 (SharedArrayBuffer, hence onnxruntime-web threads).
 
+Compression: a file with a precompressed copy next to it (``FILE.br``, ``FILE.gz``, written by
+`websem build`, build/compress.py) is sent as that copy with ``Content-Encoding: br|gzip`` when the
+request's Accept-Encoding allows it (brotli preferred), and only while the copy is current: listed in
+the bundle's ``manifest.encodings`` for FILE with the size and sha256 it has on disk, and FILE itself
+still the one ``manifest.files`` lists. Anything else (no manifest entry, a stale or edited copy, an
+edited original) is sent as the original, so the runtime's sha256 check sees what is really on disk.
+Each representation has its own ETag, and files that have copies say ``Vary: Accept-Encoding``.
+
 Caching: every response says `Cache-Control: no-cache` and carries a strong `ETag` (file mtime in
 ns + size), so a browser revalidates each file and gets a bodiless 304 when it is unchanged. That
 is what makes the runtime's JS modules cross the network once: the engine fetches a module to check
@@ -15,6 +23,8 @@ its sha256, then `import()`s it, and the import is answered from the HTTP cache 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import sys
 import threading
@@ -26,7 +36,7 @@ from typing import NoReturn
 import click
 from websem.text.errors import WebsemError
 
-__all__ = ["MIME_TYPES", "BundleRequestHandler", "BundleServer", "serve_bundle", "serve_cmd"]
+__all__ = ["MIME_TYPES", "BundleRequestHandler", "BundleServer", "accepted_encodings", "serve_bundle", "serve_cmd"]
 
 MIME_TYPES: dict[str, str] = {
     ".wasm": "application/wasm",
@@ -42,7 +52,136 @@ MIME_TYPES: dict[str, str] = {
     ".bin": "application/octet-stream",
     ".png": "image/png",
     ".svg": "image/svg+xml",
+    # A precompressed copy asked for by its own name is a plain download (no Content-Encoding),
+    # not the original's type: mimetypes would call runtime/engine.js.br text/javascript.
+    ".br": "application/octet-stream",
+    ".gz": "application/gzip",
 }
+
+
+# Accept-Encoding token -> (manifest.encodings key, file suffix); brotli first on equal q-values.
+ACCEPTED = {"br": ("br", ".br"), "gzip": ("gz", ".gz")}
+
+
+def accepted_encodings(header: str | None) -> list[str]:
+    """The codings of ``ACCEPTED`` that an Accept-Encoding header allows, best first (RFC 9110
+    12.5.3: ``q=0`` refuses a coding, ``*`` stands for codings not named, ``x-gzip`` is gzip)."""
+    if not header:
+        return []
+    q: dict[str, float] = {}
+    for part in header.split(","):
+        name, *params = (x.strip() for x in part.split(";"))
+        name = {"x-gzip": "gzip"}.get(name.lower(), name.lower())
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name:
+            q[name] = weight
+    order = list(ACCEPTED)
+    weights = {c: q.get(c, q.get("*", 0.0)) for c in order}
+    return sorted((c for c in order if weights[c] > 0), key=lambda c: (-weights[c], order.index(c)))
+
+
+class _Copies:
+    """Which precompressed copies of a served tree are current; thread-safe, cached by file stat.
+
+    A file's bundle is the nearest folder at or above it (up to the served root) that holds a
+    websem manifest.json; its ``encodings`` table says which copies exist. A copy is current when
+    its size and sha256 are the listed ones and the original's sha256 is the one ``files`` lists.
+    Hashes are computed once per (inode, mtime, size) of each file."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self._lock = threading.Lock()
+        self._manifests: dict[str, tuple[tuple, dict | None]] = {}
+        self._hashes: dict[str, tuple[tuple, str]] = {}
+
+    @staticmethod
+    def _stamp(st: os.stat_result) -> tuple:
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _manifest(self, folder: str) -> dict | None:
+        path = os.path.join(folder, "manifest.json")
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        with self._lock:
+            hit = self._manifests.get(path)
+        if hit and hit[0] == self._stamp(st):
+            return hit[1]
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read())
+            manifest = data if isinstance(data, dict) and data.get("format") == "websem-bundle" else None
+        except (OSError, ValueError):
+            manifest = None
+        with self._lock:
+            self._manifests[path] = (self._stamp(st), manifest)
+        return manifest
+
+    def _sha256(self, path: str, st: os.stat_result) -> str:
+        with self._lock:
+            hit = self._hashes.get(path)
+        if hit and hit[0] == self._stamp(st):
+            return hit[1]
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        with self._lock:
+            self._hashes[path] = (self._stamp(st), h.hexdigest())
+        return h.hexdigest()
+
+    def listed(self, path: str) -> tuple[str, dict, dict] | None:
+        """(bundle folder, manifest.files entry, manifest.encodings entry) of ``path``, if it has copies."""
+        folder = os.path.dirname(os.path.abspath(path))
+        while True:
+            manifest = self._manifest(folder)
+            if manifest is not None:
+                rel = os.path.relpath(os.path.abspath(path), folder).replace(os.sep, "/")
+                entry = (manifest.get("encodings") or {}).get(rel)
+                original = (manifest.get("files") or {}).get(rel)
+                if isinstance(entry, dict) and isinstance(original, dict):
+                    return folder, original, entry
+                return None
+            if folder == self.root or os.path.dirname(folder) == folder or not folder.startswith(self.root):
+                return None
+            folder = os.path.dirname(folder)
+
+    def current(self, path: str, original: dict, entry: dict, key: str,
+                suffix: str) -> tuple[str, os.stat_result] | None:
+        """``(copy path, its stat)`` when the ``key`` copy of ``path`` is current, else None."""
+        listed = entry.get(key)
+        copy = path + suffix
+        try:
+            st, st_orig = os.stat(copy), os.stat(path)
+        except OSError:
+            return None
+        if not isinstance(listed, dict) or st.st_size != listed.get("size"):
+            return None
+        if st_orig.st_size != original.get("size"):
+            return None
+        if self._sha256(copy, st) != listed.get("sha256") or self._sha256(path, st_orig) != original.get("sha256"):
+            return None
+        return copy, st
+
+
+_COPIES: dict[str, _Copies] = {}
+_COPIES_LOCK = threading.Lock()
+
+
+def _copies_for(root: str) -> _Copies:
+    """One :class:`_Copies` per served folder, shared by the server's handler threads."""
+    with _COPIES_LOCK:
+        if root not in _COPIES:
+            _COPIES[root] = _Copies(root)
+        return _COPIES[root]
 
 
 class BundleRequestHandler(SimpleHTTPRequestHandler):
@@ -55,22 +194,60 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
     coop_coep = False
     quiet = True
     etag: str | None = None
+    vary = False
+    negotiate = True  # send current precompressed copies (False: always the file itself)
 
     def send_head(self):
-        """Answer ``If-None-Match`` with a bodiless 304 when the file's ETag matches."""
-        self.etag = None
+        """Pick the representation (a current precompressed copy or the file), answer
+        ``If-None-Match`` with a bodiless 304 when its ETag matches, else send it."""
+        self.etag, self.vary = None, False
         path = self.translate_path(self.path)
-        if os.path.isfile(path):
-            st = os.stat(path)
-            # Strong validator: Last-Modified alone has 1 s resolution, so a file rebuilt within
-            # the same second would be revalidated as unchanged and its stale copy used.
-            self.etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
-            wanted = self.headers.get("If-None-Match")
-            if wanted and (wanted.strip() == "*" or self.etag in (t.strip() for t in wanted.split(","))):
-                self.send_response(HTTPStatus.NOT_MODIFIED)
-                self.end_headers()
-                return None
-        return super().send_head()
+        if not os.path.isfile(path):
+            return super().send_head()
+        chosen = self._negotiate(path)
+        st = chosen[2] if chosen else os.stat(path)
+        # Strong validator: Last-Modified alone has 1 s resolution, so a file rebuilt within the
+        # same second would be revalidated as unchanged and its stale copy used. A copy's ETag
+        # names its coding: the same URL has one ETag per representation.
+        tag = f"-{chosen[0]}" if chosen else ""
+        self.etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}{tag}"'
+        wanted = self.headers.get("If-None-Match")
+        if wanted and (wanted.strip() == "*" or self.etag in (t.strip() for t in wanted.split(","))):
+            self.send_response(HTTPStatus.NOT_MODIFIED)
+            self.end_headers()
+            return None
+        if not chosen:
+            return super().send_head()
+        coding, copy, _ = chosen
+        f = open(copy, "rb")
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", self.guess_type(path))  # the original's type
+            self.send_header("Content-Encoding", coding)
+            self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+            self.send_header("Last-Modified", self.date_time_string(st.st_mtime))
+            self.end_headers()
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    def _negotiate(self, path: str) -> tuple[str, str, os.stat_result] | None:
+        """``(Content-Encoding, copy path, copy stat)`` of the copy to send, or None for the file."""
+        if not self.negotiate:
+            return None
+        copies = _copies_for(self.directory)
+        listed = copies.listed(path)
+        if listed is None:
+            return None
+        _, original, entry = listed
+        self.vary = True  # the answer for this URL depends on Accept-Encoding
+        for coding in accepted_encodings(self.headers.get("Accept-Encoding")):
+            key, suffix = ACCEPTED[coding]
+            found = copies.current(path, original, entry, key, suffix)
+            if found:
+                return coding, found[0], found[1]
+        return None
 
     def end_headers(self) -> None:
         # Revalidate every time (cheap 304s via ETag): a rebuilt bundle is never mixed with stale
@@ -78,6 +255,8 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         if self.etag:
             self.send_header("ETag", self.etag)
+        if self.vary:
+            self.send_header("Vary", "Accept-Encoding")
         if self.coop_coep:
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
