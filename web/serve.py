@@ -169,7 +169,35 @@ class _Copies:
             return None
         if self._sha256(copy, st) != listed.get("sha256") or self._sha256(path, st_orig) != original.get("sha256"):
             return None
+        # The encodings entry pins the copy's own bytes, not what it decodes to: a hand-edited
+        # original with an updated files entry would otherwise still be answered by its old copy.
+        if self._decoded_sha256(copy, key, st) != original.get("sha256"):
+            return None
         return copy, st
+
+    def _decoded_sha256(self, copy: str, key: str, st: os.stat_result) -> str | None:
+        """sha256 of what the ``key`` ("br" or "gz") copy decodes to; None if it does not decode."""
+        with self._lock:
+            hit = self._hashes.get(f"{copy}\0decoded")
+        if hit and hit[0] == self._stamp(st):
+            return hit[1]
+        try:
+            with open(copy, "rb") as f:
+                data = f.read()
+            if key == "br":
+                import brotli
+
+                data = brotli.decompress(data)
+            else:
+                import gzip
+
+                data = gzip.decompress(data)
+            digest: str | None = hashlib.sha256(data).hexdigest()
+        except Exception:  # noqa: BLE001 - any decoding failure means "not a current copy"
+            digest = None
+        with self._lock:
+            self._hashes[f"{copy}\0decoded"] = (self._stamp(st), digest)
+        return digest
 
 
 _COPIES: dict[str, _Copies] = {}
