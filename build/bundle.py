@@ -1,11 +1,11 @@
 """Step 5 of `websem build`: assemble the static bundle, atomically.
 
 ``build_bundle(source, out, model=...)`` reads and chunks the source, embeds the chunks, writes the
-index (vectors + the BM25 index ``index/lexical.bin``, docs/hybrid.md), copies the model package,
-the stdlib text package (``web/text`` → ``py/websem_text``) with the trimmed English
-snowballstemmer it imports (``py/snowballstemmer``), the JS runtime (``web/src``) and the pinned
-vendor files (Pyodide core, onnxruntime-web wasm build, from ``web/node_modules``), and writes
-``manifest.json`` with the sha256 and size of every file.
+index (vectors + the BM25 index ``index/lexical.bin``, docs/hybrid.md; partitioned for a large
+corpus, build/partition.py), copies the model package, the stdlib text package (``web/text`` →
+``py/websem_text``) with the trimmed English snowballstemmer it imports (``py/snowballstemmer``),
+the JS runtime (``web/src``) and the pinned vendor files (Pyodide core, onnxruntime-web wasm build,
+from ``web/node_modules``), and writes ``manifest.json`` with the sha256 and size of every file.
 Layout and manifest: docs/architecture.md, "Bundle".
 
 The manifest carries the two tables every reader takes its settings from, so no reader keeps
@@ -40,8 +40,9 @@ from websem.text.errors import WebsemError
 from websem.text.rules import search_table
 
 from .chunk import chunk_documents, default_overlap
-from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES, write_index
+from .index import VECTOR_DTYPES, write_index
 from .lexical import LEXICAL_FILE, snowball_files, write_lexical_index
+from .partition import apply_layout, check_index_options, choose_layout, default_vector_dtype
 from .snapshot import SNAPSHOT_PATH, make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 
@@ -306,7 +307,7 @@ def build_bundle(
     *,
     model: Path,
     force: bool = False,
-    vector_dtype: str = DEFAULT_VECTOR_DTYPE,
+    vector_dtype: str | None = None,
     encoding_errors: str = "strict",
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
     overlap_tokens: int | None = None,
@@ -319,6 +320,9 @@ def build_bundle(
     engine: str = "local",
     ray_address: str | None = None,
     precompress: bool = True,
+    index: str = "auto",
+    nlist: int | None = None,
+    nprobe: int | None = None,
 ) -> dict:
     """Build a static search bundle from ``source`` into ``out``; return its manifest.
 
@@ -326,16 +330,19 @@ def build_bundle(
     skipped file instead of one line per reason. ``cache``: the embedding cache folder (True: the
     default one, False: none); ``jobs``: embedding worker processes (None: one per core);
     ``engine``: "local" or "ray" (``ray_address``: an existing cluster), docs/build.md.
-    ``precompress``: write brotli/gzip copies next to the files (build/compress.py, docs/hosting.md)."""
+    ``precompress``: write brotli/gzip copies next to the files (build/compress.py, docs/hosting.md).
+    ``index``: "flat", "partitioned" or "auto" (partitioned from ``AUTO_PARTITION_CHUNKS`` chunks);
+    ``nlist``/``nprobe``: the IVF lists of a partitioned index (None: ``default_ivf``), build/partition.py."""
     from rich.console import Console
 
     # soft_wrap: off a terminal rich would wrap every line at a guessed 80 columns, mid-sentence.
     console = console or Console(stderr=True, soft_wrap=True)
     source, out, model = Path(source), Path(out).absolute(), Path(model)
-    if vector_dtype not in VECTOR_DTYPES:
+    if vector_dtype is not None and vector_dtype not in VECTOR_DTYPES:
         raise WebsemError(f"websem: vector dtype {vector_dtype!r} is not supported; allowed: "
                           + ", ".join(VECTOR_DTYPES))
     # Validate everything that can fail cheaply before the slow steps.
+    check_index_options(index, nlist, nprobe, vector_dtype)
     model_manifest = verify_model_package(model)
     _check_out(out, force)
     if engine == "ray":  # a missing install or a wrong --ray-address fails now, not after chunking
@@ -373,6 +380,8 @@ def build_bundle(
     chunks = chunk_documents(docs, tokenizer.count_tokens, budget, overlap)
     console.print(f"{len(docs)} documents → {len(chunks)} chunks "
                   f"(≤ {budget} tokens, overlap ≤ {overlap})")
+    # None: the layout's own default (float16 flat, int8 partitioned), known now that the chunks are.
+    vector_dtype = vector_dtype or default_vector_dtype(choose_layout(index, len(chunks))[0])
 
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
@@ -411,6 +420,9 @@ def build_bundle(
         index_section["lexical"], search = _write_lexical(tmp, progress)
         index_section["files"] = dict(sorted({**index_section["files"],
                                               "lexical": LEXICAL_FILE}.items()))
+        index_section, line = apply_layout(tmp, index_section, search, index=index, nlist=nlist,
+                                           nprobe=nprobe, progress=progress)
+        console.print(line, **plain)
         py_extra = _write_snowball(tmp)
         _copy([(model / f, f"model/{f}") for f in MODEL_FILES], tmp)
         _copy(copies, tmp)
@@ -435,7 +447,8 @@ def build_bundle(
         if precompress:
             from .compress import precompress as write_copies
 
-            encodings, made = write_copies(tmp, files, cache_dir=cache_dir, previous=out if previous_ok else None)
+            encodings, made = write_copies(tmp, files, cache_dir=cache_dir, previous=out if previous_ok else None,
+                                           progress=progress)
             sent = {enc: sum(encodings.get(r, {}).get(enc, f)["size"] for r, f in files.items()) / 1e6
                     for enc in ("br", "gz")}
             total = sum(f["size"] for f in files.values()) / 1e6

@@ -19,12 +19,13 @@ safe: WAL mode lets readers run while one build writes, writers queue on a busy 
 write is an ``INSERT OR REPLACE`` of a self-checking row, so two builds writing the same key write
 the same bytes.
 
-The previous bundle at ``--out`` is a second source (:func:`previous_bundle_rows`): its rows are
-stored as float16, int8 or float32, so they are reused only when that gives exactly the same output
-bytes: the same model sha256, tokenizer and token cap, a manifest whose checksums match the files,
-and either float32 rows (the exact vectors) or float16 rows for a float16 build (a float16 row
-widened to float32 and stored as float16 again is the same row; int8 rows, or float16 rows for an
-int8/float32 build, cannot be rebuilt exactly).
+The previous bundle at ``--out`` is a second source (:func:`previous_bundle_rows`; flat, or
+partitioned with its rows read from the IVF lists): its rows are stored as float16, int8 or
+float32, so they are reused only when that gives exactly the same output bytes: the same model
+sha256, tokenizer and token cap, a manifest whose checksums match the files, and either float32
+rows (the exact vectors) or float16 rows for a float16 build (a float16 row widened to float32 and
+stored as float16 again is the same row; int8 rows, or float16 rows for an int8/float32 build,
+cannot be rebuilt exactly).
 """
 
 from __future__ import annotations
@@ -201,6 +202,8 @@ def previous_bundle_rows(out: Path, *, model_sha256: str, tokenizer_sha256: str,
                 or int(index.get("chunking", {}).get("max_tokens", -1)) != max_tokens
                 or not (old_dtype == "float32" or old_dtype == vector_dtype == "float16")):
             return None
+        if index.get("layout") == "partitioned":
+            return _partitioned_rows(out, index, files)
         vec_rel, chunks_rel = index["files"]["vectors"], index["files"]["chunks"]
         for rel in (vec_rel, chunks_rel):
             p = out / rel
@@ -215,6 +218,34 @@ def previous_bundle_rows(out: Path, *, model_sha256: str, tokenizer_sha256: str,
         return None
     rows = {hashlib.sha256(c["text"].encode("utf-8")).digest(): i for i, c in enumerate(chunks)}
     return rows, vectors
+
+
+def _partitioned_rows(out: Path, index: dict, files: dict) -> tuple[dict[bytes, int], object] | None:
+    """:func:`previous_bundle_rows` for a partitioned bundle: chunk texts from its fragments, rows
+    from its IVF lists (``ivf.ListRows``, memory-mapped), every file checked against its manifest
+    entry first."""
+    from websem.export.source import sha256_file
+
+    from .ivf import ListRows
+
+    shards = index["shards"]
+    n, d = int(index["chunks"]), int(index["dims"])
+    lists = [shards["ivf"].format(i) for i in range(int(index["ivf"]["nlist"]))]
+    frags = [shards["fragments"].format(f) for f in range(int(index["fragments"]))]
+    for rel in lists + frags:
+        p = out / rel
+        if p.stat().st_size != files[rel]["size"] or sha256_file(p) != files[rel]["sha256"]:
+            return None
+    rows: dict[bytes, int] = {}
+    c = 0
+    for rel in frags:
+        for doc in json.loads((out / rel).read_text("utf-8"))["docs"]:
+            for chunk in doc["chunks"]:
+                rows[hashlib.sha256(chunk["text"].encode("utf-8")).digest()] = c
+                c += 1
+    if c != n or not n:
+        return None
+    return rows, ListRows([out / rel for rel in lists], n, d)
 
 
 # --- the Pyodide memory snapshot ---------------------------------------------------------------

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 from websem.text.errors import WebsemError
 
-from .index import DEFAULT_VECTOR_DTYPE, VECTOR_DTYPES
+from .index import VECTOR_DTYPES
+from .partition import AUTO_PARTITION_CHUNKS, check_index_options, parse_count
 from .sources import DEFAULT_MAX_DOC_BYTES
 
 __all__ = ["build_cmd", "default_package_dir", "ensure_default_model"]
@@ -64,8 +65,9 @@ def _quantization_modes() -> list[str]:
                    "exported once into the user cache].")
 @click.option("--force", is_flag=True,
               help="Replace --out even if it exists and is not a websem bundle.")
-@click.option("--vector-dtype", type=click.Choice(VECTOR_DTYPES), default=DEFAULT_VECTOR_DTYPE,
-              show_default=True, help="Storage of the chunk vectors (see bench/results/index.md).")
+@click.option("--vector-dtype", type=click.Choice(VECTOR_DTYPES), default=None,
+              help="Storage of the chunk vectors [default: float16 for a flat index, int8 for a partitioned "
+                   "one] (docs/partitioned.md).")
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict",
               show_default=True,
               help="Invalid UTF-8: fail naming the file (strict) or index it with U+FFFD.")
@@ -93,18 +95,31 @@ def _quantization_modes() -> list[str]:
                    "[default: $RAY_ADDRESS, else a local Ray instance].")
 @click.option("--no-precompress", is_flag=True,
               help="Write no brotli/gzip copies (FILE.br, FILE.gz) next to the bundle files (docs/hosting.md).")
+@click.option("--index", "index", default="auto", show_default=True, metavar="flat|partitioned|auto",
+              help="Index layout: flat (loaded whole), partitioned (IVF lists, term shards and document "
+                   "fragments fetched per query), or auto: partitioned from "
+                   f"{AUTO_PARTITION_CHUNKS} chunks (docs/build.md).")
+@click.option("--nlist", "nlist_s", default=None, metavar="N",
+              help="Partitioned index: IVF lists (k-means centroids) [default: 4 * sqrt(chunks)].")
+@click.option("--nprobe", "nprobe_s", default=None, metavar="P",
+              help="Partitioned index: lists searched per query (<= --nlist) [default: enough for about "
+                   "4,000 rows, at least 32].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(
-    source: Path, out: Path, model: Path | None, force: bool, vector_dtype: str,
+    source: Path, out: Path, model: Path | None, force: bool, vector_dtype: str | None,
     encoding_errors: str, max_doc_bytes: int, quantization: str | None, globs: tuple[str, ...],
     verbose: bool, cache_dir: Path | None, no_cache: bool, jobs: int | None, engine: str,
-    ray_address: str | None, no_precompress: bool, quiet: bool,
+    ray_address: str | None, no_precompress: bool, index: str, nlist_s: str | None, nprobe_s: str | None,
+    quiet: bool,
 ) -> None:
     """Build a static search bundle from SOURCE: a folder of .html/.htm/.md/.txt files or a
     BEIR corpus.jsonl (_id, title, text, optional url)."""
     from .bundle import build_bundle
 
     try:
+        # Checked here, before a model export: a typo must not cost minutes (build_bundle checks again).
+        nlist, nprobe = parse_count("--nlist", nlist_s), parse_count("--nprobe", nprobe_s)
+        check_index_options(index, nlist, nprobe, vector_dtype)
         if model and quantization:
             raise WebsemError(
                 f"websem: --quantization {quantization} applies to the embedded default model only; "
@@ -123,7 +138,8 @@ def build_cmd(
                      encoding_errors=encoding_errors, max_doc_bytes=max_doc_bytes,
                      progress=not quiet, globs=globs, verbose=verbose,
                      cache=False if no_cache else (cache_dir or True), jobs=jobs, engine=engine,
-                     ray_address=ray_address, precompress=not no_precompress)
+                     ray_address=ray_address, precompress=not no_precompress, index=index,
+                     nlist=nlist, nprobe=nprobe)
     except WebsemError as e:
         click.echo(str(e), err=True)
         sys.exit(2)

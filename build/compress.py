@@ -15,8 +15,10 @@ already-compressed file (python_stdlib.zip, 2%) does not, and a host then sends 
 Settings (``_brotli_quality``): brotli quality 11 up to ``BIG`` (1 MB), quality 9 above. On larger
 files q11 runs at 0.1 to 0.4 MB/s: on the Cranfield bundle's eight files over 1 MB it took 275 s
 (Pyodide wasm 79 s, model 66 s, snapshot 52 s, ORT wasm 38 s, ...) for 1.6 MB (4%) fewer bytes
-than q9, which took 12 s (docs/hosting.md has the table). gzip level 9 with mtime 0 and no file
-name, so the same input gives the same bytes.
+than q9, which took 12 s (docs/hosting.md has the table). A partitioned index's shards
+(``index/ivf/``, ``index/lex/``, ``index/frag/``: thousands of small files) get quality 9 whatever
+their size: at q11 the 3,000 shards of a 100k-chunk bundle took ~1,000 s on this 2-core box.
+gzip level 9 with mtime 0 and no file name, so the same input gives the same bytes.
 
 Reuse: compressing is a pure function of (input bytes, settings, library version), recorded in each
 entry as ``by``. A build reuses a copy made with the same ``by`` from the cache folder
@@ -55,24 +57,28 @@ def _worth_it(copy_size: int, size: int) -> bool:
     return saved >= MIN_SAVING * size or saved >= MIN_SAVED_BYTES
 
 
-def _brotli_quality(size: int) -> int:
-    return 11 if size <= BIG else 9
+SHARD_PREFIXES = ("index/ivf/", "index/lex/", "index/frag/")  # partitioned index shards: always q9
 
 
-def settings(encoding: str, size: int) -> str:
-    """The ``by`` of a copy: what made it (library, version, level). Equal ``by`` and equal input
-    give equal bytes, which is what makes reuse safe."""
+def _brotli_quality(size: int, rel: str = "") -> int:
+    return 9 if size > BIG or rel.startswith(SHARD_PREFIXES) else 11
+
+
+def settings(encoding: str, size: int, rel: str = "") -> str:
+    """The ``by`` of a copy of the file ``rel`` of ``size`` bytes: what made it (library, version,
+    level). Equal ``by`` and equal input give equal bytes, which is what makes reuse safe."""
     if encoding == "br":
-        return f"brotli {brotli.__version__} q{_brotli_quality(size)}"
+        return f"brotli {brotli.__version__} q{_brotli_quality(size, rel)}"
     if encoding == "gz":
         return f"zlib {zlib.ZLIB_RUNTIME_VERSION} level {GZIP_LEVEL}"
     raise ValueError(f"websem: unknown encoding {encoding!r}; allowed: {', '.join(ENCODINGS)}")
 
 
-def compress_bytes(data: bytes, encoding: str) -> bytes:
-    """``data`` compressed as ``encoding`` (br or gz) with the settings of :func:`settings`."""
+def compress_bytes(data: bytes, encoding: str, rel: str = "") -> bytes:
+    """``data`` (the file ``rel``) compressed as ``encoding`` (br or gz) with the settings of
+    :func:`settings`."""
     if encoding == "br":
-        return brotli.compress(data, quality=_brotli_quality(len(data)))
+        return brotli.compress(data, quality=_brotli_quality(len(data), rel))
     if encoding == "gz":
         # gzip.compress(mtime=0) writes no file name and a zero timestamp: deterministic bytes.
         return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
@@ -134,7 +140,7 @@ def _store(cache: Path, key: str, blob: bytes) -> None:
         pass
 
 
-def _copy_for(data: bytes, sha: str, enc: str, by: str, cache: Path | None,
+def _copy_for(data: bytes, rel: str, sha: str, enc: str, by: str, cache: Path | None,
               previous: dict[tuple[str, str, str], Path], stats: dict[str, int]) -> bytes:
     key = _cache_key(sha, by)
     candidates = ([cache / key] if cache is not None else []) + (
@@ -150,7 +156,7 @@ def _copy_for(data: bytes, sha: str, enc: str, by: str, cache: Path | None,
                 _store(cache, key, blob)
             return blob
         stats["rejected"] += 1
-    blob = compress_bytes(data, enc)
+    blob = compress_bytes(data, enc, rel)
     stats["compressed"] += 1
     if cache is not None:
         _store(cache, key, blob)
@@ -158,29 +164,35 @@ def _copy_for(data: bytes, sha: str, enc: str, by: str, cache: Path | None,
 
 
 def precompress(root: Path, files: dict[str, dict], *, cache_dir: Path | None = None,
-                previous: Path | None = None, skip: Iterable[str] = ("manifest.json",)) -> tuple[dict, dict]:
+                previous: Path | None = None, skip: Iterable[str] = ("manifest.json",),
+                progress: bool = False) -> tuple[dict, dict]:
     """Write ``FILE.br`` / ``FILE.gz`` next to each file of ``files`` (``manifest.files``: rel ->
     {sha256, size}) under ``root`` where the copy is worth it (the module docstring's rule).
 
     ``cache_dir``: the build cache folder (copies are kept in ``cache_dir/compressed``), None for
     none; ``previous``: the previous bundle at --out, or None. Returns ``(encodings, stats)``:
     the ``manifest.encodings`` table (rel -> {enc: {size, sha256, by}}, sorted) and counts of
-    copies reused / compressed / rejected (a corrupt cache or previous-bundle copy)."""
+    copies reused / compressed / rejected (a corrupt cache or previous-bundle copy). ``progress``:
+    a bar (or plain lines off a terminal) over the files, for bundles of many shards."""
+    from .progress import progress as report
+
     cache = Path(cache_dir) / _CACHE_SUBDIR if cache_dir is not None else None
     prev = _previous_copies(previous)
     skip = set(skip)
     encodings: dict[str, dict] = {}
     stats = {"reused": 0, "compressed": 0, "rejected": 0}
-    for rel in sorted(files):
-        if rel in skip or not files[rel].get("size"):
-            continue
-        data = (root / rel).read_bytes()
-        sha = files[rel]["sha256"]
-        for enc, suffix in ENCODINGS.items():
-            by = settings(enc, len(data))
-            blob = _copy_for(data, sha, enc, by, cache, prev, stats)
-            if not _worth_it(len(blob), len(data)):
-                continue  # not worth a second file: the host sends the original
-            (root / (rel + suffix)).write_bytes(blob)
-            encodings.setdefault(rel, {})[enc] = {"size": len(blob), "sha256": _sha(blob), "by": by}
+    with report("precompressing", len(files), unit="files", enabled=progress and len(files) > 500) as bar:
+        for rel in sorted(files):
+            bar.advance(1)
+            if rel in skip or not files[rel].get("size"):
+                continue
+            data = (root / rel).read_bytes()
+            sha = files[rel]["sha256"]
+            for enc, suffix in ENCODINGS.items():
+                by = settings(enc, len(data), rel)
+                blob = _copy_for(data, rel, sha, enc, by, cache, prev, stats)
+                if not _worth_it(len(blob), len(data)):
+                    continue  # not worth a second file: the host sends the original
+                (root / (rel + suffix)).write_bytes(blob)
+                encodings.setdefault(rel, {})[enc] = {"size": len(blob), "sha256": _sha(blob), "by": by}
     return encodings, stats

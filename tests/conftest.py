@@ -84,3 +84,57 @@ def cranfield_bundle(tmp_path_factory: pytest.TempPathFactory, model_package: Pa
     out = tmp_path_factory.mktemp("bundle") / "cranfield"
     build_bundle(SHARED_DATA / "cranfield" / "corpus.jsonl", out, model=model_package)
     return out
+
+
+@pytest.fixture(scope="session")
+def cranfield_partitioned(tmp_path_factory: pytest.TempPathFactory, cranfield_bundle: Path) -> Path:
+    """``cranfield_bundle`` converted to the partitioned layout with 16 IVF lists, 4 probed (so
+    the dense side is really approximate), without re-embedding."""
+    from websem.build.partition import convert_bundle
+
+    out = tmp_path_factory.mktemp("partitioned") / "cranfield"
+    convert_bundle(cranfield_bundle, out, nlist=16, nprobe=4)
+    return out
+
+
+FACET_SECTIONS = ("aerodynamics", "heat", "structures")
+FACET_TAGS = ("wind-tunnel", "theory", "supersonic", "boundary-layer")
+
+
+def faceted_metadata(doc_id: str) -> dict:
+    """The BEIR ``metadata`` of a Cranfield record in the faceted test corpus: one ``section``
+    of three and one or two ``tags`` of four, deterministic from the numeric ``_id``."""
+    i = int(doc_id)
+    tags = [FACET_TAGS[i % 4]]
+    if i % 3 == 0 and FACET_TAGS[(i // 3) % 4] not in tags:
+        tags.append(FACET_TAGS[(i // 3) % 4])
+    return {"section": FACET_SECTIONS[i % 3], "tags": tags}
+
+
+@pytest.fixture(scope="session")
+def faceted_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 300 Cranfield records with ``faceted_metadata`` (section and tags filters)."""
+    import json
+
+    out = tmp_path_factory.mktemp("faceted") / "corpus.jsonl"
+    lines = (SHARED_DATA / "cranfield" / "corpus.jsonl").read_text("utf-8").splitlines()[:300]
+    rows = []
+    for line in lines:
+        rec = json.loads(line)
+        rec["metadata"] = faceted_metadata(str(rec["_id"]))
+        rows.append(json.dumps(rec, ensure_ascii=False))
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def faceted_partitioned(tmp_path_factory: pytest.TempPathFactory, faceted_corpus: Path,
+                        model_package: Path) -> Path:
+    """A partitioned bundle (8 IVF lists, 2 probed) built by ``build_bundle`` from
+    ``faceted_corpus``: filters and facets over section and tags."""
+    from websem.build.bundle import build_bundle
+
+    out = tmp_path_factory.mktemp("faceted-bundle") / "bundle"
+    build_bundle(faceted_corpus, out, model=model_package, index="partitioned", nlist=8, nprobe=2,
+                 progress=False)
+    return out

@@ -122,3 +122,72 @@ def test_ranker_init_refuses_a_missing_or_bad_search_table() -> None:
 def test_a_ranking_must_have_three_parts(ranker) -> None:
     with pytest.raises(WebsemError, match=r"a ranking is \[docs, scores, chunks\], got 2 items"):
         bridge.finish("cache", "semantic", 2, [[0], [0.5]], None, "")
+
+
+# --------------------------------------------------------------------------- partitioned bundles
+
+FACETS = {"section": {"guide": [0, 2], "reference": [1]}}  # DOCS' meta as table.json holds it
+
+
+def _rows(hits: list, chunks: list = CHUNKS, docs: list = DOCS) -> str:
+    """The rows the JS runtime builds from fragments for ``render``: each hit's document and chunk."""
+    return json.dumps([{"id": docs[d]["id"], "title": docs[d]["title"], "url": docs[d]["url"],
+                        "anchor": chunks[c].get("anchor", ""), "text": chunks[c]["text"], "score": s}
+                       for d, c, s in hits])
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "lexical"])
+@pytest.mark.parametrize("filters", [None, {"section": ["guide"]}, {"section": "reference"}])
+@pytest.mark.parametrize("partitioned", [False, True])
+def test_rank_and_render_equal_finish(ranker, mode: str, filters: dict | None, partitioned: bool) -> None:
+    """rank + (the fragments' rows) + render == finish == Ranker.results, with the ranker set up
+    from chunks/docs (flat) or from table.json's facets alone (partitioned)."""
+    reference, index = ranker
+    query = "cache path for pip install, deploy or hybrid search"
+    fj = json.dumps(filters) if filters else ""
+    sem = aggregate_docs(DENSE, reference.chunk_doc, allowed=reference.allowed(filters))
+    lex = None
+    if mode != "semantic":
+        lex = aggregate_docs(index.scores(reference.analyzer.terms(query)), reference.chunk_doc,
+                             allowed=reference.allowed(filters))
+    args = (query, mode, 3, _ranking(sem), None if lex is None else _ranking(lex), fj)
+    want = json.loads(bridge.finish(*args))
+    if partitioned:
+        table = search_table(facets=["section"])
+        assert bridge.ranker_init_partitioned(len(DOCS), json.dumps(FACETS), json.dumps(index.analyzer),
+                                              json.dumps(table)) == len(DOCS)
+        allowed = reference.allowed(filters)
+        assert json.loads(bridge.plan(query, fj)) == {"terms": reference.analyzer.terms(query),
+                                                      "allowed": None if allowed is None else sorted(allowed)}
+    ranked = json.loads(bridge.rank(*args))
+    hits, facets = reference.rank(query, mode=mode, semantic=sem, lexical=lex, filters=filters, k=3)
+    assert ranked == {"hits": [[h.doc, h.chunk, h.score] for h in hits], "facets": facets}
+    assert ranked["facets"] == want["facets"] and ranked["hits"], "the query matches"
+    assert json.loads(bridge.render(query, _rows(ranked["hits"]))) == {"hits": want["hits"]}
+
+
+def test_a_partitioned_ranker_has_no_rows_of_its_own(ranker) -> None:
+    _, index = ranker
+    bridge.ranker_init_partitioned(3, json.dumps(FACETS), json.dumps(index.analyzer),
+                                   json.dumps(search_table(facets=["section"])))
+    with pytest.raises(WebsemError, match="holds no chunks or docs .a partitioned bundle.: fetch the rows"):
+        bridge.finish("cache", "semantic", 2, [[0], [0.5], [0]], None, "")
+    with pytest.raises(WebsemError, match="with a numeric score each"):
+        bridge.render("cache", json.dumps([{"id": "install", "text": "cache"}]))
+    with pytest.raises(WebsemError, match="unknown filter field 'tags'; this bundle has filters for section"):
+        bridge.plan("cache", json.dumps({"tags": "x"}))
+
+
+def test_meta_from_facets_rebuilds_each_documents_values() -> None:
+    from websem.text.bm25 import allowed_docs, facet_counts, meta_from_facets
+
+    facets = {"tags": {"a": [0, 2], "b": [2]}, "section": {"guide": [0, 1]}}
+    meta = meta_from_facets(facets, 4)
+    assert meta == [{"tags": ["a"], "section": ["guide"]}, {"section": ["guide"]}, {"tags": ["a", "b"]}, {}]
+    flat = [{"tags": ["a"], "section": "guide"}, {"section": "guide"}, {"tags": ["b", "a"]}, {}]
+    for filters in ({"tags": "b"}, {"tags": ["a", "b"], "section": "guide"}, {"section": ["guide"]}):
+        assert allowed_docs(meta, filters) == allowed_docs(flat, filters)
+    assert facet_counts(range(4), meta) == facet_counts(range(4), flat)
+    assert meta_from_facets({}, 2) == [{}, {}]
+    with pytest.raises(WebsemError, match="facet tags='a' lists document 4, not one of the bundle's 4"):
+        meta_from_facets({"tags": {"a": [4]}}, 4)

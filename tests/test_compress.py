@@ -48,6 +48,11 @@ def test_copies_are_deterministic_and_round_trip() -> None:
     assert gz[:3] == b"\x1f\x8b\x08" and gz[3] == 0 and gz[4:8] == b"\0\0\0\0"
     assert settings("br", 100) == f"brotli {brotli.__version__} q11"
     assert settings("br", BIG + 1).endswith(" q9")
+    # A partitioned index's shards are many small files: quality 9 whatever their size.
+    for rel in ("index/ivf/7.bin", "index/lex/0.bin", "index/frag/12.json"):
+        assert settings("br", 100, rel).endswith(" q9")
+        assert brotli.decompress(compress_bytes(TEXT, "br", rel)) == TEXT
+    assert settings("br", 100, "index/part/table.json").endswith(" q11")
     with pytest.raises(ValueError, match="websem: unknown encoding 'zstd'; allowed: br, gz"):
         compress_bytes(TEXT, "zstd")
 

@@ -428,3 +428,93 @@ def test_worker_concurrent_first_requests_share_one_start(cranfield_bundle: Path
         assert [status for status, _ in answers] == [200] * 8, answers
         status, health = server.get("healthz")
         assert health["starts"] == 1 and health["served"] == 8, health
+
+
+# ---------------------------------------------------------------------------------------------
+# A partitioned bundle (the session's Cranfield bundle with 16 IVF lists, 4 probed) behind the
+# Node adapter and under workerd: the engine reads its shards through the same fetch as every
+# other bundle file (workerd: the ASSETS binding), and answers like `websem query` on it.
+
+
+@pytest.fixture(scope="module", params=["node", "workerd"])
+def partitioned_edge(request: pytest.FixtureRequest, cranfield_partitioned: Path, tmp_path_factory):
+    runtime = request.param
+    if runtime == "node":
+        with start_api_server(cranfield_partitioned) as server:
+            yield runtime, server
+    else:
+        with start_edge_example(runtime, cranfield_partitioned, tmp_path_factory.mktemp("workerd-part")) as server:
+            yield runtime, server
+
+
+def test_partitioned_bundle_equals_websem_query(partitioned_edge, cranfield_partitioned: Path,
+                                                cranfield_queries: list[str]) -> None:
+    runtime, server = partitioned_edge
+    status, health = server.get("healthz")
+    assert status == 200, health
+    assert health["info"]["index"]["layout"] == "partitioned", health["info"]["index"]
+    assert health["info"]["index"]["ivf"] == {"nlist": 16, "nprobe": 4}, health["info"]["index"]
+    assert health["memory"]["shard_cache_bytes"] == 0, health["memory"]  # no query yet: no shard
+    qs = cranfield_queries[:10]
+    for mode in MODES:
+        worst = 0.0
+        for q, want in zip(qs, reference(cranfield_partitioned, qs, k=10, mode=mode), strict=True):
+            status, body = _search(server, q, k=10, mode=mode)
+            assert status == 200, (runtime, body)
+            assert body["mode"] == mode
+            worst = max(worst, _assert_same_hits(body["hits"], want, q))
+        assert worst == 0.0 if mode == "lexical" else worst < 1e-4, (runtime, mode, worst)
+    status, health = server.get("healthz")
+    assert 0 < health["memory"]["shard_cache_bytes"] <= 64 << 20, health["memory"]
+    assert health["served"] == 3 * len(qs), health
+
+
+def test_partitioned_filters_and_facets_equal_websem_query(faceted_partitioned: Path) -> None:
+    from websem.web.query import load_bundle
+
+    searcher = load_bundle(faceted_partitioned)
+    cases = [("boundary layer flow", {}), ("heat transfer", {"section": ["heat"]}),
+             ("supersonic wing", {"tags": ["theory", "supersonic"], "section": ["aerodynamics"]})]
+    with start_api_server(faceted_partitioned) as server:
+        for mode in MODES:
+            for q, filters in cases:
+                params = {f"filter.{f}": v for f, v in filters.items()}
+                status, body = _search(server, q, k=10, mode=mode, **params)
+                assert status == 200, body
+                want = searcher.query(q, 10, mode=mode, filters=filters or None)
+                assert _assert_same_hits(body["hits"], want["hits"], q) < 1e-4, (mode, q)
+                assert body["facets"] == json.loads(json.dumps(want["facets"])), (mode, q)
+                assert any(body["facets"].values()), (mode, q)
+
+
+def test_partitioned_bad_shard_fails_that_search_only(cranfield_partitioned: Path, tmp_path: Path) -> None:
+    """A tampered lexical shard: the search that needs it answers a JSON 5xx naming the file;
+    a search needing other shards, and /healthz, still work: the engine stays up."""
+    from websem.text.analyze import Analyzer
+
+    bad = tmp_path / "bundle"
+    shutil.copytree(cranfield_partitioned, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    table = json.loads((bad / manifest["index"]["files"]["table"]).read_text())
+    analyzer = Analyzer.from_config(table["lexical"]["analyzer"])
+    firsts = [first for first, _ in table["lexical"]["shards"]]
+
+    def shard_of(word: str) -> int:
+        (term,) = analyzer.terms(word)
+        return max(j for j, first in enumerate(firsts) if first <= term)  # str order = code points
+
+    j = shard_of("boundary")
+    other = next(w for w in ("wing", "flutter", "heat", "shock", "pressure") if shard_of(w) != j)
+    path = manifest["index"]["shards"]["lexical"].replace("{}", str(j))
+    data = bytearray((bad / path).read_bytes())  # the Node adapter reads the file itself
+    data[-1] ^= 1
+    (bad / path).write_bytes(bytes(data))
+    with start_api_server(bad) as server:
+        status, body = _search(server, "boundary", k=5, mode="lexical")
+        assert 500 <= status < 600, body
+        assert body["error"]["message"].startswith("websem:") and path in body["error"]["message"], body
+        assert "failed its integrity check" in body["error"]["message"], body
+        status, body = _search(server, other, k=5, mode="lexical")
+        assert status == 200 and body["hits"], body
+        status, health = server.get("healthz")
+        assert status == 200 and health["status"] == "ok", health

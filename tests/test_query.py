@@ -109,7 +109,7 @@ def test_ranking_follows_the_contract(searcher, cranfield_bundle: Path, cranfiel
         hits = searcher.search([q["text"]], 10, mode="semantic")[0]
         assert [h["id"] for h in hits] == [docs[x]["id"] for x in order]
         for h, x in zip(hits, order, strict=True):
-            assert abs(h["score"] - best[x][0]) < 1e-12
+            assert h["score"] == best[x][0]  # float64 sums in index order: the same bits
             c = chunks[best[x][1]]
             assert h["url"] == docs[x]["url"] + c["anchor"] and h["title"] == docs[x]["title"]
             assert h["snippet"] and h["snippet"] in c["text"]
@@ -181,6 +181,17 @@ def small_bundle(model_package: Path, tmp_path_factory: pytest.TempPathFactory) 
     return out
 
 
+@pytest.fixture(scope="module")
+def small_partitioned(small_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``small_bundle`` converted to the partitioned layout (the good bundle of the fixture cases
+    with ``"layout": "partitioned"``)."""
+    from websem.build.partition import convert_bundle
+
+    out = tmp_path_factory.mktemp("small-partitioned") / "bundle"
+    convert_bundle(small_bundle, out, precompress=False, progress=False)
+    return out
+
+
 def bad_bundle(good: Path, case: dict, dst: Path) -> Path:
     """``good`` changed as one case of tests/fixtures/bad_bundles.json says (files hard-linked;
     a changed file is replaced, never written through its link)."""
@@ -218,6 +229,46 @@ def bad_bundle(good: Path, case: dict, dst: Path) -> Path:
     return dst
 
 
+def test_the_good_partitioned_bundle_verifies_its_shards_lazily(small_partitioned: Path, tmp_path: Path) -> None:
+    """The partitioned good bundle loads; its shards are verified when first read, not at load:
+    a bundle missing a shard still loads, and the query needing it names the file."""
+    m = verify_bundle(small_partitioned)
+    assert m["index"]["layout"] == "partitioned" and m["format_version"] == 2
+    b = bad_bundle(small_partitioned, {"file": {"path": "index/lex/0.bin", "op": "remove"}}, tmp_path / "b")
+    searcher = load_bundle(b)
+    with pytest.raises(WebsemError, match="bundle file index/lex/0.bin is missing"):
+        searcher.query("search", mode="lexical")
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (["layout"], 3, "websem: index.layout 3 is unknown; allowed: flat, partitioned"),
+    (["ivf"], None, "manifest.index.ivf.nlist is missing (a positive integer)"),
+    (["ivf", "nlist"], 0, "manifest.index.ivf.nlist is 0 but must be an integer >= 1"),
+    (["ivf", "nlist"], 2.5, "manifest.index.ivf.nlist is 2.5 but must be an integer >= 1"),
+    (["ivf", "nprobe"], None, "manifest.index.ivf.nprobe is missing (an integer from 1 to nlist)"),
+    (["ivf", "nprobe"], True, "manifest.index.ivf.nprobe is true but must be an integer from 1 to nlist"),
+    (["ivf", "nprobe"], 0, "manifest.index.ivf.nprobe is 0 but must be an integer from 1 to nlist"),
+    (["shards"], [], "manifest.index.shards.ivf is missing"),
+    (["files"], None, "manifest.index.files.table is missing (a partitioned index loads it at start)"),
+])
+def test_partitioned_manifest_values(small_partitioned: Path, path: list, value: object, message: str) -> None:
+    """The partitioned entries' checks beyond the golden cases (values JS checks alike)."""
+    from websem.web.query import check_manifest
+
+    m = json.loads((small_partitioned / "manifest.json").read_text("utf-8"))
+    check_manifest(m, "manifest.json")
+    node = m["index"]
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    with pytest.raises(WebsemError) as e:
+        check_manifest(m, "manifest.json")
+    assert message in str(e.value) and str(e.value).endswith("rebuild the bundle with `websem build`")
+
+
 def test_the_good_bundle_is_format_2_and_verifies(small_bundle: Path) -> None:
     from websem.build.bundle import FORMAT_VERSION, VENDOR
     from websem.text.rules import search_table
@@ -230,16 +281,17 @@ def test_the_good_bundle_is_format_2_and_verifies(small_bundle: Path) -> None:
 
 
 @pytest.mark.parametrize("case", BAD_BUNDLES["cases"], ids=[c["name"] for c in BAD_BUNDLES["cases"]])
-def test_bad_bundles_are_refused(small_bundle: Path, tmp_path: Path, case: dict) -> None:
+def test_bad_bundles_are_refused(small_bundle: Path, small_partitioned: Path, tmp_path: Path, case: dict) -> None:
     """Every golden case of tests/fixtures/bad_bundles.json (the JS runtime passes the same file)."""
-    b = bad_bundle(small_bundle, case, tmp_path / "b")
+    good = small_partitioned if case.get("layout", "flat") == "partitioned" else small_bundle
+    b = bad_bundle(good, case, tmp_path / "b")
     with pytest.raises(WebsemError) as e:
         load_bundle(b)
     message = str(e.value)
     assert message.startswith("websem:"), message
     for part in case["errors"]:
         assert part in message, (case["name"], message)
-    verify_bundle(small_bundle)  # the good bundle was not changed through a hard link
+    verify_bundle(good)  # the good bundle was not changed through a hard link
 
 
 def test_cli_refuses_a_bad_bundle_without_traceback(small_bundle: Path, tmp_path: Path) -> None:

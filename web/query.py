@@ -4,18 +4,23 @@ Same bundle files as the browser: ``model/tokenizer.json`` through the bundle's 
 websem's stdlib WordPiece tokenizer (``py/websem_text``, exactly the code Pyodide runs),
 ``model/model.onnx`` through onnxruntime (CPU, one query per run), and the index files.
 Dense scoring follows docs/architecture.md "Search semantics": float64 dot products of the
-dequantized rows, document score = max over its chunks (the first chunk reaching the max wins),
-order by score descending then document index ascending. Everything after the dense ranking
-(BM25 over ``index/lexical.bin``, filters, rank fusion, facets, snippets, highlights) is the
-bundle's own ``py/websem_text/bm25.py`` ``Ranker.results``, with the rules of the bundle's
-``manifest.search``: the code and the table the browser uses, so both rank identically
-(docs/hybrid.md).
+dequantized rows accumulated in index order, document score = max over its chunks (the first
+chunk reaching the max wins), order by score descending then document index ascending.
+Everything after the dense ranking (BM25 over ``index/lexical.bin``, filters, rank fusion,
+facets, snippets, highlights) is the bundle's own ``py/websem_text`` ``Ranker``, with the rules of
+the bundle's ``manifest.search``: the code and the table the browser uses, so both rank
+identically (docs/hybrid.md).
+
+A partitioned bundle (``manifest.index.layout``) is read by web/partitioned.py: the probed IVF
+lists, the query terms' BM25 shards and the result documents' fragments, each verified when
+first read; the Ranker then ranks (``rank``) and renders the rows fetched for the top hits
+(``render``).
 
 Before anything is used, the bundle is verified with the checks the JS runtime makes
 (``web/src/bundle.js``; both are pinned by ``tests/fixtures/bad_bundles.json``): the manifest's
-format and ``format_version``, its ``search`` table, model and index agreement, the lexical index
-and vendor entries, then every file's size and sha256. Each failure is a ``WebsemError`` that
-says what to do.
+format and ``format_version``, its ``search`` table, model and index agreement, the index layout
+and its entries, the vendor entries, then every file's size and sha256 (a partitioned index's
+shards when they are read). Each failure is a ``WebsemError`` that says what to do.
 """
 
 from __future__ import annotations
@@ -40,14 +45,9 @@ __all__ = [
     "query_cmd",
 ]
 
+LAYOUTS = ("flat", "partitioned")  # manifest.index.layout; a manifest without one is flat
 EMBED_CACHE = 1024  # query embeddings kept per Searcher (384 float32 = 1.5 KB each)
 _REBUILD = "rebuild the bundle with `websem build`"
-
-
-def _sha256(path: Path) -> str:
-    from websem.build.bundle import sha256_file
-
-    return sha256_file(path)
 
 
 def check_manifest(manifest: object, where: str) -> dict:
@@ -77,9 +77,15 @@ def check_manifest(manifest: object, where: str) -> dict:
         raise WebsemError(f"websem: index vector_dtype {index.get('vector_dtype')!r} is unknown "
                           f"(allowed: {', '.join(VECTOR_DTYPES)}); {_REBUILD}")
     files = index.get("files") if isinstance(index.get("files"), dict) else {}
-    if not isinstance(files.get("lexical"), str):
+    layout = index.get("layout", "flat")
+    if layout not in LAYOUTS:
+        raise WebsemError(f"websem: index.layout {json.dumps(layout)} is unknown; allowed: "
+                          f"{', '.join(LAYOUTS)}; {_REBUILD}")
+    if layout == "flat" and not isinstance(files.get("lexical"), str):
         raise WebsemError("websem: manifest.index.files.lexical is missing: the bundle has no lexical "
                           f"index (index/lexical.bin); {_REBUILD}")
+    if layout == "partitioned":
+        _check_partitioned(index, files)
     vendor = (manifest.get("runtime") or {}).get("vendor")
     for pkg, roles in VENDOR.items():
         for role in roles:
@@ -100,8 +106,49 @@ def check_manifest(manifest: object, where: str) -> dict:
     return manifest
 
 
+def _check_partitioned(index: dict, files: dict) -> None:
+    """The partitioned index's entries of ``manifest.index`` (the order web/src/bundle.js checks)."""
+    for key in ("table", "centroids", "docmap"):
+        if not isinstance(files.get(key), str):
+            raise WebsemError(f"websem: manifest.index.files.{key} is missing (a partitioned index loads it "
+                              f"at start); {_REBUILD}")
+    shards = index.get("shards") if isinstance(index.get("shards"), dict) else {}
+    for key in ("ivf", "lexical", "fragments"):
+        if not (isinstance(shards.get(key), str) and "{}" in shards[key]):
+            raise WebsemError(f"websem: manifest.index.shards.{key} is missing (a path template with {{}} for "
+                              f"the shard number); {_REBUILD}")
+    ivf = index.get("ivf") if isinstance(index.get("ivf"), dict) else {}
+    nlist, nprobe = ivf.get("nlist"), ivf.get("nprobe")
+    if nlist is None:
+        raise WebsemError(f"websem: manifest.index.ivf.nlist is missing (a positive integer); {_REBUILD}")
+    if not _is_int(nlist) or nlist < 1:
+        raise WebsemError(f"websem: manifest.index.ivf.nlist is {json.dumps(nlist)} but must be an integer "
+                          f">= 1; {_REBUILD}")
+    if nprobe is None:
+        raise WebsemError(f"websem: manifest.index.ivf.nprobe is missing (an integer from 1 to nlist); {_REBUILD}")
+    if not _is_int(nprobe) or not 1 <= nprobe <= nlist:
+        raise WebsemError(f"websem: manifest.index.ivf.nprobe is {json.dumps(nprobe)} but must be an integer "
+                          f"from 1 to nlist ({nlist}); {_REBUILD}")
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _shard_pattern(index: dict):
+    """A regex of a partitioned index's shard paths (None for a flat index): the files a reader
+    verifies when it first reads them, not at load."""
+    import re
+
+    if index.get("layout") != "partitioned":
+        return None
+    number = "(?:0|[1-9][0-9]*)"
+    return re.compile("|".join(re.escape(t).replace(re.escape("{}"), number) for t in index["shards"].values()))
+
+
 def verify_bundle(bundle: Path) -> dict:
-    """The bundle's manifest after ``check_manifest`` and checking every file's size and sha256."""
+    """The bundle's manifest after ``check_manifest`` and checking every file's size and sha256
+    (a partitioned bundle's shards excepted: ``PartitionedIndex`` checks each when it reads it)."""
     bundle = Path(bundle)
     mpath = bundle / "manifest.json"
     if not mpath.is_file():
@@ -112,18 +159,12 @@ def verify_bundle(bundle: Path) -> dict:
     except (ValueError, UnicodeDecodeError) as e:
         raise WebsemError(f"websem: {mpath} is not valid JSON ({e}); {_REBUILD}") from None
     check_manifest(manifest, str(mpath))
+    from websem.web.partitioned import check_file
+
+    lazy = _shard_pattern(manifest["index"])
     for rel, info in manifest["files"].items():
-        p = bundle / rel
-        if not p.is_file():
-            raise WebsemError(f"websem: bundle file {rel} is missing from {bundle}; upload the complete "
-                              "bundle folder (`websem build` output), or rebuild it with `websem build`")
-        size = p.stat().st_size
-        if size != info.get("size") or (got := _sha256(p)) != info.get("sha256"):
-            got = "not computed" if size != info.get("size") else got
-            raise WebsemError(f"websem: {rel} failed its integrity check (sha256 {got}, {size} bytes; "
-                              f"manifest.json expects {info.get('sha256')}, {info.get('size')} bytes) in "
-                              f"{bundle}; the file is corrupt, tampered with or from another build: copy "
-                              "the whole bundle folder again or rebuild it with `websem build`")
+        if lazy is None or not lazy.fullmatch(rel):
+            check_file(bundle, rel, info)
     model_sha = manifest["files"]["model/model.onnx"]["sha256"]
     if manifest["model"]["sha256"] != model_sha:
         raise WebsemError(f"websem: index built with model {manifest['model']['sha256']} but bundle "
@@ -191,31 +232,57 @@ def parse_filters(items: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
 
 
 class Searcher:
-    """A verified bundle loaded for repeated queries."""
+    """A verified bundle loaded for repeated queries (either index layout)."""
 
-    def __init__(self, bundle: Path, *, threads: int | None = None) -> None:
-        from websem.build.index import read_index
-
+    def __init__(self, bundle: Path, *, threads: int | None = None, cache_bytes: int | None = None,
+                 nprobe: int | None = None) -> None:
+        """``cache_bytes`` / ``nprobe``: a partitioned bundle's shard cache budget (None = 64 MiB,
+        the browser's default) and IVF lists probed per query (None = the manifest's)."""
         self.bundle = Path(bundle)
         self.manifest = verify_bundle(self.bundle)
         m = self.manifest
-        self.index = read_index(self.bundle, m["index"])
+        self.layout: str = m["index"].get("layout", "flat")
+        self.dims: int = int(m["index"]["dims"])
         _, self._bm25 = _bundle_text(self.bundle, m)
         self.tokenizer = _bundle_tokenizer(self.bundle, m)
         self._embedder = None
         self._embed_cache: dict[str, np.ndarray] = {}
         self._threads = threads
-        self._doc_of = self.index.doc_of_chunk()
-        # float32-dequantized rows, widened once: scoring is then one float64 mat-vec per query
-        from websem.build.index import dequantize
+        self.index = self.part = None
+        if self.layout == "partitioned":
+            from websem.web.partitioned import CACHE_BYTES, PartitionedIndex
 
-        self._rows = dequantize(self.index.vectors, self.index.scales)
-        lexical = (self.bundle / m["index"]["files"]["lexical"]).read_bytes()
-        self.ranker = self._bm25.Ranker(lexical, self.index.chunks, self.index.docs, search=m["search"])
+            self.part = PartitionedIndex(self.bundle, m, nprobe=nprobe,
+                                         cache_bytes=CACHE_BYTES if cache_bytes is None else cache_bytes)
+            if not hasattr(self._bm25, "meta_from_facets"):
+                raise WebsemError("websem: this partitioned bundle's py/websem_text is older than the "
+                                  f"partitioned layout (no meta_from_facets); {_REBUILD}")
+            meta = self._bm25.meta_from_facets(self.part.facets, self.part.n_docs)
+            self.ranker = self._bm25.Ranker(None, search=m["search"], analyzer=self.part.analyzer, meta=meta)
+        else:
+            from websem.build.index import dequantize, read_index
+
+            self.index = read_index(self.bundle, m["index"])
+            self._doc_of = self.index.doc_of_chunk()
+            # float32-dequantized rows widened to float64 once, stored transposed for
+            # ``ordered_dots`` (the scores' float64 sums in index order, the browser's bits)
+            self._rows_t = np.ascontiguousarray(dequantize(self.index.vectors, self.index.scales).T)
+            lexical = (self.bundle / m["index"]["files"]["lexical"]).read_bytes()
+            self.ranker = self._bm25.Ranker(lexical, self.index.chunks, self.index.docs, search=m["search"])
         # The bundle's rules (manifest.search): modes (the first is the default), k, n.
         self.modes: tuple[str, ...] = tuple(self.ranker.search["modes"])
         self.k: int = self.ranker.search["k"]
         self.n: int = self.ranker.search["n"]
+
+    def info(self) -> dict:
+        """What is loaded: the layout, counts, vector dtype and, for a partitioned bundle, its
+        IVF settings and shard cache counters."""
+        ix = self.manifest["index"]
+        out = {"layout": self.layout, "docs": ix["docs"], "chunks": ix["chunks"], "dims": self.dims,
+               "vector_dtype": ix["vector_dtype"]}
+        if self.part is not None:
+            out.update(self.part.stats())
+        return out
 
     @property
     def embedder(self):
@@ -224,10 +291,9 @@ class Searcher:
             from websem.export.embed import OnnxEmbedder
 
             emb = OnnxEmbedder(self.bundle / "model", threads=self._threads)
-            if emb.dims != self.index.vectors.shape[1]:
+            if emb.dims != self.dims:
                 raise WebsemError(f"websem: the model makes {emb.dims}-d vectors but the index "
-                                  f"holds {self.index.vectors.shape[1]}-d ones; rebuild with "
-                                  "`websem build`")
+                                  f"holds {self.dims}-d ones; rebuild with `websem build`")
             self._embedder = emb
         return self._embedder
 
@@ -246,8 +312,13 @@ class Searcher:
     def semantic_docs(self, qvec: np.ndarray, k: int, *, allowed=None) -> list:
         """Dense document ranking for one query embedding: top ``k`` ``DocHit(doc, score,
         chunk)``, best first (ties: lower document index), documents outside ``allowed``
-        (``Ranker.allowed(filters)``, None = all) dropped *before* the cut."""
-        scores = self._rows @ np.asarray(qvec, dtype=np.float32).astype(np.float64)
+        (``Ranker.allowed(filters)``, None = all) dropped *before* the cut. A partitioned
+        bundle scores the chunks of its probed IVF lists only."""
+        if self.part is not None:
+            return self.part.dense_docs(qvec, k, allowed)
+        from websem.web.partitioned import ordered_dots
+
+        scores = ordered_dots(self._rows_t, np.asarray(qvec, dtype=np.float32).astype(np.float64))
         n_docs = len(self.index.docs)
         best = np.full(n_docs, -np.inf)
         np.maximum.at(best, self._doc_of, scores)
@@ -262,12 +333,27 @@ class Searcher:
         order = cand[np.lexsort((cand, -best[cand]))][:k]
         return [self._bm25.DocHit(int(d), float(best[d]), int(best_chunk[d])) for d in order]
 
+    def _results(self, query: str, *, mode: str, semantic: list, filters: dict | None, k: int,
+                 allowed=None) -> dict:
+        """``Ranker.results``: in one step over a flat bundle's in-memory chunks; for a
+        partitioned bundle BM25 over its shards, ``rank``, the top documents' fragments, ``render``."""
+        if self.part is None:
+            return self.ranker.results(query, mode=mode, semantic=semantic, filters=filters, k=k)
+        lex = None
+        if mode != "semantic":
+            # lexical mode ranks (and counts facets over) every match; hybrid fuses the top n
+            lex = self.part.lexical_docs(self.ranker.analyzer.terms(query), allowed,
+                                         None if mode == "lexical" else self.n)
+        hits, facets = self.ranker.rank(query, mode=mode, semantic=semantic, lexical=lex, filters=filters, k=k)
+        return {"hits": self.ranker.render(query, hits, self.part.rows(hits)), "facets": facets}
+
     def search_vector(self, qvec: np.ndarray, k: int | None = None, *, query: str = "",
                       filters: dict | None = None) -> list[dict]:
         """Semantic-mode hits for one query embedding (``query`` only picks the snippet)."""
         k = self._check_k(k)
-        sem = self.semantic_docs(qvec, max(k, self.n), allowed=self.ranker.allowed(filters))
-        return self.ranker.results(query, mode="semantic", semantic=sem, filters=filters, k=k)["hits"]
+        allowed = self.ranker.allowed(filters)
+        sem = self.semantic_docs(qvec, max(k, self.n), allowed=allowed)
+        return self._results(query, mode="semantic", semantic=sem, filters=filters, k=k, allowed=allowed)["hits"]
 
     def _check_k(self, k: int | None) -> int:
         if k is None:
@@ -286,7 +372,7 @@ class Searcher:
         allowed = self.ranker.allowed(filters)  # validates the filter fields first
         sem = ([] if mode == "lexical"
                else self.semantic_docs(self.embed(query), max(k, self.n), allowed=allowed))
-        return self.ranker.results(query, mode=mode, semantic=sem, filters=filters, k=k)
+        return self._results(query, mode=mode, semantic=sem, filters=filters, k=k, allowed=allowed)
 
     def search(self, queries: list[str], k: int | None = None, *, mode: str | None = None,
                filters: dict | None = None) -> list[list[dict]]:
@@ -294,9 +380,10 @@ class Searcher:
         return [self.query(q, k, mode=mode, filters=filters)["hits"] for q in queries]
 
 
-def load_bundle(bundle: Path, *, threads: int | None = None) -> Searcher:
-    """Verify and load a bundle for searching."""
-    return Searcher(bundle, threads=threads)
+def load_bundle(bundle: Path, *, threads: int | None = None, cache_bytes: int | None = None,
+                nprobe: int | None = None) -> Searcher:
+    """Verify and load a bundle for searching (``Searcher`` says what the options do)."""
+    return Searcher(bundle, threads=threads, cache_bytes=cache_bytes, nprobe=nprobe)
 
 
 def search(bundle: Path, queries: list[str], k: int | None = None, mode: str | None = None,

@@ -221,6 +221,7 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     coop_coep = False
     quiet = True
+    extra_headers: tuple[tuple[str, str], ...] = ()
     etag: str | None = None
     vary = False
     negotiate = True  # send current precompressed copies (False: always the file itself)
@@ -285,6 +286,8 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
             self.send_header("ETag", self.etag)
         if self.vary:
             self.send_header("Vary", "Accept-Encoding")
+        for name, value in self.extra_headers:
+            self.send_header(name, value)
         if self.coop_coep:
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
@@ -322,18 +325,20 @@ def _check_bundle(bundle: Path) -> Path:
 
 
 def serve_bundle(
-    bundle: Path, port: int = 0, *, coop_coep: bool = False, quiet: bool = True
+    bundle: Path, port: int = 0, *, coop_coep: bool = False, quiet: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> tuple[BundleServer, str]:
     """Serve `bundle` on 127.0.0.1 from a daemon thread.
 
     Returns `(server, url)`; `url` ends with `/`. Stop with `server.shutdown(); server.server_close()`.
-    `port=0` picks a free port.
+    `port=0` picks a free port. `headers` are sent with every response (e.g. a
+    Content-Security-Policy, to check a page's policy against the runtime).
     """
     root = _check_bundle(bundle)
     handler = type(
         "Handler",
         (BundleRequestHandler,),
-        {"coop_coep": coop_coep, "quiet": quiet},
+        {"coop_coep": coop_coep, "quiet": quiet, "extra_headers": tuple((headers or {}).items())},
     )
     try:
         server = BundleServer(("127.0.0.1", port), functools.partial(handler, directory=str(root)))
@@ -375,7 +380,7 @@ def serve_cmd(bundle: Path, port: int, coop_coep: bool, api: bool = False, lean:
     if lean and not api:
         raise click.UsageError("websem: --lean applies to --api only; add --api or drop --lean")
     if api:
-        # 2026-11-28, issue #7: the API is the edge handler (web/src/handler.js) run by Node.
+        # The API is the edge handler (web/src/handler.js) run by Node.
         from websem.web.api_server import run_api_server
 
         try:

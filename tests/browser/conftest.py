@@ -228,7 +228,13 @@ def websem_query_json(bundle: Path, queries: list[str], mode: str, k: int = 10,
 
 def _bundle_docs(bundle: Path) -> dict[str, dict]:
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    docs = json.loads((bundle / manifest["index"]["files"]["docs"]).read_text(encoding="utf-8"))
+    index = manifest["index"]
+    if index.get("layout") == "partitioned":  # the documents live in the fragments
+        template = index["shards"]["fragments"]
+        docs = [d for f in range(index["fragments"])
+                for d in json.loads((bundle / template.replace("{}", str(f))).read_text(encoding="utf-8"))["docs"]]
+    else:
+        docs = json.loads((bundle / index["files"]["docs"]).read_text(encoding="utf-8"))
     return {d["id"]: d for d in docs}
 
 

@@ -3,7 +3,8 @@
 // (first chunk reaching it wins), full sort by score descending then document ascending.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chunkDocs, denseDocs, topDocs } from "../../web/src/dense.js";
+import { halfTable } from "../../web/src/bundle.js";
+import { chunkDocs, denseDocs, scoreHalfRows, scoreRows, topDocs } from "../../web/src/dense.js";
 
 function rng(seed) {
   let s = seed >>> 0;
@@ -81,4 +82,33 @@ test("chunkDocs builds the chunk -> document map once", () => {
   const map = chunkDocs(index);
   assert.deepEqual(Array.from(map), index.chunks.map((c) => c.doc));
   assert.equal(chunkDocs(index), map);
+});
+
+for (const int8 of [false, true]) {
+  test(`scoreRows gives each row the definition's chunk score, bit for bit (${int8 ? "int8" : "float32"})`, () => {
+    const dims = 13;
+    for (const count of [0, 1, 3, 4, 9]) {
+      const index = makeIndex({ docs: count || 1, chunks: Math.max(count, 6), dims, int8, seed: 17 + count });
+      const query = Float64Array.from(Float32Array.from({ length: dims }, rng(23)));
+      const out = scoreRows(index.vectors, index.scales, query, dims, count, new Float64Array(count + 2));
+      for (let c = 0; c < count; c++) {
+        let s = 0;
+        for (let j = 0; j < dims; j++) s += query[j] * (int8 ? Math.fround(index.vectors[c * dims + j] * index.scales[c]) : index.vectors[c * dims + j]);
+        assert.equal(out[c], s, `row ${c} of ${count}`);
+      }
+    }
+  });
+}
+
+test("scoreHalfRows scores float16 rows like the widened float32 rows, bit for bit", () => {
+  const dims = 11;
+  const r = rng(31);
+  for (const count of [0, 1, 4, 7]) {
+    const bits = Uint16Array.from({ length: count * dims }, () => ((r() < 0 ? 0x8000 : 0) | ((12 + Math.floor(Math.abs(r()) * 4)) << 10) | Math.floor(Math.abs(r()) * 1023)));
+    const widened = Float32Array.from(bits, (h) => halfTable()[h]);
+    const query = Float64Array.from(Float32Array.from({ length: dims }, rng(37)));
+    const got = scoreHalfRows(bits, halfTable(), query, dims, count, new Float64Array(count));
+    assert.equal(got.length, count);
+    assert.deepEqual(Array.from(got), Array.from(scoreRows(widened, null, query, dims, count, new Float64Array(count))));
+  }
 });

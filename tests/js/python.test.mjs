@@ -80,7 +80,7 @@ test("boots from scratch: [CLS]-first ids as BigInt64Arrays, ranker steps refuse
   assert.deepEqual(Array.from(mask), Array(ids.length).fill(1n));
   scratchIds = Array.from(ids);
   assert.ok(python.memoryBytes() > 1e6);
-  assert.throws(() => python.ranker("rank", []), /websem: unknown ranker step "rank"; use one of init, plan, finish/);
+  assert.throws(() => python.ranker("fuse", []), /websem: unknown ranker step "fuse"; use one of init, initPartitioned, plan, finish, rank, render$/);
   assert.throws(() => python.ranker("plan", ["x", ""]), /websem: the ranker is not set up/);
 });
 

@@ -110,25 +110,36 @@ export class VerifiedFiles {
   }
 
   async #load(path) {
-    const entry = this.manifest.files?.[path];
-    if (!entry) {
-      throw new WebsemError(
-        `manifest.json at ${this.url("manifest.json")} lists no file ${JSON.stringify(path)}; ` +
-          "the bundle is incomplete, rebuild it with `websem build`",
-      );
-    }
+    const entry = manifestEntry(this.manifest, path, this.url("manifest.json"));
     const url = this.url(path);
     const buf = await fetchBytes(this.fetch, url);
-    const got = hex(await crypto.subtle.digest("SHA-256", buf));
-    if (buf.byteLength !== entry.size || got !== entry.sha256) {
-      throw new WebsemError(
-        `${path} failed its integrity check (sha256 ${got}, ${buf.byteLength} bytes; manifest.json ` +
-          `expects ${entry.sha256}, ${entry.size} bytes) at ${url}; the file is corrupt, tampered with ` +
-          "or from another build: re-upload the whole bundle folder or rebuild it with `websem build`",
-      );
-    }
+    await checkBytes(path, buf, entry, url);
     this.onProgress({ stage: "verified", file: path, bytes: buf.byteLength });
     return new Uint8Array(buf);
+  }
+}
+
+/** `manifest.files[path]`, or a WebsemError saying the bundle is incomplete. */
+export function manifestEntry(manifest, path, manifestUrl = "manifest.json") {
+  const entry = manifest.files?.[path];
+  if (!entry) {
+    throw new WebsemError(
+      `manifest.json at ${manifestUrl} lists no file ${JSON.stringify(path)}; ` +
+        "the bundle is incomplete, rebuild it with `websem build`",
+    );
+  }
+  return entry;
+}
+
+/** Throws the integrity error naming `path` unless `buf` (ArrayBuffer) has the size and sha256 of `entry`. */
+export async function checkBytes(path, buf, entry, url) {
+  const got = buf.byteLength === entry.size ? hex(await crypto.subtle.digest("SHA-256", buf)) : "not computed";
+  if (buf.byteLength !== entry.size || got !== entry.sha256) {
+    throw new WebsemError(
+      `${path} failed its integrity check (sha256 ${got}, ${buf.byteLength} bytes; manifest.json ` +
+        `expects ${entry.sha256}, ${entry.size} bytes) at ${url}; the file is corrupt, tampered with ` +
+        "or from another build: re-upload the whole bundle folder or rebuild it with `websem build`",
+    );
   }
 }
 
@@ -147,6 +158,32 @@ export async function readManifest(fetchFn, base) {
 }
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Index layouts this runtime reads (manifest.index.layout; absent = flat). */
+export const LAYOUTS = ["flat", "partitioned"];
+/** A partitioned index's always-loaded files (manifest.index.files), fetched by load(). */
+const PARTITIONED_FILES = ["table", "centroids", "docmap"];
+
+/** The partitioned layout's shard templates and IVF settings (web/query.py check_manifest's wording). */
+function checkPartitioned(index) {
+  const shards = isObject(index.shards) ? index.shards : {};
+  for (const key of ["ivf", "lexical", "fragments"]) {
+    if (typeof shards[key] !== "string" || !shards[key].includes("{}")) {
+      throw new WebsemError(`manifest.index.shards.${key} is missing (a path template with {} for the shard number); ${REBUILD}`);
+    }
+  }
+  const { nlist, nprobe } = isObject(index.ivf) ? index.ivf : {};
+  if (nlist == null) throw new WebsemError(`manifest.index.ivf.nlist is missing (a positive integer); ${REBUILD}`);
+  if (!Number.isInteger(nlist) || nlist < 1) {
+    throw new WebsemError(`manifest.index.ivf.nlist is ${JSON.stringify(nlist)} but must be an integer >= 1; ${REBUILD}`);
+  }
+  if (nprobe == null) throw new WebsemError(`manifest.index.ivf.nprobe is missing (an integer from 1 to nlist); ${REBUILD}`);
+  if (!Number.isInteger(nprobe) || nprobe < 1 || nprobe > nlist) {
+    throw new WebsemError(
+      `manifest.index.ivf.nprobe is ${JSON.stringify(nprobe)} but must be an integer from 1 to nlist (${nlist}); ${REBUILD}`,
+    );
+  }
+}
 
 /**
  * Throws a WebsemError naming the first thing wrong with `manifest` (format 2). The query-time
@@ -171,10 +208,20 @@ export function checkManifest(manifest, manifestUrl = "manifest.json") {
   const model = isObject(manifest.model) ? manifest.model : {};
   const index = isObject(manifest.index) ? manifest.index : {};
   const paths = isObject(index.files) ? index.files : {};
-  const needed = ["vectors", "chunks", "docs", "lexical", ...(index.vector_dtype === "int8" ? ["scales"] : [])];
-  for (const key of needed) {
-    if (typeof paths[key] !== "string") throw new WebsemError(`manifest.index.files.${key} is missing; ${REBUILD}`);
+  const layout = index.layout ?? "flat"; // bundles built before layouts existed are flat
+  if (!LAYOUTS.includes(layout)) {
+    throw new WebsemError(`index.layout ${JSON.stringify(layout)} is unknown; allowed: ${LAYOUTS.join(", ")}; ${REBUILD}`);
   }
+  const needed = layout === "flat"
+    ? ["vectors", "chunks", "docs", "lexical", ...(index.vector_dtype === "int8" ? ["scales"] : [])]
+    : PARTITIONED_FILES;
+  for (const key of needed) {
+    if (typeof paths[key] !== "string") {
+      const why = layout === "flat" ? "" : " (a partitioned index loads it at start)";
+      throw new WebsemError(`manifest.index.files.${key} is missing${why}; ${REBUILD}`);
+    }
+  }
+  if (layout === "partitioned") checkPartitioned(index);
   for (const rel of ["model/model.onnx", "model/tokenizer.json", ...needed.map((key) => paths[key])]) {
     if (!isObject(files[rel])) {
       throw new WebsemError(`${manifestUrl} lists no file ${JSON.stringify(rel)}; the bundle is incomplete, ${REBUILD}`);
@@ -239,7 +286,7 @@ function mismatch(file, got, want) {
   return new WebsemError(`${file} holds ${got} rows but the index has ${want} chunks; rebuild with \`websem build\``);
 }
 
-/** The bundle paths the loaded index keeps viewing (never released). */
+/** The bundle paths a loaded flat index keeps viewing (never released). */
 export function indexPaths(manifest) {
   return new Set(Object.values(manifest.index.files));
 }

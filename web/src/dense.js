@@ -176,3 +176,123 @@ export function denseDocs(index, query, limit, allowed = null) {
   return out;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Rows of a partitioned index's IVF lists (partitioned.js): the same products in the same order
+// as the flat loops above, so a chunk scores exactly as in the flat index; the score of row i
+// goes to out[i] and the caller maps rows to chunks and documents.
+
+function rowsFloat(vectors, q, dims, count, out) {
+  let c = 0;
+  for (; c + 4 <= count; c += 4) {
+    const o0 = c * dims;
+    const o1 = o0 + dims;
+    const o2 = o1 + dims;
+    const o3 = o2 + dims;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < dims; j++) {
+      const qj = q[j];
+      s0 += qj * vectors[o0 + j];
+      s1 += qj * vectors[o1 + j];
+      s2 += qj * vectors[o2 + j];
+      s3 += qj * vectors[o3 + j];
+    }
+    out[c] = s0;
+    out[c + 1] = s1;
+    out[c + 2] = s2;
+    out[c + 3] = s3;
+  }
+  for (; c < count; c++) {
+    const off = c * dims;
+    let s = 0;
+    for (let j = 0; j < dims; j++) s += q[j] * vectors[off + j];
+    out[c] = s;
+  }
+}
+
+function rowsInt8(vectors, scales, q, dims, count, out) {
+  const fround = Math.fround;
+  let c = 0;
+  for (; c + 4 <= count; c += 4) {
+    const o0 = c * dims;
+    const o1 = o0 + dims;
+    const o2 = o1 + dims;
+    const o3 = o2 + dims;
+    const k0 = scales[c];
+    const k1 = scales[c + 1];
+    const k2 = scales[c + 2];
+    const k3 = scales[c + 3];
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < dims; j++) {
+      const qj = q[j];
+      s0 += qj * fround(vectors[o0 + j] * k0);
+      s1 += qj * fround(vectors[o1 + j] * k1);
+      s2 += qj * fround(vectors[o2 + j] * k2);
+      s3 += qj * fround(vectors[o3 + j] * k3);
+    }
+    out[c] = s0;
+    out[c + 1] = s1;
+    out[c + 2] = s2;
+    out[c + 3] = s3;
+  }
+  for (; c < count; c++) {
+    const off = c * dims;
+    const k = scales[c];
+    let s = 0;
+    for (let j = 0; j < dims; j++) s += q[j] * fround(vectors[off + j] * k);
+    out[c] = s;
+  }
+}
+
+/**
+ * Scores of `count` rows (Float32Array, or Int8Array with float32 `scales`) against `q`
+ * (Float64Array), into `out` (Float64Array of at least `count`).
+ */
+export function scoreRows(vectors, scales, q, dims, count, out) {
+  if (scales) rowsInt8(vectors, scales, q, dims, count, out);
+  else rowsFloat(vectors, q, dims, count, out);
+  return out;
+}
+
+/**
+ * Scores of `count` rows stored as float16 bits (Uint16Array `cent`, widened by the lookup table
+ * `half`, so they stay 2 bytes each in memory: a partitioned index's centroids) against `q`, into
+ * `out`; the same float64 sums as scoreRows.
+ */
+export function scoreHalfRows(cent, half, q, dims, count, out) {
+  let l = 0;
+  for (; l + 4 <= count; l += 4) {
+    const o0 = l * dims;
+    const o1 = o0 + dims;
+    const o2 = o1 + dims;
+    const o3 = o2 + dims;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < dims; j++) {
+      const qj = q[j];
+      s0 += qj * half[cent[o0 + j]];
+      s1 += qj * half[cent[o1 + j]];
+      s2 += qj * half[cent[o2 + j]];
+      s3 += qj * half[cent[o3 + j]];
+    }
+    out[l] = s0;
+    out[l + 1] = s1;
+    out[l + 2] = s2;
+    out[l + 3] = s3;
+  }
+  for (; l < count; l++) {
+    const o = l * dims;
+    let s = 0;
+    for (let j = 0; j < dims; j++) s += q[j] * half[cent[o + j]];
+    out[l] = s;
+  }
+  return out;
+}

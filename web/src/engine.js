@@ -2,15 +2,18 @@
 //
 // Runs wherever ES modules, WebAssembly, fetch and crypto.subtle exist: a Web Worker (worker.js),
 // the main thread, Node 20, Deno, Cloudflare Workers. It loads one bundle (bundle.js: every file
-// verified against manifest.json before use), tokenizes queries in Pyodide with the shipped
+// verified against manifest.json before use; a flat index whole, a partitioned one's shards on
+// demand, partitioned.js + shards.js), tokenizes queries in Pyodide with the shipped
 // stdlib package `websem_text` (python.js), embeds them with onnxruntime-web (model.js) and ranks
 // exactly like the CPU reference `websem query` (search.js; docs/architecture.md "Search
 // semantics").
 import { VerifiedFiles, asBundleBase, indexPaths, loadIndex, readManifest } from "./bundle.js";
-import { WebsemError } from "./errors.js";
+import { WebsemError, cspError } from "./errors.js";
 import { embedder, loadSession } from "./model.js";
+import { openPartitioned, partitionedPaths } from "./partitioned.js";
 import { startPython } from "./python.js";
 import { createSearch, resolveMode, setupRanker } from "./search.js";
+import { checkCacheBytes } from "./shards.js";
 
 export { WebsemError };
 
@@ -42,12 +45,15 @@ export { WebsemError };
  *   (default true; false boots Pyodide from scratch, same results, slower).
  * @param {boolean} [opts.pythonWorker] run Pyodide in a nested module worker (default: whenever
  *   `Worker` exists), so it boots in parallel with the ORT session.
+ * @param {number} [opts.cacheBytes] partitioned bundles: the byte budget of the shard cache
+ *   (default 64 MiB; shards.js).
  * @returns {Promise<{search: Function, searchFull: Function, info: object, memory: Function, close: Function}>}
  */
 export async function createEngine(bundleUrl, opts = {}) {
   const started = now();
   const base = asBundleBase(bundleUrl);
   const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  const cacheBytes = checkCacheBytes(opts.cacheBytes);
   const timings = {};
   const onProgress = (event) => {
     // Events from the Python worker carry their own wall-clock time (`at`): this thread may be
@@ -69,8 +75,9 @@ export async function createEngine(bundleUrl, opts = {}) {
   // needs, so Pyodide boots while the model and index download and ORT compiles.
   const pythonP = startPython(files, manifest, base, onProgress, opts);
   const sessionP = loadSession(files, manifest, opts, onProgress);
-  const indexP = loadIndex(files, manifest);
-  const lexicalP = setupRanker(pythonP, files, manifest, onProgress);
+  const partitioned = manifest.index.layout === "partitioned";
+  const indexP = partitioned ? openPartitioned(files, manifest, { cacheBytes }) : loadIndex(files, manifest);
+  const lexicalP = setupRanker(pythonP, files, manifest, onProgress, indexP);
   // Avoid unhandled-rejection noise from the losers when one part fails first.
   for (const p of [pythonP, sessionP, indexP, lexicalP]) p.catch(() => {});
   let python;
@@ -83,15 +90,16 @@ export async function createEngine(bundleUrl, opts = {}) {
     // Stop what did start (a nested worker would otherwise live on).
     pythonP.then((p) => p.close(), () => {});
     sessionP.then((s) => s.session.release(), () => {});
-    throw e;
+    throw cspError(e) ?? e;
   }
   if (opts.dropBytes !== false) {
     // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps), so free
     // the verified downloads, ~40 MB on the default model. Detached rather than merely dropped:
     // after a snapshot boot little garbage is made, so the GC may not run for a long time
     // (renderer RSS stayed ~70 MB higher). The index files stay: int8 vectors and the lexical
-    // postings are views of the downloaded bytes.
-    files.release(indexPaths(manifest));
+    // postings (flat), the centroids and the document map (partitioned) are views of the
+    // downloaded bytes.
+    files.release(partitioned ? partitionedPaths(manifest) : indexPaths(manifest));
   }
   onProgress({ stage: "ready" });
 
@@ -135,7 +143,15 @@ export async function createEngine(bundleUrl, opts = {}) {
     bundle: base,
     format_version: manifest.format_version,
     model: manifest.model,
-    index: { docs: index.docs.length, chunks: index.n, dims: index.dims, vector_dtype: manifest.index.vector_dtype },
+    index: {
+      docs: partitioned ? index.nDocs : index.docs.length,
+      chunks: index.n,
+      dims: index.dims,
+      vector_dtype: manifest.index.vector_dtype,
+      layout: partitioned ? "partitioned" : "flat",
+      // Partitioned: the IVF lists and how many a query probes.
+      ...(partitioned ? { ivf: { nlist: index.nlist, nprobe: index.nprobe } } : {}),
+    },
     // The bundle's query-time rules (modes, k, n, snippet_chars, facets, fusion).
     search: manifest.search,
     // Search modes this bundle supports: the first is the default.
@@ -164,14 +180,17 @@ export async function createEngine(bundleUrl, opts = {}) {
     /**
      * Sizes of the two wasm linear memories now, and of this thread's JS heap where the runtime
      * tells (Node, Deno, Chromium; not Workers), in bytes, null where unknown. An edge isolate's
-     * memory limit counts the JS heap plus wasm memory; a wasm memory never shrinks.
-     * @returns {Promise<{pyodide_wasm_bytes: number|null, ort_wasm_bytes: number|null, js_heap_bytes: number|null}>}
+     * memory limit counts the JS heap plus wasm memory; a wasm memory never shrinks. Also what
+     * a partitioned bundle's shard cache holds (part of the JS heap; 0 for a flat bundle).
+     * @returns {Promise<{pyodide_wasm_bytes: number|null, ort_wasm_bytes: number|null, js_heap_bytes: number|null,
+     *   shard_cache_bytes: number}>}
      */
     async memory() {
       return {
         pyodide_wasm_bytes: (await python.memoryBytes()) ?? null,
         ort_wasm_bytes: ortMemory?.buffer.byteLength ?? null,
         js_heap_bytes: jsHeapBytes(),
+        shard_cache_bytes: partitioned ? index.cache.stats().bytes : 0,
       };
     },
     /**
@@ -181,6 +200,8 @@ export async function createEngine(bundleUrl, opts = {}) {
     debug: {
       tokenize: async (text) => Array.from((await python.encode(text))[0], Number),
       embed: (text) => serial(async () => Array.from(await embed(text))),
+      // Partitioned bundles: the shard cache's {bytes, files, hits, misses, fetched_bytes}.
+      shardStats: () => (partitioned ? index.cache.stats() : null),
     },
     async close() {
       await queue;

@@ -25,3 +25,19 @@ export function pythonErrorMessage(e) {
   if (m) return m[m.length - 1];
   return `websem: search failed in Pyodide: ${text.trim().split("\n").pop()}`;
 }
+
+/**
+ * A load error caused by the page's Content-Security-Policy (it forbids compiling WebAssembly:
+ * Pyodide and onnxruntime-web both need it), as a WebsemError that names the missing directive;
+ * null for any other error. Without this the user would read ORT's or Pyodide's own advice
+ * ("rebuild the bundle"), which cannot help (docs/hosting.md, "Content-Security-Policy").
+ */
+export function cspError(e) {
+  const detail = String(e?.message ?? e);
+  if (!/Content Security Policy|'unsafe-eval'/i.test(detail)) return null;
+  const cause = detail.replace(/^websem:\s*/, "").split("\n")[0];
+  return new WebsemError(
+    "the page's Content-Security-Policy forbids compiling WebAssembly, which the runtime needs: add " +
+      `'wasm-unsafe-eval' to its script-src (docs/hosting.md, "Content-Security-Policy"); the browser said: ${cause}`,
+  );
+}

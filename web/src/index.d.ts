@@ -95,13 +95,25 @@ export interface SearchTable {
   fusion: Fusion;
 }
 
+/** How the bundle's index is laid out (`manifest.index.layout`, docs/architecture.md "Bundle"). */
+export type IndexLayout = "flat" | "partitioned";
+
 /** About the loaded bundle and runtime. */
 export interface EngineInfo {
   /** The bundle's URL, ending with "/". */
   bundle: string;
   format_version: number;
   model: ModelInfo;
-  index: { docs: number; chunks: number; dims: number; vector_dtype: "float16" | "int8" | "float32" };
+  index: {
+    docs: number;
+    chunks: number;
+    dims: number;
+    vector_dtype: "float16" | "int8" | "float32";
+    /** "flat": the whole index loads with the bundle; "partitioned": shards load per query. */
+    layout: IndexLayout;
+    /** Partitioned only: the IVF lists, and how many of them a query probes. */
+    ivf?: { nlist: number; nprobe: number };
+  };
   /** onnxruntime-web's thread count (1 unless the page is cross-origin isolated). */
   threads: number;
   /** Whether Pyodide was restored from the bundle's memory snapshot (false: booted from scratch). */
@@ -153,12 +165,14 @@ export interface MemoryUsage {
   ort_wasm_bytes: number | null;
   /** This thread's JS heap (Node, Deno, Chromium; not Workers). */
   js_heap_bytes: number | null;
+  /** What a partitioned bundle's shard cache holds now (0 for a flat bundle), at most `cacheBytes`. */
+  shard_cache_bytes: number;
 }
 
 /**
  * Options of the engine itself. With `load(url, {worker: false})` (and wherever `Worker` does not
  * exist: Node, Deno without a worker, edge runtimes) every option applies; in a Web Worker only
- * `threads`, `onProgress`, `sessionOptions`, `snapshot` and `dropBytes` cross over.
+ * `threads`, `onProgress`, `sessionOptions`, `snapshot`, `dropBytes` and `cacheBytes` cross over.
  */
 export interface EngineOptions {
   /** onnxruntime-web threads, used only when the page is cross-origin isolated (default 1). */
@@ -172,6 +186,9 @@ export interface EngineOptions {
   snapshot?: boolean;
   /** Free the verified download buffers once loaded (default true). */
   dropBytes?: boolean;
+  /** Partitioned bundles: the byte budget of the verified shard cache, a least-recently-used
+   * cache of the index shards queries fetched (default 64 MiB; 0 keeps none). */
+  cacheBytes?: number;
   /** In-process only: the fetch to read bundle files with (Node: `fileFetch` from runtime/node.js). */
   fetch?: (input: string, init?: RequestInit) => Promise<Response>;
   /** Hand ORT the model's weights as external data, so its wasm heap holds them once (default true). */

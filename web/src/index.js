@@ -27,6 +27,7 @@ const RUNTIME = new URL("./runtime/", import.meta.url);
  * @param {boolean} [options.snapshot] restore the bundle's Pyodide memory snapshot if it has one
  *   (default true; false boots Pyodide from scratch: same results, slower cold start).
  * @param {typeof fetch} [options.fetch] in-process only: the fetch to use (e.g. one reading files).
+ * @param {number} [options.cacheBytes] partitioned bundles: the shard cache's byte budget (default 64 MiB).
  * @returns {Promise<{search(query: string, opts?: {k?: number, mode?: string, filters?: object}): Promise<object[]>,
  *   searchFull(query: string, opts?: object): Promise<{hits: object[], facets: object, mode: string}>,
  *   memory(): Promise<object>, info: object, close(): Promise<void>}>}
@@ -61,10 +62,10 @@ async function loadInWorker(bundleUrl, options) {
           "serve the complete bundle folder (runtime/ included), e.g. with `websem serve BUNDLE`",
       ),
   });
-  const { threads, sessionOptions, dropBytes, snapshot } = options;
+  const { threads, sessionOptions, dropBytes, snapshot, cacheBytes } = options;
   let info;
   try {
-    info = await rpc.call("init", bundleUrl, { threads, sessionOptions, dropBytes, snapshot });
+    info = await rpc.call("init", bundleUrl, { threads, sessionOptions, dropBytes, snapshot, cacheBytes });
   } catch (e) {
     rpc.close(e);
     throw e;
@@ -79,6 +80,7 @@ async function loadInWorker(bundleUrl, options) {
     debug: {
       tokenize: (text) => rpc.call("debug.tokenize", text),
       embed: (text) => rpc.call("debug.embed", text),
+      shardStats: () => rpc.call("debug.shardStats"),
     },
     async close() {
       if (closed) return;

@@ -5,6 +5,8 @@
 // JS only scores. Scores are bit-identical to CPython/Pyodide: idf is stored as float32 (no `log`
 // at query time), avgdl is a JSON float, and everything below is + - * / on float64 in the same
 // order as Python (docs/hybrid.md, "Bit-identical scores"). Measured ~70x faster than Pyodide.
+// A partitioned bundle's lexical shards (partitioned.js) use the same posting decoder, BM25
+// arithmetic and document aggregation, exported below, so their scores are the same bits.
 
 import { WebsemError } from "./errors.js";
 
@@ -58,10 +60,11 @@ export function openLexical(bytes, nChunks) {
   const { k1, b, avgdl } = header;
   // Same expression and order as LexicalIndex.__init__: k1 * (1 - b + b * dl / avgdl).
   const norm = new Float64Array(header.n_chunks);
-  for (let c = 0; c < norm.length; c++) norm[c] = avgdl > 0 ? k1 * (1 - b + (b * lengths[c]) / avgdl) : k1;
+  for (let c = 0; c < norm.length; c++) norm[c] = bm25Norm(k1, b, avgdl, lengths[c]);
   return { header, analyzer: header.analyzer ?? null, termIds, idf, offsets, postings, norm, nChunks: header.n_chunks };
 }
 
+/** One varint at `state.pos` of `p` (advancing it). */
 function varint(p, state) {
   let byte = p[state.pos++];
   let v = byte & 0x7f;
@@ -74,17 +77,38 @@ function varint(p, state) {
   return v;
 }
 
-/** Visit one term's postings: fn(chunk, tf), chunks ascending. */
-function eachPosting(ix, tid, fn) {
-  const p = ix.postings;
-  const state = { pos: ix.offsets[tid] };
-  const end = ix.offsets[tid + 1];
+/**
+ * Visit the postings in `p[start, end)`, chunks ascending: fn(chunk, tf, dl). Each posting is
+ * varint(((chunk - prev - 1) << 1) | (tf == 1)), then varint(tf - 2) when tf >= 2, then, with
+ * `withDl` (the partitioned index's lexical shards), varint(dl), the chunk's length in terms;
+ * dl is -1 without it. The one decoder of both layouts (docs/architecture.md "Bundle").
+ */
+export function eachPosting(p, start, end, withDl, fn) {
+  const state = { pos: start };
   let c = -1;
   while (state.pos < end) {
     const v = varint(p, state);
     c += Math.floor(v / 2) + 1;
-    fn(c, v % 2 === 1 ? 1 : varint(p, state) + 2);
+    const tf = v % 2 === 1 ? 1 : varint(p, state) + 2;
+    fn(c, tf, withDl ? varint(p, state) : -1);
   }
+}
+
+/** BM25's length normalisation of a chunk of `dl` terms: LexicalIndex.__init__'s expression and order. */
+export function bm25Norm(k1, b, avgdl, dl) {
+  return avgdl > 0 ? k1 * (1 - b + (b * dl) / avgdl) : k1;
+}
+
+/** One posting's BM25 contribution, `qtf * (idf * tf / (tf + norm))`, as LexicalIndex.scores. */
+export function addPosting(acc, c, qtf, idf, tf, norm) {
+  acc.set(c, (acc.get(c) ?? 0) + qtf * ((idf * tf) / (tf + norm)));
+}
+
+/** Unique query terms in order of first occurrence, with their counts (LexicalIndex.query_plan). */
+export function queryTermCounts(terms) {
+  const counts = new Map();
+  for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return counts;
 }
 
 /**
@@ -95,18 +119,13 @@ function eachPosting(ix, tid, fn) {
  * @param {string[]} terms analyzed query terms (Analyzer.terms in Pyodide)
  */
 export function chunkScores(ix, terms) {
-  const plan = new Map();
-  for (const t of terms) {
-    const id = ix.termIds.get(t);
-    if (id !== undefined) plan.set(id, (plan.get(id) ?? 0) + 1);
-  }
   const acc = new Map();
   const norm = ix.norm;
-  for (const [tid, qtf] of plan) {
+  for (const [t, qtf] of queryTermCounts(terms)) {
+    const tid = ix.termIds.get(t);
+    if (tid === undefined) continue;
     const idf = ix.idf[tid];
-    eachPosting(ix, tid, (c, tf) => {
-      acc.set(c, (acc.get(c) ?? 0) + qtf * ((idf * tf) / (tf + norm[c])));
-    });
+    eachPosting(ix.postings, ix.offsets[tid], ix.offsets[tid + 1], false, (c, tf) => addPosting(acc, c, qtf, idf, tf, norm[c]));
   }
   return acc;
 }
@@ -125,9 +144,19 @@ export function chunkScores(ix, terms) {
  * @returns {{docs: Int32Array, scores: Float64Array, chunks: Int32Array}}
  */
 export function lexicalDocs(ix, terms, chunkDoc, allowed = null, limit = Infinity) {
+  return aggregateDocs(chunkScores(ix, terms), (c) => chunkDoc[c], allowed, limit);
+}
+
+/**
+ * `aggregate_docs` over chunk scores (a Map chunk -> score): document score = max over its
+ * chunks, best chunk = the lowest-index chunk reaching it; order score descending, then document
+ * ascending; documents not in `allowed` dropped before the cut. `docOf(chunk)` -> document.
+ * @returns {{docs: Int32Array, scores: Float64Array, chunks: Int32Array}}
+ */
+export function aggregateDocs(acc, docOf, allowed = null, limit = Infinity) {
   const best = new Map(); // doc -> [score, chunk]
-  for (const [c, s] of chunkScores(ix, terms)) {
-    const d = chunkDoc[c];
+  for (const [c, s] of acc) {
+    const d = docOf(c);
     if (allowed && !allowed[d]) continue;
     const cur = best.get(d);
     if (cur === undefined || s > cur[0] || (s === cur[0] && c < cur[1])) best.set(d, [s, c]);

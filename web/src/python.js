@@ -1,7 +1,8 @@
 // websem python: Pyodide with the bundle's websem_text package, in this thread or in a nested
 // worker (python-worker.js). Boots from the bundle's verified files, restores the build-time
 // memory snapshot when there is one, writes the Python files into Pyodide's file system, and
-// exposes the Python side of a query (websem_text.bridge: encode, ranker init/plan/finish).
+// exposes the Python side of a query (websem_text.bridge: encode; the ranker's steps: init/plan/
+// finish for a flat bundle, initPartitioned/plan/rank/render for a partitioned one).
 import { detach } from "./bundle.js";
 import { WebsemError, pythonErrorMessage } from "./errors.js";
 import { connect } from "./rpc.js";
@@ -150,7 +151,14 @@ export function importBridge(pyodide) {
   return {
     max_length: wrap("max_length"),
     encode: wrap("encode"),
-    ranker: { init: wrap("ranker_init"), plan: wrap("plan"), finish: wrap("finish") },
+    ranker: {
+      init: wrap("ranker_init"),
+      initPartitioned: wrap("ranker_init_partitioned"),
+      plan: wrap("plan"),
+      finish: wrap("finish"),
+      rank: wrap("rank"),
+      render: wrap("render"),
+    },
   };
 }
 
@@ -236,10 +244,12 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
     snapshot: fromSnapshot,
     /** @returns {BigInt64Array[]} [ids, attention mask, type ids] (synchronous here). */
     encode: (text) => bridge.encode(String(text)),
-    /** One ranker step: "init" | "plan" | "finish" (websem_text.bridge), synchronous here. */
+    /** One ranker step (websem_text.bridge, synchronous here): see importBridge's `ranker`. */
     ranker: (method, args) => {
       const fn = Object.hasOwn(bridge.ranker, method) ? bridge.ranker[method] : null;
-      if (!fn) throw new WebsemError(`unknown ranker step ${JSON.stringify(method)}; use one of init, plan, finish`);
+      if (!fn) {
+        throw new WebsemError(`unknown ranker step ${JSON.stringify(method)}; use one of ${Object.keys(bridge.ranker).join(", ")}`);
+      }
       return fn(...args);
     },
     /** Size of Pyodide's wasm heap (linear memory) in bytes. */

@@ -1,6 +1,6 @@
 // websem Web Worker: runs engine.js off the main thread (module worker). index.js talks to it
 // through rpc.js: init(bundleUrl, options) -> info (progress arrives as events), then search,
-// searchFull, memory, debug.tokenize, debug.embed, close.
+// searchFull, memory, debug.tokenize, debug.embed, debug.shardStats, close.
 import { createEngine } from "./engine.js";
 import { serve } from "./rpc.js";
 
@@ -21,5 +21,6 @@ const emit = serve(self, {
   memory: () => loaded().memory(),
   "debug.tokenize": (text) => loaded().debug.tokenize(text),
   "debug.embed": (text) => loaded().debug.embed(text),
+  "debug.shardStats": () => loaded().debug.shardStats(),
   close: () => engine?.close(),
 });

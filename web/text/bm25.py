@@ -1,6 +1,7 @@
-"""BM25 over chunks, compact postings, document results, filters, facets, and the query pipeline.
+"""BM25 over chunks, compact postings, document results, filters and facets.
 
-Rank fusion lives in ``fusion.py`` and snippets in ``snippets.py``; this module re-exports both.
+Rank fusion lives in ``fusion.py``, snippets in ``snippets.py`` and the query pipeline after
+scoring (``Ranker``) in ``ranker.py``; this module re-exports all three.
 The query-time rules (modes, k, n, snippet length, filter fields, fusion) are the bundle's
 ``manifest.search`` table, defined and validated in ``rules.py``.
 
@@ -44,7 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import WebsemError
 from .fusion import DocHit, Hit, _hit_key, convex, fuse, normalized, rrf
-from .rules import FACETS, check_mode, check_search, search_table
+from .rules import FACETS
 from .snippets import snippet, utf16_ranges
 
 __all__ = [
@@ -53,10 +54,11 @@ __all__ = [
     "DocHit",
     "Hit",
     "LexicalIndex",
-    "Ranker",
+    "Ranker",  # noqa: F822  (module __getattr__ below)
     "aggregate_docs",
     "allowed_docs",
     "facet_counts",
+    "meta_from_facets",
     "convex",
     "fuse",
     "normalized",
@@ -403,6 +405,22 @@ def allowed_docs(
     )
 
 
+def meta_from_facets(facets: Mapping[str, Mapping[str, Sequence[int]]], n_docs: int) -> list[dict]:
+    """Each document's filter values ``[{field: [values]}]`` from a partitioned bundle's
+    ``table.json`` ``facets`` (``{field: {value: [doc indices]}}``): the ``docs_meta`` that
+    ``allowed_docs`` and ``facet_counts`` take, so filters and facet counts work as on a flat
+    bundle's docs.json meta. A document's values keep the table's value order."""
+    meta: list[dict] = [{} for _ in range(n_docs)]
+    for field, values in facets.items():
+        for value, docs in values.items():
+            for d in docs:
+                if not (isinstance(d, int) and 0 <= d < n_docs):
+                    raise WebsemError(f"websem: facet {field}={value!r} lists document {d!r}, not one of "
+                                      f"the bundle's {n_docs}; rebuild the bundle with `websem build`")
+                meta[d].setdefault(field, []).append(value)
+    return meta
+
+
 def facet_counts(
     docs: Iterable[int],
     docs_meta: Sequence[Mapping],
@@ -420,119 +438,11 @@ def facet_counts(
     return {f: sorted(c.items(), key=lambda x: (-x[1], x[0])) for f, c in counts.items()}
 
 
-# --------------------------------------------------------------------------- the query pipeline
+def __getattr__(name: str):
+    # ``Ranker`` is re-exported lazily: ranker.py imports this module, so an eager import here
+    # would be circular whichever of the two is imported first.
+    if name == "Ranker":
+        from .ranker import Ranker
 
-
-class Ranker:
-    """Everything after the query embedding, for one bundle: the CPU reference (web/query.py)
-    and the browser (Pyodide, through ``bridge.py``) both call ``results`` so they rank, filter,
-    count facets and cut snippets with the same code and the same rules (the bundle's
-    ``manifest.search``).
-
-    The semantic side (dense dot products) stays with the caller (numpy / JS): it passes its
-    document ranking (filtered with ``allowed``, best first, top ``n``) as ``DocHit``s.
-    """
-
-    def __init__(
-        self,
-        lexical: LexicalIndex | bytes | None,
-        chunks: Sequence[Mapping],
-        docs: Sequence[Mapping],
-        *,
-        search: Mapping | None = None,
-        analyzer: dict | None = None,
-    ) -> None:
-        """``lexical``: the index (bytes or loaded), or None when BM25 is scored elsewhere
-        (the browser's JS scorer: then pass ``analyzer=`` the index header's analyzer config,
-        so query terms and highlights still come from the same analyzer, and give ``results``
-        the ``lexical=`` ranking). ``search``: the bundle's ``manifest.search`` table
-        (``rules.check_search``); None = ``rules.search_table()``, the defaults a build writes."""
-        from .analyze import Analyzer
-
-        if isinstance(lexical, (bytes, bytearray, memoryview)):
-            lexical = LexicalIndex.from_bytes(lexical)
-        if lexical is not None and lexical.n_chunks != len(chunks):
-            raise WebsemError(
-                f"websem: lexical index has {lexical.n_chunks} chunks but chunks.json has "
-                f"{len(chunks)}; rebuild the bundle with `websem build`"
-            )
-        self.search = search_table() if search is None else check_search(search)
-        self.modes = tuple(self.search["modes"])
-        self.lexical = lexical
-        cfg = lexical.analyzer if lexical is not None else analyzer
-        self.analyzer = Analyzer.from_config(cfg) if cfg else Analyzer()
-        self.chunks = chunks
-        self.docs = docs
-        self.chunk_doc = [int(c["doc"]) for c in chunks]
-        self.facet_fields = tuple(self.search["facets"])
-        self._meta = [d.get("meta") or {} for d in docs]
-
-    def allowed(self, filters: Mapping | None) -> frozenset[int] | None:
-        """Documents passing ``filters`` (None = all); the dense side must skip the others."""
-        return allowed_docs(self._meta, filters, self.facet_fields)
-
-    def lexical_docs(self, query: str, allowed: frozenset[int] | None = None) -> list[DocHit]:
-        """Every document matching at least one query term, best first."""
-        if self.lexical is None:
-            return []
-        terms = self.analyzer.terms(query)
-        return aggregate_docs(self.lexical.scores(terms), self.chunk_doc, allowed=allowed)
-
-    def results(
-        self,
-        query: str,
-        *,
-        mode: str | None = None,
-        semantic: Sequence[DocHit] = (),
-        lexical: Sequence[DocHit] | None = None,
-        filters: Mapping | None = None,
-        k: int | None = None,
-        utf16: bool = False,
-    ) -> dict:
-        """``{"hits": [{id, score, title, url, snippet, highlights}], "facets": {...}}``.
-
-        ``mode``: one of the table's modes (None = its first); ``k``: hits (None = the table's).
-        ``semantic``: the caller's dense document ranking, already restricted to
-        ``allowed(filters)``, best first (ties: lower document first), at least the table's ``n``
-        long when available (``k`` is enough in semantic mode). ``lexical``: optional precomputed
-        ``lexical_docs(query, allowed)`` (the browser scores BM25 in JS over the same bytes,
-        ~100x faster than Pyodide; see docs/hybrid.md). ``highlights`` are ``[start, end]`` ranges
-        into ``snippet``: code points, or UTF-16 code units with ``utf16=True`` (JS strings).
-        Facet counts are over the filtered candidates: lexical = all matching documents,
-        semantic = its top ``n``, hybrid = the union of both top ``n``.
-        """
-        mode = self.modes[0] if mode is None else check_mode(mode, self.modes)
-        k = self.search["k"] if k is None else k
-        n = self.search["n"]
-        if self.lexical is None and mode != "semantic" and lexical is None:
-            raise WebsemError(
-                f"websem: mode {mode!r} needs a lexical ranking: pass lexical= (the JS scorer's) "
-                "or give the Ranker the bundle's index/lexical.bin"
-            )
-        allowed = self.allowed(filters)
-        if mode == "semantic":
-            lex: Sequence[DocHit] = []
-        elif lexical is not None:
-            lex = lexical
-        else:
-            lex = self.lexical_docs(query, allowed)
-        hits = fuse(mode, lexical=lex, semantic=semantic, k=k, n=n, fusion=self.search["fusion"])
-        if mode == "lexical":
-            candidates = {h.doc for h in lex}
-        elif mode == "semantic":
-            candidates = {h.doc for h in semantic[:n]}
-        else:
-            candidates = {h.doc for h in lex[:n]} | {h.doc for h in semantic[:n]}
-        terms = self.analyzer.terms(query)
-        out = []
-        for h in hits:
-            doc = self.docs[h.doc]
-            chunk = self.chunks[h.chunk]
-            sn = snippet(chunk.get("text") or "", self.analyzer, terms,
-                         max_chars=self.search["snippet_chars"])
-            ranges = utf16_ranges(sn["text"], sn["highlights"]) if utf16 else sn["highlights"]
-            url = (doc.get("url") or "") + (chunk.get("anchor") or "")
-            out.append({"id": doc.get("id"), "score": h.score, "title": doc.get("title") or "",
-                        "url": url, "snippet": sn["text"], "highlights": ranges})
-        facets = facet_counts(sorted(candidates), self._meta, self.facet_fields)
-        return {"hits": out, "facets": {f: [list(p) for p in v] for f, v in facets.items()}}
+        return Ranker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,10 @@ the tokenizer built and the ranker's modules imported.
   ``websem query``: query terms and filters (``plan``), then fusion, facets and snippets with
   highlights in UTF-16 code units (``finish``, ``Ranker.results``). BM25 and dense scoring run in
   JS between the two (docs/architecture.md, "Search semantics").
+- A partitioned bundle has no chunks or docs in memory: ``ranker_init_partitioned`` sets the
+  ranker up from ``table.json``'s facets, and ``finish`` becomes two calls with the JS fetching
+  the top documents' fragments between them: ``rank`` (fusion, facets, the top k as
+  ``[doc, chunk, score]``) and ``render`` (snippets and highlights from the fetched rows).
 
 JS values arrive as ``JsProxy`` objects (a typed array's ``to_py()`` is a memoryview), ``null``
 as ``None`` or a ``JsNull``; the ``as_*`` helpers accept those and plain Python values alike, so
@@ -36,7 +40,10 @@ __all__ = [
     "is_absent",
     "max_length",
     "plan",
+    "rank",
     "ranker_init",
+    "ranker_init_partitioned",
+    "render",
     "setup",
 ]
 
@@ -52,7 +59,7 @@ def setup(max_length: int, tokenizer_path: str = TOKENIZER_PATH) -> None:
     """Build the query tokenizer (``max_length`` tokens, the model's cap) and import the ranker's
     modules, so a snapshot taken afterwards holds both."""
     global _tokenizer, _max_length
-    from . import analyze, bm25  # noqa: F401  (imported for the snapshot: ~0.5 s per cold boot)
+    from . import analyze, bm25, ranker  # noqa: F401  (imported for the snapshot: ~0.5 s per cold boot)
     from .wordpiece import WordPieceTokenizer
 
     with open(tokenizer_path, encoding="utf-8") as f:
@@ -141,6 +148,24 @@ def ranker_init(chunks_json: object, docs_json: object, analyzer_json: str | Non
     return len(_ranker.docs)
 
 
+def ranker_init_partitioned(n_docs: int, facets_json: str, analyzer_json: str | None, search_json: str) -> int:
+    """Set up the ranker of a partitioned bundle: its ``n_docs`` documents' filter values come
+    from ``index/part/table.json``'s ``facets`` (JSON), the analyzer config from its ``lexical``
+    record, ``manifest.search`` as for ``ranker_init``. Returns the number of documents."""
+    global _ranker
+    from .bm25 import meta_from_facets
+    from .ranker import Ranker
+    from .rules import check_search
+
+    facets = json.loads(facets_json) if isinstance(facets_json, str) and facets_json else {}
+    if not isinstance(facets, dict):
+        raise WebsemError("websem: table.json facets must be an object {field: {value: [docs]}}; "
+                          "rebuild the bundle with `websem build`")
+    _ranker = Ranker(None, search=check_search(json.loads(search_json)), analyzer=_json_or_none(analyzer_json),
+                     meta=meta_from_facets(facets, int(n_docs)))
+    return _ranker.n_docs
+
+
 def _ready():
     if _ranker is None:
         raise WebsemError("websem: the ranker is not set up; call bridge.ranker_init first")
@@ -167,6 +192,36 @@ def finish(query: str, mode: str, k: int, semantic: Sequence, lexical: Sequence 
     res = ranker.results(str(query), mode=str(mode), semantic=_hits(*_seq(semantic)), lexical=lex,
                          filters=_json_or_none(filters_json), k=int(k), utf16=True)
     return json.dumps(res)
+
+
+def rank(query: str, mode: str, k: int, semantic: Sequence, lexical: Sequence | None,
+         filters_json: str | None) -> str:
+    """Fusion and facet counts of one query as JSON, ``{"hits": [[doc, chunk, score], ...],
+    "facets": {...}}`` (``Ranker.rank``; arguments as ``finish``). Scores are JSON floats, which
+    round-trip exactly through JS numbers: ``render`` gets them back unchanged."""
+    ranker = _ready()
+    lex = None if is_absent(lexical) else _hits(*_seq(lexical))
+    hits, facets = ranker.rank(str(query), mode=str(mode), semantic=_hits(*_seq(semantic)), lexical=lex,
+                               filters=_json_or_none(filters_json), k=int(k))
+    return json.dumps({"hits": [[h.doc, h.chunk, h.score] for h in hits], "facets": facets})
+
+
+def render(query: str, rows_json: str) -> str:
+    """The hits of one query as JSON, ``{"hits": [{id, score, title, url, snippet, highlights}]}``
+    (``Ranker.render``, highlights in UTF-16 code units). ``rows_json``: a JSON list, in ``rank``'s
+    hit order, of ``{"id", "title", "url", "anchor", "text", "score"}``: each hit's document
+    (from its fragment), its best chunk's anchor and text, and its score from ``rank``."""
+    from .fusion import DocHit
+
+    ranker = _ready()
+    rows = json.loads(rows_json)
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("score"), (int, float)) and not isinstance(r["score"], bool)
+            for r in rows):
+        raise WebsemError("websem: render needs a JSON list of rows {id, title, url, anchor, text, score} "
+                          "with a numeric score each (rank's hits, in order)")
+    hits = [DocHit(-1, float(r["score"]), -1) for r in rows]
+    return json.dumps({"hits": ranker.render(str(query), hits, rows, utf16=True)})
 
 
 def _seq(x: object) -> list:

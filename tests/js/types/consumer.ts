@@ -18,6 +18,7 @@ export async function browser(): Promise<void> {
       if (event.stage === "verified") console.log(event.file, event.bytes, event.ms);
     },
     snapshot: false,
+    cacheBytes: 32 * 1024 * 1024,
   };
   const engine: Engine = await load("/_websem/", options);
   const hits: Hit[] = await engine.search("how do I parse json", {
@@ -39,7 +40,9 @@ export async function browser(): Promise<void> {
   console.log(defaultMode === mode, engine.info.model.dims, engine.info.index.chunks, engine.info.pyodide_snapshot);
   console.log(engine.info.timings["ready"], engine.info.load_ms, engine.info.model.quantization.mode);
   const memory = await engine.memory();
-  console.log((memory.ort_wasm_bytes ?? 0) + (memory.pyodide_wasm_bytes ?? 0));
+  console.log((memory.ort_wasm_bytes ?? 0) + (memory.pyodide_wasm_bytes ?? 0) + memory.shard_cache_bytes);
+  const { layout, ivf } = engine.info.index;
+  if (layout === "partitioned") console.log(ivf?.nlist, ivf?.nprobe);
   await engine.close();
 
   try {

@@ -30,6 +30,8 @@ export async function misuse(): Promise<void> {
   await handler("https://example.org/search?q=x"); // error TS2345
   const fusion = engine.info.search.fusion;
   const rrfK: number = fusion.rrf_k; // error TS2339
+  await load("/_websem/", { cacheBytes: "64MB" }); // error TS2322
+  const layout: "ivf" = engine.info.index.layout; // error TS2322
   throw new WebsemError(); // error TS2554
-  console.log(snippetHtml, range, facets, rrfK);
+  console.log(snippetHtml, range, facets, rrfK, layout);
 }

@@ -1,0 +1,123 @@
+"""Browser half of bench/bench_partition.py: flat vs partitioned vs transformers.js (tuned) in the
+same Chromium run, per scale point.
+
+One origin (bench/server.py) serves the flat bundle at /websem/ (the peer reads its vectors
+there) and the partitioned copy at /websem-baseline/ (bench/pages/websem.html?bundle=...). Per
+round the stacks alternate flat, partitioned, peer-tuned; medians over rounds.
+
+Per run (fresh profile): cold start (navigation to the first result), then 200 *different* real
+queries (this fills the partitioned shard cache), then the first 60 of them again: the warm p50
+(shards cached), then renderer RSS. Then, in a second fresh profile, the cold-cache query: after
+``load()`` and a first query on an unthrottled network, Chromium network emulation (CDP
+``Network.emulateNetworkConditions``: 20 Mbit/s both ways, 40 ms latency), then 5 new queries, each
+run twice: the first is cold (its shards are fetched), the repeat fetches nothing (a flat bundle
+or the peer fetches nothing per query either).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from browser import BASELINE_MOUNT, CHROMIUM, CHROMIUM_ARGS, measure_stack, mounts, peer_model_root
+from common import median, percentile
+from server import BenchServer
+
+__all__ = ["run_browser", "BROWSER_STACKS"]
+
+BROWSER_STACKS = {
+    "flat": "/pages/websem.html?mode=semantic",
+    "partitioned": f"/pages/websem.html?mode=semantic&bundle={BASELINE_MOUNT}",
+    "peer-tuned": "/peer/peer-tuned.html",
+}
+THROTTLE = {"offline": False, "latency": 40, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8}
+
+
+def cold_query_throttled(pw, server: BenchServer, path: str, first: str, queries: list[str],
+                         warm: list[str], timeout_s: float = 240) -> dict:
+    """Load and run ``warm`` unthrottled, then time each of ``queries`` under THROTTLE, twice in a
+    row (the repeat fetches nothing: the difference is the network), in a fresh profile."""
+    profile = Path(tempfile.mkdtemp(prefix="websem-part-profile-"))
+    ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
+                                                args=CHROMIUM_ARGS)
+    try:
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        page.goto(f"{server.url}{path}{'&' if '?' in path else '?'}q={quote(first)}", wait_until="commit")
+        page.wait_for_function("() => window.__bench && (window.__bench.firstResultMs !== undefined"
+                               " || window.__bench.error !== undefined)", polling=25, timeout=timeout_s * 1000)
+        err = page.evaluate("() => window.__bench.error ?? null")
+        if err:
+            raise RuntimeError(f"{path}: {err}")
+        if warm:
+            page.evaluate("qs => window.__bench.run(qs, false)", warm)
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", THROTTLE)
+        server.take_log()
+        times, repeat, fetched = [], [], []
+        for q in queries:
+            out = page.evaluate("qs => window.__bench.run(qs, false)", [q, q])
+            times.append(out["times"][0])
+            repeat.append(out["times"][1])  # the same query again: nothing left to fetch
+            log = server.take_log()
+            fetched.append(sum(e["bytes"] for e in log if e["status"] == 200))
+        cdp.detach()
+    finally:
+        ctx.close()
+        shutil.rmtree(profile, ignore_errors=True)
+    return {"times_ms": times, "repeat_ms": repeat, "bytes": fetched}
+
+
+def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds: int = 1,
+                n_queries: int = 200, n_warm_again: int = 60) -> dict:
+    """``points``: (chunks, flat bundle, partitioned bundle). Returns per-point medians."""
+    from playwright.sync_api import sync_playwright
+
+    different = [queries[i % len(queries)] for i in range(n_queries)]
+    again = different[:n_warm_again]
+    cold_qs = [q for q in reversed(queries) if q not in different[:1]][:5]
+    # No warm-up queries: they would fill the shard cache. The page's first query (unthrottled)
+    # warms the JIT partly; each timed query runs twice, the repeat being the no-fetch baseline.
+    warm_other: list[str] = []
+    out: dict = {"rounds": rounds, "queries": n_queries, "warm_again": n_warm_again,
+                 "throttle": THROTTLE, "points": {}}
+    with sync_playwright() as pw:
+        for n, flat, part in points:
+            models = peer_model_root(flat)
+            runs: list[dict] = []
+            colds: dict[str, dict] = {}
+            with BenchServer(mounts(flat, models, baseline=part)) as server:
+                for _ in range(rounds):
+                    for stack, path in BROWSER_STACKS.items():
+                        t = time.perf_counter()
+                        r = measure_stack(pw, server, stack, first_query=different[0], warm=different,
+                                          measured=again, repeat_visit=False, path=path)
+                        r["loadavg"] = list(os.getloadavg())
+                        runs.append(r)
+                        print(f"[partition/browser] {n} {stack}: warm p50 {percentile(r['query_ms'], 50):.1f} ms, "
+                              f"RSS {r.get('renderer_rss_mb')} MB ({time.perf_counter() - t:.0f} s)", flush=True)
+                for stack, path in BROWSER_STACKS.items():
+                    colds[stack] = cold_query_throttled(pw, server, path, different[0], cold_qs, warm_other)
+                    print(f"[partition/browser] {n} {stack}: throttled cold queries {colds[stack]['times_ms']}",
+                          flush=True)
+            per = {}
+            for stack in BROWSER_STACKS:
+                rs = [r for r in runs if r["stack"] == stack]
+                per[stack] = {
+                    "warm_p50_ms": median([percentile(r["query_ms"], 50) for r in rs]),
+                    "renderer_rss_mb": median([r.get("renderer_rss_mb") for r in rs]),
+                    "cold_start_ms": median([r["cold_ms"] for r in rs]),
+                    "cold_start_bytes": median([r["cold_network"]["bytes"] for r in rs]),
+                    "throttled_query_ms": median(colds[stack]["times_ms"]),
+                    "throttled_first_query_ms": colds[stack]["times_ms"][0],
+                    "throttled_query_bytes": median(colds[stack]["bytes"]),
+                    "throttled_repeat_ms": median(colds[stack]["repeat_ms"]),
+                }
+            out["points"][str(n)] = {"per_stack": per,
+                                     "runs": [{k: v for k, v in r.items() if k not in ("query_ms",)} for r in runs],
+                                     "throttled": colds}
+    return out

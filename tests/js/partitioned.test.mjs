@@ -1,0 +1,243 @@
+// web/src/partitioned.js over a small partitioned bundle written from the contract
+// (partitioned_env.mjs), against references computed in Python (Pyodide): the probe and the
+// dense scores by plain float64 loops over the float16/int8 rows (decoded by `struct`), BM25 by
+// websem_text's own LexicalIndex, whole queries by websem_text's Ranker.results. Scores must be
+// equal bit for bit; a query fetches only the shards it needs.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { VerifiedFiles } from "../../web/src/bundle.js";
+import { openPartitioned } from "../../web/src/partitioned.js";
+import { createSearch, setupRanker } from "../../web/src/search.js";
+import { BASE, memoryFetch, partitionedCorpus } from "./partitioned_env.mjs";
+
+const MODES = ["hybrid", "semantic", "lexical"];
+
+async function open(opts = {}, cacheBytes = undefined) {
+  const c = await partitionedCorpus(opts);
+  const served = memoryFetch(c.files, c.manifest);
+  const files = new VerifiedFiles(BASE, c.manifest, served.fetchFn);
+  const index = await openPartitioned(files, c.manifest, { cacheBytes });
+  return { c, index, ...served };
+}
+
+function queryVector(dims, seed) {
+  return Float32Array.from({ length: dims }, (_, j) => Math.fround(Math.sin(seed * 3.1 + j * 1.7)));
+}
+
+/** The dense definition in Python: probe (float64 centroid scores), then every probed row. */
+function pythonDense(c, nlist, nprobe, q, limit, allowed) {
+  c.pyodide.globals.set("dense_json", JSON.stringify({
+    nlist, nprobe, q: Array.from(q), limit, allowed, dims: c.dims, dtype: c.manifest.index.vector_dtype,
+    assign: Array.from(c.assign), scales: Array.from(c.scales), chunk_doc: c.chunks.map((ch) => ch.doc),
+  }));
+  c.pyodide.globals.set("rows16", new Uint8Array(c.rows16.buffer));
+  c.pyodide.globals.set("rows8", new Uint8Array(c.rows8.buffer));
+  c.pyodide.globals.set("cents", new Uint8Array(c.centroids.buffer));
+  return JSON.parse(c.pyodide.runPython(`
+import json, struct
+from array import array
+from websem_text.bm25 import aggregate_docs
+_j = json.loads(dense_json)
+_d = _j["dims"]
+_q = [float(x) for x in _j["q"]]
+_cent = struct.unpack(f"<{len(cents.to_py()) // 2}e", bytes(cents.to_py()))
+_cs = []
+for _l in range(_j["nlist"]):
+    _s = 0.0
+    for _i in range(_d):
+        _s += _q[_i] * _cent[_l * _d + _i]
+    _cs.append(_s)
+_probed = set(sorted(range(_j["nlist"]), key=lambda l: (-_cs[l], l))[:_j["nprobe"]])
+if _j["dtype"] == "int8":
+    _raw = array("b", bytes(rows8.to_py()))
+    _vals = [float(array("f", [_raw[i] * _j["scales"][i // _d]])[0]) for i in range(len(_raw))]
+else:
+    _vals = struct.unpack(f"<{len(rows16.to_py()) // 2}e", bytes(rows16.to_py()))
+_scores = {}
+for _c, _l in enumerate(_j["assign"]):
+    if _l in _probed:
+        _s = 0.0
+        for _i in range(_d):
+            _s += _q[_i] * _vals[_c * _d + _i]
+        _scores[_c] = _s
+_allowed = None if _j["allowed"] is None else frozenset(_j["allowed"])
+_hits = aggregate_docs(_scores, _j["chunk_doc"], allowed=_allowed, k=_j["limit"])
+json.dumps({"probed": sorted(_probed), "docs": [[h.doc, h.score, h.chunk] for h in _hits]})
+`));
+}
+
+const triples = (r) => Array.from(r.docs, (d, i) => [d, r.scores[i], r.chunks[i]]);
+
+for (const dtype of ["float16", "int8"]) {
+  test(`dense: probe and document ranking equal the definition bit for bit (${dtype})`, async () => {
+    for (const nprobe of [1, 2, 5]) {
+      const { c, index, log } = await open({ nlist: 5, nprobe, dtype, seed: 11 });
+      for (const [seed, limit, allowed] of [[1, 3, null], [2, 100, null], [3, 4, [0, 2, 4, 6, 8, 10, 12]], [4, 1, [5]]]) {
+        const q = queryVector(c.dims, seed);
+        const want = pythonDense(c, 5, nprobe, q, limit, allowed);
+        assert.deepEqual(Array.from(index.probe(Float64Array.from(q))).sort(), want.probed, `probe, nprobe ${nprobe}`);
+        let mask = null;
+        if (allowed) {
+          mask = new Uint8Array(index.nDocs);
+          for (const d of allowed) mask[d] = 1;
+        }
+        log.length = 0;
+        const got = await index.denseDocs(q, limit, mask);
+        assert.deepEqual(triples(got), want.docs, `nprobe ${nprobe}, seed ${seed}`);
+        // Only the probed lists' shards were requested (each at most once).
+        const lists = log.map((p) => Number(p.match(/^index\/ivf\/(\d+)\.bin$/)?.[1]));
+        assert.ok(lists.every((l) => want.probed.includes(l)), `${log}`);
+        assert.equal(new Set(lists).size, lists.length);
+      }
+    }
+  });
+}
+
+test("dense: with nprobe == nlist every chunk is scored (the flat ranking)", async () => {
+  const { c, index } = await open({ nlist: 4, nprobe: 4 });
+  const q = queryVector(c.dims, 9);
+  const got = await index.denseDocs(q, 100, null);
+  assert.equal(got.docs.length, index.nDocs);
+  assert.deepEqual(triples(got), pythonDense(c, 4, 4, q, 100, null).docs);
+});
+
+/** BM25 by websem_text's LexicalIndex over the flat lexical.bin the shards were cut from. */
+function pythonLexical(c, terms, allowed, limit) {
+  c.pyodide.globals.set("lex_json", JSON.stringify({ terms, allowed, limit, chunk_doc: c.chunks.map((ch) => ch.doc) }));
+  c.pyodide.globals.set("lex_bytes", c.lexBytes);
+  return JSON.parse(c.pyodide.runPython(`
+import json
+from websem_text.bm25 import LexicalIndex, aggregate_docs
+_j = json.loads(lex_json)
+_lx = LexicalIndex.from_bytes(bytes(lex_bytes.to_py()))
+_allowed = None if _j["allowed"] is None else frozenset(_j["allowed"])
+json.dumps([[h.doc, h.score, h.chunk] for h in aggregate_docs(_lx.scores(_j["terms"]), _j["chunk_doc"], allowed=_allowed, k=_j["limit"])])
+`));
+}
+
+test("lexical: BM25 over the shards equals LexicalIndex bit for bit, fetching only the terms' shards", async () => {
+  const { c, index, log } = await open({ termsPerShard: 4 });
+  const table = JSON.parse(new TextDecoder().decode(c.files.get("index/part/table.json")));
+  const allTerms = table.lexical.shards.length;
+  assert.ok(allTerms >= 10, `${allTerms} shards`);
+  for (const [terms, allowed, limit] of [
+    [["heat", "transfer"], null, null],
+    [["boundari", "layer", "heat", "heat"], null, 3],
+    [["shock", "nosuchterm", "zzzz", "a", "wing"], [1, 3, 5, 7, 9], null],
+    [["subroutin"], null, null],
+    [["nosuchterm"], null, null],
+  ]) {
+    const analyzed = terms.map((t) => t); // already analyzer terms (stems)
+    log.length = 0;
+    const got = await index.lexicalDocs(analyzed, allowed ? Uint8Array.from({ length: index.nDocs }, (_, d) => (allowed.includes(d) ? 1 : 0)) : null, limit ?? Infinity);
+    assert.deepEqual(triples(got), pythonLexical(c, analyzed, allowed, limit), terms.join(" "));
+    // The shards of the query's terms, no other: fetched now or held from an earlier query.
+    const want = new Set(terms.map((t) => index.lexShardOf(t)).filter((j) => j >= 0).map((j) => `index/lex/${j}.bin`));
+    assert.ok(log.every((p) => want.has(p)), `${log} not within ${[...want]}`);
+    assert.ok([...want].every((p) => log.includes(p) || index.cache.held.has(p)), `${[...want]}`);
+  }
+  // A repeated query fetches nothing new.
+  log.length = 0;
+  await index.lexicalDocs(["heat", "transfer"], null);
+  assert.deepEqual(log, []);
+});
+
+test("rows: each fragment of the result page fetched once, rows from the right document and chunk", async () => {
+  const { c, index, log } = await open({ docsPerFragment: 3 });
+  log.length = 0;
+  const hits = [[4, 8, 0.5], [3, 6, 0.4], [0, 1, 0.3], [5, 9, 0.2]];
+  const rows = await index.rows(hits);
+  assert.deepEqual(rows.map((r) => [r.id, r.title, r.url, r.anchor, r.text, r.score]),
+    hits.map(([d, ch, s]) => [c.docs[d].id, c.docs[d].title, c.docs[d].url, c.chunks[ch].anchor, c.chunks[ch].text, s]));
+  assert.deepEqual(log.sort(), ["index/frag/0.json", "index/frag/1.json"]);
+});
+
+test("a whole query (plan, shards, rank, fragments, render) equals Ranker.results, every mode, with filters", async () => {
+  const { c, index, log } = await open({ nlist: 4, nprobe: 2 });
+  const { bridge } = await import("./pyodide_env.mjs").then((m) => m.bootPython());
+  const python = { ranker: (method, args) => bridge.ranker[method](...args) };
+  assert.equal(await setupRanker(Promise.resolve(python), null, c.manifest, () => {}, Promise.resolve(index)), null);
+  let qv = null;
+  const run = createSearch({ python, index, lexical: null, embed: async () => qv, search: c.search });
+  let compared = 0;
+  for (const [i, query] of ["heat transfer", "boundary layer shock", "wing flutter", "nothing"].entries()) {
+    qv = queryVector(c.dims, i + 20);
+    for (const mode of MODES) {
+      for (const filters of [undefined, { section: "guide" }, { tags: ["heat", "code"], section: ["howto", "reference"] }]) {
+        log.length = 0;
+        const got = await run(query, { k: 4, mode, filters });
+        const want = pythonRanker(c, query, qv, mode, 4, filters ?? null);
+        assert.equal(got.mode, mode);
+        assert.deepEqual(got.hits, want.hits, `${query} / ${mode} / ${JSON.stringify(filters)}`);
+        assert.deepEqual(got.facets, want.facets);
+        compared += got.hits.length;
+        if (mode === "lexical") assert.ok(!log.some((p) => p.startsWith("index/ivf/")), `${log}`);
+        if (mode === "semantic") assert.ok(!log.some((p) => p.startsWith("index/lex/")), `${log}`);
+      }
+    }
+  }
+  assert.ok(compared > 60, `${compared} hits compared`);
+  // The snippet of a match past snippet_chars shows the match, from the fragment's chunk text.
+  const far = await run("finally mentioned", { k: 1, mode: "lexical" });
+  const [s, e] = far.hits[0].highlights[0];
+  assert.equal(far.hits[0].snippet.slice(s, e).toLowerCase(), "finally");
+});
+
+/** Ranker.results with the semantic side from pythonDense and its own LexicalIndex. */
+function pythonRanker(c, query, qv, mode, k, filters) {
+  const nlist = c.manifest.index.ivf.nlist;
+  c.pyodide.globals.set("rk_json", JSON.stringify({ chunks: c.chunks, docs: c.docs, search: c.search, query, mode, k, filters }));
+  c.pyodide.globals.set("lex_bytes", c.lexBytes);
+  const allowed = JSON.parse(c.pyodide.runPython(`
+import json
+from websem_text.bm25 import Ranker
+_rj = json.loads(rk_json)
+_r = Ranker(bytes(lex_bytes.to_py()), _rj["chunks"], _rj["docs"], search=_rj["search"])
+_a = _r.allowed(_rj["filters"])
+json.dumps(None if _a is None else sorted(_a))
+`));
+  const sem = pythonDense(c, nlist, c.manifest.index.ivf.nprobe, qv, 1000, allowed).docs;
+  c.pyodide.globals.set("sem_json", JSON.stringify(sem));
+  return JSON.parse(c.pyodide.runPython(`
+from websem_text.bm25 import DocHit
+_sem = [DocHit(d, s, ch) for d, s, ch in json.loads(sem_json)]
+json.dumps(_r.results(_rj["query"], mode=_rj["mode"], semantic=_sem, filters=_rj["filters"], k=_rj["k"], utf16=True))
+`));
+}
+
+test("a shard that fails its check fails that query with a websem: error naming it; other queries still work", async () => {
+  const { c, index } = await open({ nlist: 4, nprobe: 1 });
+  const q = queryVector(c.dims, 3);
+  const [list] = index.probe(Float64Array.from(q));
+  const path = `index/ivf/${list}.bin`;
+  const good = c.files.get(path);
+  const bad = good.slice();
+  bad[bad.length - 1] ^= 1;
+  c.files.set(path, bad);
+  await assert.rejects(index.denseDocs(q, 3), new RegExp(`^WebsemError: websem: ${path.replace(/\./g, "\\.")} failed its integrity check`));
+  // Another list still works; the repaired file loads on the next query.
+  const other = [0, 1, 2, 3].find((l) => l !== list);
+  assert.ok((await index.ivf(other)).count >= 0);
+  c.files.set(path, good);
+  assert.ok((await index.denseDocs(q, 3)).docs.length > 0);
+});
+
+test("the shard cache bounds what a partitioned index holds", async () => {
+  const { c, index } = await open({ nlist: 5, nprobe: 3 }, 600);
+  for (let i = 0; i < 20; i++) {
+    await index.denseDocs(queryVector(c.dims, 100 + i), 5);
+    await index.lexicalDocs(["heat", "wing", "shock"].slice(i % 3), null);
+    await index.rows([[i % index.nDocs, index.docmap[i % index.nDocs], 1]]);
+    assert.ok(index.cache.stats().bytes <= 600, JSON.stringify(index.cache.stats()));
+  }
+  assert.ok(index.cache.stats().misses > index.cache.stats().files);
+});
+
+test("table.json that disagrees with the manifest is refused with a websem: error", async () => {
+  const c = await partitionedCorpus({});
+  const manifest = structuredClone(c.manifest);
+  manifest.index.chunks += 1;
+  const { fetchFn } = memoryFetch(c.files, manifest);
+  await assert.rejects(openPartitioned(new VerifiedFiles(BASE, manifest, fetchFn), manifest),
+    /^WebsemError: websem: index\/part\/table\.json says chunks 25 but manifest\.index says 26; rebuild the bundle/);
+});

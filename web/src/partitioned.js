@@ -1,0 +1,309 @@
+// websem partitioned index: a bundle whose index the runtime fetches piece by piece
+// (manifest.index.layout "partitioned", docs/architecture.md "Bundle").
+//
+// Always loaded (verified at load): index/part/table.json (list sizes, the lexical term table,
+// fragment starts, facet values), centroids.bin (float16 [nlist, dims]) and docmap.bin (uint32
+// first chunk of each document). Per query, through the verified shard cache (shards.js):
+//   dense:   the `nprobe` lists whose centroids score highest, each an IVF shard of rows scored
+//            exactly like the flat index's (dense.js scoreRows);
+//   lexical: the term-range shard of each query term, postings with the chunk's length (dl), so
+//            BM25 equals the flat index's bit for bit (lexical.js decoder and arithmetic);
+//   rows:    the document fragments holding the result page (titles, urls, chunk text).
+// The file formats are parsed in ivf.js and lexshards.js.
+import { halfTable } from "./bundle.js";
+import { scoreHalfRows, scoreRows, topDocs } from "./dense.js";
+import { WebsemError } from "./errors.js";
+import { parseIvf } from "./ivf.js";
+import { compareCodePoints, parseLexShard } from "./lexshards.js";
+import { addPosting, aggregateDocs, bm25Norm, eachPosting, queryTermCounts } from "./lexical.js";
+import { ShardCache } from "./shards.js";
+
+const REBUILD = "rebuild the bundle with `websem build`";
+const TABLE_FORMAT = "websem-partitioned";
+const TABLE_FORMAT_VERSION = 1;
+
+function bad(path, what) {
+  return new WebsemError(`${path} ${what}; ${REBUILD}`);
+}
+
+/** A typed-array view of verified bytes, copied only when they are not aligned for `Type`. */
+function view(bytes, Type, path) {
+  if (bytes.byteLength % Type.BYTES_PER_ELEMENT) {
+    throw bad(path, `has ${bytes.byteLength} bytes, not a multiple of ${Type.BYTES_PER_ELEMENT}`);
+  }
+  const src = bytes.byteOffset % Type.BYTES_PER_ELEMENT ? bytes.slice() : bytes;
+  return new Type(src.buffer, src.byteOffset, src.byteLength / Type.BYTES_PER_ELEMENT);
+}
+
+/** The always-loaded paths whose verified bytes the loaded index keeps viewing. */
+export function partitionedPaths(manifest) {
+  const f = manifest.index.files;
+  return new Set([f.centroids, f.docmap]);
+}
+
+/**
+ * Load the always-loaded files of a partitioned bundle (verified by `files`, bundle.js
+ * VerifiedFiles) and set up its shard cache.
+ *
+ * @param {object} files VerifiedFiles of the bundle
+ * @param {object} manifest the checked manifest (layout "partitioned")
+ * @param {{cacheBytes?: number}} [opts]
+ * @returns {Promise<PartitionedIndex>}
+ */
+export async function openPartitioned(files, manifest, { cacheBytes } = {}) {
+  const cache = new ShardCache(files.base, manifest, files.fetch, { cacheBytes });
+  const paths = manifest.index.files;
+  const [table, centroids, docmap] = await Promise.all([
+    files.json(paths.table),
+    files.bytes(paths.centroids),
+    files.bytes(paths.docmap),
+  ]);
+  return new PartitionedIndex(manifest, table, view(centroids, Uint16Array, paths.centroids),
+    view(docmap, Uint32Array, paths.docmap), cache);
+}
+
+export class PartitionedIndex {
+  constructor(manifest, table, centroids, docmap, cache) {
+    const ix = manifest.index;
+    const tpath = ix.files.table;
+    if (table?.format !== TABLE_FORMAT || table.format_version !== TABLE_FORMAT_VERSION) {
+      throw bad(tpath, `is not ${TABLE_FORMAT} version ${TABLE_FORMAT_VERSION} (format ${JSON.stringify(table?.format)}, ` +
+        `version ${JSON.stringify(table?.format_version)})`);
+    }
+    for (const key of ["chunks", "docs", "dims"]) {
+      if (table[key] !== ix[key]) throw bad(tpath, `says ${key} ${table[key]} but manifest.index says ${ix[key]}`);
+    }
+    this.layout = "partitioned";
+    this.n = table.chunks;
+    this.nDocs = table.docs;
+    this.dims = table.dims;
+    this.vectorDtype = ix.vector_dtype;
+    this.nlist = ix.ivf.nlist;
+    this.nprobe = ix.ivf.nprobe;
+    if (table.ivf?.nlist !== this.nlist || table.ivf.sizes?.length !== this.nlist) {
+      throw bad(tpath, `has ${table.ivf?.sizes?.length} IVF list sizes but manifest.index.ivf.nlist is ${this.nlist}`);
+    }
+    this.sizes = Int32Array.from(table.ivf.sizes);
+    if (centroids.length !== this.nlist * this.dims) {
+      throw bad(ix.files.centroids, `holds ${centroids.length / this.dims} centroids but nlist is ${this.nlist}`);
+    }
+    this.centroids = centroids;
+    if (docmap.length !== this.nDocs + 1 || docmap[this.nDocs] !== this.n) {
+      throw bad(ix.files.docmap, `holds ${docmap.length} entries ending at ${docmap.at(-1)}, not ${this.nDocs + 1} ending at ${this.n}`);
+    }
+    this.docmap = docmap;
+    const lex = table.lexical ?? {};
+    this.lexical = { k1: lex.k1, b: lex.b, avgdl: lex.avgdl, analyzer: lex.analyzer ?? null };
+    this.lexFirst = (lex.shards ?? []).map((s) => s[0]);
+    this.lexTerms = (lex.shards ?? []).map((s) => s[1]);
+    this.fragments = Int32Array.from(table.fragments ?? []);
+    if (this.nDocs > 0 && this.fragments[0] !== 0) throw bad(tpath, "has no fragment table starting at document 0");
+    this.facets = table.facets ?? {};
+    this.shards = ix.shards;
+    this.cache = cache;
+    this.allLists = new Int32Array(this.nlist); // every list may be probed (topDocs skips < 0)
+  }
+
+  /** The shard file of `kind` ("ivf", "lexical", "fragments") number `i`. */
+  shardPath(kind, i) {
+    return this.shards[kind].replace("{}", String(i));
+  }
+
+  /** Document of chunk `c`: the last d with docmap[d] <= c. */
+  docOf(c) {
+    const m = this.docmap;
+    let lo = 0;
+    let hi = this.nDocs - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (m[mid] <= c) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * The lists to probe for `q` (Float64Array): centroid scores in float64, index order, over the
+   * float16 centroids; the top `nprobe` by score descending, then list ascending.
+   * @returns {Int32Array}
+   */
+  probe(q) {
+    const scores = new Float64Array(this.nlist);
+    scoreHalfRows(this.centroids, halfTable(), q, this.dims, this.nlist, scores);
+    return topDocs(scores, this.allLists, this.nprobe);
+  }
+
+  /**
+   * Dense document ranking over the probed lists: document = max over its scored chunks (lowest
+   * chunk on ties), documents not in `allowed` dropped before the cut, best `limit` first.
+   * @returns {Promise<{docs: Int32Array, scores: Float64Array, chunks: Int32Array}>}
+   */
+  async denseDocs(query, limit, allowed = null) {
+    const q = Float64Array.from(query);
+    const lists = this.probe(q);
+    const shards = await Promise.all(Array.from(lists, (l) => this.ivf(l)));
+    // slot[d]: d's place in the per-query arrays, -1 when unscored; a buffer kept across queries
+    // (4 bytes a document) and reset for the touched documents only.
+    const slot = (this.slot ??= new Int32Array(this.nDocs).fill(-1));
+    const touched = [];
+    const best = [];
+    const bestChunk = [];
+    let out = new Float64Array(0);
+    let docs;
+    let bs;
+    let bc;
+    try {
+      for (const sh of shards) {
+        if (out.length < sh.count) out = new Float64Array(sh.count);
+        scoreRows(sh.rows, sh.scales, q, this.dims, sh.count, out);
+        const { chunks, docs } = sh;
+        for (let i = 0; i < sh.count; i++) {
+          const d = docs[i];
+          if (allowed !== null && !allowed[d]) continue;
+          const s = out[i];
+          const c = chunks[i];
+          const at = slot[d];
+          if (at < 0) {
+            slot[d] = touched.length;
+            touched.push(d);
+            best.push(s);
+            bestChunk.push(c);
+          } else if (s > best[at] || (s === best[at] && c < bestChunk[at])) {
+            best[at] = s;
+            bestChunk[at] = c;
+          }
+        }
+      }
+      // Documents ascending, so topDocs' tie rule (lower index first) is the document's.
+      docs = Int32Array.from(touched).sort();
+      bs = new Float64Array(docs.length);
+      bc = new Int32Array(docs.length);
+      for (let i = 0; i < docs.length; i++) {
+        const at = slot[docs[i]];
+        bs[i] = best[at];
+        bc[i] = bestChunk[at];
+      }
+    } finally {
+      for (const d of touched) slot[d] = -1;
+    }
+    const order = topDocs(bs, bc, limit);
+    const res = { docs: new Int32Array(order.length), scores: new Float64Array(order.length), chunks: new Int32Array(order.length) };
+    for (let i = 0; i < order.length; i++) {
+      res.docs[i] = docs[order[i]];
+      res.scores[i] = bs[order[i]];
+      res.chunks[i] = bc[order[i]];
+    }
+    return res;
+  }
+
+  /** IVF list `l`, parsed, with each row's document (`docs`, found once per fetch). */
+  ivf(l) {
+    return this.cache.get(this.shardPath("ivf", l), (bytes) => {
+      const sh = parseIvf(bytes, this.shardPath("ivf", l), { list: l, dims: this.dims, dtype: this.vectorDtype, size: this.sizes[l], chunks: this.n });
+      sh.docs = Int32Array.from(sh.chunks, (c) => this.docOf(c));
+      sh.heldBytes += 4 * sh.count;
+      return sh;
+    });
+  }
+
+  /** The lexical shard holding `term` (the last whose first term <= term, code point order), or -1. */
+  lexShardOf(term) {
+    const first = this.lexFirst;
+    let lo = 0;
+    let hi = first.length - 1;
+    if (hi < 0 || compareCodePoints(first[0], term) > 0) return -1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (compareCodePoints(first[mid], term) <= 0) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  lexShard(j) {
+    return this.cache.get(this.shardPath("lexical", j), (bytes) =>
+      parseLexShard(bytes, this.shardPath("lexical", j), { shard: j, terms: this.lexTerms[j] }));
+  }
+
+  /**
+   * BM25 document ranking of the analyzed query `terms` (lexical.js lexicalDocs over the shards
+   * holding them): every matching document, or the best `limit`.
+   */
+  async lexicalDocs(terms, allowed = null, limit = Infinity) {
+    const counts = queryTermCounts(terms);
+    const need = new Map(); // shard -> promise, each fetched once
+    const where = new Map(); // term -> shard
+    for (const t of counts.keys()) {
+      const j = this.lexShardOf(t);
+      where.set(t, j);
+      if (j >= 0 && !need.has(j)) need.set(j, this.lexShard(j));
+    }
+    const shards = new Map();
+    await Promise.all([...need].map(async ([j, p]) => shards.set(j, await p)));
+    const { k1, b, avgdl } = this.lexical;
+    const acc = new Map();
+    for (const [t, qtf] of counts) {
+      const sh = shards.get(where.get(t));
+      const tid = sh?.termIds.get(t);
+      if (tid === undefined) continue;
+      const idf = sh.idf[tid];
+      eachPosting(sh.postings, sh.offsets[tid], sh.offsets[tid + 1], true, (c, tf, dl) =>
+        addPosting(acc, c, qtf, idf, tf, bm25Norm(k1, b, avgdl, dl)));
+    }
+    return aggregateDocs(acc, (c) => this.docOf(c), allowed, limit);
+  }
+
+  /** Fragment holding document `d`: the last f with fragments[f] <= d. */
+  fragmentOf(d) {
+    const f = this.fragments;
+    let lo = 0;
+    let hi = f.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (f[mid] <= d) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  fragment(f) {
+    const path = this.shardPath("fragments", f);
+    const first = this.fragments[f];
+    const end = f + 1 < this.fragments.length ? this.fragments[f + 1] : this.nDocs;
+    return this.cache.get(path, (bytes) => {
+      let value;
+      try {
+        value = JSON.parse(new TextDecoder().decode(bytes));
+      } catch (e) {
+        throw bad(path, `is not valid JSON (${e.message})`);
+      }
+      if (value?.first !== first || value.docs?.length !== end - first) {
+        throw bad(path, `does not hold documents ${first} to ${end - 1}`);
+      }
+      // What the parsed strings hold is about twice the UTF-8 bytes (UTF-16 in memory).
+      value.heldBytes = 2 * bytes.byteLength;
+      return value;
+    });
+  }
+
+  /**
+   * The rows of `hits` ([[doc, chunk, score], ...], bridge.rank) for bridge.render, from the
+   * fragments holding them (each fetched once): `{id, title, url, anchor, text, score}`.
+   */
+  async rows(hits) {
+    const need = new Map();
+    for (const [d] of hits) {
+      const f = this.fragmentOf(d);
+      if (!need.has(f)) need.set(f, this.fragment(f));
+    }
+    const frags = new Map();
+    await Promise.all([...need].map(async ([f, p]) => frags.set(f, await p)));
+    return hits.map(([d, c, score]) => {
+      const frag = frags.get(this.fragmentOf(d));
+      const doc = frag.docs[d - frag.first];
+      const chunk = doc.chunks?.[c - this.docmap[d]];
+      if (!chunk) throw bad(this.shardPath("fragments", this.fragmentOf(d)), `has no chunk ${c} for document ${d}`);
+      return { id: doc.id ?? null, title: doc.title ?? null, url: doc.url ?? null, anchor: chunk.anchor ?? null, text: chunk.text ?? null, score };
+    });
+  }
+}
