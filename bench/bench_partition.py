@@ -1,7 +1,8 @@
 """The partitioned index against the flat one (issue targets): quality on every judged set and
 bytes, memory and speed at 1k / 10k / 100k (/ 1M) chunks, through the real code.
 
-    .venv/bin/python bench/bench_partition.py [--quick | --full] [--browser] [--sizes 1000 10000 100000]
+    .venv/bin/python bench/bench_partition.py [--quick | --full] [--browser [--browser-sizes N ...]]
+                                              [--sizes 1000 10000 100000]
 
 Writes bench/results/partition.{json,md}.
 
@@ -23,9 +24,10 @@ Writes bench/results/partition.{json,md}.
   (``websem query``) warm p50 of both layouts. Bundles above 10k chunks are converted without
   precompression; their brotli sizes are the raw sizes times the brotli q9 ratio of a sample of 40
   shards per kind.
-* **Browser** (``--browser``, bench/partition_browser.py, scale points up to 100k): flat vs
-  partitioned vs transformers.js tuned in one Chromium run: warm p50, renderer RSS after 200
-  different queries, cold start, and cold-cache queries under network emulation.
+* **Browser** (``--browser``, bench/partition_browser.py, every scale point or ``--browser-sizes``):
+  flat vs partitioned vs transformers.js tuned in one Chromium run (at 1M the partitioned bundle
+  alone: a flat one of 1.4 GB does not fit a tab): warm p50, renderer RSS after 200 different
+  queries, cold start, and cold-cache queries under network emulation.
 * ``--append`` keeps the parts of bench/results/partition.json a run does not measure (e.g. a
   later ``--skip-quality --sizes 1000000``).
 """
@@ -346,8 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", choices=["default", "proposed"], default="default",
                     help="IVF settings: build/partition.py default_ivf, or proposed_ivf above")
     ap.add_argument("--browser", action="store_true",
-                    help="also the Chromium half (bench/partition_browser.py) at every scale point <= 100k")
+                    help="also the Chromium half (bench/partition_browser.py) at every scale point "
+                         "(1M: partitioned only)")
     ap.add_argument("--rounds", type=int, default=1, help="browser rounds (stacks alternate)")
+    ap.add_argument("--browser-sizes", type=int, nargs="+", default=None,
+                    help="scale points the browser half runs [default: all of this report's]")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--append", action="store_true",
@@ -390,12 +395,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.browser and "scale" in report:
         from partition_browser import run_browser
 
+        wanted = set(args.browser_sizes or [int(n) for n in report["scale"]["points"]])
         pts = [(int(n), Path(p["bundles"]["flat"]), Path(p["bundles"]["partitioned"]))
-               for n, p in report["scale"]["points"].items() if int(n) <= 100000]
-        report["browser"] = run_browser(pts, _scale_queries(), rounds=args.rounds)
+               for n, p in report["scale"]["points"].items() if int(n) in wanted]
+        browser = run_browser(pts, _scale_queries(), rounds=args.rounds, partitioned_only_from=1_000_000)
+        if args.append and report.get("browser"):
+            browser["points"] = {**report["browser"]["points"], **browser["points"]}
+            browser["points"] = dict(sorted(browser["points"].items(), key=lambda kv: int(kv[0])))
+        report["browser"] = browser
         report["notes"] = [n for n in report["notes"] if not n.startswith("Browser half")]
-        note = ("Browser bytes are raw (bench/server.py sends no Content-Encoding); the browser half covers "
-                "the scale points up to 100k chunks (a 1M bundle in Chromium was not run).")
+        note = ("Browser bytes are raw (bench/server.py sends no Content-Encoding). At 1M chunks only the "
+                "partitioned stack runs: the flat bundle (1.4 GB) does not fit a tab and the peer would load it.")
         report["notes"] = [n for n in report["notes"] if not n.startswith("Browser bytes are raw")] + [note]
         save()
     print(markdown(report))

@@ -73,8 +73,10 @@ def cold_query_throttled(pw, server: BenchServer, path: str, first: str, queries
 
 
 def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds: int = 1,
-                n_queries: int = 200, n_warm_again: int = 60) -> dict:
-    """``points``: (chunks, flat bundle, partitioned bundle). Returns per-point medians."""
+                n_queries: int = 200, n_warm_again: int = 60, partitioned_only_from: int | None = None) -> dict:
+    """``points``: (chunks, flat bundle, partitioned bundle). Returns per-point medians. From
+    ``partitioned_only_from`` chunks on only the partitioned stack runs: a flat bundle of a
+    million chunks (1.4 GB) does not fit a tab, and the peer would load its vectors."""
     from playwright.sync_api import sync_playwright
 
     different = [queries[i % len(queries)] for i in range(n_queries)]
@@ -87,12 +89,15 @@ def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds
                  "throttle": THROTTLE, "points": {}}
     with sync_playwright() as pw:
         for n, flat, part in points:
+            stacks = BROWSER_STACKS
+            if partitioned_only_from is not None and n >= partitioned_only_from:
+                stacks = {"partitioned": BROWSER_STACKS["partitioned"]}
             models = peer_model_root(flat)
             runs: list[dict] = []
             colds: dict[str, dict] = {}
             with BenchServer(mounts(flat, models, baseline=part)) as server:
                 for _ in range(rounds):
-                    for stack, path in BROWSER_STACKS.items():
+                    for stack, path in stacks.items():
                         t = time.perf_counter()
                         r = measure_stack(pw, server, stack, first_query=different[0], warm=different,
                                           measured=again, repeat_visit=False, path=path)
@@ -100,12 +105,12 @@ def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds
                         runs.append(r)
                         print(f"[partition/browser] {n} {stack}: warm p50 {percentile(r['query_ms'], 50):.1f} ms, "
                               f"RSS {r.get('renderer_rss_mb')} MB ({time.perf_counter() - t:.0f} s)", flush=True)
-                for stack, path in BROWSER_STACKS.items():
+                for stack, path in stacks.items():
                     colds[stack] = cold_query_throttled(pw, server, path, different[0], cold_qs, warm_other)
                     print(f"[partition/browser] {n} {stack}: throttled cold queries {colds[stack]['times_ms']}",
                           flush=True)
             per = {}
-            for stack in BROWSER_STACKS:
+            for stack in stacks:
                 rs = [r for r in runs if r["stack"] == stack]
                 per[stack] = {
                     "warm_p50_ms": median([percentile(r["query_ms"], 50) for r in rs]),
