@@ -62,6 +62,7 @@ QUICK_SIZES = [1000, 10000, 100000]
 FULL_SIZES = [1000, 10000, 100000, 1000000]
 SCALE_QUERIES = 200  # real query texts per scale point (cranfield, then scifact-train)
 PRECOMPRESS_MAX = 10000  # bundles up to this many chunks get .br copies (exact brotli sizes)
+CODE = {"code": "binary"}  # the partitioned bundles' dense code (--code): binary (default) or rows
 
 
 def proposed_ivf(n_chunks: int) -> tuple[int, int]:
@@ -107,7 +108,7 @@ def convert(flat: Path, out: Path, *, precompress: bool, nlist: int | None = Non
     code = hashlib.sha256(b"".join((REPO / "build" / f).read_bytes()
                                    for f in ("partition.py", "ivf.py", "shards.py", "index.py"))).hexdigest()[:16]
     key = {"flat": hashlib.sha256((flat / "manifest.json").read_bytes()).hexdigest()[:16], "code": code,
-           "precompress": precompress, "nlist": nlist, "nprobe": nprobe, "rss": "VmHWM"}
+           "precompress": precompress, "nlist": nlist, "nprobe": nprobe, "rss": "VmHWM", "dense_code": CODE["code"]}
     stamp = out.with_name(out.name + ".convert.json")
     if (out / "manifest.json").is_file() and stamp.is_file():
         got = json.loads(stamp.read_text())
@@ -118,7 +119,7 @@ def convert(flat: Path, out: Path, *, precompress: bool, nlist: int | None = Non
               "from websem.build.partition import convert_bundle\n"
               "t = time.perf_counter()\n"
               f"convert_bundle(Path({str(flat)!r}), Path({str(out)!r}), nlist={nlist!r}, nprobe={nprobe!r}, "
-              f"precompress={precompress!r})\n"
+              f"precompress={precompress!r}, code={CODE['code']!r})\n"
               "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
               "print(json.dumps({'seconds': round(time.perf_counter() - t, 1), "
               "'peak_rss_mb': round(int(hwm) / 1024, 1)}))\n")
@@ -146,7 +147,7 @@ def cold_query(searcher, query: str, mode: str, k: int = 10) -> tuple[list[str],
 
 
 def _kind_bytes(bundle: Path, manifest: dict, rels: list[str], ratios=None) -> dict:
-    out = {"ivf": 0, "lex": 0, "frag": 0}
+    out = {"ivf": 0, "code": 0, "lex": 0, "frag": 0}
     for r in rels:
         out[r.split("/")[1]] += brotli_of(bundle, manifest, r, ratios)
     out["total"] = sum(out.values())
@@ -167,14 +168,15 @@ def run_quality(sets: list[str], dtype: str, settings: str = "default") -> dict:
         data = load_set(name)
         ref = judged_flat(name, "float16")
         src = ref if dtype == "float16" else judged_flat(name, dtype)
-        part_dir = CACHE / "partition" / f"{name}-part-{dtype}-{settings}"
+        part_dir = CACHE / "partition" / f"{name}-part-{dtype}-{settings}-{CODE['code']}"
         nlist, nprobe = ivf_settings(_manifest(src)["index"]["chunks"], settings)
         conv = convert(src, part_dir, precompress=True, nlist=nlist, nprobe=nprobe)
         flat_s, part_s = Searcher(ref), Searcher(part_dir)
         man = part_s.manifest
         res = {"docs": man["index"]["docs"], "chunks": man["index"]["chunks"], "queries": len(data["queries"]),
                "nlist": man["index"]["ivf"]["nlist"], "nprobe": man["index"]["ivf"]["nprobe"],
-               "vector_dtype": man["index"]["vector_dtype"], "convert": conv,
+               "vector_dtype": man["index"]["vector_dtype"], "code": man["index"]["ivf"].get("code", "rows"),
+               "rerank": man["index"]["ivf"].get("rerank"), "convert": conv,
                "always_loaded": always_loaded_bytes(part_dir, man), "modes": {}}
         for mode in MODES:
             rec, nd_f, nd_p, byts = [], [], [], []
@@ -190,7 +192,7 @@ def run_quality(sets: list[str], dtype: str, settings: str = "default") -> dict:
                 "recall@10": round(statistics.fmean(rec), 4), "recall@10_min": round(min(rec), 2),
                 "ndcg@10_flat": round(statistics.fmean(nd_f), 4), "ndcg@10_part": round(statistics.fmean(nd_p), 4),
                 "ndcg@10_delta": round(statistics.fmean(nd_p) - statistics.fmean(nd_f), 4),
-                "bytes_per_query": {k: _summary([b[k] for b in byts]) for k in ("total", "ivf", "lex", "frag")}}
+                "bytes_per_query": {k: _summary([b[k] for b in byts]) for k in ("total", "ivf", "code", "lex", "frag")}}
             print(name, mode, json.dumps({k: v for k, v in res["modes"][mode].items() if k != "bytes_per_query"}),
                   "bytes median", res["modes"][mode]["bytes_per_query"]["total"]["median"], flush=True)
         out[name] = res
@@ -204,23 +206,25 @@ def _scale_queries() -> list[str]:
     return qs[:SCALE_QUERIES]
 
 
-def run_scale(sizes: list[int], dtype: str, settings: str = "default") -> dict:
+def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_sets: list[str] = JUDGED) -> dict:
     from websem.web.query import Searcher
 
-    judged = [judged_flat(name, "float16") for name in JUDGED]
+    judged = [judged_flat(name, "float16") for name in source_sets]
     sources = source_vectors(judged)
     queries = _scale_queries()
-    out = {"sources": len(sources), "sigma": SIGMA, "queries": len(queries), "points": {}}
+    out = {"sources": len(sources), "source_sets": list(source_sets), "sigma": SIGMA, "queries": len(queries),
+           "points": {}}
     for n in sizes:
         flat = synthetic_flat_bundle(judged[0], sources, n, dtype)
-        part_dir = CACHE / "partition" / f"{flat.name}-part-{settings}"
+        part_dir = CACHE / "partition" / f"{flat.name}-part-{settings}-{CODE['code']}"
         nlist, nprobe = ivf_settings(n, settings)
         conv = convert(flat, part_dir, precompress=n <= PRECOMPRESS_MAX, nlist=nlist, nprobe=nprobe)
         part_s = Searcher(part_dir)
         man = part_s.manifest
         ratios = None if n <= PRECOMPRESS_MAX else shard_ratios(part_dir, man)
         point = {"chunks": n, "nlist": man["index"]["ivf"]["nlist"], "nprobe": man["index"]["ivf"]["nprobe"],
-                 "vector_dtype": man["index"]["vector_dtype"], "convert": conv, "brotli_ratios": ratios,
+                 "vector_dtype": man["index"]["vector_dtype"], "code": man["index"]["ivf"].get("code", "rows"),
+               "rerank": man["index"]["ivf"].get("rerank"), "convert": conv, "brotli_ratios": ratios,
                  "always_loaded": always_loaded_bytes(part_dir, man), "modes": {}}
         if ratios is not None:  # always-loaded files of an uncompressed bundle: measured directly
             from common import brotli_size
@@ -249,7 +253,8 @@ def run_scale(sizes: list[int], dtype: str, settings: str = "default") -> dict:
                 part_s.query(q, 10, mode=mode)
                 t_part.append(1000 * (time.perf_counter() - t))
             part_s.part.cache = ShardCache(CACHE_BYTES)
-            m = {"bytes_per_query": {k: _summary([b[k] for b in byts]) for k in ("total", "ivf", "lex", "frag")},
+            kinds = ("total", "ivf", "code", "lex", "frag")
+            m = {"bytes_per_query": {k: _summary([b[k] for b in byts]) for k in kinds},
                  "cpu_warm_p50_ms": round(statistics.median(t_part), 2)}
             if rec:
                 m["recall@10_vs_flat"] = round(statistics.fmean(rec), 4)
@@ -275,7 +280,8 @@ def markdown(report: dict) -> str:
     q, s = report.get("quality") or {}, report.get("scale") or {}
     lines = ["# Partitioned index (bench/bench_partition.py)", "",
              f"{report['date']} · load average {report['machine'].get('loadavg')} · "
-             f"vector dtype of the partitioned rows: {report['vector_dtype']} · IVF settings: "
+             f"vector dtype of the partitioned rows: {report['vector_dtype']} · dense code: "
+             f"{report.get('code', 'rows')} · IVF settings: "
              f"{report.get('settings', 'default')}"
              + (" (= build/partition.py default_ivf)" if report.get("settings_equal_default") else ""), ""]
     if q:
@@ -291,10 +297,14 @@ def markdown(report: dict) -> str:
         lines.append("")
     if s:
         lines += ["## Scale: synthetic chunks (real vectors + noise, cos 0.90 to the source)", "",
-                  f"{s['sources']:,} real source vectors, sigma {s['sigma']:.5f}; {s['queries']} real query texts, "
+                  f"{s['sources']:,} real source vectors (chunks of "
+                  f"{', '.join(s.get('source_sets') or ['the judged sets'])}"
+                  f"{'' if s.get('source_sets') else ' and the realsite bundles'}), sigma {s['sigma']:.5f}; "
+                  f"{s['queries']} real query texts, "
                   "each with an empty shard cache.", "",
                   "| chunks | nlist / nprobe | always-loaded (brotli) | mode | bytes/query median | p90 | "
-                  "ivf / lex / frag median | recall@10 vs flat | CPU warm p50 ms (flat) | convert s / peak RSS MB |",
+                  "ivf rows / codes / lex / frag median | recall@10 vs flat | CPU warm p50 ms (flat) | "
+                  "convert s / peak RSS MB |",
                   "|---:|---|---:|---|---:|---:|---|---:|---:|---:|"]
         for n, p in s["points"].items():
             for mode, m in p["modes"].items():
@@ -303,6 +313,7 @@ def markdown(report: dict) -> str:
                 lines.append(
                     f"| {int(n):,} | {p['nlist']} / {p['nprobe']} | {p['always_loaded']['brotli']:,} | {mode} | "
                     f"{b['total']['median']:,.0f} | {b['total']['p90']:,.0f} | {b['ivf']['median']:,.0f} / "
+                    f"{b.get('code', {}).get('median', 0):,.0f} / "
                     f"{b['lex']['median']:,.0f} / {b['frag']['median']:,.0f} | "
                     f"{m.get('recall@10_vs_flat', '-')} | {m['cpu_warm_p50_ms']}"
                     f"{f' ({flat_ms})' if flat_ms is not None else ''} | "
@@ -353,11 +364,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=1, help="browser rounds (stacks alternate)")
     ap.add_argument("--browser-sizes", type=int, nargs="+", default=None,
                     help="scale points the browser half runs [default: all of this report's]")
+    ap.add_argument("--code", choices=["binary", "rows"], default="binary",
+                    help="dense code of the partitioned bundles [default: binary, the build's]")
+    ap.add_argument("--source-sets", nargs="+", default=JUDGED, choices=JUDGED,
+                    help="judged sets whose chunk vectors the synthetic scale points are made from")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--append", action="store_true",
                     help="keep the parts and scale points of bench/results/partition.json this run does not measure")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--results-dir", type=Path, default=RESULTS,
+                    help="where partition.{json,md} go [default: bench/results; a folder for a trial run]")
     args = ap.parse_args(argv)
     from websem.build.partition import default_ivf, default_vector_dtype
 
@@ -365,13 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     checked = [1000, 1416, 1597, 1778, 9764, 10000, 100000, 1000000]
-    report: dict = {"vector_dtype": dtype, "settings": args.settings,
+    CODE["code"] = args.code
+    report: dict = {"vector_dtype": dtype, "settings": args.settings, "code": args.code,
                     "settings_equal_default": all(proposed_ivf(n) == default_ivf(n) for n in checked),
                     "machine": machine_info(),
                     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "notes": ["Browser half not run (pass --browser)."]}
-    if args.append and (RESULTS / "partition.json").is_file():
-        old = json.loads((RESULTS / "partition.json").read_text())
+    if args.append and (args.results_dir / "partition.json").is_file():
+        old = json.loads((args.results_dir / "partition.json").read_text())
         for part in ("quality", "scale", "browser"):
             if part in old:
                 report[part] = old[part]
@@ -380,14 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:  # after each part, so a late failure keeps what was measured
         report["load_after"] = os.getloadavg()
         if not args.no_write:
-            write_result("partition", report)
-            (RESULTS / "partition.md").write_text(markdown(report))
+            write_result("partition", report, results=args.results_dir)
+            (args.results_dir / "partition.md").write_text(markdown(report))
 
     if not args.skip_quality:
-        report["quality"] = run_quality(args.sets, dtype, args.settings)
+        quality = run_quality(args.sets, dtype, args.settings)
+        report["quality"] = {**(report.get("quality") or {}), **quality} if args.append else quality
         save()
     if not args.skip_scale:
-        scale = run_scale(sizes, dtype, args.settings)
+        scale = run_scale(sizes, dtype, args.settings, args.source_sets)
         if args.append and "scale" in report:
             scale["points"] = {**report["scale"]["points"], **scale["points"]}
         report["scale"] = scale

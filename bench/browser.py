@@ -22,6 +22,10 @@ in the same profile (repeat-visit start, warm HTTP cache). Stacks alternate A B 
 and websem/peer ratios are reported.
 
     .venv/bin/python bench/browser.py [--quick|--full] [--rounds N] [--bundle DIR] [--baseline DIR] [--results DIR]
+        [--network loopback|20mbit-40ms] [--stacks ...]
+
+--network 20mbit-40ms: the server emulates a 20 Mbit/s link with a 40 ms round trip and sends
+brotli to every stack (bench/server.py Link; results in browser_20mbit-40ms.md).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from common import (  # noqa: E402
     write_result,
 )
 from procmem import renderer_memory  # noqa: E402
-from server import BenchServer  # noqa: E402
+from server import NETWORKS, BenchServer  # noqa: E402
 
 __all__ = ["STACKS", "BASELINE_STACKS", "CHROMIUM_ARGS", "peer_model_root", "mounts", "measure_stack", "main"]
 
@@ -206,6 +210,7 @@ def measure_stack(
             if res2["error"]:
                 raise RuntimeError(f"{stack}: repeat visit error: {res2['error']}")
             run["repeat_ms"] = res2["first"]
+            run["repeat_stages"] = res2["stages"]
             run["repeat_network"] = _bytes(server.take_log())
     finally:
         ctx.close()
@@ -278,10 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=200, help="measured queries per run")
     ap.add_argument("--name", help="result name (bench/results/NAME.json; default browser, "
                                    "browser_restructure with --baseline, so the main results stay)")
+    ap.add_argument("--network", choices=list(NETWORKS), default="loopback",
+                    help="loopback (default), or 20mbit-40ms: the bench server emulates a 20 Mbit/s "
+                         "link with a 40 ms round trip and sends brotli to every stack (server.py Link)")
     ap.add_argument("--results", type=Path, default=RESULTS,
                     help="folder for NAME.json/.md/.png (default bench/results; a scratch folder for trial runs)")
     args = ap.parse_args(argv)
     args.name = args.name or ("browser_restructure" if args.baseline else "browser")
+    if args.network != "loopback" and args.name == "browser":
+        args.name = f"browser_{args.network}"
     mode_name = "full" if args.full else "quick"
     rounds = args.rounds or (5 if args.full else 2)
 
@@ -305,7 +315,10 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: list[dict] = []
     bytes_by_stack: dict[str, dict] = {}
-    with BenchServer(mounts(bundle, models, baseline)) as server, sync_playwright() as pw:
+    link = NETWORKS[args.network]
+    with BenchServer(mounts(bundle, models, baseline), link=link) as server, sync_playwright() as pw:
+        if server.brotli:
+            print(f"[browser] brotli bodies ready for {server.prime()} files", flush=True)
         for rnd in range(rounds):
             for stack in stacks:  # A B C A B C ...
                 t = time.perf_counter()
@@ -344,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         "queries": {"dataset": args.dataset, "measured": len(measured), "warm": len(warm),
                     "warm_dataset": "cisi" if args.dataset != "cisi" else "medline"},
         "cache_control": CACHE_CONTROL,
+        "network": {"name": args.network, **({"mbit": link.mbit, "rtt_ms": link.rtt_ms, "encoding": "br"}
+                                              if link else {"encoding": "identity"})},
         "chromium_args": CHROMIUM_ARGS,
         "summary": summarize(runs, stacks),
         "agreement": agreement,

@@ -58,8 +58,39 @@ def summarize(runs: list[dict], stacks: list[str]) -> dict:
         vs_baseline[s] = {k: (per[s][k] / base[k] if per[s].get(k) and base.get(k) else None)
                           for k in BASELINE_RATIO_KEYS}
     out = {"per_stack": per, "ratios_websem_over_peer": ratios}
+    if "websem-hybrid" in per:  # the product default against the peers (issue #12's targets)
+        out["ratios_hybrid_over_peer"] = _over_peers(per, "websem-hybrid", stacks)
+    out["compile_ms"] = _compile_times(runs, stacks)
     if vs_baseline:
         out["ratios_new_over_baseline"] = vs_baseline
+    return out
+
+
+def _over_peers(per: dict, row: str, stacks: list[str]) -> dict:
+    """``row`` / each peer, for the PEER_COLUMNS keys."""
+    w = per[row]
+    return {peer: {k: (w[k] / per[peer][k] if w.get(k) and per[peer].get(k) else None)
+                   for _, k in PEER_COLUMNS}
+            for peer in stacks if not peer.startswith("websem")}
+
+
+def _compile_times(runs: list[dict], stacks: list[str]) -> dict:
+    """Median wasm compile ms per websem stack and file, on the cold start and on the repeat
+    visit (the runtime's "compiled" events): a repeat visit served from the browser's compiled
+    code cache compiles in a fraction of the cold time."""
+    out: dict[str, dict] = {}
+    for s in stacks:
+        per_file: dict[str, dict] = {}
+        for visit in ("stages", "repeat_stages"):
+            for r in runs:
+                if r["stack"] != s:
+                    continue
+                for st in r.get(visit) or []:
+                    if st.get("compile_ms") is not None:
+                        per_file.setdefault(st["stage"].removeprefix("compiled "), {}).setdefault(
+                            "cold" if visit == "stages" else "repeat", []).append(st["compile_ms"])
+        if per_file:
+            out[s] = {f: {k: median(v) for k, v in d.items()} for f, d in per_file.items()}
     return out
 
 
@@ -103,7 +134,9 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
         f"load {', '.join(f'{x:.1f}' for x in data['machine']['loadavg'])} · mode `{data['mode']}` · "
         f"{data['rounds']} alternated rounds · bundle: {data['bundle']['chunks']} chunks "
         f"({data['bundle']['dataset']}) · {data['queries']['measured']} measured queries after "
-        f"{data['queries']['warm']} warm-up",
+        f"{data['queries']['warm']} warm-up"
+        + (f" · network: {data['network']['mbit']:g} Mbit/s, {data['network']['rtt_ms']:g} ms RTT, brotli "
+           "(emulated by the bench server)" if data.get("network", {}).get("mbit") else " · network: loopback"),
         "",
         "| stack | cold start ms | repeat visit ms | query p50 ms | query p95 ms | renderer RSS MB "
         "| peak RSS MB | JS heap MB | cold bytes (raw) | cold bytes (brotli q9) |",
@@ -118,6 +151,8 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
             f"{f(p['js_heap_used_mb_median'], 1)} | {f(br.get('raw'))} | {f(br.get('brotli'))} |"
         )
     lines += _ratio_table("websem / peer (medians; < 1 means websem is better):", "peer", ratios, PEER_COLUMNS)
+    lines += _ratio_table("websem-hybrid (the default mode) / peer (medians; < 1 means websem is better):",
+                          "peer", data["summary"].get("ratios_hybrid_over_peer") or {}, PEER_COLUMNS)
     lines += _ratio_table("new / baseline (medians; < 1 means the new runtime is better):", "stack",
                           data["summary"].get("ratios_new_over_baseline") or {}, BASELINE_COLUMNS)
     for stack in ("websem", "websem-baseline"):
@@ -137,6 +172,9 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
                       f"test hook): tokenize {f(bd['tokenize_ms'], 1)}, tokenize + embed "
                       f"{f(bd['tokenize_embed_ms'], 1)}, whole search() {f(p['query_p50_ms'], 1)} "
                       f"→ ranking + result assembly ≈ {f(rest, 1)}."]
+    for stack, files in (data["summary"].get("compile_ms") or {}).items():
+        lines += ["", f"{stack} wasm compile ms (median, cold start → repeat visit): " + ", ".join(
+            f"{name} {f(t.get('cold'))} → {f(t.get('repeat'))}" for name, t in files.items())]
     if data.get("agreement"):
         lines += ["", "Same job check: mean overlap@10 of the peer's top-10 with websem's: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in data["agreement"].items() if v is not None)]

@@ -145,9 +145,9 @@ def _kind(rel: str) -> str:
 
 
 def shard_ratios(bundle: Path, manifest: dict, sample: int = 40) -> dict[str, float]:
-    """Brotli q9 / raw size of an evenly spaced sample of each shard kind (ivf, lex, frag)."""
+    """Brotli q9 / raw size of an evenly spaced sample of each shard kind (ivf, code, lex, frag)."""
     out = {}
-    for kind in ("ivf", "lex", "frag"):
+    for kind in ("ivf", "code", "lex", "frag"):
         rels = sorted(r for r in manifest["files"] if r.startswith(f"index/{kind}/"))
         pick = rels[:: max(1, len(rels) // sample)][:sample]
         raw = sum(manifest["files"][r]["size"] for r in pick)

@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BenchServer", "MIME_TYPES", "CACHE_CONTROL"]
+__all__ = ["BenchServer", "MIME_TYPES", "CACHE_CONTROL", "NETWORKS", "Link"]
 
 MIME_TYPES: dict[str, str] = {
     ".html": "text/html; charset=utf-8",
@@ -38,6 +38,74 @@ MIME_TYPES: dict[str, str] = {
 CACHE_CONTROL = "public, max-age=600"
 
 
+@dataclass(frozen=True)
+class Link:
+    """An emulated network link: every response waits one round trip before its first byte, and
+    all response bodies share one downstream of ``mbit`` Mbit/s. Done here, in the server, and not
+    with Chromium's CDP network emulation, which throttles a page's own requests but not those of
+    its dedicated workers (where websem fetches everything), so it would favour websem."""
+
+    mbit: float
+    rtt_ms: float
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.mbit * 1e6 / 8
+
+
+# --network presets of bench/browser.py (None: plain loopback).
+NETWORKS: dict[str, Link | None] = {"loopback": None, "20mbit-40ms": Link(mbit=20, rtt_ms=40)}
+# Compressed on the fly (brotli q9, once per file) when the client accepts br, as static hosts
+# and CDNs do for these types; wasm and onnx too, since CDNs compress application/wasm and
+# websem's precompressed copies cover them (docs/hosting.md).
+_COMPRESSIBLE = (".html", ".js", ".mjs", ".json", ".wasm", ".onnx", ".bin", ".py", ".txt", ".css", ".zip")
+
+
+def _brotli_q9(raw: bytes) -> bytes:
+    """brotli q9 of ``raw``, kept on disk by sha256 (the model and wasm files take seconds each)."""
+    import hashlib
+
+    import brotli
+    from common import CACHE
+
+    folder = CACHE / "brotli-bodies"
+    path = folder / f"{hashlib.sha256(raw).hexdigest()}.br"
+    if path.is_file():
+        packed = path.read_bytes()
+        if brotli.decompress(packed) == raw:
+            return packed
+    packed = brotli.compress(raw, quality=9)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{threading.get_ident()}.part")
+    tmp.write_bytes(packed)
+    tmp.replace(path)
+    return packed
+
+
+class _Downstream:
+    """One shared token bucket: the link's bytes leave in order, at its rate."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.lock = threading.Lock()
+        self.free_at = 0.0
+
+    def send(self, out, data: bytes) -> None:
+        import time
+
+        step = 16 * 1024
+        for i in range(0, len(data), step):
+            piece = data[i:i + step]
+            with self.lock:
+                start = max(time.monotonic(), self.free_at)
+                self.free_at = start + len(piece) / self.link.bytes_per_s
+                done = self.free_at
+            delay = done - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            out.write(piece)
+
+
 @dataclass
 class _Log:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,7 +119,15 @@ class BenchServer:
     `take_log()` returns and clears the list of `{path, status, bytes}` served since the last call.
     """
 
-    def __init__(self, mounts: dict[str, Path], port: int = 0) -> None:
+    def __init__(self, mounts: dict[str, Path], port: int = 0, link: Link | None = None,
+                 brotli: bool = False) -> None:
+        """``link``: emulate that network (implies ``brotli``); ``brotli``: send brotli-compressed
+        bodies of compressible files to clients that accept them (the log counts wire bytes)."""
+        self.link = link
+        self.brotli = brotli or link is not None
+        self._downstream = _Downstream(link) if link else None
+        self._compressed: dict[tuple, bytes | None] = {}
+        self._compress_lock = threading.Lock()
         # Longest prefix first, so /peer/ort/ wins over /peer/.
         self.mounts = sorted(
             ((p if p.endswith("/") else p + "/", Path(d).resolve()) for p, d in mounts.items()),
@@ -93,6 +169,31 @@ class BenchServer:
                 return target
         return None
 
+    def compressed(self, target: Path) -> bytes | None:
+        """Brotli q9 bytes of ``target`` (memoised per path, size and mtime), or None where
+        compression does not pay (under 5 % saved) or the type is not compressible."""
+        if not target.name.endswith(_COMPRESSIBLE):
+            return None
+        st = target.stat()
+        key = (str(target), st.st_size, st.st_mtime_ns)
+        with self._compress_lock:
+            if key not in self._compressed:
+                raw = target.read_bytes()
+                packed = _brotli_q9(raw)
+                self._compressed[key] = packed if len(packed) < 0.95 * len(raw) else None
+            return self._compressed[key]
+
+    def prime(self) -> int:
+        """Compress every compressible file under the mounts now, so no measured request waits
+        for the compressor. Returns the number of files."""
+        n = 0
+        for _, folder in self.mounts:
+            for f in sorted(folder.rglob("*")):
+                if f.is_file() and f.name.endswith(_COMPRESSIBLE) and "node_modules" not in f.relative_to(folder).parts:
+                    self.compressed(f.resolve())
+                    n += 1
+        return n
+
     def _make_handler(self) -> type[http.server.SimpleHTTPRequestHandler]:
         server = self
 
@@ -108,10 +209,18 @@ class BenchServer:
                 super().end_headers()
 
             def send_head(self):  # noqa: ANN202 - stdlib signature
-                f = super().send_head()
+                if server.link is not None:
+                    import time
+
+                    time.sleep(server.link.rtt_ms / 1000)  # request out, first byte back
+                f = self._send_compressed() if server.brotli else None
+                if f is None:
+                    f = super().send_head()
                 # Log what actually goes over the wire (body bytes; 304s and 404s carry none).
                 size = 0
-                if f is not None and hasattr(f, "fileno"):
+                if f is not None and hasattr(f, "getbuffer"):  # a compressed body
+                    size = len(f.getbuffer()) if self.command == "GET" else 0
+                elif f is not None and hasattr(f, "fileno"):
                     import os
 
                     size = os.fstat(f.fileno()).st_size if self.command == "GET" else 0
@@ -120,6 +229,32 @@ class BenchServer:
                         {"path": self.path.split("?", 1)[0], "status": self._status, "bytes": size}
                     )
                 return f
+
+            def _send_compressed(self):  # noqa: ANN202 - a file-like body or None
+                import io
+
+                target = server.resolve(self.path)
+                if (target is None or not target.is_file()
+                        or "br" not in self.headers.get("Accept-Encoding", "")):
+                    return None
+                body = server.compressed(target)
+                if body is None:
+                    return None
+                ctype = self.guess_type(str(target))
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Encoding", "br")
+                self.send_header("Vary", "Accept-Encoding")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Last-Modified", self.date_time_string(int(target.stat().st_mtime)))
+                self.end_headers()
+                return io.BytesIO(body)
+
+            def copyfile(self, source, outputfile) -> None:
+                if server._downstream is None:
+                    super().copyfile(source, outputfile)
+                else:
+                    server._downstream.send(outputfile, source.read())
 
             def send_response(self, code: int, message: str | None = None) -> None:
                 self._status = code

@@ -41,10 +41,11 @@ from websem.text.rules import search_table
 
 from .chunk import chunk_documents, default_overlap
 from .index import VECTOR_DTYPES, write_index
-from .lexical import LEXICAL_FILE, snowball_files, write_lexical_index
+from .lexical import LEXICAL_FILE, extract_files, snowball_files, write_lexical_index
 from .partition import apply_layout, check_index_options, choose_layout, default_vector_dtype
 from .snapshot import SNAPSHOT_PATH, make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
+from .stdlib import trim_stdlib
 
 __all__ = [
     "FORMAT_VERSION",
@@ -278,6 +279,20 @@ def _write_snowball(root: Path) -> list[str]:
     return rels
 
 
+def _write_extract(root: Path) -> list[str]:
+    """bs4, markdown-it-py and what they import under py/ (web/text/extract.py imports them, for
+    in-page indexing only), with their licences under py/LICENSES/; returns the .py paths for
+    manifest.runtime.extract_python_files (written into Pyodide when in-page indexing starts)."""
+    rels = []
+    for rel, data in sorted(extract_files().items()):
+        dst = root / "py" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+        if rel.endswith(".py"):
+            rels.append(f"py/{rel}")
+    return rels
+
+
 def _file_table(root: Path) -> dict:
     files = {}
     for p in sorted(root.rglob("*"), key=lambda q: q.relative_to(root).as_posix()):
@@ -424,8 +439,12 @@ def build_bundle(
                                            nprobe=nprobe, progress=progress)
         console.print(line, **plain)
         py_extra = _write_snowball(tmp)
+        py_extract = _write_extract(tmp)
         _copy([(model / f, f"model/{f}") for f in MODEL_FILES], tmp)
         _copy(copies, tmp)
+        # Pyodide's stdlib cut to the modules the bundle's Python loads (2.5 MB -> ~0.9 MB), before
+        # the snapshot: the snapshot holds zipimport's table of the zip it was made with.
+        trim_stdlib(tmp, max_len, cache_dir, console=console)
         # Pyodide memory snapshot with websem_text imported: cold start 3.4 s -> 1.45 s (docs/architecture.md).
         # Reused from the cache / previous bundle when made from identical inputs (build/cache.py):
         # making one is not deterministic, and a rebuild must be byte-identical.
@@ -485,6 +504,7 @@ def build_bundle(
             "runtime": {
                 **versions,
                 "python_files": [rel for _, rel in _python_sources()] + py_extra,
+                "extract_python_files": py_extract,
                 "vendor": VENDOR,
                 **({"snapshot_key": snap_key} if snap_key else {}),
             },

@@ -4,7 +4,10 @@ Layout (docs/architecture.md, "Partitioned index"):
 
 * ``index/part/centroids.bin``: float16 little-endian ``[nlist, dims]``, L2-normalised centroids;
 * ``index/ivf/{l}.bin``: ``b"WSIVF\\x00\\x00\\x01"``, u32 count, u32 dims, u32 list, u32 dtype
-  (0 float16, 1 int8), u32 chunk[count] ascending, int8 only: f32 scale[count], then the rows.
+  (0 float16, 1 int8), u32 chunk[count] ascending, int8 only: f32 scale[count], then the rows;
+* ``index/code/{l}.bin`` (code "binary", the default): ``b"WSCOD\\x00\\x00\\x01"``, u32 count,
+  u32 dims, u32 list, u32 chunk[count] ascending, then ``ceil(dims / 8)`` bytes a row: the sign
+  bits of the stored row (bit j = component j > 0, little-endian bit order within a byte).
 
 The rows (and int8 scales) are copied byte for byte from the flat ``index/vectors.bin`` /
 ``index/scales.bin``, so a probed chunk scores exactly as in the flat index.
@@ -24,10 +27,12 @@ from websem.text.errors import WebsemError
 
 from .index import dequantize
 
-__all__ = ["IVF_MAGIC", "KMEANS_NITER", "KMEANS_SEED", "TRAIN_PER_LIST", "ListRows", "assign_lists",
+__all__ = ["CODE_MAGIC", "IVF_MAGIC", "KMEANS_NITER", "KMEANS_SEED", "TRAIN_PER_LIST", "ListRows", "assign_lists",
+           "sign_codes",
            "train_centroids", "train_rows", "write_lists"]
 
 IVF_MAGIC = b"WSIVF\x00\x00\x01"
+CODE_MAGIC = b"WSCOD\x00\x00\x01"
 IVF_DTYPES = {"float16": 0, "int8": 1}
 KMEANS_SEED = 1234
 KMEANS_NITER = 20
@@ -104,9 +109,17 @@ def assign_lists(stored: np.ndarray, scales: np.ndarray | None, centroids: np.nd
     return labels
 
 
+def sign_codes(stored: np.ndarray) -> np.ndarray:
+    """The binary codes of stored rows: uint8 ``[n, ceil(dims / 8)]``, bit j (byte j >> 3, bit
+    j & 7) set when component j is > 0 (the same for int8 and float16 rows: quantizing keeps signs)."""
+    return np.packbits(np.asarray(stored) > 0, axis=1, bitorder="little")
+
+
 def write_lists(root: Path, template: str, stored: np.ndarray, scales: np.ndarray | None,
-                labels: np.ndarray, nlist: int, dtype: str, advance=None) -> list[int]:
-    """Write every IVF list file (``template`` with ``{}`` = the list number); returns the sizes."""
+                labels: np.ndarray, nlist: int, dtype: str, advance=None,
+                codes_template: str | None = None) -> list[int]:
+    """Write every IVF list file (``template`` with ``{}`` = the list number) and, when
+    ``codes_template`` is given, every list's binary codes file; returns the sizes."""
     if dtype not in IVF_DTYPES:
         raise WebsemError(f"websem: a partitioned index stores float16 or int8 vectors, not {dtype}; "
                           "build with --vector-dtype float16 or int8 (or --index flat)")
@@ -125,6 +138,13 @@ def write_lists(root: Path, template: str, stored: np.ndarray, scales: np.ndarra
                 assert scales is not None
                 f.write(np.asarray(scales[ids], dtype="<f4").tobytes())
             f.write(np.ascontiguousarray(stored[ids]).tobytes())
+        if codes_template is not None:
+            cpath = root / codes_template.format(lst)
+            cpath.parent.mkdir(parents=True, exist_ok=True)
+            with open(cpath, "wb") as f:
+                f.write(CODE_MAGIC + struct.pack("<III", len(ids), dims, lst))
+                f.write(ids.astype("<u4").tobytes())
+                f.write(sign_codes(stored[ids]).tobytes() if len(ids) else b"")
         sizes.append(len(ids))
         if advance:
             advance(1)

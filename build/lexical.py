@@ -15,8 +15,10 @@ from pathlib import Path
 from websem.text.analyze import Analyzer
 from websem.text.bm25 import LexicalIndex
 from websem.text.errors import WebsemError
+from websem.text.lexbuild import HEADING_WEIGHT, TITLE_WEIGHT, build_lexical, chunk_headings, chunk_lexical_text
 
 __all__ = [
+    "EXTRACT_PACKAGES",
     "HEADING_WEIGHT",
     "LEXICAL_FILE",
     "SNOWBALL_FILES",
@@ -24,16 +26,12 @@ __all__ = [
     "build_lexical_index",
     "chunk_headings",
     "chunk_lexical_text",
+    "extract_files",
     "snowball_files",
     "write_lexical_index",
 ]
 
 LEXICAL_FILE = "index/lexical.bin"
-# Field weights (BM25 over a repeated-field document, see chunk_lexical_text), chosen by
-# bench/fit_fusion.py on the real sites' dev questions and the judged sets' training queries
-# (docs/hybrid.md "Field weights", "Quality").
-TITLE_WEIGHT = 3
-HEADING_WEIGHT = 2
 # The English stemmer and what it imports. The upstream package __init__ imports all 38
 # languages (767 KB of Python that Pyodide would compile on every start); the bundle ships these
 # three upstream files unchanged plus a 1 KB __init__ exposing the same `stemmer()` API.
@@ -61,57 +59,6 @@ def stemmer(lang):
 '''
 
 
-def chunk_headings(chunks: Sequence[Mapping]) -> list[str]:
-    """The heading of each chunk's section ("" before the first heading).
-
-    A chunk's own ``"heading"`` wins when the chunker provides one. Otherwise it is derived from
-    what chunks.json always carries: chunks of one section share ``(doc, anchor)`` and a section
-    starts with its heading line, so the heading is the first line of the section's first chunk."""
-    first_line: dict[tuple[int, str], str] = {}
-    for c in chunks:
-        anchor = c.get("anchor") or ""
-        key = (int(c["doc"]), anchor)
-        if anchor and key not in first_line:
-            text = (c.get("text") or "").lstrip()
-            first_line[key] = text.split("\n", 1)[0].strip()
-    out = []
-    for c in chunks:
-        h = c.get("heading")
-        if h is None:
-            h = first_line.get((int(c["doc"]), c.get("anchor") or ""), "")
-        out.append(h)
-    return out
-
-
-def chunk_lexical_text(
-    chunk: Mapping,
-    doc: Mapping | None = None,
-    *,
-    title_weight: int = 1,
-    heading: str = "",
-    heading_weight: int = 0,
-) -> str:
-    """What BM25 indexes for a chunk: the document title ``title_weight`` times, the section
-    heading ``heading_weight`` more times, then the chunk text.
-
-    Repeating a field w times is BM25 with that field's term frequencies weighted by w (and the
-    length counting them): titles and headings weigh more than body text with an unchanged
-    index format, so the JS scorer (web/src/lexical.js) needs no change. The title goes into every
-    chunk so a title match counts wherever the best passage is (documents score max over
-    chunks); snippets and highlights use the chunk text only."""
-    if title_weight < 0 or heading_weight < 0:
-        raise WebsemError(
-            f"websem: field weights must be integers >= 0, got title_weight={title_weight}, "
-            f"heading_weight={heading_weight}"
-        )
-    title = (doc or {}).get("title") or ""
-    parts = [title] * title_weight if title else []
-    if heading:
-        parts += [heading] * heading_weight
-    parts.append(chunk.get("text") or "")
-    return "\n".join(parts)
-
-
 def build_lexical_index(
     chunks: Sequence[Mapping],
     docs: Sequence[Mapping] | None = None,
@@ -123,34 +70,15 @@ def build_lexical_index(
     heading_weight: int = HEADING_WEIGHT,
     progress: bool = True,
 ) -> bytes:
-    """Serialized BM25 index over ``chunks`` (bundle order: chunk i = posting id i).
-
-    ``chunks`` are the entries of index/chunks.json ({"doc", "anchor", "text", ...}); ``docs``
-    the entries of index/docs.json (for titles). The field weights are stored in the index
-    header (``"fields"``) for the record; queries do not need them."""
-    analyzer = analyzer or Analyzer()
-    headings = chunk_headings(chunks) if heading_weight else [""] * len(chunks)
-
-    def texts():
-        for c, h in zip(chunks, headings, strict=True):
-            doc = docs[c["doc"]] if docs is not None else None
-            yield analyzer.terms(chunk_lexical_text(c, doc, title_weight=title_weight, heading=h,
-                                                    heading_weight=heading_weight))
-
-    fields = {"title": title_weight, "heading": heading_weight}
+    """Serialized BM25 index over ``chunks`` (``websem.text.lexbuild.build_lexical``, the code
+the in-page index runs too), with a progress bar past 1,000 chunks when ``progress``."""
+    kw = {"analyzer": analyzer, "k1": k1, "b": b, "title_weight": title_weight, "heading_weight": heading_weight}
     if not (progress and len(chunks) > 1000):
-        return LexicalIndex.build(texts(), k1=k1, b=b, analyzer=analyzer.config(), fields=fields).to_bytes()
+        return build_lexical(chunks, docs, **kw).to_bytes()
     from .progress import progress as report
 
     with report("lexical index", len(chunks), unit="chunks") as bar:
-
-        def counted():
-            # Streamed into the index as analyzed: the terms of all chunks are never held at once.
-            for t in texts():
-                yield t
-                bar.advance(1)
-
-        index = LexicalIndex.build(counted(), k1=k1, b=b, analyzer=analyzer.config(), fields=fields)
+        index = build_lexical(chunks, docs, advance=lambda: bar.advance(1), **kw)
     return index.to_bytes()
 
 
@@ -184,4 +112,48 @@ def snowball_files() -> dict[str, bytes]:
     version = importlib.metadata.version("snowballstemmer")
     out = {f"snowballstemmer/{name}": (src / name).read_bytes() for name in SNOWBALL_FILES}
     out["snowballstemmer/__init__.py"] = _SNOWBALL_INIT.format(version=version).encode("utf-8")
+    return out
+
+
+# The pure-Python packages extraction imports (websem.text.extract: bs4 with the stdlib
+# html.parser for HTML, markdown-it-py for Markdown), shipped under BUNDLE/py/ for the in-page
+# index. import name -> (distribution, paths under the package left out: the other tree builders
+# (lxml, html5lib are C or absent in Pyodide), bs4's diagnose tool, markdown-it's command line).
+# soupsieve: bs4.css warns on import without it; typing_extensions: bs4 imports it. Licences
+# (all MIT, typing_extensions PSF-2.0; compatible with websem's Apache-2.0) go to py/LICENSES/.
+EXTRACT_PACKAGES = {
+    "bs4": ("beautifulsoup4", ("builder/_lxml.py", "builder/_html5lib.py", "diagnose.py", "tests/")),
+    "soupsieve": ("soupsieve", ()),
+    "markdown_it": ("markdown-it-py", ("cli/",)),
+    "mdurl": ("mdurl", ()),
+    "typing_extensions": ("typing_extensions", ()),
+}
+
+
+def extract_files() -> dict[str, bytes]:
+    """Files to write under BUNDLE/py/ so that Pyodide imports ``bs4``, ``markdown_it`` and what
+    they import from the same upstream sources as CPython: ``{"bs4/element.py": bytes, ...,
+    "LICENSES/beautifulsoup4-LICENSE": bytes}`` (only the ``*.py`` files, minus
+    ``EXTRACT_PACKAGES``' exclusions; the in-page index writes them into Pyodide lazily)."""
+    import importlib.util
+
+    out: dict[str, bytes] = {}
+    for name, (dist, skip) in EXTRACT_PACKAGES.items():
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise WebsemError(f"websem: the Python package {dist} is not installed; the bundle ships it for "
+                              f"in-page indexing: `pip install {dist}` (websem depends on it)")
+        origin = Path(spec.origin)
+        if spec.submodule_search_locations:  # a package: every .py file under it
+            root = origin.parent
+            for p in sorted(root.rglob("*.py")):
+                rel = p.relative_to(root).as_posix()
+                if "__pycache__" in rel or any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in skip):
+                    continue
+                out[f"{name}/{rel}"] = p.read_bytes()
+        else:
+            out[origin.name] = origin.read_bytes()
+        for f in importlib.metadata.distribution(dist).files or ():
+            if "licen" in f.name.lower() or "licen" in str(f.parent).lower().rsplit("/", 1)[-1]:
+                out[f"LICENSES/{dist}-{f.name}"] = Path(f.locate()).read_bytes()
     return out

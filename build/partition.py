@@ -6,7 +6,10 @@ partitioned bundle splits it so a query fetches only what it needs (formats: doc
 
 * always loaded: ``index/part/table.json`` (counts, IVF list sizes, the BM25 term table of the
   shards, fragment starts, the facet table), ``index/part/centroids.bin``, ``index/part/docmap.bin``;
-* dense: IVF lists ``index/ivf/{l}.bin`` (build/ivf.py), ``nprobe`` of them per query;
+* dense: per IVF list a binary codes shard ``index/code/{l}.bin`` and a rows shard
+  ``index/ivf/{l}.bin`` (build/ivf.py): a query scores the codes of ``nprobe`` lists and reranks
+  its best ``rerank`` candidates exactly with the rows of the lists holding them (code
+  "binary", the default); code "rows" has no codes shards and scores every probed row exactly;
 * lexical: term-range shards ``index/lex/{j}.bin`` (build/shards.py), one per query term;
 * rows: document fragments ``index/frag/{f}.json`` for the result page only.
 
@@ -34,6 +37,8 @@ from .shards import facet_table, write_fragments, write_lexical_shards
 
 __all__ = [
     "AUTO_PARTITION_CHUNKS",
+    "CODES",
+    "RERANK",
     "FRAGMENT_BYTES",
     "INDEX_LAYOUTS",
     "LEX_SHARD_BYTES",
@@ -63,10 +68,17 @@ MAX_NLIST = 16384
 NLIST_PER_SQRT = 4  # nlist = 4 * sqrt(chunks)
 PROBE_ROWS = 4000  # rows a query scores, about (small indexes are probed whole)
 MIN_NPROBE = 32  # lists probed at least (binds above ~250k chunks)
+# The dense code of a partitioned index: "binary" (sign-bit codes scored for every probed row,
+# the best RERANK rescored exactly from the rows shards) or "rows" (every probed row scored
+# exactly: about twice the bytes a query fetches; docs/partitioned.md).
+CODES = ("binary", "rows")
+DEFAULT_CODE = "binary"
+RERANK = 200  # candidates a binary-coded query rescores exactly (at least the documents asked for)
 TABLE = "index/part/table.json"
 CENTROIDS = "index/part/centroids.bin"
 DOCMAP = "index/part/docmap.bin"
 SHARDS = {"ivf": "index/ivf/{}.bin", "lexical": "index/lex/{}.bin", "fragments": "index/frag/{}.json"}
+CODES_SHARDS = "index/code/{}.bin"
 _FLAT_KEYS = ("vectors", "scales", "chunks", "docs", "lexical")
 
 
@@ -144,16 +156,28 @@ def _dump(obj: object) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def check_code(code: str, rerank: int | None) -> None:
+    """Refuse an unknown dense code or a bad ``rerank`` with a websem: error naming them."""
+    if code not in CODES:
+        raise WebsemError(f"websem: index code {code!r} is unknown; allowed: {', '.join(CODES)}")
+    if rerank is not None and (isinstance(rerank, bool) or not isinstance(rerank, numbers.Integral) or rerank < 1):
+        raise WebsemError(f"websem: rerank {rerank!r} is not allowed; pass an integer >= 1")
+
+
 def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int | None = None,
-                    nprobe: int | None = None, progress: bool = True) -> dict:
+                    nprobe: int | None = None, progress: bool = True, code: str = DEFAULT_CODE,
+                    rerank: int | None = None) -> dict:
     """Convert the flat index files under ``root`` (named in ``index_section["files"]``, as
     ``write_index`` + the lexical step wrote them) into the partitioned files, delete the flat
     ones, and return the new ``manifest.index`` section (the caller adds ``model_sha256`` and
     ``chunking``). ``search``: ``manifest.search`` (its ``facets`` choose the facet table's fields).
-    ``nlist``/``nprobe``: None for :func:`default_ivf`; nlist is clamped to the chunk count."""
+    ``nlist``/``nprobe``: None for :func:`default_ivf`; nlist is clamped to the chunk count.
+    ``code``: "binary" (codes shards + exact rerank of ``rerank`` candidates, None = ``RERANK``)
+    or "rows" (every probed row scored exactly)."""
     from .progress import progress as report
 
     check_ivf_options(nlist, nprobe)
+    check_code(code, rerank)
     nlist, nprobe = (None if v is None else int(v) for v in (nlist, nprobe))
     root = Path(root)
     files = index_section["files"]
@@ -178,7 +202,8 @@ def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int
     (root / CENTROIDS).parent.mkdir(parents=True, exist_ok=True)
     (root / CENTROIDS).write_bytes(centroids.tobytes())
     with report("IVF files", nlist, unit="lists", enabled=progress and n > 1000) as bar:
-        sizes = write_lists(root, SHARDS["ivf"], stored, scales, labels, nlist, dtype, bar.advance)
+        sizes = write_lists(root, SHARDS["ivf"], stored, scales, labels, nlist, dtype, bar.advance,
+                            codes_template=CODES_SHARDS if code == "binary" else None)
     del stored, labels
 
     flat_lex = LexicalIndex.from_bytes((root / files["lexical"]).read_bytes())
@@ -202,6 +227,12 @@ def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int
 
     record = dict(index_section.get("lexical") or {})
     record["shards"] = len(shards)
+    ivf = {"nlist": nlist, "nprobe": nprobe, "metric": "ip", "code": code,
+           "kmeans": {"seed": KMEANS_SEED, "niter": KMEANS_NITER, "train_points": trained}}
+    shard_templates = dict(SHARDS)
+    if code == "binary":
+        ivf["rerank"] = int(RERANK if rerank is None else rerank)
+        shard_templates["codes"] = CODES_SHARDS
     return {
         "layout": "partitioned",
         "docs": n_docs,
@@ -209,9 +240,8 @@ def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int
         "dims": dims,
         "vector_dtype": dtype,
         "files": {"centroids": CENTROIDS, "docmap": DOCMAP, "table": TABLE},
-        "shards": dict(SHARDS),
-        "ivf": {"nlist": nlist, "nprobe": nprobe, "metric": "ip",
-                "kmeans": {"seed": KMEANS_SEED, "niter": KMEANS_NITER, "train_points": trained}},
+        "shards": shard_templates,
+        "ivf": ivf,
         "lexical": record,
         "fragments": len(starts),
     }
@@ -229,6 +259,7 @@ def apply_layout(root: Path, index_section: dict, search: dict, *, index: str, n
     section = partition_index(root, index_section, search, nlist=nlist, nprobe=nprobe, progress=progress)
     ivf = section["ivf"]
     return section, (f"index: partitioned ({why}): {ivf['nlist']} IVF lists, {ivf['nprobe']} probed, "
+                     f"{ivf['code']} codes, "
                      f"{section['lexical']['shards']} lexical shards, {section['fragments']} fragments")
 
 
@@ -264,20 +295,23 @@ def _requantize(root: Path, index: dict, dtype: str) -> dict:
 
 
 def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: int | None = None,
-                   vector_dtype: str | None = None, precompress: bool = True, progress: bool = False) -> dict:
+                   vector_dtype: str | None = None, precompress: bool = True, progress: bool = False,
+                   code: str = DEFAULT_CODE, rerank: int | None = None) -> dict:
     """Write a partitioned copy of the flat bundle ``src`` to ``out`` (no re-embedding); return its
     manifest. Every non-index file is copied unchanged (the model, runtime, snapshot), the index
     is partitioned, and manifest.files / encodings / index are rewritten. Atomic like a build:
     ``out`` is replaced only when the new bundle is complete. ``vector_dtype``: the rows' code
     (None: the source's, so both bundles score the very same rows); another code is requantized
     from the source's stored rows (a build quantizes from float32, so int8 rows made from a
-    float16 bundle can differ from a build's by one step in a component)."""
+    float16 bundle can differ from a build's by one step in a component). ``code`` / ``rerank``:
+    as :func:`partition_index`."""
     from websem.export.source import sha256_file
 
     from .bundle import _check_out, _clean_stale, _file_table, _install, _is_bundle
     from .cache import default_cache_dir
 
     check_ivf_options(nlist, nprobe)
+    check_code(code, rerank)
     src, out = Path(src).absolute(), Path(out).absolute()
     try:
         manifest = json.loads((src / "manifest.json").read_text("utf-8"))
@@ -310,7 +344,8 @@ def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: in
             shutil.copyfile(src / rel, dst)
         keep = {k: index[k] for k in ("model_sha256", "chunking") if k in index}
         index = _requantize(tmp, index, vector_dtype or index["vector_dtype"])
-        section = partition_index(tmp, index, manifest["search"], nlist=nlist, nprobe=nprobe, progress=progress)
+        section = partition_index(tmp, index, manifest["search"], nlist=nlist, nprobe=nprobe, progress=progress,
+                                  code=code, rerank=rerank)
         section.update(keep)
         new_files = _file_table(tmp)
         encodings: dict = {}

@@ -30,6 +30,10 @@ raises a ``WebsemError`` naming the file and byte offset unless ``encoding_error
 ``max_doc_bytes`` raises before it is read (folder) or as soon as its line is read (jsonl);
 duplicate ids raise naming the id; a source with no documents raises. Skipped files are
 reported by reason (:meth:`SourceReport.counts`), the full list in ``SourceReport.skipped``.
+
+This module walks folders and corpus files; what happens to one file or record (those rules,
+the extraction, the skip reasons) is ``websem.text.reader``, the copy the in-page index runs in
+Pyodide too.
 """
 
 from __future__ import annotations
@@ -37,25 +41,47 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from websem.text.errors import WebsemError
-
-from .extract import (
+from websem.text.extract import (
     FACET_FIELDS,
     Document,
     Section,
-    extract_html,
     facet_meta,
     html_to_document,
     markdown_to_document,
     slugify,
     text_to_document,
 )
+from websem.text.reader import (
+    DEFAULT_MAX_DOC_BYTES,
+    ENCODING_ERRORS,
+    FOLDER_SUFFIXES,
+    HTML_SUFFIXES,
+    R_BINARY,
+    R_BUNDLE,
+    R_ERROR_PAGE,
+    R_GLOB,
+    R_NO_BODY,
+    R_NO_TEXT,
+    R_NOINDEX,
+    R_NOT_PAGE,
+    R_REDIRECT,
+    R_TYPE,
+    TEXT_SUFFIXES,
+    SourceReport,
+    check_size,
+    decode,
+    drop_unmarked,
+    duplicate_id_error,
+    file_document,
+    is_binary,
+    record_document,
+    strip_shared_title_affix,
+)
+
 from .progress import progress as _progress
 
 __all__ = [
@@ -63,6 +89,17 @@ __all__ = [
     "FACET_FIELDS",
     "FOLDER_SUFFIXES",
     "HTML_SUFFIXES",
+    "R_BINARY",
+    "R_BUNDLE",
+    "R_ERROR_PAGE",
+    "R_GLOB",
+    "R_NO_BODY",
+    "R_NO_TEXT",
+    "R_NOINDEX",
+    "R_NOT_PAGE",
+    "R_REDIRECT",
+    "R_TYPE",
+    "TEXT_SUFFIXES",
     "Document",
     "Section",
     "SourceReport",
@@ -76,74 +113,10 @@ __all__ = [
     "text_to_document",
 ]
 
-HTML_SUFFIXES = (".html", ".htm")
-TEXT_SUFFIXES = (".md", ".markdown", ".txt")
-FOLDER_SUFFIXES = HTML_SUFFIXES + TEXT_SUFFIXES
-# 16 MiB of text is ~4M wordpieces, ~16k chunks: hours of CPU embedding. Bigger documents are
-# almost always a mistake (a log, a dump); the user can raise the limit explicitly.
-DEFAULT_MAX_DOC_BYTES = 16 * 1024 * 1024
-ENCODING_ERRORS = ("strict", "replace")
-
-# Skip reasons: short, stable strings (the build prints one line per reason with its count).
-R_NOT_PAGE = "not a page (in a folder of HTML pages only .html/.htm are indexed; --glob chooses others)"
-R_TYPE = "not a .html/.htm/.md/.markdown/.txt file"
-R_GLOB = "not matched by --glob"
-R_BUNDLE = "a websem bundle folder (never a source)"
-R_NOINDEX = 'noindex (<meta name="robots" content="noindex">)'
-R_REDIRECT = "redirect page (<meta http-equiv=\"refresh\">)"
-R_ERROR_PAGE = "error page (404.html)"
-R_NO_BODY = "no data-websem-body region (other pages of the site mark theirs)"
-R_BINARY = "binary (NUL byte)"
-R_NO_TEXT = "no text"
-
-
-@dataclass
-class SourceReport:
-    """What was skipped or repaired while reading (printed by the CLI, stored in the manifest)."""
-
-    kind: str = ""
-    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}, every skipped file
-    replaced: list[str] = field(default_factory=list)  # files decoded with U+FFFD replacement
-
-    def skip(self, path: str, reason: str) -> None:
-        self.skipped.append({"path": path, "reason": reason})
-
-    def counts(self) -> dict[str, int]:
-        """Skipped files per reason, most frequent first."""
-        return dict(Counter(s["reason"] for s in self.skipped).most_common())
-
-
-# ---------------------------------------------------------------------------------------------
-# reading helpers
-
-
-def _decode(data: bytes, name: str, errors: str, report: SourceReport) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if errors == "replace":
-            report.replaced.append(name)
-            return data.decode("utf-8", errors="replace")
-        raise WebsemError(
-            f"websem: {name} is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`), or pass "
-            "`--encoding-errors replace` to index it with U+FFFD for the bad bytes"
-        ) from None
-
-
-def _is_binary(data: bytes) -> bool:
-    return b"\x00" in data[:8192]
-
-
-def _check_size(size: int, name: str, max_doc_bytes: int) -> None:
-    if size > max_doc_bytes:
-        raise WebsemError(
-            f"websem: {name} is {size / 1e6:.1f} MB, larger than the per-document limit of "
-            f"{max_doc_bytes / 1e6:.1f} MB; split it into smaller documents, or raise the limit "
-            "with `--max-doc-bytes` (embedding ~4 MB of text takes about an hour on one CPU)"
-        )
+# The reading rules (decode, binary, size, extraction by type, records, skip reasons) live in
+# websem.text.reader: the in-page index runs the same copy in Pyodide. Kept here under their
+# historical private names for this module's readers.
+_decode, _is_binary, _check_size = decode, is_binary, check_size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,51 +249,6 @@ def discover(root: Path, report: SourceReport, globs: Iterable[str] = (),
     return chosen
 
 
-_TITLE_SEPS = (" — ", " – ", " - ", " | ", " · ", " :: ", " » ", " • ")
-
-
-def _affixes(title: str) -> tuple[set[str], set[str]]:
-    """Every suffix and prefix of ``title`` that starts/ends at a separator (" — Site", "Site | ")."""
-    sufs, pres = set(), set()
-    for sep in _TITLE_SEPS:
-        start = 0
-        while (i := title.find(sep, start)) > 0:
-            sufs.add(title[i:])
-            pres.add(title[:i + len(sep)])
-            start = i + 1
-    return sufs, pres
-
-
-def strip_shared_title_affix(docs: list[Document]) -> str:
-    """Strip the ``<title>`` suffix (or prefix) shared by most HTML pages (" — Django 3.2
-    documentation") from the titles that came from ``<title>``; return what was stripped.
-
-    "Most" = more than half of the pages with a ``<title>``, and at least two. The longest such
-    affix wins; a title that would become empty keeps its text."""
-    titled = [d for d in docs if d.page_title]
-    if len(titled) < 2:
-        return ""
-    suf_count: Counter[str] = Counter()
-    pre_count: Counter[str] = Counter()
-    for d in titled:
-        sufs, pres = _affixes(d.page_title)
-        suf_count.update(sufs)
-        pre_count.update(pres)
-    need = max(2, len(titled) // 2 + 1)
-    best_suf = max((s for s, n in suf_count.items() if n >= need), key=len, default="")
-    best_pre = max((s for s, n in pre_count.items() if n >= need), key=len, default="")
-    for d in docs:
-        if d.title_from != "title":
-            continue
-        t = d.title
-        if best_suf and t.endswith(best_suf) and t[:-len(best_suf)].strip():
-            t = t[:-len(best_suf)].strip()
-        if best_pre and t.startswith(best_pre) and t[len(best_pre):].strip():
-            t = t[len(best_pre):].strip()
-        d.title = t
-    return best_suf or best_pre
-
-
 def _read_folder(root: Path, report: SourceReport, errors: str, max_doc_bytes: int,
                  globs: Iterable[str], exclude: Iterable[Path], show_progress: bool
                  ) -> list[Document]:
@@ -332,41 +260,11 @@ def _read_folder(root: Path, report: SourceReport, errors: str, max_doc_bytes: i
             bar.advance()
             rel = p.relative_to(root).as_posix()
             _check_size(p.stat().st_size, rel, max_doc_bytes)
-            data = p.read_bytes()
-            if _is_binary(data):
-                report.skip(rel, R_BINARY)
-                continue
-            text = _decode(data, rel, errors, report)
-            url = quote(rel)
-            suffix = p.suffix.lower()
-            is_marked = False
-            if suffix in HTML_SUFFIXES:
-                if p.stem == "404":  # the "not found" page generators write (MkDocs, Hugo, Jekyll)
-                    report.skip(rel, R_ERROR_PAGE)
-                    continue
-                doc, info = extract_html(text, rel, url)
-                if info.noindex:
-                    report.skip(rel, R_NOINDEX)
-                    continue
-                if info.redirect and len(doc.text) < 500:
-                    report.skip(rel, R_REDIRECT)
-                    continue
-                is_marked = info.marked_body
-            elif suffix in (".md", ".markdown"):
-                doc = markdown_to_document(text, rel, url)
-            else:
-                doc = text_to_document(text, rel, url)
-            if not doc.text.strip():
-                report.skip(rel, R_NO_TEXT)
-                continue
-            docs.append(doc)
-            marked.append(is_marked)
-    if any(marked):
-        for doc, m in zip(docs, marked, strict=True):
-            if not m and doc.id.lower().endswith(HTML_SUFFIXES):
-                report.skip(doc.id, R_NO_BODY)
-        docs = [d for d, m in zip(docs, marked, strict=True)
-                if m or not d.id.lower().endswith(HTML_SUFFIXES)]
+            doc, is_marked = file_document(p.read_bytes(), rel, errors, report)
+            if doc is not None:
+                docs.append(doc)
+                marked.append(is_marked)
+    docs = drop_unmarked(docs, marked, report)
     strip_shared_title_affix(docs)
     return docs
 
@@ -395,24 +293,12 @@ def _read_jsonl(
                                   "must be an object with _id, title, text")
             doc_id = str(obj["_id"])
             if doc_id in seen:
-                raise WebsemError(f"websem: duplicate document id {doc_id!r} at {where}; "
-                                  "ids in a corpus must be unique")
+                raise duplicate_id_error(doc_id, where)
             seen.add(doc_id)
-            title = str(obj.get("title") or "").strip()
-            body = str(obj.get("text") or "")
-            if title and not body.lstrip().startswith(title):
-                text = title + "\n\n" + body
-            else:
-                text = body
-            text = text.strip()
-            if not text:
-                report.skipped.append({"path": f"{where} (_id {doc_id})", "reason": "no text"})
-                continue
-            meta = facet_meta(dict(obj["metadata"]) if isinstance(obj.get("metadata"), dict)
-                              else {})
-            url = str(obj.get("url") or f"#{quote(doc_id)}")
-            yield Document(doc_id, title or doc_id, url, text, [Section("", title, 0, len(text))],
-                           meta)
+            doc = record_document(doc_id, obj.get("title"), obj.get("text"), obj.get("url"),
+                                  obj.get("metadata"), where, report)
+            if doc is not None:
+                yield doc
 
 
 def read_source(

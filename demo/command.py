@@ -73,12 +73,13 @@ def prepare_demo(
 
     site.mkdir(parents=True, exist_ok=True)
     build_bundle(docs, site / BUNDLE_DIR, model=Path(model), force=True)
-    # The site itself: the generated pages plus the search page and its stylesheet.
+    # The site itself: the generated pages plus the search page, the page that indexes the
+    # visitor's own files in the browser (private.html), and their stylesheet.
     for sub in ("library", "reference"):
         if (site / sub).exists():
             shutil.rmtree(site / sub)
         shutil.copytree(docs / sub, site / sub)
-    for name in ("index.html", "style.css"):
+    for name in ("index.html", "private.html", "style.css"):
         shutil.copyfile(HERE / "site" / name, site / name)
     log(f"websem demo: site ready in {site} ({time.perf_counter() - t0:.1f} s)")
     return site
@@ -173,7 +174,11 @@ def _search_page(page, query: str) -> list[dict]:
 
     state = "() => document.querySelector('websem-search')?.getAttribute('state')"
     status = "() => document.querySelector('websem-search').shadowRoot.querySelector('.status').textContent"
-    page.wait_for_function(f"() => ['ready', 'error'].includes(({state})())", timeout=CHECK_TIMEOUT_MS)
+    # Ready with the model (tier "full"), not only with its keyword results: the check is of the
+    # whole stack, and its expected first hit is the hybrid one.
+    full = "document.querySelector('websem-search').getAttribute('tier') === 'full'"
+    page.wait_for_function(f"() => ({state})() === 'error' || (({state})() === 'ready' && {full})",
+                           timeout=CHECK_TIMEOUT_MS)
     if page.evaluate(state) == "error":
         raise WebsemError(f"websem: demo check: the search engine failed to load: {page.evaluate(status)}")
     page.locator("websem-search input").fill(query)
@@ -208,8 +213,11 @@ def _search_page(page, query: str) -> list[dict]:
               help="Only these stdlib modules (comma-separated) instead of all of them: a smaller, faster demo.")
 @click.option("--topics", default=None, metavar="NAME,...",
               help="Only these language-reference topics (comma-separated, names as in `help('topics')`).")
+@click.option("--private", is_flag=True,
+              help="Point at the site's private page (private.html): drop your own .txt/.md/.html files, they are "
+                   "indexed and searched inside the browser and stored there; nothing is uploaded.")
 def demo_cmd(out: Path | None, model: Path | None, port: int, serve: bool, check: bool,
-             modules: str | None, topics: str | None) -> None:
+             modules: str | None, topics: str | None, private: bool = False) -> None:
     """Build and serve the demo: Python stdlib docs with in-browser search, fully offline."""
     from websem.text.errors import WebsemError
 
@@ -226,6 +234,9 @@ def demo_cmd(out: Path | None, model: Path | None, port: int, serve: bool, check
             return
     except WebsemError as err:
         raise click.ClickException(str(err)) from err
+    if private:
+        where = f"http://127.0.0.1:{port}/private.html" if serve and port else f"private.html in {site}"
+        click.echo(f"websem demo: index your own files at {where} (they stay in the browser: nothing is uploaded)")
     if not serve:
         click.echo(f"websem demo: serve it with `websem serve {site}`")
         return

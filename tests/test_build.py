@@ -351,7 +351,12 @@ def test_cranfield_bundle_manifest_and_files(cranfield_bundle: Path, model_packa
                 "py/websem_text/wordpiece.py", "py/websem_text/__init__.py"):
         assert rel in m["files"], rel
     assert not any("jsep" in f or "asyncify" in f for f in m["files"])  # wasm-only ORT
-    assert set(m["runtime"]["python_files"]) == {f for f in m["files"] if f.startswith("py/")}
+    # py/: what Pyodide imports at start, what the in-page index's extraction imports, their licences
+    py = {f for f in m["files"] if f.startswith("py/")}
+    extract = set(m["runtime"]["extract_python_files"])
+    assert set(m["runtime"]["python_files"]) | extract == {f for f in py if not f.startswith("py/LICENSES/")}
+    assert not set(m["runtime"]["python_files"]) & extract and "py/bs4/builder/_htmlparser.py" in extract
+    assert "py/LICENSES/beautifulsoup4-LICENSE" in py and "py/bs4/builder/_lxml.py" not in py
     assert m["runtime"]["pyodide"] == "314.0.7" and m["runtime"]["onnxruntime_web"] == "1.30.0"
     # hybrid search (docs/hybrid.md): BM25 over the very chunks of the vectors, trimmed stemmer
     from websem.text.bm25 import LexicalIndex

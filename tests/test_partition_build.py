@@ -170,6 +170,8 @@ def test_every_file_is_listed_and_the_flat_index_is_gone(cranfield_partitioned: 
         assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}, rel
     expected = set(idx["files"].values())
     expected |= {idx["shards"]["ivf"].format(i) for i in range(idx["ivf"]["nlist"])}
+    assert idx["ivf"]["code"] == "binary" and idx["ivf"]["rerank"] == 200
+    expected |= {idx["shards"]["codes"].format(i) for i in range(idx["ivf"]["nlist"])}
     expected |= {idx["shards"]["lexical"].format(j) for j in range(idx["lexical"]["shards"])}
     expected |= {idx["shards"]["fragments"].format(f) for f in range(idx["fragments"])}
     assert {r for r in m["files"] if r.startswith("index/")} == expected
@@ -228,6 +230,21 @@ def test_docmap_and_fragments_hold_every_document_and_chunk_once(cranfield_bundl
     assert seen_docs == list(range(len(docs)))
 
 
+def _check_codes(path: Path, lst: int, dims: int, ids: np.ndarray, stored: np.ndarray) -> None:
+    """A codes shard (architecture.md): header, the list's chunk ids, and bit j of each row set
+    exactly when the stored component j is > 0 (bytes built here bit by bit)."""
+    data = path.read_bytes()
+    assert data[:8] == b"WSCOD\x00\x00\x01"
+    count, got_dims, got_list = struct.unpack_from("<3I", data, 8)
+    assert (count, got_dims, got_list) == (len(ids), dims, lst)
+    assert np.frombuffer(data, dtype="<u4", count=count, offset=20).tobytes() == ids.astype("<u4").tobytes()
+    width = (dims + 7) // 8
+    want = np.zeros((count, width), dtype=np.uint8)
+    for j in range(dims):
+        want[:, j // 8] |= ((stored[:, j] > 0).astype(np.uint8) << (j % 8)).astype(np.uint8)
+    assert data[20 + 4 * count:] == want.tobytes()
+
+
 def _check_lists(part: Path, flat_vectors: np.ndarray, flat_scales: np.ndarray | None) -> list[int]:
     table = json.loads((part / "index/part/table.json").read_text("utf-8"))
     nlist, dims = table["ivf"]["nlist"], table["dims"]
@@ -242,6 +259,7 @@ def _check_lists(part: Path, flat_vectors: np.ndarray, flat_scales: np.ndarray |
         assert np.all(owner[ids] == -1)
         owner[ids] = lst
         assert rows.tobytes() == flat_vectors[ids].tobytes()
+        _check_codes(part / f"index/code/{lst}.bin", lst, dims, ids, flat_vectors[ids])
         if flat_scales is None:
             assert scales is None
         else:
@@ -451,6 +469,10 @@ def test_convert_refuses_what_it_cannot_convert(cranfield_partitioned: Path, cra
         convert_bundle(cranfield_bundle, tmp_path / "x", nlist=4, nprobe=9)
     with pytest.raises(WebsemError, match="onto itself"):
         convert_bundle(cranfield_bundle, cranfield_bundle)
+    with pytest.raises(WebsemError, match="index code 'pq' is unknown; allowed: binary, rows"):
+        convert_bundle(cranfield_bundle, tmp_path / "x", code="pq")
+    with pytest.raises(WebsemError, match="rerank 0 is not allowed; pass an integer >= 1"):
+        convert_bundle(cranfield_bundle, tmp_path / "x", rerank=0)
     assert not (tmp_path / "x").exists()
 
 

@@ -1,7 +1,8 @@
 """`websem query` over partitioned bundles (web/partitioned.py through web/query.py ``Searcher``).
 
-With every IVF list probed a partitioned bundle must answer exactly like its flat twin (ids,
-scores, snippets, highlights, facets) in every mode, with and without filters; BM25 never depends
+With every IVF list probed and every probed row a rerank candidate, a partitioned bundle must
+answer exactly like its flat twin (ids, scores, snippets, highlights, facets) in every mode, with
+and without filters (and so must code "rows" with every list probed); BM25 never depends
 on the probing; at the bundle's own nprobe the dense side is approximate (recall against flat is
 reported, with a loose floor: bench/ measures it). Shards are verified when read: a missing,
 truncated or tampered one fails the query that needs it, naming the file, and the next query
@@ -22,6 +23,7 @@ from websem.web.query import load_bundle, search
 
 WEBSEM = Path(sys.executable).parent / "websem"
 MODES = ("hybrid", "semantic", "lexical")
+ALL = 10**6  # rerank: every probed row is a candidate
 FILTERS = (None, {"section": ["heat"]}, {"tags": ["theory", "supersonic"]},
            {"section": "aerodynamics", "tags": "wind-tunnel"}, {"tags": "no-such-tag"})
 
@@ -63,11 +65,59 @@ def _same(a: dict, b: dict) -> None:
 
 
 def test_all_lists_probed_equals_flat_exactly(cranfield_partitioned: Path, flat, queries) -> None:
-    """nprobe = nlist: 50 Cranfield queries, every mode, the flat bundle's results bit for bit."""
-    every = load_bundle(cranfield_partitioned, nprobe=16)
+    """nprobe = nlist, every row reranked: 50 Cranfield queries, every mode, the flat bundle's
+    results bit for bit."""
+    every = load_bundle(cranfield_partitioned, nprobe=16, rerank=ALL)
     assert every.info()["nlist"] == 16 and every.layout == "partitioned" and flat.layout == "flat"
+    assert every.info()["code"] == "binary"
     for q in queries[:50]:
         for mode in MODES:
+            _same(every.query(q, 10, mode=mode), flat.query(q, 10, mode=mode))
+    with pytest.raises(WebsemError, match="rerank=0; it must be an integer >= 1"):
+        load_bundle(cranfield_partitioned, rerank=0)
+
+
+def test_binary_codes_rerank_candidates_exactly(cranfield_partitioned: Path, part, flat, queries) -> None:
+    """Every list probed, default rerank: the code scores are the query's dot product with the
+    rows' signs; every returned dense hit carries its chunk's exact (flat) score; and recall@10
+    of the flat top 10 stays high (the codes only choose which rows to rescore)."""
+    import numpy as np
+    from websem.web.partitioned import code_lut, code_scores, ordered_dots
+
+    every = load_bundle(cranfield_partitioned, nprobe=16)
+    ix = every.part
+    assert ix.code == "binary" and ix.rerank == 200
+    q = np.asarray(every.embed(queries[0]), dtype=np.float64)
+    chunks, codes = ix.codes_list(0)
+    _, rows_t = ix.ivf_list(0)
+    signs = np.where(rows_t > 0, 1.0, -1.0)
+    assert np.allclose(code_scores(codes, code_lut(q, codes.shape[1])), signs.T @ q, atol=1e-12)
+    got = []
+    for text in queries[:40]:
+        qv = np.asarray(every.embed(text), dtype=np.float32).astype(np.float64)
+        hits = ix.dense_docs(qv, 100)
+        assert len(hits) >= 10
+        exact = ordered_dots(np.ascontiguousarray(flat._rows_t[:, [h.chunk for h in hits]]), qv)
+        assert [h.score for h in hits] == exact.tolist()
+        want_ids = {x["id"] for x in flat.query(text, 10, mode="semantic")["hits"]}
+        have = {x["id"] for x in every.query(text, 10, mode="semantic")["hits"]}
+        got.append(len(want_ids & have) / len(want_ids))
+    assert sum(got) / len(got) >= 0.9, got
+
+
+def test_code_rows_scores_every_probed_row(cranfield_bundle: Path, flat, queries, tmp_path: Path) -> None:
+    """The int8/float16-rows-only code ("rows"): no codes shards; with every list probed it ranks
+    exactly like the flat index."""
+    from websem.build.partition import convert_bundle
+
+    out = tmp_path / "rows"
+    m = convert_bundle(cranfield_bundle, out, nlist=16, nprobe=4, code="rows", precompress=False)
+    assert m["index"]["ivf"]["code"] == "rows" and "rerank" not in m["index"]["ivf"]
+    assert "codes" not in m["index"]["shards"] and not (out / "index" / "code").exists()
+    every = load_bundle(out, nprobe=16)
+    assert every.info()["code"] == "rows"
+    for q in queries[:10]:
+        for mode in ("hybrid", "semantic"):
             _same(every.query(q, 10, mode=mode), flat.query(q, 10, mode=mode))
 
 
@@ -91,7 +141,7 @@ def test_filters_and_facets_equal_the_flat_twin(faceted_partitioned: Path, facet
         f = faceted_flat
         p = tmp_path / "part16"
         convert_bundle(f, p, nlist=8, nprobe=2, precompress=False)
-    ps, fs = load_bundle(p, nprobe=8), load_bundle(f)
+    ps, fs = load_bundle(p, nprobe=8, rerank=ALL), load_bundle(f)
     assert ps.info()["vector_dtype"] == dtype
     facets_seen = 0
     for q in queries[:12]:
@@ -169,7 +219,8 @@ def _first_working(searcher, candidates, **kw) -> dict:
     raise AssertionError("no query avoided the broken shard")
 
 
-@pytest.mark.parametrize("broken", ["ivf list missing", "lexical shard truncated", "fragment tampered with"])
+@pytest.mark.parametrize("broken", ["ivf list missing", "codes shard tampered with", "lexical shard truncated",
+                                    "fragment tampered with"])
 def test_a_broken_shard_fails_only_the_queries_that_need_it(cranfield_partitioned: Path, part, queries,
                                                             tmp_path: Path, broken: str) -> None:
     """The query needing the shard fails with a websem: error naming the file; the same Searcher
@@ -178,6 +229,9 @@ def test_a_broken_shard_fails_only_the_queries_that_need_it(cranfield_partitione
     if broken == "ivf list missing":
         mode, rel = "semantic", f"index/ivf/{part.part.probe(part.embed(q))[0]}.bin"
         message = f"bundle file {rel} is missing"
+    elif broken == "codes shard tampered with":
+        mode, rel = "semantic", f"index/code/{part.part.probe(part.embed(q))[0]}.bin"
+        message = f"{rel} failed its integrity check"
     elif broken == "lexical shard truncated":
         term = part.ranker.analyzer.terms(q)[0]
         shard = max(j for j, first in enumerate(part.part._first_terms) if first <= term)
@@ -193,7 +247,7 @@ def test_a_broken_shard_fails_only_the_queries_that_need_it(cranfield_partitione
     (b / rel).unlink()
     if broken == "lexical shard truncated":
         (b / rel).write_bytes(data[: len(data) // 2])
-    elif broken == "fragment tampered with":
+    elif broken in ("fragment tampered with", "codes shard tampered with"):
         (b / rel).write_bytes(data[:-2] + bytes([data[-2] ^ 1]) + data[-1:])  # same size
     s = load_bundle(b)  # shards are verified when read, not at load
     with pytest.raises(WebsemError, match=message):

@@ -7,8 +7,11 @@ files and the arithmetic, and both sides compute it bit for bit:
 - at load, the always-loaded files (``manifest.index.files``: table.json, centroids.bin,
   docmap.bin) are read and verified against ``manifest.files`` (size and sha256);
 - dense: the query's score against every centroid, the top ``nprobe`` lists (score descending,
-  then list ascending), every row of those lists scored like the flat index, document = max over
-  its scored chunks;
+  then list ascending); with ``ivf.code`` "binary" (the default) every row of those lists is
+  scored by its sign-bit code (``code_scores``), the best ``max(ivf.rerank, limit)`` rows (score
+  descending, then chunk ascending) are rescored exactly from the rows shards of the lists holding
+  them, and only those exact scores rank; with code "rows" every row of the probed lists is scored
+  exactly, like the flat index. Document = max over its exactly scored chunks;
 - lexical: each query term's shard (the last shard whose first term is <= the term in code point
   order), postings with their chunk lengths, BM25 summed exactly like ``bm25.LexicalIndex.scores``;
 - rows: the fragments holding the result documents (their ids, titles, urls and chunk texts).
@@ -35,11 +38,14 @@ import numpy as np
 from websem.text.bm25 import DocHit, aggregate_docs
 from websem.text.errors import WebsemError
 
-__all__ = ["CACHE_BYTES", "PartitionedIndex", "ShardCache", "check_file", "ordered_dots", "read_verified"]
+__all__ = ["CACHE_BYTES", "PartitionedIndex", "ShardCache", "check_file", "code_lut", "code_scores", "ordered_dots",
+           "read_verified"]
 
 CACHE_BYTES = 64 * 1024 * 1024  # default shard cache budget, as the JS runtime's load({cacheBytes})
 TABLE_FORMAT = "websem-partitioned"
 IVF_MAGIC = b"WSIVF\x00\x00\x01"
+CODE_MAGIC = b"WSCOD\x00\x00\x01"
+CODES = ("binary", "rows")  # manifest.index.ivf.code (absent: "rows", the first partitioned format)
 LEX_MAGIC = b"WSLEX\x00\x00\x01"
 LEX_SHARD_FORMAT = "websem-bm25-shard"
 IVF_DTYPES = {0: "float16", 1: "int8"}  # the u32 dtype code of an IVF list file
@@ -95,6 +101,30 @@ def ordered_dots(rows_t: np.ndarray, q: np.ndarray) -> np.ndarray:
     for i in range(rows_t.shape[0]):
         np.multiply(rows_t[i], q[i], out=tmp)
         acc += tmp
+    return acc
+
+
+def code_lut(q: np.ndarray, n_bytes: int) -> np.ndarray:
+    """The query's lookup table of binary codes: float64 ``[n_bytes, 256]``, entry ``[k, v]`` = the
+    sum over bits i = 0..7 of byte value v of ``+q[8k+i]`` (bit set) or ``-q[8k+i]`` (clear),
+    accumulated in i order from 0.0 (components past ``len(q)`` count as 0): the same additions,
+    in the same order, as web/src/ivf.js codeLut."""
+    qp = np.zeros(n_bytes * 8, dtype=np.float64)
+    qp[: len(q)] = q
+    bits = (np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1  # [v, i]
+    lut = np.zeros((n_bytes, 256), dtype=np.float64)
+    for i in range(8):
+        qi = qp[i::8][:, None]  # [k, 1]
+        lut += np.where(bits[None, :, i] == 1, qi, -qi)
+    return lut
+
+
+def code_scores(codes: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """The asymmetric score of each code row (uint8 ``[n, n_bytes]``): ``sum_k lut[k, codes[:, k]]``
+    accumulated in k order from 0.0, i.e. the query's dot product with the row's signs (+-1)."""
+    acc = np.zeros(len(codes), dtype=np.float64)
+    for k in range(codes.shape[1]):
+        acc += lut[k][codes[:, k]]
     return acc
 
 
@@ -173,6 +203,23 @@ def parse_ivf(data: bytes, rel: str, *, lst: int, dims: int, dtype: str, count: 
     return chunks, np.ascontiguousarray(dequantize(stored, scales).T)
 
 
+def parse_codes(data: bytes, rel: str, *, lst: int, dims: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(chunk ids int64 [count], codes uint8 [count, ceil(dims / 8)])`` of one codes shard."""
+    if len(data) < 20 or data[:8] != CODE_MAGIC:
+        raise _bad(rel, "bad magic bytes")
+    n, d, got_list = struct.unpack_from("<3I", data, 8)
+    if (n, d, got_list) != (count, dims, lst):
+        raise _bad(rel, f"header says {n} rows of {d} dims, list {got_list}; "
+                        f"table.json says {count} rows of {dims}, list {lst}")
+    width = (d + 7) // 8
+    want = 20 + 4 * n + n * width
+    if len(data) != want:
+        raise _bad(rel, f"{len(data)} bytes, expected {want}")
+    chunks = _u32s(data, 20, n).astype(np.int64)
+    codes = np.frombuffer(data, dtype=np.uint8, count=n * width, offset=20 + 4 * n).reshape(n, width)
+    return chunks, codes
+
+
 class LexShard:
     """One lexical shard: its terms, idf (float32) and postings with chunk lengths."""
 
@@ -241,9 +288,10 @@ class PartitionedIndex:
     """A verified partitioned bundle's index, read lazily shard by shard."""
 
     def __init__(self, bundle: Path, manifest: Mapping, *, cache_bytes: int = CACHE_BYTES,
-                 nprobe: int | None = None) -> None:
+                 nprobe: int | None = None, rerank: int | None = None) -> None:
         """``manifest``: the bundle's checked manifest (``web.query.check_manifest``).
-        ``nprobe``: lists probed per query (None = ``manifest.index.ivf.nprobe``)."""
+        ``nprobe``: lists probed per query (None = ``manifest.index.ivf.nprobe``); ``rerank``:
+        binary-code candidates rescored exactly (None = ``manifest.index.ivf.rerank``)."""
         self.bundle = Path(bundle)
         self.files = manifest["files"]
         index = manifest["index"]
@@ -254,6 +302,14 @@ class PartitionedIndex:
         self.vector_dtype = index["vector_dtype"]
         self.nlist = int(index["ivf"]["nlist"])
         self.nprobe = int(index["ivf"]["nprobe"]) if nprobe is None else nprobe
+        self.code = index["ivf"].get("code", "rows")
+        self.rerank = int(index["ivf"].get("rerank", 0)) if rerank is None else rerank
+        if rerank is not None and (isinstance(rerank, bool) or not isinstance(rerank, int) or rerank < 1):
+            raise WebsemError(f"websem: rerank={rerank!r}; it must be an integer >= 1")
+        if self.code not in CODES or (self.code == "binary" and (self.rerank < 1 or "codes" not in self.shards)):
+            raise WebsemError(f"websem: manifest.index.ivf.code {self.code!r} (rerank {self.rerank}) is not "
+                              f"readable; allowed: {', '.join(CODES)} (binary with rerank >= 1 and "
+                              f"shards.codes); {_REBUILD}")
         if not (isinstance(self.nprobe, int) and 1 <= self.nprobe <= self.nlist):
             raise WebsemError(f"websem: nprobe={nprobe!r}; it must be an integer from 1 to nlist ({self.nlist})")
         self.cache = ShardCache(cache_bytes)
@@ -336,6 +392,16 @@ class PartitionedIndex:
 
         return self._shard("ivf", lst, parse)
 
+    def codes_list(self, lst: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(chunk ids, codes)`` of IVF list ``lst``'s codes shard (verified, cached)."""
+        def parse(data: bytes, rel: str):
+            chunks, codes = parse_codes(data, rel, lst=lst, dims=self.dims, count=self.sizes[lst])
+            if len(chunks) and (np.any(np.diff(chunks) <= 0) or chunks[-1] >= self.n_chunks):
+                raise _bad(rel, "chunk ids not ascending within the index")
+            return (chunks, codes), chunks.nbytes + codes.nbytes
+
+        return self._shard("codes", lst, parse)
+
     def lex_shard(self, j: int) -> LexShard:
         """Lexical shard ``j`` (verified, cached)."""
         n_terms = self._shard_start[j + 1] - self._shard_start[j]
@@ -378,24 +444,57 @@ class PartitionedIndex:
         (ties: lower document), documents outside ``allowed`` (None = all) dropped before the
         cut; a document's chunk is the lowest-numbered chunk reaching its score."""
         q64 = np.asarray(q, dtype=np.float32).astype(np.float64)
-        chunk_parts, score_parts = [], []
-        for lst in self.probe(q):
-            chunks, rows_t = self.ivf_list(lst)
-            if len(chunks):
-                chunk_parts.append(chunks)
-                score_parts.append(ordered_dots(rows_t, q64))
-        if not chunk_parts:
-            return []
-        chunks = np.concatenate(chunk_parts)
-        scores = np.concatenate(score_parts)
+        allowed_ids = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
+        if self.code == "binary":
+            chunks, scores = self._reranked(q64, max(self.rerank, limit), allowed_ids)
+        else:
+            chunk_parts, score_parts = [], []
+            for lst in self.probe(q):
+                lchunks, rows_t = self.ivf_list(lst)
+                if len(lchunks):
+                    chunk_parts.append(lchunks)
+                    score_parts.append(ordered_dots(rows_t, q64))
+            if not chunk_parts:
+                return []
+            chunks = np.concatenate(chunk_parts)
+            scores = np.concatenate(score_parts)
         docs = self.chunk_doc[chunks]
-        if allowed is not None:
-            keep = np.isin(docs, np.fromiter(allowed, dtype=np.int64))
+        if allowed_ids is not None:
+            keep = np.isin(docs, allowed_ids)
             chunks, scores, docs = chunks[keep], scores[keep], docs[keep]
         by_doc = np.lexsort((chunks, -scores, docs))  # per document: best score, then lowest chunk
         firsts = by_doc[np.r_[True, docs[by_doc][1:] != docs[by_doc][:-1]]] if len(by_doc) else by_doc
         order = firsts[np.lexsort((docs[firsts], -scores[firsts]))][:limit]
         return [DocHit(int(docs[i]), float(scores[i]), int(chunks[i])) for i in order]
+
+    def _reranked(self, q64: np.ndarray, n_candidates: int,
+                  allowed_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(chunk ids, exact scores)`` of the best ``n_candidates`` probed rows by code score
+        (score descending, then chunk ascending; rows of documents outside ``allowed_ids``
+        dropped first), rescored from the rows shards of the lists that hold them."""
+        lut = code_lut(q64, (self.dims + 7) // 8)
+        chunk_parts, score_parts, list_parts = [], [], []
+        for lst in self.probe(q64):
+            lchunks, codes = self.codes_list(lst)
+            if len(lchunks):
+                chunk_parts.append(lchunks)
+                score_parts.append(code_scores(codes, lut))
+                list_parts.append(np.full(len(lchunks), lst, dtype=np.int64))
+        if not chunk_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        chunks, approx, lists = (np.concatenate(p) for p in (chunk_parts, score_parts, list_parts))
+        if allowed_ids is not None:
+            keep = np.isin(self.chunk_doc[chunks], allowed_ids)
+            chunks, approx, lists = chunks[keep], approx[keep], lists[keep]
+        top = np.lexsort((chunks, -approx))[:n_candidates]
+        chunks, lists = chunks[top], lists[top]
+        exact = np.empty(len(chunks), dtype=np.float64)
+        for lst in sorted(set(lists.tolist())):  # each needed rows shard once
+            lchunks, rows_t = self.ivf_list(lst)
+            sel = np.flatnonzero(lists == lst)
+            pos = np.searchsorted(lchunks, chunks[sel])
+            exact[sel] = ordered_dots(np.ascontiguousarray(rows_t[:, pos]), q64)
+        return chunks, exact
 
     def lexical_docs(self, terms: Sequence[str], allowed: Iterable[int] | None = None,
                      limit: int | None = None) -> list[DocHit]:
@@ -441,5 +540,6 @@ class PartitionedIndex:
 
     def stats(self) -> dict:
         """The layout, IVF settings and shard cache counters."""
-        return {"layout": "partitioned", "nlist": self.nlist, "nprobe": self.nprobe,
+        return {"layout": "partitioned", "nlist": self.nlist, "nprobe": self.nprobe, "code": self.code,
+                "rerank": self.rerank,
                 "cache_budget": self.cache.budget, **{f"cache_{k}": v for k, v in self.cache.stats().items()}}

@@ -129,6 +129,21 @@ def _check_partitioned(index: dict, files: dict) -> None:
     if not _is_int(nprobe) or not 1 <= nprobe <= nlist:
         raise WebsemError(f"websem: manifest.index.ivf.nprobe is {json.dumps(nprobe)} but must be an integer "
                           f"from 1 to nlist ({nlist}); {_REBUILD}")
+    code = ivf.get("code", "rows")
+    if code not in ("binary", "rows"):
+        raise WebsemError(f"websem: manifest.index.ivf.code {json.dumps(code)} is unknown; allowed: binary, rows; "
+                          f"{_REBUILD}")
+    if code == "binary":
+        if not (isinstance(shards.get("codes"), str) and "{}" in shards["codes"]):
+            raise WebsemError(f"websem: manifest.index.shards.codes is missing (a path template with {{}} for the "
+                              f"list number; ivf.code is binary); {_REBUILD}")
+        rerank = ivf.get("rerank")
+        if rerank is None:
+            raise WebsemError(f"websem: manifest.index.ivf.rerank is missing (an integer >= 1; ivf.code is "
+                              f"binary); {_REBUILD}")
+        if not _is_int(rerank) or rerank < 1:
+            raise WebsemError(f"websem: manifest.index.ivf.rerank is {json.dumps(rerank)} but must be an integer "
+                              f">= 1 (ivf.code is binary); {_REBUILD}")
 
 
 def _is_int(x: object) -> bool:
@@ -235,11 +250,17 @@ class Searcher:
     """A verified bundle loaded for repeated queries (either index layout)."""
 
     def __init__(self, bundle: Path, *, threads: int | None = None, cache_bytes: int | None = None,
-                 nprobe: int | None = None) -> None:
-        """``cache_bytes`` / ``nprobe``: a partitioned bundle's shard cache budget (None = 64 MiB,
-        the browser's default) and IVF lists probed per query (None = the manifest's)."""
+                 nprobe: int | None = None, index: Path | None = None, rerank: int | None = None) -> None:
+        """``cache_bytes`` / ``nprobe`` / ``rerank``: a partitioned bundle's shard cache budget
+        (None = 64 MiB, the browser's default), IVF lists probed per query and binary-code
+        candidates rescored exactly (None = the manifest's).
+        ``index``: an index exported by the page (``createIndex().export()``) searched instead of
+        the bundle's own, with the bundle's model and text package (``_exported_index``)."""
         self.bundle = Path(bundle)
         self.manifest = verify_bundle(self.bundle)
+        self._index_root = self.bundle
+        if index is not None:
+            self.manifest, self._index_root = _exported_index(self.manifest, Path(index))
         m = self.manifest
         self.layout: str = m["index"].get("layout", "flat")
         self.dims: int = int(m["index"]["dims"])
@@ -252,7 +273,7 @@ class Searcher:
         if self.layout == "partitioned":
             from websem.web.partitioned import CACHE_BYTES, PartitionedIndex
 
-            self.part = PartitionedIndex(self.bundle, m, nprobe=nprobe,
+            self.part = PartitionedIndex(self.bundle, m, nprobe=nprobe, rerank=rerank,
                                          cache_bytes=CACHE_BYTES if cache_bytes is None else cache_bytes)
             if not hasattr(self._bm25, "meta_from_facets"):
                 raise WebsemError("websem: this partitioned bundle's py/websem_text is older than the "
@@ -262,12 +283,12 @@ class Searcher:
         else:
             from websem.build.index import dequantize, read_index
 
-            self.index = read_index(self.bundle, m["index"])
+            self.index = read_index(self._index_root, m["index"])
             self._doc_of = self.index.doc_of_chunk()
             # float32-dequantized rows widened to float64 once, stored transposed for
             # ``ordered_dots`` (the scores' float64 sums in index order, the browser's bits)
             self._rows_t = np.ascontiguousarray(dequantize(self.index.vectors, self.index.scales).T)
-            lexical = (self.bundle / m["index"]["files"]["lexical"]).read_bytes()
+            lexical = (self._index_root / m["index"]["files"]["lexical"]).read_bytes()
             self.ranker = self._bm25.Ranker(lexical, self.index.chunks, self.index.docs, search=m["search"])
         # The bundle's rules (manifest.search): modes (the first is the default), k, n.
         self.modes: tuple[str, ...] = tuple(self.ranker.search["modes"])
@@ -380,10 +401,33 @@ class Searcher:
         return [self.query(q, k, mode=mode, filters=filters)["hits"] for q in queries]
 
 
+def _exported_index(manifest: dict, path: Path) -> tuple[dict, Path]:
+    """The bundle manifest with its ``index`` and ``search`` taken from the exported index at
+    ``path`` (verified, and made with the bundle's model), and the folder holding its files."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from websem.text.inpage import read_export
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise WebsemError(f"websem: --index {path} cannot be read ({e.strerror}); pass the file the page's "
+                          "export() wrote") from None
+    meta, files = read_export(data, model_sha256=manifest["model"]["sha256"], model_id=manifest["model"].get("id", ""))
+    root = Path(tempfile.mkdtemp(prefix="websem-index-"))
+    atexit.register(shutil.rmtree, root, True)
+    for rel, blob in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(blob)
+    return {**manifest, "index": meta["index"], "search": check_search(meta["search"])}, root
+
+
 def load_bundle(bundle: Path, *, threads: int | None = None, cache_bytes: int | None = None,
-                nprobe: int | None = None) -> Searcher:
+                nprobe: int | None = None, index: Path | None = None, rerank: int | None = None) -> Searcher:
     """Verify and load a bundle for searching (``Searcher`` says what the options do)."""
-    return Searcher(bundle, threads=threads, cache_bytes=cache_bytes, nprobe=nprobe)
+    return Searcher(bundle, threads=threads, cache_bytes=cache_bytes, nprobe=nprobe, index=index, rerank=rerank)
 
 
 def search(bundle: Path, queries: list[str], k: int | None = None, mode: str | None = None,
@@ -440,11 +484,14 @@ def _read_queries(path: Path) -> list[tuple[str, str]]:
               help="Only documents whose FIELD (tags, section, language: see the bundle's "
                    "manifest.search.facets) has VALUE. Repeatable: values of one field are "
                    "OR-ed, fields AND-ed.")
+@click.option("--index", "index_file", type=click.Path(path_type=Path), default=None,
+              help="Search an index exported by a page (createIndex().export()) instead of BUNDLE's own; "
+                   "BUNDLE supplies the model (the one the page indexed with) and the text package.")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON line per query: {"query_id", "mode", "hits": [{"id", "score", '
                    '"url", "snippet", "highlights"}], "facets"}.')
 def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int | None, mode: str | None,
-              filter_items: tuple[str, ...], as_json: bool) -> None:
+              filter_items: tuple[str, ...], index_file: Path | None, as_json: bool) -> None:
     """Search BUNDLE on the CPU for QUERY, or for every query of --queries."""
     try:
         if (query is None) == (queries_file is None):
@@ -452,7 +499,7 @@ def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int
                               "(exactly one of them)")
         filters = parse_filters(filter_items) or None
         qs = _read_queries(queries_file) if queries_file else [("0", query)]
-        searcher = load_bundle(bundle)
+        searcher = load_bundle(bundle, index=index_file)
         mode = mode or searcher.modes[0]
         for qid, text in qs:
             res = searcher.query(text, k, mode=mode, filters=filters)

@@ -153,8 +153,8 @@ def cranfield_url(browser_bundle: Path, serve) -> str:
 
 
 def open_search_page(context, url: str) -> tuple[object, PageLog]:
-    """Open BUNDLE/index.html, wait for <websem-search> to load its engine, expose it as
-    `window.engine`. Returns the page and its log."""
+    """Open BUNDLE/index.html, wait for <websem-search> to load its engine and the engine's full
+    tier, expose it as `window.engine`. Returns the page and its log."""
     page = context.new_page()
     log = PageLog()
     log.attach(page)
@@ -168,13 +168,18 @@ def open_search_page(context, url: str) -> tuple[object, PageLog]:
         "() => document.querySelector('websem-search').shadowRoot.querySelector('.status').textContent"
     )
     assert state == "ready", f"engine failed to load: {status}; console: {log.console}"
-    page.evaluate("() => { window.engine = document.querySelector('websem-search').engine; }")
+    # The full tier too: tests compare every mode with `websem query` (test_progressive.py
+    # covers the lexical tier before it).
+    page.evaluate("""async () => {
+        window.engine = document.querySelector('websem-search').engine;
+        await window.engine.ready;
+    }""")
     return page, log
 
 
 def load_error(context, url: str) -> str:
-    """Load the bundle at `url` through the public API in a fresh page; return the error message
-    (fails the test if loading succeeds)."""
+    """Load the bundle at `url` through the public API in a fresh page, full tier included
+    (`engine.ready`); return the error message (fails the test if loading succeeds)."""
     page = context.new_page()
     try:
         # Any page of the origin will do; import the runtime from the bundle itself.
@@ -182,7 +187,7 @@ def load_error(context, url: str) -> str:
         result = page.evaluate(
             """async () => {
                 const m = await import('./websem.js');
-                try { await m.load(new URL('./', location.href)); return {ok: true}; }
+                try { await (await m.load(new URL('./', location.href))).ready; return {ok: true}; }
                 catch (e) { return {ok: false, message: String(e.message)}; }
             }"""
         )

@@ -22,6 +22,7 @@ async function fileFetch(url) {
 
 const { load } = await import(new URL("websem.js", bundle).href);
 const engine = await load(bundle, { fetch: fileFetch, worker: false });
+await engine.ready; // the full tier: every mode ranks as `websem query`
 const results = {};
 for (const mode of modes) {
   results[mode] = [];

@@ -68,6 +68,7 @@ def test_runtime_loads_and_ranks_under_a_strict_csp(browser_context, csp_url: st
         """async (queries) => {
             const m = await import('./websem.js');
             const engine = await m.load(new URL('./', location.href));
+            await engine.ready;
             const out = {};
             for (const mode of ['hybrid', 'semantic', 'lexical']) {
                 out[mode] = [];

@@ -4,7 +4,8 @@ mode, with filters), refuses a missing, truncated or tampered shard for that que
 transient failure once, and keeps its shard cache within `cacheBytes`.
 
 The bundles are the session's `cranfield_partitioned` (the Cranfield bundle with 16 IVF lists, 4
-probed) and `faceted_partitioned` (300 documents with section and tags, 8 lists, 2 probed).
+probed, binary codes reranking 200 candidates) and `faceted_partitioned` (300 documents with
+section and tags, 8 lists, 2 probed).
 Shard faults are injected with Playwright routes on the browser context, which also see the
 requests of the engine's Web Worker."""
 
@@ -27,7 +28,7 @@ TRY_JS = """async ([q, opts]) => {
     try { const r = await window.engine.searchFull(q, opts); return {ok: true, hits: r.hits.length}; }
     catch (e) { return {ok: false, message: String(e.message)}; }
 }"""
-SHARD = re.compile(r"/index/(ivf|lex|frag)/(\d+)\.(?:bin|json)$")
+SHARD = re.compile(r"/index/(ivf|code|lex|frag)/(\d+)\.(?:bin|json)$")
 INDEX_URL = re.compile(r".*/index/.*")
 FLAT_INDEX = ("index/vectors.bin", "index/scales.bin", "index/chunks.json", "index/docs.json", "index/lexical.bin")
 
@@ -57,7 +58,7 @@ def part_page(browser_context, part_url: str, bt):
 class Shards:
     """A route on the browser context over the bundle's index files: logs every request and can
     break a shard: `pending[kind] = (fault, exclude)` breaks the next requested shard of that kind
-    ("ivf", "lex", "frag") not in `exclude`, from then on, until removed from `broken`;
+    ("ivf", "code", "lex", "frag") not in `exclude`, from then on, until removed from `broken`;
     "abort-once" fails its first request only (a connection reset)."""
 
     def __init__(self, context) -> None:
@@ -105,6 +106,7 @@ def _fresh_page(context, url: str, bt, **load_options):
     page.evaluate("""async (opts) => {
         const m = await import('./websem.js');
         window.engine = await m.load(new URL('./', location.href), opts);
+        await window.engine.ready;
     }""", load_options)
     return page
 
@@ -169,13 +171,18 @@ def test_queries_fetch_only_the_shards_they_need(browser_context, part_url: str,
             return shards.requests[before:]
 
         semantic = run("semantic")
+        assert index["ivf"]["code"] == "binary"
+        codes = [p for p in semantic if p.startswith("index/code/")]
+        assert len(codes) == len(set(codes)) == index["ivf"]["nprobe"] < index["ivf"]["nlist"], semantic
+        # rows shards: only of probed lists that hold rerank candidates
         ivf = [p for p in semantic if p.startswith("index/ivf/")]
-        assert 0 < len(ivf) <= index["ivf"]["nprobe"] < index["ivf"]["nlist"], semantic
+        assert 0 < len(ivf) <= index["ivf"]["nprobe"], semantic
+        assert {p.replace("index/ivf/", "index/code/") for p in ivf} <= set(codes), semantic
         assert not [p for p in semantic if p.startswith("index/lex/")], semantic
         frags = [p for p in semantic if p.startswith("index/frag/")]
         assert 0 < len(frags) <= 10 and len(set(frags)) == len(frags), semantic
         lexical = run("lexical")
-        assert not [p for p in lexical if p.startswith("index/ivf/")], lexical
+        assert not [p for p in lexical if p.startswith(("index/ivf/", "index/code/"))], lexical
         assert 0 < len([p for p in lexical if p.startswith("index/lex/")]) <= len(q.split()), lexical
         hybrid = run("hybrid")  # both sides' shards are cached now: at most new fragments
         assert all(p.startswith("index/frag/") for p in hybrid), hybrid
@@ -203,6 +210,7 @@ def test_a_bad_shard_fails_that_query_only(browser_context, part_url: str, queri
     try:
         page = _fresh_page(browser_context, part_url, bt, cacheBytes=0)
         steps = [("ivf", "semantic", queries[0], "lexical", queries[1]),
+                 ("code", "semantic", queries[0], "lexical", queries[1]),
                  ("lex", "lexical", queries[1], "semantic", queries[0]),
                  ("frag", "semantic", queries[2], "semantic", queries[3])]
         for kind, mode, q, other_mode, other_q in steps:
@@ -236,10 +244,10 @@ def test_a_transient_failure_is_retried_once(browser_context, part_url: str, cra
     shards = Shards(browser_context)
     try:
         page = _fresh_page(browser_context, part_url, bt)
-        for kind in ("ivf", "lex", "frag"):
+        for kind in ("ivf", "code", "lex", "frag"):
             shards.pending[kind] = ("abort-once", set())
         got = page.evaluate(SEARCH_FULL_JS, [queries[:1], {"k": 10, "mode": "hybrid"}])
-        assert len(shards.aborted) == 3, shards.aborted
+        assert len(shards.aborted) == 4, shards.aborted
         for path in shards.aborted:
             assert shards.requests.count(path) == 2, path
         want = bt.websem_query_json(cranfield_partitioned, queries[:1], "hybrid")

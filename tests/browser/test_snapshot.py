@@ -17,6 +17,7 @@ N_QUERIES = 5
 LOAD_JS = """async ([queries, options]) => {
     const m = await import('./websem.js');
     const engine = await m.load(new URL('./', location.href), options);
+    await engine.ready;
     const results = [];
     for (const q of queries) results.push(await engine.searchFull(q, {k: 10}));
     const info = engine.info;

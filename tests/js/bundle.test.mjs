@@ -71,8 +71,8 @@ async function goodBundle(layout = "flat") {
       : {
           layout: "partitioned", docs: 2, chunks: 2, dims, vector_dtype: "float16", model_sha256: listed["model/model.onnx"].sha256,
           files: { table: "index/part/table.json", centroids: "index/part/centroids.bin", docmap: "index/part/docmap.bin" },
-          shards: { ivf: "index/ivf/{}.bin", lexical: "index/lex/{}.bin", fragments: "index/frag/{}.json" },
-          ivf: { nlist: 2, nprobe: 1, metric: "ip" },
+          shards: { ivf: "index/ivf/{}.bin", lexical: "index/lex/{}.bin", fragments: "index/frag/{}.json", codes: "index/code/{}.bin" },
+          ivf: { nlist: 2, nprobe: 1, metric: "ip", code: "binary", rerank: 100 },
           lexical: { k1: 1.2, b: 0.75, terms: 4, fields: {}, shards: 1 },
           fragments: 1,
         },

@@ -24,10 +24,15 @@ function queryVector(dims, seed) {
   return Float32Array.from({ length: dims }, (_, j) => Math.fround(Math.sin(seed * 3.1 + j * 1.7)));
 }
 
-/** The dense definition in Python: probe (float64 centroid scores), then every probed row. */
-function pythonDense(c, nlist, nprobe, q, limit, allowed) {
+/**
+ * The dense definition in Python: probe (float64 centroid scores), then every probed row (code
+ * "rows") or, with `rerank` (code "binary"), the best max(rerank, limit) probed rows by sign-code
+ * score (the query's dot product with the row's signs, summed byte by byte from a table of byte
+ * values), rescored exactly.
+ */
+function pythonDense(c, nlist, nprobe, q, limit, allowed, rerank = null) {
   c.pyodide.globals.set("dense_json", JSON.stringify({
-    nlist, nprobe, q: Array.from(q), limit, allowed, dims: c.dims, dtype: c.manifest.index.vector_dtype,
+    nlist, nprobe, q: Array.from(q), limit, allowed, dims: c.dims, dtype: c.manifest.index.vector_dtype, rerank,
     assign: Array.from(c.assign), scales: Array.from(c.scales), chunk_doc: c.chunks.map((ch) => ch.doc),
   }));
   c.pyodide.globals.set("rows16", new Uint8Array(c.rows16.buffer));
@@ -53,14 +58,32 @@ if _j["dtype"] == "int8":
     _vals = [float(array("f", [_raw[i] * _j["scales"][i // _d]])[0]) for i in range(len(_raw))]
 else:
     _vals = struct.unpack(f"<{len(rows16.to_py()) // 2}e", bytes(rows16.to_py()))
-_scores = {}
-for _c, _l in enumerate(_j["assign"]):
-    if _l in _probed:
-        _s = 0.0
-        for _i in range(_d):
-            _s += _q[_i] * _vals[_c * _d + _i]
-        _scores[_c] = _s
 _allowed = None if _j["allowed"] is None else frozenset(_j["allowed"])
+_cands = [_c for _c, _l in enumerate(_j["assign"]) if _l in _probed]
+if _j["rerank"] is not None:
+    _w = (_d + 7) // 8
+    _qp = _q + [0.0] * (8 * _w - _d)
+    _lut = [[0.0] * 256 for _ in range(_w)]
+    for _k in range(_w):
+        for _v in range(256):
+            _s = 0.0
+            for _i in range(8):
+                _s += _qp[8 * _k + _i] if (_v >> _i) & 1 else -_qp[8 * _k + _i]
+            _lut[_k][_v] = _s
+    def _code_score(_c):
+        _s = 0.0
+        for _k in range(_w):
+            _byte = sum(1 << _i for _i in range(8) if 8 * _k + _i < _d and _vals[_c * _d + 8 * _k + _i] > 0)
+            _s += _lut[_k][_byte]
+        return _s
+    _cands = [_c for _c in _cands if _allowed is None or _j["chunk_doc"][_c] in _allowed]
+    _cands = sorted(_cands, key=lambda _c: (-_code_score(_c), _c))[:max(_j["rerank"], _j["limit"])]
+_scores = {}
+for _c in _cands:
+    _s = 0.0
+    for _i in range(_d):
+        _s += _q[_i] * _vals[_c * _d + _i]
+    _scores[_c] = _s
 _hits = aggregate_docs(_scores, _j["chunk_doc"], allowed=_allowed, k=_j["limit"])
 json.dumps({"probed": sorted(_probed), "docs": [[h.doc, h.score, h.chunk] for h in _hits]})
 `));
@@ -88,6 +111,32 @@ for (const dtype of ["float16", "int8"]) {
         const lists = log.map((p) => Number(p.match(/^index\/ivf\/(\d+)\.bin$/)?.[1]));
         assert.ok(lists.every((l) => want.probed.includes(l)), `${log}`);
         assert.equal(new Set(lists).size, lists.length);
+      }
+    }
+  });
+}
+
+for (const dtype of ["float16", "int8"]) {
+  test(`dense, binary codes: candidates by code score, rescored exactly, equal the definition bit for bit (${dtype})`, async () => {
+    for (const [nprobe, rerank] of [[2, 1], [5, 3], [5, 40]]) {
+      const { c, index, log } = await open({ nlist: 5, nprobe, dtype, seed: 11, code: "binary", rerank, dims: 13 });
+      assert.equal(index.code, "binary");
+      for (const [seed, limit, allowed] of [[1, 3, null], [2, 1, null], [3, 4, [0, 2, 4, 6, 8, 10, 12]], [4, 1, [5]]]) {
+        const q = queryVector(c.dims, seed);
+        const want = pythonDense(c, 5, nprobe, q, limit, allowed, rerank);
+        let mask = null;
+        if (allowed) {
+          mask = new Uint8Array(index.nDocs);
+          for (const d of allowed) mask[d] = 1;
+        }
+        log.length = 0;
+        const got = await index.denseDocs(q, limit, mask);
+        assert.deepEqual(triples(got), want.docs, `nprobe ${nprobe}, rerank ${rerank}, seed ${seed}`);
+        // Every probed list's codes shard, and rows shards only of probed lists (each once).
+        const codes = log.filter((p) => p.startsWith("index/code/")).map((p) => Number(p.match(/(\d+)\.bin$/)[1]));
+        const rows = log.filter((p) => p.startsWith("index/ivf/")).map((p) => Number(p.match(/(\d+)\.bin$/)[1]));
+        assert.ok(codes.every((l) => want.probed.includes(l)) && rows.every((l) => want.probed.includes(l)), `${log}`);
+        assert.equal(new Set(rows).size, rows.length);
       }
     }
   });

@@ -45,6 +45,25 @@ export function ivfBytes(list, chunks, dims, rows, scales = null) {
   return concat([head, scaleBytes, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)]);
 }
 
+/** index/code/{list}.bin: `codes` = ceil(dims / 8) bytes a row (sign bits, little-endian). */
+export function codesBytes(list, chunks, dims, codes) {
+  return concat([enc.encode("WSCOD\x00\x00\x01"), u32([chunks.length, dims, list]), u32(chunks), codes]);
+}
+
+/** The sign-bit codes of `count` stored rows (float16 bits or int8): bit j set when row[j] > 0. */
+export function signCodes(rows, dims, count) {
+  const width = (dims + 7) >> 3;
+  const out = new Uint8Array(count * width);
+  for (let r = 0; r < count; r++) {
+    for (let j = 0; j < dims; j++) {
+      const v = rows[r * dims + j];
+      const positive = rows instanceof Uint16Array ? (v & 0x8000) === 0 && (v & 0x7fff) !== 0 : v > 0;
+      if (positive) out[r * width + (j >> 3)] |= 1 << (j & 7);
+    }
+  }
+  return out;
+}
+
 /**
  * index/lex/{shard}.bin of `terms` ([{term, idf, postings: [[chunk, tf, dl], ...]}], sorted by
  * code point), `first` the global index of its first term.
@@ -162,7 +181,7 @@ export function corpusDocs() {
  * reference computations (vectors as float16 bits or int8 + scales, lexical.bin bytes).
  */
 export async function partitionedCorpus({ nlist = 4, nprobe = 2, dtype = "float16", dims = 8, seed = 7,
-  termsPerShard = 5, docsPerFragment = 4 } = {}) {
+  termsPerShard = 5, docsPerFragment = 4, code = "rows", rerank = 3 } = {}) {
   const { pyodide } = await bootPython();
   const r = rng(seed);
   const n = TEXTS.length;
@@ -195,6 +214,10 @@ export async function partitionedCorpus({ nlist = 4, nprobe = 2, dtype = "float1
     files.set(`index/ivf/${l}.bin`, dtype === "int8"
       ? ivfBytes(l, members, dims, pick(rows8), members.map((c) => scales[c]))
       : ivfBytes(l, members, dims, pick(rows16)));
+    if (code === "binary") {
+      const stored = dtype === "int8" ? pick(rows8) : pick(rows16);
+      files.set(`index/code/${l}.bin`, codesBytes(l, members, dims, signCodes(stored, dims, members.length)));
+    }
   }
   // Lexical: the flat index websem_text builds, re-cut into shards (with each chunk's length).
   pyodide.globals.set("texts_json", JSON.stringify(TEXTS));
@@ -252,8 +275,10 @@ json.dumps({"k1": _ix.k1, "b": _ix.b, "avgdl": _ix.avgdl, "analyzer": _ix.analyz
     index: {
       layout: "partitioned", docs: docs.length, chunks: n, dims, vector_dtype: dtype,
       files: { table: "index/part/table.json", centroids: "index/part/centroids.bin", docmap: "index/part/docmap.bin" },
-      shards: { ivf: "index/ivf/{}.bin", lexical: "index/lex/{}.bin", fragments: "index/frag/{}.json" },
-      ivf: { nlist, nprobe }, lexical: { shards: shards.length }, fragments: fragments.length,
+      shards: { ivf: "index/ivf/{}.bin", lexical: "index/lex/{}.bin", fragments: "index/frag/{}.json",
+        ...(code === "binary" ? { codes: "index/code/{}.bin" } : {}) },
+      ivf: { nlist, nprobe, ...(code === "binary" ? { code, rerank } : {}) },
+      lexical: { shards: shards.length }, fragments: fragments.length,
     },
     search,
     files: fileTable(files),

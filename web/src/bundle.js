@@ -1,9 +1,14 @@
 // websem bundle: the verified files of one bundle, its manifest checks and index loading.
 //
 // Every file is fetched once and checked against manifest.json (sha256 + size) before anyone
-// uses it. The manifest checks here and in `websem query` (web/query.py verify_bundle) are the
-// same list, pinned by tests/fixtures/bad_bundles.json (tests/js/bundle.test.mjs).
+// uses it, read as a stream so load() can report bytes loaded / total (progress.js), and the big
+// files are kept in the browser's Cache Storage for repeat visits (cache.js), verified again
+// whenever they are read from there. The manifest checks here and in `websem query`
+// (web/query.py verify_bundle) are the same list, pinned by tests/fixtures/bad_bundles.json
+// (tests/js/bundle.test.mjs).
+import { isBrowser, isCached, openFileCache } from "./cache.js";
 import { WebsemError } from "./errors.js";
+import { ByteProgress, loadPlan, readBody } from "./progress.js";
 
 /** Bundle format versions this runtime reads. */
 export const FORMAT_VERSIONS = [2];
@@ -43,6 +48,11 @@ export function detach(view) {
 }
 
 export async function fetchBytes(fetchFn, url) {
+  return (await fetchResponse(fetchFn, url)).arrayBuffer();
+}
+
+/** The response for `url` (status 2xx), or the WebsemError saying why there is none. */
+export async function fetchResponse(fetchFn, url) {
   let response;
   try {
     response = await fetchFn(url);
@@ -55,20 +65,43 @@ export async function fetchBytes(fetchFn, url) {
         "(`websem build` output) and serve it as static files, e.g. `websem serve BUNDLE`",
     );
   }
-  return response.arrayBuffer();
+  return response;
+}
+
+/** WebAssembly.compileStreaming of `response` (resolves to the module, or to the error). */
+function compileStreaming(response) {
+  return WebAssembly.compileStreaming(response).then(
+    (module) => module,
+    (e) => e,
+  );
 }
 
 /**
  * Fetches bundle files and checks each against manifest.json (sha256 + size) before anyone uses it.
  * Every file is fetched at most once; callers share the promise.
+ *
+ * Options: `cache` (false: never use Cache Storage, cache.js), `plan` (false: report each file's
+ * byte count as an internal "file-bytes" event, which has no stage and never reaches a user, for
+ * another thread's ByteProgress instead of adding them up here), and the engine options that
+ * decide which files load() fetches (progress.js loadPlan).
  */
 export class VerifiedFiles {
-  constructor(base, manifest, fetchFn, onProgress = () => {}) {
+  constructor(base, manifest, fetchFn, onProgress = () => {}, options = {}) {
+    checkCacheOption(options.cache);
     this.base = base;
     this.manifest = manifest;
     this.fetch = fetchFn;
     this.onProgress = onProgress;
     this.cache = new Map();
+    this.modules = new Map();
+    this.pruned = false;
+    // Opened on first use: most small files never ask.
+    this.cacheOption = options.cache;
+    this.store = null;
+    this.progress = options.plan === false ? null : new ByteProgress(loadPlan(manifest, options), onProgress);
+    // Browsers compile the two wasm binaries while they stream in, from the Response itself, so
+    // the browser's compiled-code cache applies on the next visit (wasmModule).
+    this.streamsWasm = isBrowser() && typeof WebAssembly.compileStreaming === "function";
   }
 
   url(path) {
@@ -86,6 +119,22 @@ export class VerifiedFiles {
   }
 
   /**
+   * The compiled WebAssembly.Module of the wasm file `path`, verified: compiled by
+   * WebAssembly.compileStreaming from the response while its bytes are hashed (so the browser's
+   * code cache for that URL applies on a repeat visit), and returned only once the sha256 and
+   * size match manifest.json. Falls back to WebAssembly.compile of the verified bytes where
+   * streaming compilation fails (e.g. a server that does not send `application/wasm`).
+   */
+  wasmModule(path) {
+    let p = this.modules.get(path);
+    if (!p) {
+      p = this.#compile(path);
+      this.modules.set(path, p);
+    }
+    return p;
+  }
+
+  /**
    * Drops the cache and detaches every cached buffer except those in `keep` (paths whose bytes
    * are still viewed, e.g. the int8 index). Call only once every consumer has copied its bytes.
    */
@@ -94,6 +143,7 @@ export class VerifiedFiles {
       if (!keep.has(path)) p.then(detach, () => {});
     }
     this.cache.clear();
+    this.modules.clear();
   }
 
   async text(path) {
@@ -109,13 +159,103 @@ export class VerifiedFiles {
     }
   }
 
+  /**
+   * An event of the Python worker's VerifiedFiles (python.js): its per-file byte counts go into
+   * this one's ByteProgress, everything else on to onProgress.
+   */
+  relay(event) {
+    if (event?.internal === "file-bytes") this.#count(event.file, event.loaded, event.from);
+    else this.onProgress(event);
+  }
+
+  #count(path, loaded, from) {
+    if (this.progress) this.progress.update(path, loaded, from);
+    else this.onProgress({ internal: "file-bytes", file: path, loaded, from });
+  }
+
   async #load(path) {
+    const { buf } = await this.#obtain(path, null);
+    return new Uint8Array(buf);
+  }
+
+  async #compile(path) {
+    let started = 0;
+    const streaming = this.streamsWasm
+      ? (response) => {
+          started = performance.now();
+          return compileStreaming(response);
+        }
+      : null;
+    const { buf, side } = await this.#obtain(path, streaming);
+    let module = side ? await side : null;
+    const streamed = module instanceof WebAssembly.Module;
+    if (!streamed) {
+      started = performance.now();
+      module = await WebAssembly.compile(buf);
+    }
+    // How long compiling took (streaming: from the first byte, overlapping the download): on a
+    // repeat visit the browser's code cache makes this a fraction of the cold time (bench/browser.py).
+    this.onProgress({ stage: "compiled", file: path, compile_ms: performance.now() - started, streaming: streamed });
+    return module;
+  }
+
+  #storeFor(path, entry) {
+    if (!isCached(entry, path)) return Promise.resolve(null);
+    this.store ??= openFileCache(this.cacheOption, this.base);
+    return this.store;
+  }
+
+  /**
+   * The verified bytes of `path`: from Cache Storage when it holds a good copy (a bad one is
+   * deleted and reported as "cache-refused"), else from the network (then stored). `onResponse`
+   * sees each response before its body is read; what it returns comes back as `side`.
+   */
+  async #obtain(path, onResponse) {
     const entry = manifestEntry(this.manifest, path, this.url("manifest.json"));
     const url = this.url(path);
-    const buf = await fetchBytes(this.fetch, url);
+    const store = await this.#storeFor(path, entry);
+    if (store) {
+      const hit = await store.match(path, entry.sha256);
+      if (hit) {
+        const side = onResponse?.(hit.clone()) ?? null;
+        try {
+          // Counted once verified: a copy that fails its check must not count as loaded.
+          const buf = await readBody(hit, entry.size, url, () => {});
+          await checkBytes(path, buf, entry, `${url} (browser Cache Storage)`);
+          this.#count(path, buf.byteLength, "cache");
+          this.onProgress({ stage: "verified", file: path, bytes: buf.byteLength, from: "cache" });
+          return { buf, side };
+        } catch (e) {
+          await store.remove(path, entry.sha256);
+          this.onProgress({ stage: "cache-refused", file: path, reason: String(e?.message ?? e) });
+        }
+      }
+    }
+    const response = await fetchResponse(this.fetch, url);
+    const side = onResponse?.(response.clone()) ?? null;
+    const buf = await readBody(response, entry.size, url, (n) => this.#count(path, n, "network"));
     await checkBytes(path, buf, entry, url);
     this.onProgress({ stage: "verified", file: path, bytes: buf.byteLength });
-    return new Uint8Array(buf);
+    if (store) {
+      const type = path.endsWith(".wasm") ? "application/wasm" : "application/octet-stream";
+      // Not awaited: loading goes on while the browser writes the copy. An older build's
+      // entries of this bundle are dropped once, when the first new file is stored.
+      store.put(path, entry.sha256, buf, type).then((stored) => {
+        if (stored && !this.pruned) {
+          this.pruned = true;
+          return store.prune(this.manifest);
+        }
+        return 0;
+      });
+    }
+    return { buf, side };
+  }
+}
+
+/** Throws the `websem:` error for a `cache` option that is not a boolean (or undefined). */
+export function checkCacheOption(value) {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new WebsemError(`option cache must be true or false, got ${JSON.stringify(value)}; false keeps bundle files out of the browser's Cache Storage`);
   }
 }
 
@@ -182,6 +322,24 @@ function checkPartitioned(index) {
     throw new WebsemError(
       `manifest.index.ivf.nprobe is ${JSON.stringify(nprobe)} but must be an integer from 1 to nlist (${nlist}); ${REBUILD}`,
     );
+  }
+  const code = index.ivf.code ?? "rows";
+  if (code !== "binary" && code !== "rows") {
+    throw new WebsemError(`manifest.index.ivf.code ${JSON.stringify(code)} is unknown; allowed: binary, rows; ${REBUILD}`);
+  }
+  if (code === "binary") {
+    if (typeof shards.codes !== "string" || !shards.codes.includes("{}")) {
+      throw new WebsemError(
+        `manifest.index.shards.codes is missing (a path template with {} for the list number; ivf.code is binary); ${REBUILD}`,
+      );
+    }
+    const { rerank } = index.ivf;
+    if (rerank == null) throw new WebsemError(`manifest.index.ivf.rerank is missing (an integer >= 1; ivf.code is binary); ${REBUILD}`);
+    if (!Number.isInteger(rerank) || rerank < 1) {
+      throw new WebsemError(
+        `manifest.index.ivf.rerank is ${JSON.stringify(rerank)} but must be an integer >= 1 (ivf.code is binary); ${REBUILD}`,
+      );
+    }
   }
 }
 

@@ -6,7 +6,8 @@
 //
 // Attributes: `bundle` (folder URL, default "./"), `k` (default: the bundle's manifest.search.k),
 // `placeholder`, `facet` (the field of the filter <select>, default: the bundle's first facet
-// field; none, no filter); `state` is set by the element: loading | ready | searching | error.
+// field; none, no filter); `state` is set by the element: loading | ready | searching | error,
+// and `tier`: lexical (keyword results while the model loads, with a progress bar) | full.
 // Document text is rendered with textContent only, never as HTML.
 
 import type { Engine, EngineInfo, Range, SearchResult } from "../websem.js";
@@ -18,7 +19,10 @@ export interface WebsemResultsDetail extends SearchResult {
 
 /** The element's events. */
 export interface WebsemSearchEventMap extends HTMLElementEventMap {
+  /** The engine answers (its lexical tier at least: `info.tier`). */
   "websem-ready": CustomEvent<EngineInfo>;
+  /** The full tier is up: the current query runs again, its results updated in place (a `websem-results` with `tier: "full"` follows). */
+  "websem-model-ready": CustomEvent<EngineInfo>;
   "websem-results": CustomEvent<WebsemResultsDetail>;
   "websem-error": CustomEvent<{ message: string }>;
 }

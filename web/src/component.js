@@ -3,8 +3,13 @@
 //   <script type="module" src="./runtime/component.js"></script>
 //   <websem-search bundle="./" k="10" placeholder="Search the docs" facet="section"></websem-search>
 //
-// Attribute `state` reflects loading | ready | searching | error. Events: `websem-ready`
-// (detail: info), `websem-results` (detail: {query, hits, facets, mode}), `websem-error` (detail: {message}).
+// Attribute `state` reflects loading | ready | searching | error, attribute `tier` the engine's
+// tier: "lexical" while the model loads (keyword results; a progress bar shows the bytes loaded),
+// then "full". When the model is up the current query runs again and its results replace the
+// keyword ones in place (the same list items, the input untouched: no flicker, focus and cursor
+// kept). Events: `websem-ready` (detail: info, as soon as keyword results can be shown),
+// `websem-model-ready` (detail: info, the full tier is up), `websem-results` (detail: {query,
+// hits, facets, mode, tier}), `websem-error` (detail: {message}).
 // A mode selector (the bundle's modes, its default first) and one filter (a <select> over the
 // values of the `facet` field, default the bundle's first facet field, with counts) sit above the results; query terms
 // in snippets are <mark> elements. Every piece of document text goes into the DOM through
@@ -24,6 +29,8 @@ a:hover { text-decoration: underline; }
 .score { color: #888; font-size: .8em; margin-left: .5rem; }
 .controls { display: flex; gap: .5rem; margin-top: .4rem; }
 .controls select { font: inherit; font-size: .9em; }
+progress { display: block; width: 100%; height: .3rem; margin-top: .3rem; }
+progress[hidden] { display: none; }
 mark { background: #fff3a0; color: inherit; padding: 0; }
 `;
 
@@ -35,6 +42,8 @@ export class WebsemSearch extends HTMLElement {
   #engine = null;
   #timer = 0;
   #seq = 0;
+  #shownTier = null; // the tier of the results on screen
+  #snippetKeys = new WeakMap(); // snippet <p> -> the [snippet, highlights] it shows
 
   constructor() {
     super();
@@ -60,9 +69,16 @@ export class WebsemSearch extends HTMLElement {
     const controls = document.createElement("div");
     controls.className = "controls";
     controls.append(this.modeSelect, this.filterSelect);
+    // Bytes loaded / total while the engine and then the model load (onProgress "bytes" events;
+    // indeterminate until the first one).
+    this.progress = document.createElement("progress");
+    this.progress.setAttribute("part", "progress");
+    this.progress.setAttribute("aria-label", "Loading search");
+    this.progress.max = 1;
+    this.progress.hidden = true;
     this.list = document.createElement("ol");
     this.list.setAttribute("part", "results");
-    root.append(style, this.input, controls, this.statusLine, this.list);
+    root.append(style, this.input, this.progress, controls, this.statusLine, this.list);
   }
 
   /** The loaded engine (null until `websem-ready`). */
@@ -80,14 +96,20 @@ export class WebsemSearch extends HTMLElement {
 
   async #load() {
     this.#setState("loading", "Loading search…");
+    this.progress.hidden = false;
+    this.progress.removeAttribute("value");
     const bundle = new URL(this.getAttribute("bundle") ?? "./", document.baseURI);
     try {
       this.#engine = await load(bundle, {
         onProgress: (e) => {
-          if (this.getAttribute("state") === "loading") this.statusLine.textContent = `Loading search… (${e.stage})`;
+          if (e.stage === "bytes" && e.overall?.total > 0) this.progress.value = Math.min(1, e.overall.loaded / e.overall.total);
+          if (this.getAttribute("state") === "loading" && e.stage !== "bytes") {
+            this.statusLine.textContent = `Loading search… (${e.stage})`;
+          }
         },
       });
     } catch (e) {
+      this.progress.hidden = true;
       this.#fail(e);
       return;
     }
@@ -102,9 +124,32 @@ export class WebsemSearch extends HTMLElement {
     );
     this.modeSelect.value = modes[0];
     this.modeSelect.hidden = modes.length < 2;
+    this.setAttribute("tier", this.#engine.info.tier ?? "full");
+    this.progress.hidden = this.#engine.info.tier !== "lexical";
     this.#setState("ready", "");
     this.dispatchEvent(new CustomEvent("websem-ready", { detail: this.#engine.info }));
     if (this.input.value.trim()) this.#search();
+    if (this.#engine.info.tier === "lexical") this.#awaitModel(this.#engine);
+  }
+
+  /** The full tier: re-run the current query quietly and update the results in place. */
+  async #awaitModel(engine) {
+    try {
+      await engine.ready;
+    } catch (e) {
+      // Keyword results keep working; say why semantic ranking is missing.
+      this.progress.hidden = true;
+      const message = e?.message ?? String(e);
+      this.statusLine.textContent = `Keyword results only: ${message}`;
+      this.dispatchEvent(new CustomEvent("websem-error", { detail: { message } }));
+      console.warn(message);
+      return;
+    }
+    if (engine !== this.#engine) return;
+    this.progress.hidden = true;
+    this.setAttribute("tier", "full");
+    this.dispatchEvent(new CustomEvent("websem-model-ready", { detail: engine.info }));
+    if (this.input.value.trim() && this.#shownTier === "lexical") this.#search({ quiet: true });
   }
 
   #schedule() {
@@ -112,16 +157,18 @@ export class WebsemSearch extends HTMLElement {
     this.#timer = setTimeout(() => this.#search(), DEBOUNCE_MS);
   }
 
-  async #search() {
+  /** Run the input's query; `quiet`: keep the status line (a re-run when the model arrives). */
+  async #search({ quiet = false } = {}) {
     if (!this.#engine) return;
     const query = this.input.value.trim();
     const seq = ++this.#seq;
     if (!query) {
       this.list.replaceChildren();
+      this.#shownTier = null;
       this.#setState("ready", "");
       return;
     }
-    this.#setState("searching", "Searching…");
+    if (!quiet) this.#setState("searching", "Searching…");
     const field = this.#facetField();
     const value = this.filterSelect.value;
     // No k attribute: the bundle's default (manifest.search.k).
@@ -139,7 +186,9 @@ export class WebsemSearch extends HTMLElement {
     const { hits, facets } = result;
     if (field) this.#renderFilter(field, facets[field] ?? [], value); // no facet field: no filter
     this.#render(hits);
-    this.#setState("ready", hits.length ? `${hits.length} results` : "No results");
+    this.#shownTier = result.tier ?? "full";
+    const count = hits.length ? `${hits.length} results` : "No results";
+    this.#setState("ready", this.#shownTier === "lexical" ? `${count} (keyword matches; semantic ranking loading)` : count);
     this.dispatchEvent(new CustomEvent("websem-results", { detail: { query, ...result } }));
   }
 
@@ -173,24 +222,38 @@ export class WebsemSearch extends HTMLElement {
     this.filterSelect.hidden = this.filterSelect.options.length < 2;
   }
 
+  /** The hits as list items, updated in place: item i is reused for hit i (its content changes
+   * only where it differs), so a re-ranked list does not flash and nothing is re-created. */
   #render(hits) {
-    const items = hits.map((h) => {
-      const li = document.createElement("li");
-      li.setAttribute("part", "hit");
+    const items = [...this.list.children];
+    hits.forEach((h, i) => {
+      let li = items[i];
+      if (!li) {
+        li = document.createElement("li");
+        li.setAttribute("part", "hit");
+        const score = document.createElement("span");
+        score.className = "score";
+        const p = document.createElement("p");
+        p.className = "snippet";
+        li.append(document.createElement("a"), score, p);
+        this.list.append(li);
+      }
+      const [a, score, p] = li.children;
       li.dataset.id = h.id;
-      const a = document.createElement("a");
-      a.textContent = h.title || h.id;
-      if (h.url && !/^\s*javascript:/i.test(h.url)) a.href = h.url;
-      const score = document.createElement("span");
-      score.className = "score";
-      score.textContent = h.score.toFixed(3);
-      const p = document.createElement("p");
-      p.className = "snippet";
-      p.append(...highlighted(h.snippet ?? "", h.highlights ?? []));
-      li.append(a, score, p);
-      return li;
+      const title = h.title || h.id;
+      if (a.textContent !== title) a.textContent = title;
+      const href = h.url && !/^\s*javascript:/i.test(h.url) ? h.url : null;
+      if (href === null) a.removeAttribute("href");
+      else if (a.getAttribute("href") !== href) a.setAttribute("href", href);
+      const shown = h.score.toFixed(3);
+      if (score.textContent !== shown) score.textContent = shown;
+      const key = JSON.stringify([h.snippet ?? "", h.highlights ?? []]);
+      if (this.#snippetKeys.get(p) !== key) {
+        this.#snippetKeys.set(p, key);
+        p.replaceChildren(...highlighted(h.snippet ?? "", h.highlights ?? []));
+      }
     });
-    this.list.replaceChildren(...items);
+    for (const extra of items.slice(hits.length)) extra.remove();
   }
 
   #fail(e) {

@@ -7,12 +7,23 @@
 // stdlib package `websem_text` (python.js), embeds them with onnxruntime-web (model.js) and ranks
 // exactly like the CPU reference `websem query` (search.js; docs/architecture.md "Search
 // semantics").
+//
+// Two tiers (docs/architecture.md, "Tiers"): the lexical tier (lexical-tier.js: the analyzer's
+// JS twin, BM25, filters, facets and snippets in plain JS over chunks.json, docs.json and
+// lexical.bin, or a partitioned bundle's always-loaded files and per-query shards) answers as
+// soon as those files are verified, so `load()` resolves long before Pyodide and the model; the
+// full tier (Pyodide + onnxruntime-web) starts downloading right after and `engine.ready`
+// resolves when it is up. Until then a hybrid query answers with the lexical ranking (`tier:
+// "lexical"`), a lexical one with its own full answer, a semantic one waits for the model.
+// `progressive: false` loads everything before `load()` resolves.
 import { VerifiedFiles, asBundleBase, indexPaths, loadIndex, readManifest } from "./bundle.js";
 import { WebsemError, cspError } from "./errors.js";
+import { openLexical } from "./lexical.js";
+import { createLexicalTier, createPartitionedLexicalTier, lexicalTierTable } from "./lexical-tier.js";
 import { embedder, loadSession } from "./model.js";
 import { openPartitioned, partitionedPaths } from "./partitioned.js";
 import { startPython } from "./python.js";
-import { createSearch, resolveMode, setupRanker } from "./search.js";
+import { createSearch, filtersJson, resolveMode, setupRanker } from "./search.js";
 import { checkCacheBytes } from "./shards.js";
 
 export { WebsemError };
@@ -60,7 +71,7 @@ export async function createEngine(bundleUrl, opts = {}) {
     // busy (ORT session creation) when they arrive.
     const ms = (event.at != null && globalThis.performance ? event.at - performance.timeOrigin : now()) - started;
     // info.timings: when each milestone and each verified file arrived (ms since load started).
-    timings[event.stage === "verified" ? `verified ${event.file}` : event.stage] = Math.round(ms);
+    if (event.stage !== "bytes") timings[event.stage === "verified" ? `verified ${event.file}` : event.stage] = Math.round(ms);
     try {
       opts.onProgress?.({ ...event, ms });
     } catch {
@@ -69,49 +80,153 @@ export async function createEngine(bundleUrl, opts = {}) {
   };
   const manifest = await readManifest(fetchFn, base);
   onProgress({ stage: "manifest" });
-  const files = new VerifiedFiles(base, manifest, fetchFn, onProgress);
-
-  // Everything at once: the loaders share the verified-file cache, and each awaits only what it
-  // needs, so Pyodide boots while the model and index download and ORT compiles.
-  const pythonP = startPython(files, manifest, base, onProgress, opts);
-  const sessionP = loadSession(files, manifest, opts, onProgress);
+  const files = new VerifiedFiles(base, manifest, fetchFn, onProgress, opts);
   const partitioned = manifest.index.layout === "partitioned";
-  const indexP = partitioned ? openPartitioned(files, manifest, { cacheBytes }) : loadIndex(files, manifest);
-  const lexicalP = setupRanker(pythonP, files, manifest, onProgress, indexP);
-  // Avoid unhandled-rejection noise from the losers when one part fails first.
-  for (const p of [pythonP, sessionP, indexP, lexicalP]) p.catch(() => {});
-  let python;
-  let model;
-  let index;
-  let lexical;
-  try {
-    [python, model, index, lexical] = await Promise.all([pythonP, sessionP, indexP, lexicalP]);
-  } catch (e) {
-    // Stop what did start (a nested worker would otherwise live on).
-    pythonP.then((p) => p.close(), () => {});
-    sessionP.then((s) => s.session.release(), () => {});
-    throw cspError(e) ?? e;
-  }
-  if (opts.dropBytes !== false) {
-    // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps), so free
-    // the verified downloads, ~40 MB on the default model. Detached rather than merely dropped:
-    // after a snapshot boot little garbage is made, so the GC may not run for a long time
-    // (renderer RSS stayed ~70 MB higher). The index files stay: int8 vectors and the lexical
-    // postings (flat), the centroids and the document map (partitioned) are views of the
-    // downloaded bytes.
-    files.release(partitioned ? partitionedPaths(manifest) : indexPaths(manifest));
-  }
-  onProgress({ stage: "ready" });
-
-  const { session, memory: ortMemory } = model;
-  const runModel = embedder(model);
-  const embed = async (text) => {
-    const [ids, mask, types] = await python.encode(text);
-    return runModel(ids, mask, types);
+  // The lexical tier and the flat index read the same chunks.json and docs.json: parse each once
+  // (an own property shadowing VerifiedFiles.json; dropped with the download cache).
+  const parsed = new Map();
+  const verifiedJson = files.json.bind(files);
+  files.json = (path) => {
+    if (!parsed.has(path)) parsed.set(path, verifiedJson(path));
+    return parsed.get(path);
   };
-  const run = createSearch({ python, index, lexical, embed, search: manifest.search });
-  const modes = manifest.search.modes.slice();
+  const paths = manifest.index.files;
+  const lexicalP = partitioned ? null : files.bytes(paths.lexical).then((b) => openLexical(b, manifest.index.chunks));
+  // A partitioned index's always-loaded files: both tiers read the same index (and shard cache).
+  const partitionedP = partitioned ? openPartitioned(files, manifest, { cacheBytes }) : null;
+  for (const p of [lexicalP, partitionedP]) p?.catch(() => {});
+  let pindex = null;
+  partitionedP?.then((ix) => {
+    pindex = ix;
+  }, () => {});
+
+  // The lexical tier first: its three files are fetched before anything else (on a slow link
+  // they must not queue behind 40 MB of model and Pyodide), then the full tier's downloads start.
+  // (A partitioned bundle: table.json, centroids and docmap; shards and fragments per query.)
+  const tierTable = opts.progressive === false ? null : lexicalTierTable(manifest);
+  let tier = null;
+  if (tierTable) {
+    try {
+      if (partitioned) {
+        tier = createPartitionedLexicalTier({ index: await partitionedP, search: tierTable });
+      } else {
+        const [chunks, docs, lexical] = await Promise.all([files.json(paths.chunks), files.json(paths.docs), lexicalP]);
+        tier = createLexicalTier({ chunks, docs, lexical, chunkDoc: chunks.map((c) => c.doc), search: tierTable });
+      }
+      onProgress({ stage: "lexical-ready" });
+    } catch {
+      // Not answerable early (a file or the analyzer config refused): load() waits for the full
+      // tier, whose loaders report the same file with their own error if it is really broken.
+      tier = null;
+    }
+  }
+
+  let full = null; // the full tier once up: {python, session, ortMemory, index, run, embed, ...}
+  let fullError = null;
   let queue = Promise.resolve();
+  let closed = false;
+  const info = {
+    bundle: base,
+    format_version: manifest.format_version,
+    model: manifest.model,
+    index: {
+      docs: tier ? tier.nDocs : null,
+      chunks: manifest.index.chunks ?? null,
+      dims: manifest.index.dims,
+      vector_dtype: manifest.index.vector_dtype,
+      layout: partitioned ? "partitioned" : "flat",
+      // Partitioned: the IVF lists and how many a query probes.
+      ...(pindex ? { ivf: { nlist: pindex.nlist, nprobe: pindex.nprobe } } : {}),
+    },
+    // The bundle's query-time rules (modes, k, n, snippet_chars, facets, fusion).
+    search: manifest.search,
+    // Search modes this bundle supports: the first is the default.
+    modes: manifest.search.modes.slice(),
+    // "lexical" until the full tier is up (engine.ready), then "full".
+    tier: "lexical",
+    // ORT's threads and whether Pyodide came from the memory snapshot: null until the full tier.
+    threads: null,
+    pyodide_snapshot: null,
+    // Milliseconds from the start of load() until it resolved, and until the full tier was up.
+    load_ms: null,
+    ready_ms: null,
+    timings,
+  };
+  const fullP = loadFull().then((f) => {
+    full = f;
+    tier = null; // the full tier answers every mode now; let the JS tier's tables go
+    parsed.clear();
+    Object.assign(info, { tier: "full", threads: f.threads, pyodide_snapshot: f.snapshot, ready_ms: now() - started });
+    Object.assign(info.index, {
+      docs: partitioned ? f.index.nDocs : f.index.docs.length,
+      chunks: f.index.n,
+      dims: f.index.dims,
+      // Partitioned: the IVF lists and how many a query probes.
+      ...(partitioned ? { ivf: { nlist: f.index.nlist, nprobe: f.index.nprobe } } : {}),
+    });
+    return f;
+  });
+  fullP.catch((e) => {
+    fullError = e;
+  });
+  if (!tier) await fullP;
+  info.load_ms = now() - started;
+
+  /** Everything else: Pyodide (tokenizer, ranker), the ORT session, the dense index. */
+  async function loadFull() {
+    // Everything at once: the loaders share the verified-file cache, and each awaits only what it
+    // needs, so Pyodide boots while the model and index download and ORT compiles.
+    const pythonP = startPython(files, manifest, base, onProgress, opts);
+    const sessionP = loadSession(files, manifest, opts, onProgress);
+    const indexP = partitioned ? partitionedP : loadIndex(files, manifest);
+    const rankerP = setupRanker(pythonP, files, manifest, onProgress, indexP, lexicalP);
+    // Avoid unhandled-rejection noise from the losers when one part fails first.
+    for (const p of [pythonP, sessionP, indexP, rankerP]) p.catch(() => {});
+    let python;
+    let model;
+    let index;
+    let lexical;
+    try {
+      [python, model, index, lexical] = await Promise.all([pythonP, sessionP, indexP, rankerP]);
+    } catch (e) {
+      // Stop what did start (a nested worker would otherwise live on).
+      pythonP.then((p) => p.close(), () => {});
+      sessionP.then((s) => s.session.release(), () => {});
+      throw cspError(e) ?? e;
+    }
+    if (closed) {
+      python.close();
+      await model.session.release();
+      throw new WebsemError("this engine was closed; call load() again");
+    }
+    if (opts.dropBytes !== false) {
+      // Everything is loaded (ORT and Pyodide copied what they need into their wasm heaps), so free
+      // the verified downloads, ~40 MB on the default model. Detached rather than merely dropped:
+      // after a snapshot boot little garbage is made, so the GC may not run for a long time
+      // (renderer RSS stayed ~70 MB higher). The index files stay: int8 vectors and the lexical
+      // postings (flat), the centroids and the document map (partitioned) are views of the
+      // downloaded bytes.
+      files.release(partitioned ? partitionedPaths(manifest) : indexPaths(manifest));
+    }
+    onProgress({ stage: "ready" });
+    const runModel = embedder(model);
+    const embed = async (text) => {
+      const [ids, mask, types] = await python.encode(text);
+      return runModel(ids, mask, types);
+    };
+    return {
+      python,
+      session: model.session,
+      ortMemory: model.memory,
+      index,
+      embed,
+      run: createSearch({ python, index, lexical, embed, search: manifest.search }),
+      threads: model.ort.env.wasm.numThreads,
+      snapshot: python.snapshot === true,
+    };
+  }
+
+  const modes = info.modes;
 
   // One query at a time: an ORT session must not run concurrently with itself, and Pyodide's
   // ranker holds one query's state.
@@ -121,9 +236,25 @@ export async function createEngine(bundleUrl, opts = {}) {
     return p;
   }
 
+  /** The full tier, or its load error / a closed engine's error. */
+  function needFull() {
+    if (closed) return Promise.reject(new WebsemError("this engine was closed; call load() again"));
+    return fullP;
+  }
+
+  /** One query by the full tier, or the lexical tier before it is up (never semantic: runs inside `serial`). */
+  async function runNow(query, k, mode, filters) {
+    if (full) return { ...(await full.run(query, { k, mode, filters })), tier: "full" };
+    const fj = filtersJson(filters);
+    const res = await tier.search(query, { k, filters: fj ? JSON.parse(fj) : null });
+    // Lexical mode: the full answer. Hybrid: the lexical ranking standing in for it.
+    return { hits: res.hits, facets: res.facets, mode, tier: mode === "lexical" ? "full" : "lexical" };
+  }
+
   /** Hits and facet counts of one query (search options as in `search`). */
   function searchFull(query, options = {}) {
     const k = options?.k ?? manifest.search.k;
+    if (closed) return Promise.reject(new WebsemError("this engine was closed; call load() again"));
     if (typeof query !== "string") {
       return Promise.reject(new WebsemError(`query must be a string, got ${typeof query}`));
     }
@@ -136,61 +267,60 @@ export async function createEngine(bundleUrl, opts = {}) {
     } catch (e) {
       return Promise.reject(e);
     }
-    return serial(() => run(query, { k, mode, filters: options?.filters }));
+    const wait = options?.wait;
+    if (wait != null && typeof wait !== "boolean") {
+      return Promise.reject(new WebsemError(`wait must be true or false, got ${JSON.stringify(wait)}`));
+    }
+    if (!full && mode !== "lexical") {
+      // Semantic waits for the model unless told not to; hybrid answers lexically unless told to
+      // wait. Waiting happens outside the queue, so lexical answers are not held up meanwhile.
+      if (wait ?? mode === "semantic") return needFull().then(() => searchFull(query, { ...options, wait: undefined }));
+      if (mode === "semantic") {
+        return Promise.reject(fullError ?? new WebsemError(
+          "semantic search needs the model, which is still loading; await engine.ready, search with " +
+            '{wait: true} (the default for semantic), or use mode "lexical" or "hybrid"',
+        ));
+      }
+    }
+    return serial(() => runNow(query, k, mode, options?.filters));
   }
 
-  const info = {
-    bundle: base,
-    format_version: manifest.format_version,
-    model: manifest.model,
-    index: {
-      docs: partitioned ? index.nDocs : index.docs.length,
-      chunks: index.n,
-      dims: index.dims,
-      vector_dtype: manifest.index.vector_dtype,
-      layout: partitioned ? "partitioned" : "flat",
-      // Partitioned: the IVF lists and how many a query probes.
-      ...(partitioned ? { ivf: { nlist: index.nlist, nprobe: index.nprobe } } : {}),
-    },
-    // The bundle's query-time rules (modes, k, n, snippet_chars, facets, fusion).
-    search: manifest.search,
-    // Search modes this bundle supports: the first is the default.
-    modes,
-    threads: model.ort.env.wasm.numThreads,
-    // Whether Pyodide was restored from the bundle's memory snapshot (false: booted from scratch).
-    pyodide_snapshot: python.snapshot === true,
-    load_ms: now() - started,
-    timings,
-  };
+  // `ready` may never be awaited: its rejection is reported where it is used, not as unhandled.
+  const ready = fullP.then(() => undefined);
+  ready.catch(() => {});
 
   return {
     info,
+    /** Resolves when the full tier (Pyodide + the model) is up; rejects with its load error. */
+    ready,
     /**
      * @param {string} query
-     * @param {{k?: number, mode?: string, filters?: Object<string, string|string[]>}} [options]
-     *   k defaults to manifest.search.k, mode to info.modes[0].
+     * @param {{k?: number, mode?: string, filters?: Object<string, string|string[]>, wait?: boolean}} [options]
+     *   k defaults to manifest.search.k, mode to info.modes[0]; wait: wait for the full tier
+     *   (default true for semantic, false for hybrid, which answers lexically until then)
      * @returns {Promise<Array<{id: string, score: number, title: string, url: string, snippet: string,
      *   highlights: number[][]}>>} highlights: [start, end) UTF-16 ranges into snippet
      */
     search(query, options = {}) {
       return searchFull(query, options).then((r) => r.hits);
     },
-    /** Like search, plus facet counts: `{hits, facets: {field: [[value, count], ...]}, mode}`. */
+    /** Like search, plus facet counts: `{hits, facets: {field: [[value, count], ...]}, mode, tier}`. */
     searchFull,
     /**
      * Sizes of the two wasm linear memories now, and of this thread's JS heap where the runtime
-     * tells (Node, Deno, Chromium; not Workers), in bytes, null where unknown. An edge isolate's
-     * memory limit counts the JS heap plus wasm memory; a wasm memory never shrinks. Also what
-     * a partitioned bundle's shard cache holds (part of the JS heap; 0 for a flat bundle).
+     * tells (Node, Deno, Chromium; not Workers), in bytes, null where unknown (a wasm runtime not
+     * loaded yet). An edge isolate's memory limit counts the JS heap plus wasm memory; a wasm
+     * memory never shrinks. Also what a partitioned bundle's shard cache holds (part of the JS
+     * heap; 0 for a flat bundle).
      * @returns {Promise<{pyodide_wasm_bytes: number|null, ort_wasm_bytes: number|null, js_heap_bytes: number|null,
      *   shard_cache_bytes: number}>}
      */
     async memory() {
       return {
-        pyodide_wasm_bytes: (await python.memoryBytes()) ?? null,
-        ort_wasm_bytes: ortMemory?.buffer.byteLength ?? null,
+        pyodide_wasm_bytes: full ? (await full.python.memoryBytes()) ?? null : null,
+        ort_wasm_bytes: full?.ortMemory?.buffer.byteLength ?? null,
         js_heap_bytes: jsHeapBytes(),
-        shard_cache_bytes: partitioned ? index.cache.stats().bytes : 0,
+        shard_cache_bytes: pindex ? pindex.cache.stats().bytes : 0,
       };
     },
     /**
@@ -198,15 +328,23 @@ export async function createEngine(bundleUrl, opts = {}) {
      * @internal
      */
     debug: {
-      tokenize: async (text) => Array.from((await python.encode(text))[0], Number),
-      embed: (text) => serial(async () => Array.from(await embed(text))),
+      tokenize: async (text) => Array.from((await (await needFull()).python.encode(text))[0], Number),
+      embed: async (text) => {
+        const f = await needFull();
+        return serial(async () => Array.from(await f.embed(text)));
+      },
       // Partitioned bundles: the shard cache's {bytes, files, hits, misses, fetched_bytes}.
-      shardStats: () => (partitioned ? index.cache.stats() : null),
+      shardStats: () => (pindex ? pindex.cache.stats() : null),
     },
     async close() {
+      if (closed) return;
+      closed = true;
       await queue;
-      python.close();
-      await session.release();
+      if (full) {
+        full.python.close();
+        await full.session.release();
+      }
+      // Still loading: loadFull stops the runtimes as soon as they are up.
     },
   };
 }

@@ -183,7 +183,9 @@ export function createHandler(bundle, options = {}) {
       lastError = null;
       starts++;
       enginePromise = Promise.resolve()
-        .then(() => create(bundleUrl, engineOptions))
+        // An API answers in the mode asked for: no lexical tier standing in for hybrid, the
+        // engine starts whole (docs/architecture.md, "Tiers").
+        .then(() => create(bundleUrl, { progressive: false, ...engineOptions }))
         .then(
           (e) => {
             engine = e;

@@ -27,6 +27,13 @@ export interface SearchOptions {
   mode?: SearchMode;
   /** Keep only documents that match (see {@link Filters}). */
   filters?: Filters;
+  /**
+   * Wait for the full tier (`engine.ready`) before answering. Default: true for `semantic` (it
+   * needs the model; `false` then rejects with a `websem:` error until the model is up), false
+   * for `hybrid` (answers with the lexical ranking meanwhile, `tier: "lexical"`). Lexical mode
+   * never waits: its answer is the same from either tier.
+   */
+  wait?: boolean;
 }
 
 /** A `[start, end)` range of UTF-16 code units into a snippet: `snippet.slice(start, end)`. */
@@ -55,9 +62,17 @@ export type Facets = Record<string, Array<[value: string, count: number]>>;
 export interface SearchResult {
   hits: Hit[];
   facets: Facets;
-  /** The mode that ran (the default when none was given). */
+  /** The mode that was asked for (the default when none was given). */
   mode: SearchMode;
+  /**
+   * "full": the mode's own ranking. "lexical": the model is still loading, so a hybrid query was
+   * answered with the lexical ranking (the same hits, scores and facets as mode `lexical`).
+   */
+  tier: Tier;
 }
+
+/** Which part of the runtime answered: see {@link Engine.ready}. */
+export type Tier = "lexical" | "full";
 
 /** `manifest.model`: the model the bundle ships. */
 export interface ModelInfo {
@@ -114,16 +129,21 @@ export interface EngineInfo {
     /** Partitioned only: the IVF lists, and how many of them a query probes. */
     ivf?: { nlist: number; nprobe: number };
   };
-  /** onnxruntime-web's thread count (1 unless the page is cross-origin isolated). */
-  threads: number;
-  /** Whether Pyodide was restored from the bundle's memory snapshot (false: booted from scratch). */
-  pyodide_snapshot: boolean;
+  /** "lexical" until the full tier (Pyodide + the model) is up, then "full" (updated in place). */
+  tier: Tier;
+  /** onnxruntime-web's thread count (1 unless the page is cross-origin isolated); null until the full tier. */
+  threads: number | null;
+  /** Whether Pyodide was restored from the bundle's memory snapshot (false: booted from scratch);
+   * null until the full tier. */
+  pyodide_snapshot: boolean | null;
   /** The bundle's query-time rules (`manifest.search`). */
   search: SearchTable;
   /** Search modes (`manifest.search.modes`), the default first. */
   modes: [SearchMode, ...SearchMode[]];
-  /** Milliseconds from the start of `load()` to ready. */
+  /** Milliseconds from the start of `load()` until it resolved. */
   load_ms: number;
+  /** Milliseconds from the start of `load()` until the full tier was up; null until then. */
+  ready_ms: number | null;
   /** Milliseconds since the start of `load()` at each progress stage ("verified FILE" per file). */
   timings: Record<string, number>;
 }
@@ -132,6 +152,10 @@ export interface EngineInfo {
 export type ProgressStage =
   | "manifest"
   | "verified"
+  | "lexical-ready"
+  | "bytes"
+  | "cache-refused"
+  | "compiled"
   | "pyodide-boot"
   | "snapshot-fallback"
   | "pyodide-ready"
@@ -151,9 +175,24 @@ export interface ProgressEvent {
   file?: string;
   /** "verified": its size in bytes. */
   bytes?: number;
+  /** "bytes": the group of files `file` belongs to (model, onnxruntime, pyodide, index). */
+  group?: "model" | "onnxruntime" | "pyodide" | "index";
+  /** "bytes": bytes of the group read so far (decoded; only grows). */
+  loaded?: number;
+  /** "bytes": bytes of the group in all (manifest.json sizes of the files load() fetches). */
+  total?: number;
+  /** "bytes": the same over every group; `loaded === total` once every file is read. */
+  overall?: { loaded: number; total: number };
+  /** "bytes" / "verified": where the bytes came from: the network or the browser's Cache Storage. */
+  from?: "network" | "cache";
+  /** "compiled" (browsers, per wasm file): milliseconds to compile it (streaming: from its first byte). */
+  compile_ms?: number;
+  /** "compiled": whether it was compiled while streaming in (WebAssembly.compileStreaming). */
+  streaming?: boolean;
   /** "pyodide-boot" / "pyodide-ready" / "tokenizer-ready": whether the memory snapshot is used. */
   snapshot?: boolean;
-  /** "snapshot-fallback" / "external-weights-fallback": why the faster path was not taken. */
+  /** "snapshot-fallback" / "external-weights-fallback": why the faster path was not taken;
+   * "cache-refused": why a Cache Storage copy of `file` was deleted (it is fetched again). */
   reason?: string;
 }
 
@@ -172,9 +211,17 @@ export interface MemoryUsage {
 /**
  * Options of the engine itself. With `load(url, {worker: false})` (and wherever `Worker` does not
  * exist: Node, Deno without a worker, edge runtimes) every option applies; in a Web Worker only
- * `threads`, `onProgress`, `sessionOptions`, `snapshot`, `dropBytes` and `cacheBytes` cross over.
+ * `threads`, `onProgress`, `sessionOptions`, `snapshot`, `dropBytes`, `cacheBytes`, `cache` and
+ * `progressive` cross over.
  */
 export interface EngineOptions {
+  /**
+   * Resolve `load()` as soon as the lexical tier can answer (a flat bundle's chunks, documents
+   * and postings, a partitioned one's always-loaded files, verified: plain JS, no Pyodide, no
+   * model), with Pyodide and the model loading on behind it until `engine.ready` (default true).
+   * false: `load()` resolves when everything is up.
+   */
+  progressive?: boolean;
   /** onnxruntime-web threads, used only when the page is cross-origin isolated (default 1). */
   threads?: number;
   /** Called at each loading stage; an exception it throws is ignored. */
@@ -186,6 +233,10 @@ export interface EngineOptions {
   snapshot?: boolean;
   /** Free the verified download buffers once loaded (default true). */
   dropBytes?: boolean;
+  /** Browsers: keep the model, the Pyodide snapshot, the wasm binaries and every other bundle file
+   * of 1 MiB or more in Cache Storage (keyed by their sha256, verified again when read back), so a
+   * repeat visit does not download them (default true; false: HTTP cache only). */
+  cache?: boolean;
   /** Partitioned bundles: the byte budget of the verified shard cache, a least-recently-used
    * cache of the index shards queries fetched (default 64 MiB; 0 keeps none). */
   cacheBytes?: number;
@@ -215,9 +266,17 @@ export interface LoadOptions extends EngineOptions {
   worker?: boolean;
 }
 
-/** A loaded bundle. Searches run one at a time, in call order. */
+/** A loaded bundle. Searches run one at a time, in call order (one waiting for the model joins
+ * the queue once the model is up). */
 export interface Engine {
   readonly info: EngineInfo;
+  /**
+   * Resolves when the full tier (Pyodide + the model) is up: from then on every mode answers
+   * with its own ranking (`tier: "full"`) and `info` says so. Rejects with the `websem:` error
+   * that stopped it (then lexical and hybrid searches keep answering lexically, semantic ones
+   * reject with that error). Already resolved when `load()` waited for everything.
+   */
+  readonly ready: Promise<void>;
   /** The top hits for `query` (see {@link SearchOptions}). Rejects with a `websem:` error on a bad option. */
   search(query: string, options?: SearchOptions): Promise<Hit[]>;
   /** Hits plus facet counts and the mode that ran. */
@@ -239,11 +298,130 @@ export class WebsemError extends Error {
 
 /**
  * Load a bundle: fetch every file, check its sha256 and size against manifest.json, start Pyodide
- * and onnxruntime-web. Rejects with an error whose message starts with `websem:` and says what
- * to do (a missing or tampered file, an unknown bundle format, a bundle that cannot be served):
- * a {@link WebsemError}.
+ * and onnxruntime-web. Resolves as soon as the bundle's lexical tier can answer (see
+ * {@link EngineOptions.progressive} and {@link Engine.ready}). Rejects with an error whose message
+ * starts with `websem:` and says what to do (a missing or tampered file, an unknown bundle
+ * format, a bundle that cannot be served): a {@link WebsemError}; a failure of the full tier
+ * after that rejects `engine.ready`.
  *
  * @param bundleUrl the bundle folder (the one holding manifest.json), absolute or relative to the
  *   page (default "./").
  */
 export function load(bundleUrl?: string | URL, options?: LoadOptions): Promise<Engine>;
+
+// --------------------------------------------------------------------------- in-page indexing
+
+/** One document for {@link InpageIndex.add}: the record shape `websem build` reads from JSONL. */
+export interface InpageDocument {
+  /** Unique within the index (a duplicate is refused like `websem build` refuses it). */
+  id?: string;
+  title?: string;
+  text?: string;
+  url?: string;
+  meta?: Record<string, unknown>;
+}
+
+/** A file for {@link InpageIndex.add} without a `File` object: its name gives the type (.txt, .md, .html). */
+export interface InpageFile {
+  name: string;
+  data: Uint8Array | ArrayBuffer | string;
+  id?: string;
+}
+
+/** What {@link InpageIndex.add} takes: documents, `File`/`Blob` objects (e.g. a FileList), or named bytes. */
+export type InpageInput = InpageDocument | InpageFile | Blob;
+
+/** One document handled by {@link InpageIndex.add}. */
+export interface AddProgress {
+  /** The document's id (null when a failed input had none). */
+  id: string | null;
+  /** "added": searchable once add() resolves; "skipped": `websem build` skips it too (`reason`);
+   * "failed": refused with `error`, as `websem build` refuses it. */
+  status: "added" | "skipped" | "failed";
+  /** Chunks indexed for it. */
+  chunks: number;
+  reason?: string;
+  error?: string;
+  /** Its position in this add() call, from 0, and the call's input count. */
+  index: number;
+  total: number;
+  /** Milliseconds this document took. */
+  ms: number;
+}
+
+/** About an in-page index: its bundle's model and rules, and what it holds now. */
+export interface InpageInfo {
+  bundle: string;
+  format_version: number;
+  model: ModelInfo;
+  index: { docs: number; chunks: number; dims: number; vector_dtype: "float16" | "int8" | "float32"; layout: "flat" };
+  search: SearchTable;
+  modes: [SearchMode, ...SearchMode[]];
+  threads: number;
+  pyodide_snapshot: boolean;
+  load_ms: number;
+  timings: Record<string, number>;
+  /** Where the index is stored in this browser, or null (kept in memory only). */
+  storage: "opfs" | "indexeddb" | null;
+  /** The stored index's name. */
+  name: string;
+  /** Documents restored from storage when the index opened. */
+  restored: number;
+  /** The last storage failure (the index in memory is intact), or null. */
+  storage_error: string | null;
+}
+
+/** What {@link InpageIndex.add} resolves with, once the new documents are searchable and stored. */
+export interface AddResult {
+  added: string[];
+  skipped: Array<{ id: string; reason: string }>;
+  failed: Array<{ id: string | null; error: string }>;
+  /** Whether the signal stopped it (documents added before that stay). */
+  aborted: boolean;
+  info: InpageInfo;
+}
+
+/** Options of {@link createIndex}. */
+export interface InpageOptions {
+  /** Where to keep the index in this browser: "auto"/true (OPFS, else IndexedDB; the default where
+   * either exists), "opfs", "indexeddb", or false (memory only). */
+  persist?: boolean | "auto" | "opfs" | "indexeddb";
+  /** Which stored index (default "default"): 1-64 letters, digits, ".", "_", "-". */
+  name?: string;
+  /** Run in a module Web Worker (default: whenever `Worker` exists). */
+  worker?: boolean;
+  onProgress?: (event: ProgressEvent) => void;
+  threads?: number;
+  sessionOptions?: Record<string, unknown>;
+  snapshot?: boolean;
+  /** In-process only: the fetch to read bundle files with. */
+  fetch?: (input: string, init?: RequestInit) => Promise<Response>;
+}
+
+/** An index built in the page; searches and changes run one at a time, in call order. */
+export interface InpageIndex {
+  readonly info: InpageInfo;
+  search(query: string, options?: SearchOptions): Promise<Hit[]>;
+  searchFull(query: string, options?: SearchOptions): Promise<SearchResult>;
+  /** Index documents or files, one at a time (searches interleave); `signal` stops it after the
+   * current document. */
+  add(
+    inputs: InpageInput | Iterable<InpageInput>,
+    options?: { onProgress?: (event: AddProgress) => void; signal?: AbortSignal },
+  ): Promise<AddResult>;
+  remove(ids: string | string[]): Promise<{ removed: number; info: InpageInfo }>;
+  /** The index as an archive that `websem query` reads and {@link InpageIndex.import} restores. */
+  export(): Promise<Uint8Array>;
+  import(archive: Uint8Array | ArrayBuffer): Promise<{ docs: number; info: InpageInfo }>;
+  /** Remove every document, here and in this browser's storage. */
+  clear(): Promise<{ info: InpageInfo }>;
+  memory(): Promise<MemoryUsage>;
+  close(): Promise<void>;
+}
+
+/**
+ * Open an in-page index over a bundle's model and runtime (its own index is not used): documents
+ * and files are indexed in the page with the same code as `websem build` and searched with the
+ * same code as a bundle. Nothing is uploaded; the index is stored in this browser and restored here.
+ */
+export function createIndex(bundleUrl?: string | URL, options?: InpageOptions): Promise<InpageIndex>;

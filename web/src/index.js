@@ -5,6 +5,8 @@
 //   const hits = await engine.search("query text", { k: 10 });  // [{id, score, title, url, snippet, highlights}]
 //   // mode: one of engine.info.modes (the first is the default); filters: {section: "x", tags: ["a", "b"]}
 //   const { hits, facets } = await engine.searchFull("query", { mode: "lexical", filters: { section: "x" } });
+//   // load() resolves once the bundle's lexical tier can answer; until `engine.ready` a hybrid
+//   // query answers with the lexical ranking (`searchFull(...).tier === "lexical"`).
 //
 // In a browser the work runs in a module Web Worker (runtime/worker.js); elsewhere (Node, Deno,
 // edge workers without `Worker`) the engine runs in-process (runtime/engine.js).
@@ -12,6 +14,8 @@ import { WebsemError } from "./runtime/errors.js";
 import { connect } from "./runtime/rpc.js";
 
 export { WebsemError };
+// In-page indexing: your own documents indexed in the page, searched like a bundle (runtime/inpage.js).
+export { createIndex } from "./runtime/inpage.js";
 
 const RUNTIME = new URL("./runtime/", import.meta.url);
 
@@ -28,9 +32,13 @@ const RUNTIME = new URL("./runtime/", import.meta.url);
  *   (default true; false boots Pyodide from scratch: same results, slower cold start).
  * @param {typeof fetch} [options.fetch] in-process only: the fetch to use (e.g. one reading files).
  * @param {number} [options.cacheBytes] partitioned bundles: the shard cache's byte budget (default 64 MiB).
- * @returns {Promise<{search(query: string, opts?: {k?: number, mode?: string, filters?: object}): Promise<object[]>,
- *   searchFull(query: string, opts?: object): Promise<{hits: object[], facets: object, mode: string}>,
- *   memory(): Promise<object>, info: object, close(): Promise<void>}>}
+ * @param {boolean} [options.cache] keep the big bundle files in the browser's Cache Storage for
+ *   repeat visits (default true; still verified when read back).
+ * @param {boolean} [options.progressive] resolve as soon as the lexical tier can answer (default
+ *   true; false waits for Pyodide and the model too, `engine.ready` is then already resolved).
+ * @returns {Promise<{search(query: string, opts?: {k?: number, mode?: string, filters?: object, wait?: boolean}): Promise<object[]>,
+ *   searchFull(query: string, opts?: object): Promise<{hits: object[], facets: object, mode: string, tier: string}>,
+ *   memory(): Promise<object>, info: object, ready: Promise<void>, close(): Promise<void>}>}
  */
 export async function load(bundleUrl, options = {}) {
   const base = new URL(String(bundleUrl ?? "./"), globalThis.location?.href ?? RUNTIME).href;
@@ -48,6 +56,7 @@ function searchOptions(opts) {
   if (opts?.k != null) out.k = opts.k;
   if (opts?.mode != null) out.mode = opts.mode;
   if (opts?.filters != null) out.filters = opts.filters;
+  if (opts?.wait != null) out.wait = opts.wait;
   return out;
 }
 
@@ -62,17 +71,24 @@ async function loadInWorker(bundleUrl, options) {
           "serve the complete bundle folder (runtime/ included), e.g. with `websem serve BUNDLE`",
       ),
   });
-  const { threads, sessionOptions, dropBytes, snapshot, cacheBytes } = options;
+  const { threads, sessionOptions, dropBytes, snapshot, cacheBytes, progressive, cache } = options;
   let info;
   try {
-    info = await rpc.call("init", bundleUrl, { threads, sessionOptions, dropBytes, snapshot, cacheBytes });
+    info = await rpc.call("init", bundleUrl, { threads, sessionOptions, dropBytes, snapshot, cacheBytes, progressive, cache });
   } catch (e) {
     rpc.close(e);
     throw e;
   }
+  // The full tier's info (tier, threads, pyodide_snapshot, ready_ms) replaces the lexical tier's
+  // in place, so `engine.info` is current once `ready` resolves.
+  const ready = info.tier === "full" ? Promise.resolve() : rpc.call("ready").then((full) => {
+    Object.assign(info, full);
+  });
+  ready.catch(() => {}); // rejections surface where `ready` is awaited
   let closed = false;
   return {
     info,
+    ready,
     search: (query, opts = {}) => rpc.call("search", query, searchOptions(opts)),
     searchFull: (query, opts = {}) => rpc.call("searchFull", query, searchOptions(opts)),
     memory: () => rpc.call("memory"),

@@ -14,14 +14,19 @@ const MODEL_ONNX = "model/model.onnx";
  */
 export async function loadSession(files, manifest, opts, onProgress) {
   const vendor = manifest.runtime.vendor.ort;
-  const precompiled = opts.ortWasmModule instanceof WebAssembly.Module;
+  // Browsers: the wasm compiled while it streams in (bundle.js wasmModule: verified, and on a
+  // repeat visit the browser's compiled-code cache applies), then used like a precompiled module.
+  const streamed = !opts.ortWasmModule && files.streamsWasm ? files.wasmModule(vendor.wasm) : null;
   // JS and wasm handed in as modules are deployed code: nothing to fetch or verify for them.
-  const [, , wasm, model] = await Promise.all([
+  const [, , wasm, model, compiled] = await Promise.all([
     opts.ortModule ? null : files.bytes(vendor.module),
     opts.ortModule ? null : files.bytes(vendor.glue),
-    precompiled || opts.ortWasmModule ? null : files.bytes(vendor.wasm),
+    opts.ortWasmModule || streamed ? null : files.bytes(vendor.wasm),
     files.bytes(MODEL_ONNX),
+    streamed,
   ]);
+  const wasmModule = compiled ?? (opts.ortWasmModule instanceof WebAssembly.Module ? opts.ortWasmModule : null);
+  const precompiled = wasmModule !== null;
   // Verified above; the import is answered from the HTTP cache (see python.js bootPyodide).
   const ort = opts.ortModule ?? (await import(files.url(vendor.module)));
   // ORT imports its glue (ort-wasm-simd-threaded.mjs) from wasmPaths. Where `import(url)` is
@@ -46,7 +51,7 @@ export async function loadSession(files, manifest, opts, onProgress) {
   let memory = null;
   const restore = watchInstantiate({
     binary,
-    module: precompiled ? opts.ortWasmModule : null,
+    module: wasmModule,
     onMemory: (m) => (memory ??= m),
   });
   onProgress({ stage: "ort-session" });

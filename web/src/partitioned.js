@@ -4,8 +4,12 @@
 // Always loaded (verified at load): index/part/table.json (list sizes, the lexical term table,
 // fragment starts, facet values), centroids.bin (float16 [nlist, dims]) and docmap.bin (uint32
 // first chunk of each document). Per query, through the verified shard cache (shards.js):
-//   dense:   the `nprobe` lists whose centroids score highest, each an IVF shard of rows scored
-//            exactly like the flat index's (dense.js scoreRows);
+//   dense:   the `nprobe` lists whose centroids score highest. With manifest.index.ivf.code
+//            "binary" (the default) each list's codes shard is scored (ivf.js codeScores), the
+//            best max(ivf.rerank, limit) rows (score descending, chunk ascending) are rescored
+//            exactly from the rows shards (IVF lists) of the lists holding them, and only those
+//            exact scores rank; with code "rows" every probed list's rows are scored exactly
+//            like the flat index's (dense.js scoreRows);
 //   lexical: the term-range shard of each query term, postings with the chunk's length (dl), so
 //            BM25 equals the flat index's bit for bit (lexical.js decoder and arithmetic);
 //   rows:    the document fragments holding the result page (titles, urls, chunk text).
@@ -13,7 +17,7 @@
 import { halfTable } from "./bundle.js";
 import { scoreHalfRows, scoreRows, topDocs } from "./dense.js";
 import { WebsemError } from "./errors.js";
-import { parseIvf } from "./ivf.js";
+import { codeLut, codeScores, parseCodes, parseIvf } from "./ivf.js";
 import { compareCodePoints, parseLexShard } from "./lexshards.js";
 import { addPosting, aggregateDocs, bm25Norm, eachPosting, queryTermCounts } from "./lexical.js";
 import { ShardCache } from "./shards.js";
@@ -80,6 +84,8 @@ export class PartitionedIndex {
     this.vectorDtype = ix.vector_dtype;
     this.nlist = ix.ivf.nlist;
     this.nprobe = ix.ivf.nprobe;
+    this.code = ix.ivf.code ?? "rows"; // bundle.js checkPartitioned: "binary" has shards.codes and rerank
+    this.rerank = ix.ivf.rerank ?? 0;
     if (table.ivf?.nlist !== this.nlist || table.ivf.sizes?.length !== this.nlist) {
       throw bad(tpath, `has ${table.ivf?.sizes?.length} IVF list sizes but manifest.index.ivf.nlist is ${this.nlist}`);
     }
@@ -141,22 +147,91 @@ export class PartitionedIndex {
   async denseDocs(query, limit, allowed = null) {
     const q = Float64Array.from(query);
     const lists = this.probe(q);
+    if (this.code === "binary") {
+      return this.#rank([await this.#reranked(q, lists, Math.max(this.rerank, limit), allowed)], limit, null);
+    }
     const shards = await Promise.all(Array.from(lists, (l) => this.ivf(l)));
+    let out = new Float64Array(0);
+    const parts = shards.map((sh) => {
+      if (out.length < sh.count) out = new Float64Array(sh.count);
+      scoreRows(sh.rows, sh.scales, q, this.dims, sh.count, out);
+      return { count: sh.count, chunks: sh.chunks, docs: sh.docs, scores: out.slice(0, sh.count) };
+    });
+    return this.#rank(parts, limit, allowed);
+  }
+
+  /**
+   * Code "binary": the best `want` probed rows by code score (score descending, chunk ascending;
+   * rows of documents outside `allowed` dropped first), rescored exactly from the rows shards of
+   * the lists holding them. Returns one part `{count, chunks, docs, scores}` (exact scores).
+   */
+  async #reranked(q, lists, want, allowed) {
+    const coded = await Promise.all(Array.from(lists, (l) => this.codes(l)));
+    let total = 0;
+    for (const sh of coded) total += sh.count;
+    const chunks = new Int32Array(total);
+    const approx = new Float64Array(total);
+    const from = new Int32Array(total); // the probed list's place in `lists`
+    const width = (this.dims + 7) >> 3;
+    const lut = codeLut(q, width);
+    let at = 0;
+    coded.forEach((sh, p) => {
+      codeScores(sh.codes, width, sh.count, lut, approx.subarray(at, at + sh.count));
+      chunks.set(sh.chunks, at);
+      from.fill(p, at, at + sh.count);
+      at += sh.count;
+    });
+    // topDocs ranks by score, ties to the lower index: put the rows in chunk order first, and
+    // mark rows of documents outside `allowed` with -1 (skipped).
+    const order = Int32Array.from({ length: total }, (_, i) => i).sort((a, b) => chunks[a] - chunks[b]);
+    const s = new Float64Array(total);
+    const keep = new Int32Array(total);
+    for (let i = 0; i < total; i++) {
+      const r = order[i];
+      s[i] = approx[r];
+      keep[i] = allowed !== null && !allowed[this.docOf(chunks[r])] ? -1 : chunks[r];
+    }
+    const top = Array.from(topDocs(s, keep, want), (i) => order[i]);
+    // Rescore: each needed rows shard fetched once, in probe order.
+    const need = [...new Set(top.map((r) => from[r]))].sort((a, b) => a - b);
+    const rows = new Map(await Promise.all(need.map(async (p) => [p, await this.ivf(lists[p])])));
+    const n = top.length;
+    const part = { count: n, chunks: new Int32Array(n), docs: new Int32Array(n), scores: new Float64Array(n) };
+    const one = new Float64Array(1);
+    top.forEach((r, i) => {
+      const sh = rows.get(from[r]);
+      const c = chunks[r];
+      let lo = 0;
+      let hi = sh.count - 1;
+      while (lo < hi) { // the row of chunk c in its list (chunk ids ascending)
+        const mid = (lo + hi) >> 1;
+        if (sh.chunks[mid] < c) lo = mid + 1;
+        else hi = mid;
+      }
+      if (sh.chunks[lo] !== c) throw bad(this.shardPath("ivf", lists[from[r]]), `does not hold chunk ${c} its codes shard lists`);
+      const rowAt = sh.rows.subarray(lo * this.dims, (lo + 1) * this.dims);
+      scoreRows(rowAt, sh.scales ? sh.scales.subarray(lo, lo + 1) : null, q, this.dims, 1, one);
+      part.chunks[i] = c;
+      part.docs[i] = sh.docs[lo];
+      part.scores[i] = one[0];
+    });
+    return part;
+  }
+
+  /** Document ranking of scored parts ({count, chunks, docs, scores}): max per document. */
+  #rank(parts, limit, allowed) {
     // slot[d]: d's place in the per-query arrays, -1 when unscored; a buffer kept across queries
     // (4 bytes a document) and reset for the touched documents only.
     const slot = (this.slot ??= new Int32Array(this.nDocs).fill(-1));
     const touched = [];
     const best = [];
     const bestChunk = [];
-    let out = new Float64Array(0);
     let docs;
     let bs;
     let bc;
     try {
-      for (const sh of shards) {
-        if (out.length < sh.count) out = new Float64Array(sh.count);
-        scoreRows(sh.rows, sh.scales, q, this.dims, sh.count, out);
-        const { chunks, docs } = sh;
+      for (const sh of parts) {
+        const { chunks, docs, scores: out } = sh;
         for (let i = 0; i < sh.count; i++) {
           const d = docs[i];
           if (allowed !== null && !allowed[d]) continue;
@@ -204,6 +279,13 @@ export class PartitionedIndex {
       sh.heldBytes += 4 * sh.count;
       return sh;
     });
+  }
+
+  /** Codes shard of IVF list `l` (code "binary"), parsed. */
+  codes(l) {
+    const path = this.shardPath("codes", l);
+    return this.cache.get(path, (bytes) =>
+      parseCodes(bytes, path, { list: l, dims: this.dims, size: this.sizes[l], chunks: this.n }));
   }
 
   /** The lexical shard holding `term` (the last whose first term <= term, code point order), or -1. */

@@ -1,7 +1,8 @@
 // websem Python worker: Pyodide + the shipped websem_text package in a nested module worker, so
 // that Pyodide boots on one core while onnxruntime-web creates its session on the other.
-// Methods (rpc.js): init(base, manifest, useSnapshot) -> {snapshot}; encode(text) -> [ids, mask,
-// type_ids] (BigInt64Arrays, transferred); ranker(step, args) (websem_text.bridge); memory().
+// Methods (rpc.js): init(base, manifest, useSnapshot, cache) -> {snapshot}; encode(text) -> [ids, mask,
+// type_ids] (BigInt64Arrays, transferred); ranker(step, args) and inpage(name, args)
+// (websem_text.bridge); addFiles([[path, bytes]]) (more py/ files); memory().
 import { VerifiedFiles } from "./bundle.js";
 import { loadPython } from "./python.js";
 import { Transfer, serve } from "./rpc.js";
@@ -14,12 +15,14 @@ function ready() {
 }
 
 const emit = serve(self, {
-  async init(base, manifest, useSnapshot) {
+  async init(base, manifest, useSnapshot, cache) {
     // Events carry their own wall-clock time (`at`): the engine's thread may be busy (ORT
     // session creation) when they arrive.
     const onProgress = (event) => emit({ ...event, at: performance.timeOrigin + performance.now() });
     // The manifest was already fetched and checked by the engine; every file is verified here.
-    const files = new VerifiedFiles(base, manifest, globalThis.fetch.bind(globalThis), onProgress);
+    // Byte counts go to the engine's thread as "file-bytes" events (python.js startPython), which
+    // adds them into the one overall count (progress.js).
+    const files = new VerifiedFiles(base, manifest, globalThis.fetch.bind(globalThis), onProgress, { cache, plan: false });
     python = await loadPython(files, manifest, base, onProgress, { useSnapshot: useSnapshot !== false });
     // Pyodide copied what it needs into its heap and FS: free the verified downloads (~15 MB)
     // now rather than whenever the GC of this mostly idle worker gets to them.
@@ -31,5 +34,12 @@ const emit = serve(self, {
     return new Transfer(value, value.map((a) => a.buffer));
   },
   ranker: (method, args) => ready().ranker(method, args ?? []),
+  inpage(name, args) {
+    // Bytes (an export, the index files) move to the caller instead of being copied.
+    const value = ready().inpage(name, args ?? []);
+    const views = value instanceof Uint8Array ? [value] : Object.values(value ?? {}).filter((v) => v instanceof Uint8Array);
+    return new Transfer(value, [...new Set(views.map((v) => v.buffer))]);
+  },
+  addFiles: (entries) => ready().addFiles(entries),
   memory: () => python?.memoryBytes() ?? null,
 });

@@ -163,6 +163,35 @@ export function importBridge(pyodide) {
 }
 
 /**
+ * In-page indexing (inpage-engine.js): calls websem_text.bridge.NAME, one of its inpage_*
+ * functions, looked up per call. Python values come back as plain JS (dict -> object, bytes ->
+ * Uint8Array, str and int as they are); `websem:` errors become WebsemErrors.
+ */
+function callInpage(pyodide, name, args) {
+  if (!/^inpage_[a-z_]+$/.test(String(name))) {
+    throw new WebsemError(`unknown in-page step ${JSON.stringify(name)}; use a websem_text.bridge inpage_* function`);
+  }
+  const bridge = pyodide.pyimport("websem_text.bridge");
+  let result;
+  try {
+    if (typeof bridge[name] !== "function") {
+      throw new WebsemError(`this bundle's websem_text has no bridge.${name}; rebuild the bundle with this websem`);
+    }
+    result = bridge[name](...args);
+  } catch (e) {
+    throw e instanceof WebsemError ? e : new WebsemError(pythonErrorMessage(e));
+  } finally {
+    bridge.destroy();
+  }
+  if (typeof result?.toJs !== "function") return result;
+  try {
+    return result.toJs({ dict_converter: Object.fromEntries });
+  } finally {
+    result.destroy();
+  }
+}
+
+/**
  * Pyodide + websem_text in this thread. Uses the bundle's memory snapshot when manifest.json
  * lists one (and `useSnapshot` is not false); if restoring it fails, boots normally (same
  * results, slower).
@@ -179,13 +208,19 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
   snapshotP?.catch(() => {});
   // JS and wasm handed in as modules (edge runtimes) are part of the deployed code, not bundle
   // downloads: nothing to fetch or verify for them.
-  const [, , wasm, stdlib, lock] = await Promise.all([
+  // Browsers: pyodide.asm.wasm compiled while it streams in (bundle.js wasmModule: verified,
+  // and on a repeat visit the browser's compiled-code cache applies), then handed to Pyodide as
+  // a precompiled module, the path edge runtimes take with pyodideWasmModule.
+  if (!modules.pyodideWasm && files.streamsWasm) modules = { ...modules, pyodideWasm: files.wasmModule(vendor.wasm) };
+  const [, , wasm, stdlib, lock, compiled] = await Promise.all([
     modules.pyodide ? null : files.bytes(vendor.module),
     modules.pyodideAsm ? null : files.bytes(vendor.asm),
     modules.pyodideWasm ? null : files.bytes(vendor.wasm),
     files.bytes(vendor.stdlib),
     files.text(vendor.lock),
+    modules.pyodideWasm,
   ]);
+  if (compiled) modules = { ...modules, pyodideWasm: compiled };
   onProgress({ stage: "pyodide-boot", snapshot: wantSnapshot });
   const maxLength = manifest.model?.max_seq_length ?? 256;
   let pyodide = null;
@@ -252,6 +287,20 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
       }
       return fn(...args);
     },
+    /** One in-page indexing step (websem_text.bridge.inpage_*, synchronous here): see callInpage. */
+    inpage: (name, args) => callInpage(pyodide, name, args ?? []),
+    /** Writes more verified py/ files (manifest.runtime.extract_python_files) under /websem/. */
+    addFiles(entries) {
+      for (const [path, bytes] of entries) {
+        const target = `${PY_ROOT}/${path}`;
+        pyodide.FS.mkdirTree(target.slice(0, target.lastIndexOf("/")));
+        pyodide.FS.writeFile(target, bytes);
+      }
+      // Packages that appeared after start-up: drop the import system's cached directory
+      // listings (importlib.invalidate_caches() would import importlib.metadata, which the
+      // bundle's trimmed stdlib may lack).
+      pyodide.runPython("import sys; sys.path_importer_cache.clear()");
+    },
     /** Size of Pyodide's wasm heap (linear memory) in bytes. */
     memoryBytes: () => pyodide._module?.HEAP8?.byteLength ?? null,
     close() {},
@@ -271,7 +320,7 @@ export function usePythonWorker(opts) {
 }
 
 /** Pyodide + websem_text in runtime/python-worker.js; same interface as loadPython() (async). */
-export async function loadPythonWorker(base, manifest, onProgress, useSnapshot) {
+export async function loadPythonWorker(base, manifest, onProgress, useSnapshot, cache) {
   const url = new URL("./python-worker.js", import.meta.url).href;
   const worker = new Worker(url, { type: "module", name: "websem-python" });
   const rpc = connect(worker, {
@@ -284,7 +333,7 @@ export async function loadPythonWorker(base, manifest, onProgress, useSnapshot) 
   });
   let ready;
   try {
-    ready = await rpc.call("init", base, manifest, useSnapshot);
+    ready = await rpc.call("init", base, manifest, useSnapshot, cache);
   } catch (e) {
     rpc.close(e);
     throw e;
@@ -293,6 +342,8 @@ export async function loadPythonWorker(base, manifest, onProgress, useSnapshot) 
     snapshot: ready.snapshot === true,
     encode: (text) => rpc.call("encode", String(text)),
     ranker: (method, args) => rpc.call("ranker", method, args),
+    inpage: (name, args) => rpc.call("inpage", name, args),
+    addFiles: (entries) => rpc.call("addFiles", entries),
     memoryBytes: () => rpc.call("memory"),
     close: () => rpc.close(),
   };
@@ -301,7 +352,11 @@ export async function loadPythonWorker(base, manifest, onProgress, useSnapshot) 
 /** Starts Pyodide where `opts` says (see usePythonWorker). */
 export function startPython(files, manifest, base, onProgress, opts) {
   const useSnapshot = opts.snapshot !== false;
-  if (usePythonWorker(opts)) return loadPythonWorker(base, manifest, onProgress, useSnapshot);
+  if (usePythonWorker(opts)) {
+    // The worker's byte counts go into `files`' ByteProgress (one overall count for both threads).
+    const relay = typeof files.relay === "function" ? (event) => files.relay(event) : onProgress;
+    return loadPythonWorker(base, manifest, relay, useSnapshot, opts.cache);
+  }
   return loadPython(files, manifest, base, onProgress, {
     useSnapshot,
     modules: { pyodide: opts.pyodideModule, pyodideAsm: opts.pyodideAsmModule, pyodideWasm: opts.pyodideWasmModule },

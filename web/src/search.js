@@ -51,9 +51,11 @@ export function filtersJson(filters) {
  * @param {(event: object) => void} [onProgress] gets {stage: "ranker-ready"}
  * @param {Promise<object>|null} [indexP] the partitioned index (openPartitioned), whose
  *   table.json gives a partitioned bundle's ranker its facets and analyzer
+ * @param {Promise<object>|null} [lexicalP] index/lexical.bin already opened (openLexical), e.g.
+ *   by the lexical tier, so the postings are parsed once
  * @returns {Promise<object|null>} openLexical() result (null for a partitioned bundle)
  */
-export async function setupRanker(pythonP, files, manifest, onProgress = () => {}, indexP = null) {
+export async function setupRanker(pythonP, files, manifest, onProgress = () => {}, indexP = null, lexicalP = null) {
   if (manifest.index.layout === "partitioned") {
     // Documents and chunks are fetched per result page: the ranker gets the facet values of
     // every document (table.json) instead, and the analyzer the build used.
@@ -68,13 +70,12 @@ export async function setupRanker(pythonP, files, manifest, onProgress = () => {
     return null;
   }
   const paths = manifest.index.files;
-  const [python, chunksBytes, docsBytes, lexBytes] = await Promise.all([
+  const [python, chunksBytes, docsBytes, lexical] = await Promise.all([
     pythonP,
     files.bytes(paths.chunks),
     files.bytes(paths.docs),
-    files.bytes(paths.lexical),
+    lexicalP ?? files.bytes(paths.lexical).then((bytes) => openLexical(bytes, manifest.index.chunks)),
   ]);
-  const lexical = openLexical(lexBytes, manifest.index.chunks);
   await python.ranker("init", [
     chunksBytes,
     docsBytes,

@@ -15,6 +15,10 @@ the tokenizer built and the ranker's modules imported.
   ranker up from ``table.json``'s facets, and ``finish`` becomes two calls with the JS fetching
   the top documents' fragments between them: ``rank`` (fusion, facets, the top k as
   ``[doc, chunk, score]``) and ``render`` (snippets and highlights from the fetched rows).
+- ``inpage_*``: the in-page index (inpage.py): documents read, chunked and tokenized by the code
+  `websem build` runs (``inpage_prepare``), committed with the vectors the page computed
+  (``inpage_add``), and the index files ``websem build`` would write for them (``inpage_files``),
+  exported and imported as one archive.
 
 JS values arrive as ``JsProxy`` objects (a typed array's ``to_py()`` is a memoryview), ``null``
 as ``None`` or a ``JsNull``; the ``as_*`` helpers accept those and plain Python values alike, so
@@ -37,6 +41,15 @@ __all__ = [
     "encode",
     "encode_arrays",
     "finish",
+    "inpage_add",
+    "inpage_export",
+    "inpage_files",
+    "inpage_files_list",
+    "inpage_import",
+    "inpage_info",
+    "inpage_prepare",
+    "inpage_remove",
+    "inpage_reset",
     "is_absent",
     "max_length",
     "plan",
@@ -53,6 +66,7 @@ TOKENIZER_PATH = "/websem/model/tokenizer.json"
 _tokenizer = None
 _max_length: int | None = None
 _ranker = None
+_inpage = None
 
 
 def setup(max_length: int, tokenizer_path: str = TOKENIZER_PATH) -> None:
@@ -230,3 +244,74 @@ def _seq(x: object) -> list:
     if len(items) != 3:
         raise WebsemError(f"websem: a ranking is [docs, scores, chunks], got {len(items)} items")
     return items
+
+
+# --------------------------------------------------------------------------- the in-page index
+
+
+def inpage_reset(manifest_json: object, options_json: str | None = None) -> None:
+    """Start an empty in-page index for the bundle whose ``manifest.json`` (text or bytes) is
+    given; ``options_json``: ``{"vector_dtype", "encoding_errors", "max_doc_bytes"}``, each
+    optional. Uses the tokenizer ``setup`` built."""
+    global _inpage
+    from .inpage import InPageIndex
+
+    if _tokenizer is None:
+        raise WebsemError("websem: the tokenizer is not set up; call bridge.setup(max_length) first")
+    manifest = json.loads(manifest_json if isinstance(manifest_json, str) else as_bytes(manifest_json))
+    options = _json_or_none(options_json) or {}
+    if not isinstance(options, dict) or set(options) - {"vector_dtype", "encoding_errors", "max_doc_bytes"}:
+        raise WebsemError(f"websem: in-page index options {options_json!r}: allowed keys are vector_dtype, "
+                          "encoding_errors, max_doc_bytes")
+    _inpage = InPageIndex.for_bundle(_tokenizer, manifest, **options)
+
+
+def _index():
+    if _inpage is None:
+        raise WebsemError("websem: the in-page index is not set up; call bridge.inpage_reset first")
+    return _inpage
+
+
+def inpage_prepare(item_json: str, data: object = None) -> str:
+    """Read, chunk and tokenize one document (``InPageIndex.prepare``); ``data``: a file's bytes
+    (Uint8Array) or null for a record. Returns the result as JSON."""
+    item = json.loads(item_json)
+    return json.dumps(_index().prepare(item, None if is_absent(data) else as_bytes(data)), ensure_ascii=False)
+
+
+def inpage_add(doc_id: str, vectors: object) -> None:
+    """Commit a prepared document with its float32 vectors (a Uint8Array / bytes, little-endian)."""
+    _index().add(str(doc_id), as_bytes(vectors))
+
+
+def inpage_remove(ids_json: str) -> int:
+    """Remove documents by id (a JSON list); returns how many were removed."""
+    ids = json.loads(ids_json)
+    if not isinstance(ids, list):
+        raise WebsemError(f"websem: inpage_remove takes a JSON list of ids, got {ids_json!r}")
+    return _index().remove(ids)
+
+
+def inpage_files() -> dict:
+    """The index files of the committed documents, ``{path: bytes}`` (``InPageIndex.files``)."""
+    return _index().files()
+
+
+def inpage_files_list() -> list:
+    """``inpage_files`` as ``[[path, bytes], ...]`` (converts to JS arrays of Uint8Array)."""
+    return [[k, v] for k, v in _index().files().items()]
+
+
+def inpage_info() -> str:
+    """Counts and settings of the in-page index as JSON."""
+    return json.dumps(_index().info())
+
+
+def inpage_export() -> bytes:
+    """The exported index (a tar archive, ``InPageIndex.export``)."""
+    return _index().export()
+
+
+def inpage_import(data: object) -> int:
+    """Replace the in-page index with an exported one (verified); returns its document count."""
+    return _index().load_export(as_bytes(data))

@@ -12,7 +12,8 @@ const params = new URLSearchParams(location.search);
 try {
   const engine = await load(new URL("/_websem/", location.href));
   rs.readyMs = performance.now();
-  const first = await engine.search(params.get("q") || "", { k: K, mode: params.get("mode") || "hybrid" });
+  // wait: the mode's own ranking, not the lexical tier's stand-in (bench/progressive.py measures that).
+  const first = await engine.search(params.get("q") || "", { k: K, mode: params.get("mode") || "hybrid", wait: true });
   rs.firstMs = performance.now();
   rs.firstUrls = first.map((h) => h.url);
   rs.info = { modes: engine.info?.modes ?? null, pyodide_snapshot: engine.info?.pyodide_snapshot ?? null };
@@ -20,7 +21,7 @@ try {
     const out = [];
     for (const q of queries) {
       const t0 = performance.now();
-      const hits = await engine.search(q, { k: K, mode });
+      const hits = await engine.search(q, { k: K, mode, wait: true });
       out.push({ ms: performance.now() - t0, urls: hits.map((h) => h.url) });
     }
     return out;

@@ -3,7 +3,7 @@
 // bundle (./_websem/websem.d.ts, ./_websem/runtime/*.d.ts): it must compile without an error.
 
 import { WebsemError, load } from "./_websem/websem.js";
-import type { Engine, Filters, Hit, LoadOptions, ProgressEvent, SearchMode, SearchResult } from "./_websem/websem.js";
+import type { Engine, Filters, Hit, LoadOptions, ProgressEvent, SearchMode, SearchResult, Tier } from "./_websem/websem.js";
 import { WebsemSearch, highlighted } from "./_websem/runtime/component.js";
 import { createHandler } from "./_websem/runtime/handler.js";
 import type { ErrorResponse, HealthResponse, SearchResponse } from "./_websem/runtime/handler.js";
@@ -41,6 +41,12 @@ export async function browser(): Promise<void> {
   console.log(engine.info.timings["ready"], engine.info.load_ms, engine.info.model.quantization.mode);
   const memory = await engine.memory();
   console.log((memory.ort_wasm_bytes ?? 0) + (memory.pyodide_wasm_bytes ?? 0) + memory.shard_cache_bytes);
+  // Tiers: a hybrid answer may come from the lexical tier until `ready`.
+  const early = await engine.searchFull("query", { mode: "hybrid", wait: false });
+  const tier: Tier = early.tier;
+  await engine.ready;
+  const threads: number = engine.info.threads ?? 1;
+  console.log(tier === "lexical", engine.info.tier, threads, engine.info.ready_ms ?? 0);
   const { layout, ivf } = engine.info.index;
   if (layout === "partitioned") console.log(ivf?.nlist, ivf?.nprobe);
   await engine.close();

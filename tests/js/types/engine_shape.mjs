@@ -19,6 +19,8 @@ const { fileFetch } = await import(new URL("runtime/node.js", base).href);
 const keys = (o) => Object.keys(o).sort();
 const events = [];
 const engine = await load(base, { worker: false, fetch: fileFetch, onProgress: (e) => events.push(e) });
+// The full tier: every mode answers with its own ranking (search and searchFull alike).
+await engine.ready;
 const out = {
   engine: keys(engine),
   methods: keys(engine).filter((k) => typeof engine[k] === "function"),

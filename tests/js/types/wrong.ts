@@ -15,6 +15,8 @@ export async function misuse(): Promise<void> {
   await engine.search("q", { k: "10" }); // error TS2322
   await engine.search("q", { filters: { section: 3 } }); // error TS2322
   await engine.search(["q"]); // error TS2345
+  await engine.search("q", { wait: "yes" }); // error TS2322
+  engine.ready = Promise.resolve(); // error TS2540
   const hits = await engine.search("q");
   const first: Hit | undefined = hits[0];
   const snippetHtml: number = first?.snippet ?? 0; // error TS2322

@@ -1,0 +1,259 @@
+"""In-page indexing (createIndex) against transformers.js, in the same Chromium, same model file.
+
+Throughput: websem indexes the first N Cranfield records in the page (`index.add(records)`: the
+build's reading, chunking and tokenization in Pyodide, each chunk embedded by onnxruntime-web at
+batch 1, the BM25 index rebuilt, search reloaded), timed from the call to its resolve; chunks/s =
+chunks indexed / seconds. The peer, transformers.js (tuned: its web bundle + ORT's plain wasm build,
+the strongest browser setup of bench/browser.py), embeds the very chunk texts websem made, with the
+bundle's model.onnx, at batch 1 and at batch 16: embedding only, no extraction or index, so the
+ratio is conservative for websem. Target: websem >= 1.0x the peer's best.
+
+Memory: in a fresh profile, the renderer's RSS (Linux /proc; the page's worker and wasm heaps are
+in it) once createIndex is ready and has indexed 10 warm-up records (from the end of the corpus),
+and after indexing M more; the growth against the size of the index files it holds then
+(inpage_files(): chunks, docs, vectors, lexical). Target: growth <= size + 10%.
+
+Stacks alternate per round (websem, peer / peer, websem / ...), each run in a fresh profile;
+medians over rounds. Writes bench/results/inpage.{json,md}.
+
+    nice -n 10 .venv/bin/python bench/bench_inpage.py [--rounds 3] [--docs 300] [--memory-docs 1000]
+        [--memory-rounds N] [--bundle DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from browser import CHROMIUM, CHROMIUM_ARGS, mounts, peer_model_root  # noqa: E402
+from common import RESULTS, SHARED_DATA, default_bundle, median, write_result  # noqa: E402
+from procmem import renderer_memory  # noqa: E402
+from server import BenchServer  # noqa: E402
+
+TIMEOUT_MS = 1_800_000
+PEER_BATCHES = (1, 16)
+
+
+def records(n: int) -> list[dict]:
+    """The first `n` Cranfield records as createIndex records."""
+    out = []
+    with (SHARED_DATA / "cranfield" / "corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            if len(out) == n:
+                break
+            r = json.loads(line)
+            out.append({"id": r["_id"], "title": r.get("title", ""), "text": r.get("text", "")})
+    return out
+
+
+def _context(pw):
+    profile = Path(tempfile.mkdtemp(prefix="websem-bench-inpage-"))
+    ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
+                                                args=CHROMIUM_ARGS)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    return ctx, profile
+
+
+def _open(ctx, url: str):
+    page = ctx.pages[0] if ctx.pages else ctx.new_page()
+    page.goto(url)
+    page.wait_for_function("() => ['ready', 'error'].includes(document.body.dataset.state)", timeout=TIMEOUT_MS)
+    if page.evaluate("() => document.body.dataset.state") != "ready":
+        raise RuntimeError(f"{url}: {page.text_content('body')[:2000]}")
+    return page
+
+
+def run_websem(pw, server: BenchServer, recs: list[dict]) -> dict:
+    ctx, _ = _context(pw)
+    try:
+        page = _open(ctx, f"{server.url}/pages/inpage.html")
+        open_ms = page.evaluate("() => window.__inpage.open()")
+        res = page.evaluate("(r) => window.__inpage.add(r)", recs)
+        if res["failed"]:
+            raise RuntimeError(f"websem in-page: documents failed: {res['failed'][:3]}")
+        files = page.evaluate("() => window.__inpage.files()")
+        chunks = res["info"]["index"]["chunks"]
+        return {"stack": "websem", "open_ms": open_ms, "ms": res["ms"], "docs": res["added"], "chunks": chunks,
+                "chunks_per_s": chunks / (res["ms"] / 1000), "texts": files["chunks"]}
+    finally:
+        ctx.close()
+
+
+def run_peer(pw, server: BenchServer, texts: list[str]) -> dict:
+    ctx, _ = _context(pw)
+    try:
+        page = _open(ctx, f"{server.url}/pages/inpage-peer.html")
+        page.evaluate("(t) => window.__peer.embed(t, 1)", texts[:8])  # warm-up: ORT's first runs
+        out = {"stack": "transformers.js-tuned", "chunks": len(texts)}
+        for batch in PEER_BATCHES:
+            ms = page.evaluate("([t, b]) => window.__peer.embed(t, b)", [texts, batch])
+            out[f"batch{batch}_ms"] = ms
+            out[f"batch{batch}_chunks_per_s"] = len(texts) / (ms / 1000)
+        return out
+    finally:
+        ctx.close()
+
+
+def run_memory(pw, server: BenchServer, recs: list[dict], warmup: list[dict]) -> dict:
+    ctx, profile = _context(pw)
+    try:
+        page = _open(ctx, f"{server.url}/pages/inpage.html")
+        page.evaluate("() => window.__inpage.open()")
+        # Warm-up: a few other records first, so the baseline has the runtimes' working memory
+        # (ORT's arena, Pyodide's heap at work) and the growth is what M more documents cost.
+        page.evaluate("(r) => window.__inpage.add(r)", warmup)
+        time.sleep(3)
+        before = renderer_memory(profile)
+        res = page.evaluate("(r) => window.__inpage.add(r)", recs)
+        time.sleep(3)
+        after = renderer_memory(profile)
+        files = page.evaluate("() => window.__inpage.files()")
+        index_bytes = sum(files["sizes"].values())
+        growth_mb = after["renderer_rss_mb"] - before["renderer_rss_mb"]
+        return {"docs": res["added"], "chunks": res["info"]["index"]["chunks"],
+                "rss_before_mb": before["renderer_rss_mb"], "rss_after_mb": after["renderer_rss_mb"],
+                "hwm_after_mb": after["renderer_hwm_mb"], "growth_mb": round(growth_mb, 1),
+                "index_mb": round(index_bytes / 2**20, 2), "index_files": files["sizes"],
+                "growth_over_index": round(growth_mb / (index_bytes / 2**20), 2)}
+    finally:
+        ctx.close()
+
+
+def summarize(runs: list[dict], memory: list[dict]) -> dict:
+    ws = [r for r in runs if r["stack"] == "websem"]
+    peer = [r for r in runs if r["stack"] != "websem"]
+    out = {
+        "websem_chunks_per_s": median([r["chunks_per_s"] for r in ws]),
+        "websem_ms": median([r["ms"] for r in ws]),
+        "websem_open_ms": median([r["open_ms"] for r in ws]),
+        "chunks": ws[0]["chunks"] if ws else None,
+    }
+    for b in PEER_BATCHES:
+        out[f"peer_batch{b}_chunks_per_s"] = median([r[f"batch{b}_chunks_per_s"] for r in peer])
+    best = max(out[f"peer_batch{b}_chunks_per_s"] or 0 for b in PEER_BATCHES)
+    out["peer_best_chunks_per_s"] = best
+    # The headline: per round, websem over the peer's best batch size in the run next to it
+    # (the machine's load drifts between rounds more than between two adjacent runs), median.
+    rounds = sorted({r["round"] for r in runs})
+    paired = []
+    for rnd in rounds:
+        w = [r for r in ws if r["round"] == rnd]
+        p = [r for r in peer if r["round"] == rnd]
+        if w and p:
+            peer_best = max(p[0][f"batch{b}_chunks_per_s"] for b in PEER_BATCHES)
+            paired.append({"round": rnd, "ratio_vs_peer_best": w[0]["chunks_per_s"] / peer_best,
+                           "ratio_vs_peer_batch1": w[0]["chunks_per_s"] / p[0]["batch1_chunks_per_s"]})
+    out["paired"] = paired
+    out["ratio_vs_peer_best"] = median([x["ratio_vs_peer_best"] for x in paired])
+    out["ratio_vs_peer_batch1"] = median([x["ratio_vs_peer_batch1"] for x in paired])
+    if memory:
+        out["memory_growth_mb"] = median([m["growth_mb"] for m in memory])
+        out["memory_index_mb"] = median([m["index_mb"] for m in memory])
+        out["memory_growth_over_index"] = median([m["growth_over_index"] for m in memory])
+    return out
+
+
+def write_markdown(data: dict, path: Path) -> None:
+    s = data["summary"]
+    mem = data["memory"]
+    lines = [
+        "# In-page indexing: websem createIndex vs transformers.js",
+        "",
+        f"Chromium, same model file, {data['docs']} Cranfield records ({s['chunks']} chunks) for throughput, "
+        f"{data['memory_docs']} for memory; {data['rounds']} alternated rounds, medians. Rerun: "
+        "`nice -n 10 .venv/bin/python bench/bench_inpage.py`.",
+        "",
+        "| | chunks/s | note |",
+        "|---|---|---|",
+        f"| websem `index.add(records)` | {s['websem_chunks_per_s']:.1f} | end to end: read, chunk, tokenize "
+        "(Pyodide), embed at batch 1 (ORT wasm), BM25 rebuild, search reload |",
+    ]
+    for b in PEER_BATCHES:
+        lines.append(f"| transformers.js tuned, batch {b} | {s[f'peer_batch{b}_chunks_per_s']:.1f} | "
+                     "embedding the same chunk texts only |")
+    ratio = s["ratio_vs_peer_best"]
+    per_round = ", ".join(f"{x['ratio_vs_peer_best']:.2f}x" for x in s["paired"])
+    lines += [
+        "",
+        f"websem / the peer's best batch size, per round (adjacent runs): {per_round}; median **{ratio:.2f}x** "
+        f"(target >= 1.0x: {'met' if ratio >= 1.0 else 'not met'}); against the peer at batch 1: "
+        f"{s['ratio_vs_peer_batch1']:.2f}x. The table's chunks/s are medians over rounds of a machine whose load "
+        "varied a lot between rounds (the absolute numbers are low for that reason); the per-round ratios are the "
+        "comparison.",
+        "",
+    ]
+    if mem:
+        g = s["memory_growth_over_index"]
+        lines += [
+            "## Memory",
+            "",
+            "| round | docs | chunks | renderer RSS before | after | growth | index files | growth / index |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for i, m in enumerate(mem, 1):
+            lines.append(f"| {i} | {m['docs']} | {m['chunks']} | {m['rss_before_mb']} MB | {m['rss_after_mb']} MB | "
+                         f"{m['growth_mb']} MB | {m['index_mb']} MB | {m['growth_over_index']}x |")
+        met = "met" if g <= 1.1 else "not met"
+        lines += ["", f"Median growth / index size: **{g:.2f}x** (target <= 1.10x: {met}).", ""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--docs", type=int, default=300, help="records indexed for throughput")
+    ap.add_argument("--memory-docs", type=int, default=1000, help="records indexed for the memory run (0: skip)")
+    ap.add_argument("--memory-rounds", type=int, default=None, help="rounds with a memory run (default: all)")
+    ap.add_argument("--bundle", type=Path, default=None, help="a bundle with the default model (default: bench's)")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--report-only", action="store_true", help="rewrite inpage.md from the last inpage.json")
+    args = ap.parse_args(argv)
+    if args.report_only:
+        data = json.loads((args.results / "inpage.json").read_text(encoding="utf-8"))
+        data["summary"] = summarize(data["runs"], data["memory"])
+        write_result("inpage", {k: v for k, v in data.items() if k not in ("name", "date", "machine", "versions")},
+                     args.results)
+        write_markdown(data, args.results / "inpage.md")
+        return 0
+    from playwright.sync_api import sync_playwright
+
+    bundle = args.bundle or default_bundle()
+    models = peer_model_root(bundle)
+    recs = records(args.docs)
+    mem_recs = records(args.memory_docs) if args.memory_docs else []
+    # Warm-up records for the memory run: from the end of the corpus, never among the measured ones.
+    warmup = records(1400)[-10:]
+    runs: list[dict] = []
+    memory: list[dict] = []
+    texts: list[str] | None = None
+    with BenchServer(mounts(bundle, models)) as server, sync_playwright() as pw:
+        for r in range(args.rounds):
+            order = ["websem", "peer"] if r % 2 == 0 or texts is None else ["peer", "websem"]
+            for stack in order:
+                if stack == "websem":
+                    res = run_websem(pw, server, recs)
+                    texts = res.pop("texts")
+                else:
+                    res = run_peer(pw, server, texts)
+                res["round"] = r
+                runs.append(res)
+                print(json.dumps(res), file=sys.stderr, flush=True)
+            if mem_recs and r < (args.rounds if args.memory_rounds is None else args.memory_rounds):
+                memory.append(run_memory(pw, server, mem_recs, warmup))
+                print(json.dumps(memory[-1]), file=sys.stderr, flush=True)
+    data = {"docs": args.docs, "memory_docs": args.memory_docs, "rounds": args.rounds, "runs": runs,
+            "memory": memory, "summary": summarize(runs, memory)}
+    write_result("inpage", data, args.results)
+    write_markdown(data, args.results / "inpage.md")
+    print(json.dumps(data["summary"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

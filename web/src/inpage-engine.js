@@ -1,0 +1,379 @@
+// websem in-page index engine: indexes documents and files inside the page (in the Web Worker of
+// inpage.js, or in-process) with the same code as `websem build`, and searches them with the same
+// code as a bundle.
+//
+// Per document: websem_text.bridge.inpage_prepare (Pyodide: the build's decoding rules,
+// extraction, chunking and tokenization) -> each chunk embedded by onnxruntime-web at batch 1,
+// exactly as a query is (model.js) -> bridge.inpage_add. After a batch, bridge.inpage_files()
+// gives the index files `websem build` would write for these documents, and the flat-index code
+// every bundle uses (bundle.js loadIndex, lexical.js, search.js) loads them: the ranking is the
+// bundle's. The index's export archive is saved to this browser's storage (inpage-store.js)
+// after every change and restored on open. Nothing is sent anywhere: the only requests are the
+// bundle's runtime and model files.
+import { VerifiedFiles, asBundleBase, loadIndex, readManifest } from "./bundle.js";
+import { WebsemError, cspError, errorMessage } from "./errors.js";
+import { checkName, chooseBackend, openStore } from "./inpage-store.js";
+import { embedder, loadSession } from "./model.js";
+import { startPython } from "./python.js";
+import { createSearch, resolveMode, setupRanker } from "./search.js";
+
+export { WebsemError };
+
+/** File name endings add() reads as files (the types `websem build` reads from a folder). */
+export const FILE_TYPES = [".txt", ".md", ".markdown", ".html", ".htm"];
+
+/**
+ * One add() input as `[item, data]` for bridge.inpage_prepare: a record `{id?, title, text, url?,
+ * meta?}` (websem_text.reader's record rules, as `websem build` applies them to corpus.jsonl) with
+ * data null, or a file (a File/Blob with a name,
+ * or `{name, data}` with data a Uint8Array, ArrayBuffer or string) as `{name, id?}` and its bytes.
+ */
+export async function toPrepareInput(input) {
+  if (input == null || typeof input !== "object") {
+    throw new WebsemError(`add() takes documents {id, title, text, url?, meta?} or files (.txt, .md, .html), got ${describe(input)}`);
+  }
+  const isBlob = typeof input.arrayBuffer === "function" && typeof input.size === "number";
+  if (isBlob || "data" in input) {
+    const name = input.name;
+    if (typeof name !== "string" || !name) {
+      throw new WebsemError("a file given to add() needs a name ending in .txt, .md or .html (its type); got none");
+    }
+    const item = { name };
+    if (input.id != null) item.id = String(input.id);
+    return [item, isBlob ? new Uint8Array(await input.arrayBuffer()) : asBytes(input.data, name)];
+  }
+  // The record as it is: the Python reader applies the JSONL rules to its fields (and refuses
+  // what `websem build` refuses).
+  return [input, null];
+}
+
+function asBytes(data, name) {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof data === "string") return new TextEncoder().encode(data);
+  throw new WebsemError(`file ${JSON.stringify(name)}: data must be a Uint8Array, ArrayBuffer or string, got ${describe(data)}`);
+}
+
+function describe(v) {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? `an object (${Object.prototype.toString.call(v)})` : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** A document's chunk vectors, in chunk order, as the little-endian float32 bytes inpage_add takes. */
+export function packVectors(vectors, dims) {
+  const out = new Float32Array(vectors.length * dims);
+  vectors.forEach((v, i) => {
+    if (v.length !== dims) throw new WebsemError(`the model returned ${v.length} dimensions, the bundle says ${dims}`);
+    out.set(v, i * dims);
+  });
+  // Float32Array is platform-endian; every browser and Node platform websem runs on is little-endian.
+  return new Uint8Array(out.buffer);
+}
+
+/** The token arrays onnxruntime-web takes for one chunk's ids: what python.encode gives a query. */
+export function modelInputs(inputIds) {
+  const ids = BigInt64Array.from(inputIds, (x) => BigInt(x));
+  const mask = new BigInt64Array(ids.length).fill(1n);
+  const types = new BigInt64Array(ids.length);
+  return [ids, mask, types];
+}
+
+/**
+ * bundle.js VerifiedFiles' reading side over in-memory files (inpage_files()), so loadIndex and
+ * setupRanker load them as they load a bundle's.
+ */
+export function memoryFiles(files) {
+  const get = (path) => {
+    const bytes = files[path];
+    if (!(bytes instanceof Uint8Array)) throw new WebsemError(`the in-page index has no file ${JSON.stringify(path)}`);
+    return bytes;
+  };
+  return {
+    bytes: async (path) => get(path),
+    text: async (path) => new TextDecoder().decode(get(path)),
+    json: async (path) => JSON.parse(new TextDecoder().decode(get(path))),
+  };
+}
+
+/**
+ * Open an in-page index over a bundle's model and runtime (see inpage.js createIndex for the
+ * options; here also `fetch` and the in-process options of engine.js createEngine).
+ */
+export async function createInpageEngine(bundleUrl, opts = {}) {
+  const started = now();
+  const base = asBundleBase(bundleUrl);
+  const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  const backend = chooseBackend(opts.persist);
+  const storeName = checkName(opts.name ?? "default");
+  const timings = {};
+  const onProgress = (event) => {
+    const ms = (event.at != null && globalThis.performance ? event.at - performance.timeOrigin : now()) - started;
+    timings[event.stage === "verified" ? `verified ${event.file}` : event.stage] = Math.round(ms);
+    try {
+      opts.onProgress?.({ ...event, ms });
+    } catch {
+      // A throwing progress callback must not break loading.
+    }
+  };
+  const manifest = await readManifest(fetchFn, base);
+  onProgress({ stage: "manifest" });
+  const files = new VerifiedFiles(base, manifest, fetchFn, onProgress);
+  const pythonP = startPython(files, manifest, base, onProgress, opts);
+  const sessionP = loadSession(files, manifest, opts, onProgress);
+  const storeP = openStore(backend, storeName);
+  // The extraction packages (bs4, markdown-it, ...) the in-page reader imports for .html and .md
+  // files, fetched and verified now, with the rest of the runtime: after ready nothing is fetched.
+  const extractP = Promise.all((manifest.runtime.extract_python_files ?? []).map((p) => files.bytes(p).then((b) => [p, b])));
+  for (const p of [pythonP, sessionP, storeP, extractP]) p.catch(() => {});
+  let python;
+  let model;
+  let store;
+  const reset = () => python.inpage("inpage_reset", [JSON.stringify(manifest), null]);
+  try {
+    let extract;
+    [python, model, store, extract] = await Promise.all([pythonP, sessionP, storeP, extractP]);
+    if (extract.length) await python.addFiles(extract);
+    await reset();
+  } catch (e) {
+    pythonP.then((p) => p.close(), () => {});
+    sessionP.then((s) => s.session.release(), () => {});
+    throw cspError(e) ?? e;
+  }
+  if (opts.dropBytes !== false) files.release();
+
+  const dims = manifest.model.dims;
+  const runModel = embedder(model);
+  const embedQuery = async (text) => {
+    const [ids, mask, types] = await python.encode(text);
+    return runModel(ids, mask, types);
+  };
+  const modes = manifest.search.modes.slice();
+  const state = { docs: 0, chunks: 0, run: null, search: manifest.search, restored: 0, storage_error: null };
+  let queue = Promise.resolve();
+  const aborts = new Map();
+  const kept = opts.debugKeep ? [] : null;
+
+  // One step at a time: an ORT session must not run concurrently with itself, and Pyodide holds
+  // one index and one query's state. Indexing queues one document per step, so searches
+  // interleave with a long import.
+  function serial(fn) {
+    const p = queue.then(fn, fn);
+    queue = p.catch(() => {});
+    return p;
+  }
+
+  /** Loads search over the current documents: the bundle's flat-index code over inpage_files(). */
+  async function reload() {
+    const out = await python.inpage("inpage_files", []);
+    const indexSection = JSON.parse(new TextDecoder().decode(out["index.json"]));
+    const search = out["search.json"] ? JSON.parse(new TextDecoder().decode(out["search.json"])) : manifest.search;
+    state.docs = indexSection.docs ?? 0;
+    state.chunks = indexSection.chunks ?? 0;
+    state.search = search;
+    if (!state.chunks) {
+      state.run = null;
+      return;
+    }
+    const mem = memoryFiles(out);
+    const m = { ...manifest, index: indexSection, search };
+    const [index, lexical] = await Promise.all([loadIndex(mem, m), setupRanker(Promise.resolve(python), mem, m)]);
+    state.docs = index.docs.length;
+    state.run = createSearch({ python, index, lexical, embed: embedQuery, search });
+  }
+
+  async function persist() {
+    if (!store) return;
+    try {
+      if (state.docs) await store.save(await python.inpage("inpage_export", []));
+      else await store.clear();
+      state.storage_error = null;
+    } catch (e) {
+      // The index in memory is intact; say so instead of failing the change that was made.
+      state.storage_error = errorMessage(e);
+    }
+  }
+
+  // Restore what this browser stored for this index name.
+  if (store) {
+    try {
+      const saved = await store.load();
+      if (saved) state.restored = Number(await python.inpage("inpage_import", [saved]));
+    } catch (e) {
+      // A stored index that no longer fits (another model, a damaged file) must not stop the
+      // page: start empty, and report why in info.storage_error; the next change overwrites it.
+      state.storage_error = errorMessage(e);
+      await reset();
+    }
+  }
+  await reload();
+  onProgress({ stage: "ready" });
+
+  const info = {
+    bundle: base,
+    format_version: manifest.format_version,
+    model: manifest.model,
+    index: { docs: 0, chunks: 0, dims, vector_dtype: manifest.index.vector_dtype, layout: "flat" },
+    search: manifest.search,
+    modes,
+    threads: model.ort.env.wasm.numThreads,
+    pyodide_snapshot: python.snapshot === true,
+    load_ms: now() - started,
+    timings,
+    storage: store?.backend ?? null,
+    name: storeName,
+    restored: state.restored,
+    storage_error: state.storage_error,
+  };
+  const current = () => {
+    info.index = { ...info.index, docs: state.docs, chunks: state.chunks };
+    info.search = state.search;
+    info.storage_error = state.storage_error;
+    return info;
+  };
+  current();
+
+  function searchFull(query, options = {}) {
+    const k = options?.k ?? state.search.k;
+    if (typeof query !== "string") return Promise.reject(new WebsemError(`query must be a string, got ${typeof query}`));
+    if (!Number.isInteger(k) || k < 1) {
+      return Promise.reject(new WebsemError(`k must be a positive integer, got ${JSON.stringify(k)}`));
+    }
+    let mode;
+    try {
+      mode = resolveMode(options?.mode, modes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return serial(() => (state.run ? state.run(query, { k, mode, filters: options?.filters }) : { hits: [], facets: {}, mode }));
+  }
+
+  /** One document: prepare, embed every chunk at batch 1, commit. Returns its report. */
+  async function addOne(input) {
+    const [item, data] = await toPrepareInput(input);
+    const prepared = JSON.parse(await python.inpage("inpage_prepare", [JSON.stringify(item), data]));
+    if (prepared.skipped) return { id: prepared.id, status: "skipped", reason: prepared.skipped, chunks: 0 };
+    const vectors = [];
+    for (const chunk of prepared.chunks) vectors.push(await runModel(...modelInputs(chunk.input_ids)));
+    const packed = packVectors(vectors, dims);
+    await python.inpage("inpage_add", [prepared.id, packed]);
+    // Test hook (opts.debugKeep): what was embedded, to compare with `websem build`.
+    if (kept) kept.push({ id: prepared.id, input_ids: prepared.chunks.map((c) => c.input_ids), vectors: new Float32Array(packed.buffer) });
+    return { id: prepared.id, status: "added", chunks: prepared.chunks.length };
+  }
+
+  /**
+   * Index documents or files; see inpage.js. Resolves with `{added, skipped, failed, aborted,
+   * info}` once the batch is searchable and stored.
+   */
+  async function add(inputs, { onProgress: progress, signal, id } = {}) {
+    const list = Array.isArray(inputs) ? inputs : inputs != null && typeof inputs[Symbol.iterator] === "function" && typeof inputs !== "string" ? [...inputs] : [inputs];
+    const controller = new AbortController();
+    if (id != null) aborts.set(id, controller);
+    const onAbort = () => controller.abort();
+    signal?.addEventListener?.("abort", onAbort);
+    if (signal?.aborted) controller.abort();
+    const report = { added: [], skipped: [], failed: [], aborted: false };
+    try {
+      for (let i = 0; i < list.length; i++) {
+        if (controller.signal.aborted) {
+          report.aborted = true;
+          break;
+        }
+        const t0 = now();
+        let event;
+        try {
+          const r = await serial(() => addOne(list[i]));
+          event = r;
+          if (r.status === "added") report.added.push(r.id);
+          else report.skipped.push({ id: r.id, reason: r.reason });
+        } catch (e) {
+          const what = list[i]?.id ?? list[i]?.name ?? null;
+          event = { id: what, status: "failed", error: errorMessage(e), chunks: 0 };
+          report.failed.push({ id: what, error: event.error });
+        }
+        try {
+          progress?.({ ...event, add: id ?? null, index: i, total: list.length, ms: now() - t0 });
+        } catch {
+          // A throwing progress callback must not stop indexing.
+        }
+        // Let other messages in (search, abort) between documents.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    } finally {
+      signal?.removeEventListener?.("abort", onAbort);
+      if (id != null) aborts.delete(id);
+      if (report.added.length) {
+        await serial(reload);
+        await serial(persist);
+      }
+    }
+    return { ...report, info: current() };
+  }
+
+  /** One change to the index (remove, import, clear), then search over it reloaded and stored. */
+  function change(fn) {
+    return serial(async () => {
+      const value = await fn();
+      await reload();
+      await persist();
+      return value;
+    });
+  }
+
+  return {
+    info,
+    search: (query, options = {}) => searchFull(query, options).then((r) => r.hits),
+    searchFull,
+    add,
+    /** Stops the add() started with option `id` after its current document (inpage.js's worker side). */
+    abort(id) {
+      aborts.get(id)?.abort();
+    },
+    /** Removes documents by id; resolves with `{removed, info}`. */
+    async remove(ids) {
+      const list = Array.isArray(ids) ? ids.map(String) : [String(ids)];
+      const removed = await change(async () => Number(await python.inpage("inpage_remove", [JSON.stringify(list)])));
+      return { removed, info: current() };
+    },
+    /** The index as an archive `websem query --index` reads (Uint8Array). */
+    export: () => serial(() => python.inpage("inpage_export", [])),
+    /** Replaces the index with an exported one; resolves with `{docs, info}`. */
+    async import(bytes) {
+      const data = asBytes(bytes, "import");
+      const docs = await change(async () => Number(await python.inpage("inpage_import", [data])));
+      return { docs, info: current() };
+    },
+    /** Removes every document, here and in this browser's storage. */
+    async clear() {
+      await change(reset);
+      return { info: current() };
+    },
+    async memory() {
+      return {
+        pyodide_wasm_bytes: (await python.memoryBytes()) ?? null,
+        ort_wasm_bytes: model.memory?.buffer.byteLength ?? null,
+        js_heap_bytes: globalThis.performance?.memory?.usedJSHeapSize ?? globalThis.process?.memoryUsage?.().heapUsed ?? null,
+        shard_cache_bytes: 0,
+      };
+    },
+    /** Test hook, NOT public API: raw token ids, query embeddings, the current index files. @internal */
+    debug: {
+      tokenize: async (text) => Array.from((await python.encode(text))[0], Number),
+      embed: (text) => serial(async () => Array.from(await embedQuery(text))),
+      files: () => serial(() => python.inpage("inpage_files", [])),
+      // With opts.debugKeep: per added document, its chunks' token ids and float32 vectors.
+      kept: () => kept,
+    },
+    async close() {
+      await queue;
+      python.close();
+      await model.session.release();
+    },
+  };
+}
+
+function now() {
+  return globalThis.performance?.now() ?? Date.now();
+}
