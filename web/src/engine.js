@@ -135,8 +135,8 @@ export async function createEngine(bundleUrl, opts = {}) {
       dims: manifest.index.dims,
       vector_dtype: manifest.index.vector_dtype,
       layout: partitioned ? "partitioned" : "flat",
-      // Partitioned: the IVF lists and how many a query probes.
-      ...(pindex ? { ivf: { nlist: pindex.nlist, nprobe: pindex.nprobe } } : {}),
+      // Partitioned: the IVF lists, how many a query probes, the code scored and the rows reranked.
+      ...(pindex ? { ivf: { nlist: pindex.nlist, nprobe: pindex.nprobe, code: pindex.code, rerank: pindex.rerank } } : {}),
     },
     // The bundle's query-time rules (modes, k, n, snippet_chars, facets, fusion).
     search: manifest.search,
@@ -161,8 +161,8 @@ export async function createEngine(bundleUrl, opts = {}) {
       docs: partitioned ? f.index.nDocs : f.index.docs.length,
       chunks: f.index.n,
       dims: f.index.dims,
-      // Partitioned: the IVF lists and how many a query probes.
-      ...(partitioned ? { ivf: { nlist: f.index.nlist, nprobe: f.index.nprobe } } : {}),
+      // Partitioned: the IVF lists, how many a query probes, the code scored and the rows reranked.
+      ...(partitioned ? { ivf: { nlist: f.index.nlist, nprobe: f.index.nprobe, code: f.index.code, rerank: f.index.rerank } } : {}),
     });
     return f;
   });

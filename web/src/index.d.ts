@@ -127,7 +127,7 @@ export interface EngineInfo {
     /** "flat": the whole index loads with the bundle; "partitioned": shards load per query. */
     layout: IndexLayout;
     /** Partitioned only: the IVF lists, and how many of them a query probes. */
-    ivf?: { nlist: number; nprobe: number };
+    ivf?: { nlist: number; nprobe: number; code: "binary" | "rows"; rerank: number };
   };
   /** "lexical" until the full tier (Pyodide + the model) is up, then "full" (updated in place). */
   tier: Tier;
