@@ -14,6 +14,7 @@
 import { createAnalyzer } from "./analyze.js";
 import { WebsemError } from "./errors.js";
 import { lexicalDocs } from "./lexical.js";
+import { compareCodePoints } from "./lexshards.js";
 import { snippet } from "./snippet.js";
 
 /** `rules.FACETS`: the filter fields a document may carry. */
@@ -65,17 +66,6 @@ function values(meta, field) {
   return Array.isArray(v) ? v.map(pyStr) : [pyStr(v)];
 }
 
-/** Compare two strings by code points (Python's `<`; JS `<` compares UTF-16 units). */
-function cmpCodePoints(a, b) {
-  if (a === b) return 0;
-  const x = Array.from(a, (c) => c.codePointAt(0));
-  const y = Array.from(b, (c) => c.codePointAt(0));
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i] - y[i];
-  }
-  return x.length - y.length;
-}
-
 /**
  * `bm25.allowed_docs`: the documents passing `filters` (`{field: [values]}`, as search.js
  * `filtersJson` normalizes them) as a Uint8Array (1 = passes), or null for no filter. Unknown
@@ -109,7 +99,7 @@ export function facetCounts(docs, metas, fields) {
     for (const d of docs) {
       for (const v of new Set(values(metas[d], f))) counts.set(v, (counts.get(v) ?? 0) + 1);
     }
-    out[f] = [...counts].sort((a, b) => b[1] - a[1] || cmpCodePoints(a[0], b[0]));
+    out[f] = [...counts].sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0]));
   }
   return out;
 }

@@ -9,6 +9,7 @@
 
 import { SPACE } from "./analyze-tables.js";
 import { codePointSpans } from "./analyze.js";
+import { compareCodePoints } from "./lexshards.js";
 
 /** `rules.DEFAULTS["snippet_chars"]`: the longest snippet, in code points. */
 export const SNIPPET_CHARS = 240;
@@ -19,17 +20,6 @@ const SPACE_SET = new Set(
     return Array.from({ length: b - a + 1 }, (_, i) => a + i);
   }),
 );
-
-/** Compare two strings by code points (Python's order; JS `<` compares UTF-16 units). */
-function cmpCodePoints(a, b) {
-  if (a === b) return 0;
-  const x = Array.from(a, (c) => c.codePointAt(0));
-  const y = Array.from(b, (c) => c.codePointAt(0));
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i] - y[i];
-  }
-  return x.length - y.length;
-}
 
 function greater(key, best) {
   for (let i = 0; i < key.length; i++) {
@@ -82,7 +72,7 @@ export function snippet(text, analyzer, queryTerms, { maxChars = SNIPPET_CHARS, 
     e = snapEnd(n, isSpace, Math.min(n, s + maxChars));
   }
   // Merge overlapping spans: identifier parts overlap their whole identifier.
-  const sorted = [...matches].sort((a, b) => a.start - b.start || a.end - b.end || cmpCodePoints(a.term, b.term));
+  const sorted = [...matches].sort((a, b) => a.start - b.start || a.end - b.end || compareCodePoints(a.term, b.term));
   const merged = [];
   for (const { start: a, end: b } of sorted) {
     if (a < s || b > e) continue;
