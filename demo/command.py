@@ -176,11 +176,13 @@ def _search_page(page, query: str) -> list[dict]:
     status = "() => document.querySelector('websem-search').shadowRoot.querySelector('.status').textContent"
     # Ready with the model (tier "full"), not only with its keyword results: the check is of the
     # whole stack, and its expected first hit is the hybrid one.
-    full = "document.querySelector('websem-search').getAttribute('tier') === 'full'"
-    page.wait_for_function(f"() => ({state})() === 'error' || (({state})() === 'ready' && {full})",
-                           timeout=CHECK_TIMEOUT_MS)
+    tier = "() => document.querySelector('websem-search').getAttribute('tier')"
+    page.wait_for_function(f"() => ({state})() === 'error' || (({state})() === 'ready' && "
+                           f"['full', 'lexical-only'].includes(({tier})()))", timeout=CHECK_TIMEOUT_MS)
     if page.evaluate(state) == "error":
         raise WebsemError(f"websem: demo check: the search engine failed to load: {page.evaluate(status)}")
+    if page.evaluate(tier) == "lexical-only":
+        raise WebsemError(f"websem: demo check: the model failed to load: {page.evaluate(status)}")
     page.locator("websem-search input").fill(query)
     # Done when the component is back to ready with links rendered (or failed).
     page.wait_for_function(

@@ -7,7 +7,8 @@
 // Attributes: `bundle` (folder URL, default "./"), `k` (default: the bundle's manifest.search.k),
 // `placeholder`, `facet` (the field of the filter <select>, default: the bundle's first facet
 // field; none, no filter); `state` is set by the element: loading | ready | searching | error,
-// and `tier`: lexical (keyword results while the model loads, with a progress bar) | full.
+// and `tier`: lexical (keyword results while the model loads, with a progress bar) | full |
+// lexical-only (the model failed to load; keyword results stay).
 // Document text is rendered with textContent only, never as HTML.
 
 import type { Engine, EngineInfo, Range, SearchResult } from "../websem.js";

@@ -5,7 +5,8 @@
 //
 // Attribute `state` reflects loading | ready | searching | error, attribute `tier` the engine's
 // tier: "lexical" while the model loads (keyword results; a progress bar shows the bytes loaded),
-// then "full". When the model is up the current query runs again and its results replace the
+// then "full" ("lexical-only" when the model failed to load: keyword results stay, the status line
+// says why). When the model is up the current query runs again and its results replace the
 // keyword ones in place (the same list items, the input untouched: no flicker, focus and cursor
 // kept). Events: `websem-ready` (detail: info, as soon as keyword results can be shown),
 // `websem-model-ready` (detail: info, the full tier is up), `websem-results` (detail: {query,
@@ -139,6 +140,7 @@ export class WebsemSearch extends HTMLElement {
     } catch (e) {
       // Keyword results keep working; say why semantic ranking is missing.
       this.progress.hidden = true;
+      this.setAttribute("tier", "lexical-only");
       const message = e?.message ?? String(e);
       this.statusLine.textContent = `Keyword results only: ${message}`;
       this.dispatchEvent(new CustomEvent("websem-error", { detail: { message } }));
