@@ -453,7 +453,9 @@ def test_partitioned_bundle_equals_websem_query(partitioned_edge, cranfield_part
     status, health = server.get("healthz")
     assert status == 200, health
     assert health["info"]["index"]["layout"] == "partitioned", health["info"]["index"]
-    assert health["info"]["index"]["ivf"] == {"nlist": 16, "nprobe": 4}, health["info"]["index"]
+    ivf = json.loads((cranfield_partitioned / "manifest.json").read_text())["index"]["ivf"]
+    want_ivf = {"nlist": 16, "nprobe": 4, "code": ivf["code"], "rerank": ivf["rerank"]}
+    assert health["info"]["index"]["ivf"] == want_ivf, health["info"]["index"]
     assert health["memory"]["shard_cache_bytes"] == 0, health["memory"]  # no query yet: no shard
     qs = cranfield_queries[:10]
     for mode in MODES:
