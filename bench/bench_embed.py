@@ -17,6 +17,13 @@ per round after one warm-up pass each, medians of the rounds:
 
 Every websem side's vectors are checked bit-identical to the batch-1 vectors (the determinism
 contract, docs/build.md). Each extra ``--model`` package gets its own engine and batch-1 rows.
+
+The compute ceiling: the texts' transformer FLOPs (from the model's config and each text's token
+count; the dense MatMuls and the two attention products) divided by each side's time gives its
+achieved GFLOP/s, compared with the fp32 matrix-multiply rate of this machine measured in the same
+run (torch and numpy, 2 threads, best of a few large square products, once per round between the
+sides). It says how far fp32 compute, the only arithmetic that keeps the build's vectors equal to
+the browser's (docs/build.md), can still go.
 Writes bench/results/embed.json and bench/results/embed.md.
 """
 
@@ -35,6 +42,35 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import RESULTS, median, model_package, scifact_texts, write_result  # noqa: E402
 
 THREADS = 2  # the box has 2 cores; both sides get all of them
+GEMM_N = 2048  # square fp32 products for the machine's ceiling: big enough to run at peak
+
+
+def transformer_flops(lengths: list[int], config: dict) -> float:
+    """Multiply-add FLOPs (2 per MAC) of a BERT encoder over texts of ``lengths`` tokens: per layer
+    the Q, K, V and output projections (4 L h^2), the feed-forward pair (2 L h i) and the two
+    attention products (QK^T and softmax V: 2 L^2 h). Embedding lookups, LayerNorm, GELU and
+    softmax are memory-bound and left out (so the achieved rate is a slight under-estimate)."""
+    h, i, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    return float(sum(2 * n * (4 * L * h * h + 2 * L * h * i + 2 * L * L * h) for L in lengths))
+
+
+def gemm_gflops(repeats: int = 5) -> dict:
+    """The best fp32 GEMM rate (GFLOP/s) of torch and numpy with THREADS threads on this machine."""
+    import numpy as np
+    import torch
+
+    out = {}
+    a, b = np.random.default_rng(0).random((2, GEMM_N, GEMM_N), dtype=np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    for name, mm in (("torch", lambda: ta @ tb), ("numpy", lambda: a @ b)):
+        mm()
+        best = 0.0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            mm()
+            best = max(best, 2 * GEMM_N ** 3 / (time.perf_counter() - t0) / 1e9)
+        out[name] = best
+    return out
 
 
 
@@ -96,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         sides[f"sentence-transformers fp32 (batch {b})"] = {
             "run": (lambda b=b: st.encode(docs, batch_size=b, convert_to_numpy=True, show_progress_bar=False)),
             "peer": True}
+    import json
+
+    config = json.loads((default_model_dir() / "config.json").read_text("utf-8"))
+    st_lengths = [min(len(x), st.max_seq_length) for x in st.tokenizer(docs)["input_ids"]]
+    flops = transformer_flops(st_lengths, config)
     vecs = {}
+    gemm: dict[str, list[float]] = {"torch": [], "numpy": []}
     try:
         for name, side in sides.items():  # warm-up (and the vectors, for the checks)
             vecs[name] = np.asarray(side["run"]())
@@ -107,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                 side["run"]()
                 side["docs_per_s"].append(len(docs) / (time.perf_counter() - t0))
                 print(f"round {r + 1}/{rounds} {name}: {side['docs_per_s'][-1]:.1f} docs/s", flush=True)
+            for k, v in gemm_gflops().items():  # the machine's fp32 ceiling, once per round
+                gemm[k].append(v)
+            print(f"round {r + 1}/{rounds} fp32 GEMM: torch {gemm['torch'][-1]:.0f}, numpy "
+                  f"{gemm['numpy'][-1]:.0f} GFLOP/s", flush=True)
     finally:
         for eng in engines:
             eng.close()
@@ -131,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             row["bit_identical_to_batch1"] = bool(np.array_equal(v, refs[side["group"]]))
         if name in startup:
             row["startup_s"] = startup[name]
+        row["gflops"] = round(med * flops / len(docs) / 1e9, 1)
         rows.append(row)
     default = rows[0]  # the default package's engine at the default jobs: what `websem build` runs
     result: dict = {
@@ -142,6 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         "texts": f"SciFact abstracts (title + text), first {len(docs)}, truncated at 256 tokens",
         "n_texts": len(docs), "rounds": rounds, "threads": THREADS, "jobs": jobs,
         "mode": "full" if args.full else "quick", "rows": rows,
+    }
+    ceiling = max(median(v) for v in gemm.values())
+    need = 2.5 * peers[peer] * flops / len(docs) / 1e9
+    result["compute"] = {
+        "gflop_per_text": round(flops / len(docs) / 1e9, 3),
+        "mean_tokens": round(sum(st_lengths) / len(st_lengths), 1),
+        "gemm_gflops_median": {k: round(median(v), 1) for k, v in gemm.items()},
+        "ceiling_gflops": round(ceiling, 1),
+        "target_needs_gflops": round(need, 1),
+        "target_over_ceiling": round(need / ceiling, 2),
     }
     out = write_result("embed", result)
     md = [
@@ -164,6 +221,27 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['side']} | {r['docs_per_s_median']:.1f} | {', '.join(f'{x:.1f}' for x in r['docs_per_s_rounds'])} "
             f"| {r['ratio_vs_peer']:.2f}x | {r['mean_cosine_vs_peer']:.4f} | {bit} | {r.get('startup_s', '')} |"
         )
+    c = result["compute"]
+    md += [
+        "",
+        "## Compute ceiling",
+        "",
+        f"{c['gflop_per_text']} GFLOP per text (mean {c['mean_tokens']} tokens; dense projections and "
+        "attention products from the model's config). This machine's fp32 matrix multiply, same run, "
+        f"median of the rounds' best: torch {c['gemm_gflops_median']['torch']} GFLOP/s, numpy "
+        f"{c['gemm_gflops_median']['numpy']} GFLOP/s. Achieved by each side (column above ÷ ceiling):",
+        "",
+        "| side | achieved GFLOP/s | share of the fp32 ceiling |",
+        "|---|---:|---:|",
+    ]
+    md += [f"| {r['side']} | {r['gflops']} | {r['gflops'] / c['ceiling_gflops']:.0%} |" for r in rows]
+    md += [
+        "",
+        f"2.5x the peer needs {c['target_needs_gflops']} GFLOP/s: **{c['target_over_ceiling']}x** the fastest "
+        "fp32 matrix multiply this machine runs. Vectors that stay equal to the browser's need fp32 "
+        "arithmetic (docs/build.md); int8 or bf16 compute would change them and fails the quality "
+        "gate (docs/quantization.md).",
+    ]
     (RESULTS / "embed.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
     print(f"wrote {out}")

@@ -13,10 +13,11 @@ Writes bench/results/partition.{json,md}.
   in all three modes: recall@10 = share of the flat top-10 documents the partitioned top-10 holds;
   nDCG@10 of each against the qrels.
 * **Bytes per query**: each query starts with an empty shard cache; a query's bytes are the
-  brotli sizes (the bundle's .br copies, or the file when the build kept none) of the distinct
-  shards it reads: IVF lists, lexical shards, fragments. **Always-loaded**: brotli bytes of
-  ``manifest.index.files`` (table, centroids, docmap): what ``load()`` fetches besides model and
-  runtime.
+  brotli sizes (the bundle's .br copies, or the file when the build kept none) of the whole
+  shards it reads (codes shards, lexical shards, fragments) plus the raw bytes of the rows-shard
+  byte ranges it reads (a range is sent without Content-Encoding); requests = whole files + ranges.
+  **Always-loaded**: brotli bytes of ``manifest.index.files`` (table, centroids, docmap): what
+  ``load()`` fetches besides model and runtime.
 * **Scale** (``scale``): synthetic flat bundles (bench/partition_data.py says how the vectors are
   made) converted with the defaults in a child process (peak RSS and time of the conversion),
   then always-loaded bytes, cold bytes per query (median, p90) over real query texts, recall@10
@@ -28,6 +29,9 @@ Writes bench/results/partition.{json,md}.
   flat vs partitioned vs transformers.js tuned in one Chromium run (at 1M the partitioned bundle
   alone: a flat one of 1.4 GB does not fit a tab): warm p50, renderer RSS after 200 different
   queries, cold start, and cold-cache queries under network emulation.
+* **Row blocks** (``--blocks 4 8 16 --orders pca chunk``): at every scale point, the bytes and
+  requests per query of each (block_rows, row order) variant of the same bundle; the ranking is
+  the same in every variant (checked: the same top-10 ids), only the bytes read change.
 * ``--append`` keeps the parts of bench/results/partition.json a run does not measure (e.g. a
   later ``--skip-quality --sizes 1000000``).
 """
@@ -49,7 +53,6 @@ from common import CACHE, REPO, RESULTS, SHARED_DATA, bundle_key, machine_info, 
 from partition_data import (  # noqa: E402
     JUDGED,
     SIGMA,
-    Recorder,
     always_loaded_bytes,
     brotli_of,
     shard_ratios,
@@ -63,6 +66,19 @@ FULL_SIZES = [1000, 10000, 100000, 1000000]
 SCALE_QUERIES = 200  # real query texts per scale point (cranfield, then scifact-train)
 PRECOMPRESS_MAX = 10000  # bundles up to this many chunks get .br copies (exact brotli sizes)
 CODE = {"code": "binary"}  # the partitioned bundles' dense code (--code): binary (default) or rows
+KINDS = ("total", "ivf", "code", "lex", "frag", "requests")
+
+
+def _variant(block_rows: int | None = None, order: str | None = None) -> tuple[int, str]:
+    """(block_rows, order): None = the build's default."""
+    from websem.build.ivf import BLOCK_ROWS, DEFAULT_ORDER
+
+    return (BLOCK_ROWS if block_rows is None else block_rows), (DEFAULT_ORDER if order is None else order)
+
+
+def _part_name(base: str, block_rows: int | None = None, order: str | None = None) -> str:
+    b, o = _variant(block_rows, order)
+    return f"{base}-{CODE['code']}-b{b}-{o}"
 
 
 def proposed_ivf(n_chunks: int) -> tuple[int, int]:
@@ -100,15 +116,20 @@ def judged_flat(name: str, dtype: str) -> Path:
 
 
 def convert(flat: Path, out: Path, *, precompress: bool, nlist: int | None = None,
-            nprobe: int | None = None) -> dict:
+            nprobe: int | None = None, block_rows: int | None = None, order: str | None = None) -> dict:
     """``convert_bundle`` in a child process: ``{"seconds", "peak_rss_mb"}`` (cached next to the
     bundle, keyed by the flat manifest and the partition code)."""
     import hashlib
 
-    code = hashlib.sha256(b"".join((REPO / "build" / f).read_bytes()
-                                   for f in ("partition.py", "ivf.py", "shards.py", "index.py"))).hexdigest()[:16]
+    # The build code's hash, minus the lines that only name the default block size and row order:
+    # every conversion passes both explicitly (they are in the key), so choosing another default
+    # must not make every cached variant convert again.
+    src = b"".join((REPO / "build" / f).read_bytes() for f in ("partition.py", "ivf.py", "shards.py", "index.py"))
+    src = b"\n".join(x for x in src.split(b"\n") if not x.startswith((b"BLOCK_ROWS =", b"DEFAULT_ORDER =")))
+    code = hashlib.sha256(src).hexdigest()[:16]
     key = {"flat": hashlib.sha256((flat / "manifest.json").read_bytes()).hexdigest()[:16], "code": code,
-           "precompress": precompress, "nlist": nlist, "nprobe": nprobe, "rss": "VmHWM", "dense_code": CODE["code"]}
+           "precompress": precompress, "nlist": nlist, "nprobe": nprobe, "rss": "VmHWM", "dense_code": CODE["code"],
+           "block_rows": _variant(block_rows, order)[0], "order": _variant(block_rows, order)[1]}
     stamp = out.with_name(out.name + ".convert.json")
     if (out / "manifest.json").is_file() and stamp.is_file():
         got = json.loads(stamp.read_text())
@@ -119,7 +140,8 @@ def convert(flat: Path, out: Path, *, precompress: bool, nlist: int | None = Non
               "from websem.build.partition import convert_bundle\n"
               "t = time.perf_counter()\n"
               f"convert_bundle(Path({str(flat)!r}), Path({str(out)!r}), nlist={nlist!r}, nprobe={nprobe!r}, "
-              f"precompress={precompress!r}, code={CODE['code']!r})\n"
+              f"precompress={precompress!r}, code={CODE['code']!r}, "
+              f"block_rows={_variant(block_rows, order)[0]!r}, order={_variant(block_rows, order)[1]!r})\n"
               "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
               "print(json.dumps({'seconds': round(time.perf_counter() - t, 1), "
               "'peak_rss_mb': round(int(hwm) / 1024, 1)}))\n")
@@ -136,21 +158,27 @@ def _manifest(bundle: Path) -> dict:
     return json.loads((bundle / "manifest.json").read_text())
 
 
-def cold_query(searcher, query: str, mode: str, k: int = 10) -> tuple[list[str], list[str]]:
-    """``(hit ids, distinct shard paths read)`` for one query with an empty shard cache."""
+def cold_query(searcher, query: str, mode: str, k: int = 10) -> tuple[list[str], list[tuple]]:
+    """``(hit ids, reads)`` for one query with an empty shard cache: every read as ``(path,
+    bytes, inclusive byte range or None for the whole file)``."""
     from websem.web.partitioned import CACHE_BYTES, ShardCache
 
-    rec = Recorder(ShardCache(CACHE_BYTES))
-    searcher.part.cache = rec
+    cache = ShardCache(CACHE_BYTES)
+    cache.log = []
+    searcher.part.cache = cache
     hits = searcher.query(query, k, mode=mode)["hits"]
-    return [h["id"] for h in hits], sorted(set(rec.seen))
+    return [h["id"] for h in hits], cache.log
 
 
-def _kind_bytes(bundle: Path, manifest: dict, rels: list[str], ratios=None) -> dict:
+def _kind_bytes(bundle: Path, manifest: dict, reads: list[tuple], ratios=None) -> dict:
+    """Bytes a browser downloads for ``reads`` by shard kind: a whole file at its brotli size, a
+    byte range at its raw size (ranges are of the identity bytes); ``requests``: one per read."""
     out = {"ivf": 0, "code": 0, "lex": 0, "frag": 0}
-    for r in rels:
-        out[r.split("/")[1]] += brotli_of(bundle, manifest, r, ratios)
+    for rel, size, byte_range in reads:
+        kind = rel.split("/")[1]
+        out[kind] += size if byte_range is not None else brotli_of(bundle, manifest, rel, ratios)
     out["total"] = sum(out.values())
+    out["requests"] = len(reads)
     return out
 
 
@@ -168,7 +196,7 @@ def run_quality(sets: list[str], dtype: str, settings: str = "default") -> dict:
         data = load_set(name)
         ref = judged_flat(name, "float16")
         src = ref if dtype == "float16" else judged_flat(name, dtype)
-        part_dir = CACHE / "partition" / f"{name}-part-{dtype}-{settings}-{CODE['code']}"
+        part_dir = CACHE / "partition" / _part_name(f"{name}-part-{dtype}-{settings}")
         nlist, nprobe = ivf_settings(_manifest(src)["index"]["chunks"], settings)
         conv = convert(src, part_dir, precompress=True, nlist=nlist, nprobe=nprobe)
         flat_s, part_s = Searcher(ref), Searcher(part_dir)
@@ -192,7 +220,7 @@ def run_quality(sets: list[str], dtype: str, settings: str = "default") -> dict:
                 "recall@10": round(statistics.fmean(rec), 4), "recall@10_min": round(min(rec), 2),
                 "ndcg@10_flat": round(statistics.fmean(nd_f), 4), "ndcg@10_part": round(statistics.fmean(nd_p), 4),
                 "ndcg@10_delta": round(statistics.fmean(nd_p) - statistics.fmean(nd_f), 4),
-                "bytes_per_query": {k: _summary([b[k] for b in byts]) for k in ("total", "ivf", "code", "lex", "frag")}}
+                "bytes_per_query": {k: _summary([b[k] for b in byts]) for k in KINDS}}
             print(name, mode, json.dumps({k: v for k, v in res["modes"][mode].items() if k != "bytes_per_query"}),
                   "bytes median", res["modes"][mode]["bytes_per_query"]["total"]["median"], flush=True)
         out[name] = res
@@ -206,7 +234,39 @@ def _scale_queries() -> list[str]:
     return qs[:SCALE_QUERIES]
 
 
-def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_sets: list[str] = JUDGED) -> dict:
+def _sweep(flat: Path, n: int, settings: str, qs: list[str], default_ids: dict, variants: list[tuple[int, str]],
+           precompress: bool, ratios: dict | None) -> dict:
+    """Bytes and requests per cold query of each (block_rows, order) variant of ``flat``'s
+    partitioned bundle, and whether it ranks exactly as the default variant (``default_ids``:
+    mode -> top-10 ids per query)."""
+    from websem.web.query import Searcher
+
+    nlist, nprobe = ivf_settings(n, settings)
+    out = {}
+    for b, o in variants:
+        part_dir = CACHE / "partition" / _part_name(f"{flat.name}-part-{settings}", b, o)
+        conv = convert(flat, part_dir, precompress=precompress, nlist=nlist, nprobe=nprobe, block_rows=b, order=o)
+        s = Searcher(part_dir)
+        # the codes shards' sha256 tables (incompressible) differ by block size: own ratios
+        v_ratios = None if ratios is None else shard_ratios(part_dir, s.manifest)
+        res = {"block_rows": b, "order": o, "convert": conv, "brotli_ratios": v_ratios, "modes": {}}
+        for mode in ("semantic", "hybrid"):
+            byts, same = [], True
+            for q, want in zip(qs, default_ids[mode], strict=True):
+                ids, reads = cold_query(s, q, mode)
+                byts.append(_kind_bytes(part_dir, s.manifest, reads, v_ratios))
+                same &= ids == want
+            res["modes"][mode] = {"bytes_per_query": {k: _summary([x[k] for x in byts]) for k in KINDS},
+                                  "same_ranking": same}
+            print(n, f"b{b}-{o}", mode, "bytes median", res["modes"][mode]["bytes_per_query"]["total"]["median"],
+                  "requests", res["modes"][mode]["bytes_per_query"]["requests"]["median"], "same", same, flush=True)
+        out[f"b{b}-{o}"] = res
+        del s
+    return out
+
+
+def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_sets: list[str] = JUDGED,
+              variants: list[tuple[int, str]] | None = None) -> dict:
     from websem.web.query import Searcher
 
     judged = [judged_flat(name, "float16") for name in source_sets]
@@ -216,7 +276,7 @@ def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_se
            "points": {}}
     for n in sizes:
         flat = synthetic_flat_bundle(judged[0], sources, n, dtype)
-        part_dir = CACHE / "partition" / f"{flat.name}-part-{settings}-{CODE['code']}"
+        part_dir = CACHE / "partition" / _part_name(f"{flat.name}-part-{settings}")
         nlist, nprobe = ivf_settings(n, settings)
         conv = convert(flat, part_dir, precompress=n <= PRECOMPRESS_MAX, nlist=nlist, nprobe=nprobe)
         part_s = Searcher(part_dir)
@@ -224,6 +284,7 @@ def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_se
         ratios = None if n <= PRECOMPRESS_MAX else shard_ratios(part_dir, man)
         point = {"chunks": n, "nlist": man["index"]["ivf"]["nlist"], "nprobe": man["index"]["ivf"]["nprobe"],
                  "vector_dtype": man["index"]["vector_dtype"], "code": man["index"]["ivf"].get("code", "rows"),
+                 "block_rows": man["index"]["ivf"].get("block_rows"), "order": man["index"]["ivf"].get("order"),
                "rerank": man["index"]["ivf"].get("rerank"), "convert": conv, "brotli_ratios": ratios,
                  "always_loaded": always_loaded_bytes(part_dir, man), "modes": {}}
         if ratios is not None:  # always-loaded files of an uncompressed bundle: measured directly
@@ -234,11 +295,14 @@ def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_se
         # 1M: BM25 over a million chunks in CPython takes seconds per query; 50 queries say enough
         qs = queries if n < 1000000 else queries[:50]
         point["queries"] = len(qs)
+        default_ids: dict[str, list] = {}
         for mode in ("semantic", "hybrid"):
             byts, rec, t_part = [], [], []
+            default_ids[mode] = []
             for q in qs:
-                ids, rels = cold_query(part_s, q, mode)
-                byts.append(_kind_bytes(part_dir, man, rels, ratios))
+                ids, reads = cold_query(part_s, q, mode)
+                default_ids[mode].append(ids)
+                byts.append(_kind_bytes(part_dir, man, reads, ratios))
                 if flat_s is not None and mode == "semantic":
                     f_ids = [h["id"] for h in flat_s.query(q, 10, mode=mode)["hits"]]
                     rec.append(len(set(f_ids) & set(ids)) / max(1, len(f_ids)))
@@ -253,8 +317,7 @@ def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_se
                 part_s.query(q, 10, mode=mode)
                 t_part.append(1000 * (time.perf_counter() - t))
             part_s.part.cache = ShardCache(CACHE_BYTES)
-            kinds = ("total", "ivf", "code", "lex", "frag")
-            m = {"bytes_per_query": {k: _summary([b[k] for b in byts]) for k in kinds},
+            m = {"bytes_per_query": {k: _summary([b[k] for b in byts]) for k in KINDS},
                  "cpu_warm_p50_ms": round(statistics.median(t_part), 2)}
             if rec:
                 m["recall@10_vs_flat"] = round(statistics.fmean(rec), 4)
@@ -271,8 +334,11 @@ def run_scale(sizes: list[int], dtype: str, settings: str = "default", source_se
         point["flat_index_brotli"] = sum(brotli_of(flat, flat_man, r, None) if n <= PRECOMPRESS_MAX else 0
                                          for r in flat_man["index"]["files"].values()) or None
         point["bundles"] = {"flat": str(flat), "partitioned": str(part_dir)}
-        out["points"][str(n)] = point
         del flat_s, part_s
+        others = [v for v in (variants or []) if v != _variant()]
+        if others:
+            point["blocks"] = _sweep(flat, n, settings, qs, default_ids, others, n <= PRECOMPRESS_MAX, ratios)
+        out["points"][str(n)] = point
     return out
 
 
@@ -281,7 +347,8 @@ def markdown(report: dict) -> str:
     lines = ["# Partitioned index (bench/bench_partition.py)", "",
              f"{report['date']} · load average {report['machine'].get('loadavg')} · "
              f"vector dtype of the partitioned rows: {report['vector_dtype']} · dense code: "
-             f"{report.get('code', 'rows')} · IVF settings: "
+             f"{report.get('code', 'rows')} · row blocks: {report.get('block_rows', '-')} rows, order "
+             f"{report.get('order', '-')} · IVF settings: "
              f"{report.get('settings', 'default')}"
              + (" (= build/partition.py default_ivf)" if report.get("settings_equal_default") else ""), ""]
     if q:
@@ -303,9 +370,9 @@ def markdown(report: dict) -> str:
                   f"{s['queries']} real query texts, "
                   "each with an empty shard cache.", "",
                   "| chunks | nlist / nprobe | always-loaded (brotli) | mode | bytes/query median | p90 | "
-                  "ivf rows / codes / lex / frag median | recall@10 vs flat | CPU warm p50 ms (flat) | "
-                  "convert s / peak RSS MB |",
-                  "|---:|---|---:|---|---:|---:|---|---:|---:|---:|"]
+                  "ivf rows / codes / lex / frag median | requests/query median | recall@10 vs flat | "
+                  "CPU warm p50 ms (flat) | convert s / peak RSS MB |",
+                  "|---:|---|---:|---|---:|---:|---|---:|---:|---:|---:|"]
         for n, p in s["points"].items():
             for mode, m in p["modes"].items():
                 b = m["bytes_per_query"]
@@ -315,10 +382,31 @@ def markdown(report: dict) -> str:
                     f"{b['total']['median']:,.0f} | {b['total']['p90']:,.0f} | {b['ivf']['median']:,.0f} / "
                     f"{b.get('code', {}).get('median', 0):,.0f} / "
                     f"{b['lex']['median']:,.0f} / {b['frag']['median']:,.0f} | "
+                    f"{b['requests']['median'] if 'requests' in b else '-'} | "
                     f"{m.get('recall@10_vs_flat', '-')} | {m['cpu_warm_p50_ms']}"
                     f"{f' ({flat_ms})' if flat_ms is not None else ''} | "
                     f"{p['convert']['seconds']} / {p['convert']['peak_rss_mb']} |")
         lines.append("")
+        sweep = [(n, p) for n, p in s["points"].items() if p.get("blocks")]
+        if sweep:
+            lines += ["### Row blocks: bytes and requests per cold query by block size and row order", "",
+                      "Each variant is the same bundle (same lists, same ranking: checked, top-10 ids equal "
+                      "to the default variant's for every query) with rows shards of `block_rows` rows in "
+                      "`order`; a query reads the blocks holding its rerank candidates by byte range.", "",
+                      "| chunks | block_rows | order | mode | bytes/query median | p90 | ivf rows median | "
+                      "requests/query median | same ranking |", "|---:|---:|---|---|---:|---:|---:|---:|---|"]
+            for n, p in sweep:
+                rows = {f"b{p['block_rows']}-{p['order']}": {"block_rows": p["block_rows"], "order": p["order"],
+                                                           "modes": p["modes"], "default": True}, **p["blocks"]}
+                for _, v in sorted(rows.items(), key=lambda kv: (kv[1]["order"], kv[1]["block_rows"])):
+                    for mode in ("semantic", "hybrid"):
+                        b = v["modes"][mode]["bytes_per_query"]
+                        tag = " (default)" if v.get("default") else ""
+                        lines.append(f"| {int(n):,} | {v['block_rows']}{tag} | {v['order']} | {mode} | "
+                                     f"{b['total']['median']:,.0f} | {b['total']['p90']:,.0f} | "
+                                     f"{b['ivf']['median']:,.0f} | {b['requests']['median']} | "
+                                     f"{'yes' if v.get('default') or v['modes'][mode]['same_ranking'] else 'NO'} |")
+            lines.append("")
     b = report.get("browser")
     if b:
         lines += ["## Browser (Chromium): flat vs partitioned vs transformers.js tuned, same run", "",
@@ -368,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="dense code of the partitioned bundles [default: binary, the build's]")
     ap.add_argument("--source-sets", nargs="+", default=JUDGED, choices=JUDGED,
                     help="judged sets whose chunk vectors the synthetic scale points are made from")
+    ap.add_argument("--blocks", type=int, nargs="+", default=None,
+                    help="block_rows values to sweep at every scale point (with --orders) [default: none]")
+    ap.add_argument("--orders", nargs="+", default=None, choices=["pca", "chunk"],
+                    help="row orders to sweep with --blocks [default: the build's]")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--append", action="store_true",
@@ -384,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     checked = [1000, 1416, 1597, 1778, 9764, 10000, 100000, 1000000]
     CODE["code"] = args.code
     report: dict = {"vector_dtype": dtype, "settings": args.settings, "code": args.code,
+                    "block_rows": _variant()[0], "order": _variant()[1],
                     "settings_equal_default": all(proposed_ivf(n) == default_ivf(n) for n in checked),
                     "machine": machine_info(),
                     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -406,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         report["quality"] = {**(report.get("quality") or {}), **quality} if args.append else quality
         save()
     if not args.skip_scale:
-        scale = run_scale(sizes, dtype, args.settings, args.source_sets)
+        variants = [(b, o) for o in (args.orders or [_variant()[1]]) for b in (args.blocks or [_variant()[0]])]
+        scale = run_scale(sizes, dtype, args.settings, args.source_sets, variants)
         if args.append and "scale" in report:
             scale["points"] = {**report["scale"]["points"], **scale["points"]}
         report["scale"] = scale

@@ -5,6 +5,10 @@ Why not `websem.web.serve.serve_bundle`: the benchmark needs several folders und
 (bundle, peer library, peer model folder, bench pages) and, above all, *the same* headers for
 both stacks, so neither side gets an unfair cache or compression advantage. Every response is
 logged (path, status, bytes) so the harness can attribute bytes to page loads.
+
+A GET with one ``Range`` (``bytes=a-b``, ``a-``, ``-n``) on a file is answered as `websem serve`
+answers it (``websem.web.serve.byte_range``): 206 with those bytes of the file itself, never
+compressed, or 416; several ranges get the whole file.
 """
 
 from __future__ import annotations
@@ -213,8 +217,11 @@ class BenchServer:
                     import time
 
                     time.sleep(server.link.rtt_ms / 1000)  # request out, first byte back
-                f = self._send_compressed() if server.brotli else None
-                if f is None:
+                self._status_sent = False
+                f = self._send_range() if self.command == "GET" and self.headers.get("Range") else None
+                if f is None and self._status_sent is False:
+                    f = self._send_compressed() if server.brotli else None
+                if f is None and self._status_sent is False:
                     f = super().send_head()
                 # Log what actually goes over the wire (body bytes; 304s and 404s carry none).
                 size = 0
@@ -229,6 +236,39 @@ class BenchServer:
                         {"path": self.path.split("?", 1)[0], "status": self._status, "bytes": size}
                     )
                 return f
+
+            _status_sent = False
+
+            def _send_range(self):  # noqa: ANN202 - a file-like body or None
+                import io
+
+                from websem.web.serve import Unsatisfiable, byte_range
+
+                target = server.resolve(self.path)
+                if target is None or not target.is_file():
+                    return None
+                size = target.stat().st_size
+                try:
+                    got = byte_range(self.headers.get("Range"), size)
+                except Unsatisfiable:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                if got is None:
+                    return None
+                with open(target, "rb") as fh:
+                    fh.seek(got[0])
+                    body = fh.read(got[1] - got[0] + 1)
+                self.send_response(206)
+                self.send_header("Content-Type", self.guess_type(str(target)))
+                self.send_header("Content-Range", f"bytes {got[0]}-{got[0] + len(body) - 1}/{size}")
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Last-Modified", self.date_time_string(int(target.stat().st_mtime)))
+                self.end_headers()
+                return io.BytesIO(body)
 
             def _send_compressed(self):  # noqa: ANN202 - a file-like body or None
                 import io
@@ -258,6 +298,7 @@ class BenchServer:
 
             def send_response(self, code: int, message: str | None = None) -> None:
                 self._status = code
+                self._status_sent = True
                 super().send_response(code, message)
 
             def log_message(self, format: str, *args: object) -> None:  # quiet

@@ -11,6 +11,9 @@ and a copy is kept when it is at least 10% smaller than the original (``MIN_SAVI
 1 MB smaller (``MIN_SAVED_BYTES``: what counts on the wire is bytes; the int8 model saves 9.3%,
 2.1 MB). Text (JS, JSON, Python, HTML, the tokenizer) and the wasm binaries always pass; an
 already-compressed file (python_stdlib.zip, 2%) does not, and a host then sends the original.
+A partitioned index's rows shards (``index/ivf/*.bin``, ``NEVER_COMPRESSED``) get no copy at all:
+a query reads blocks of them by HTTP byte range, which must address the identity bytes (int8 rows
+keep ~90% of their size under brotli anyway).
 
 Settings (``_brotli_quality``): brotli quality 11 up to ``BIG`` (1 MB), quality 9 above. On larger
 files q11 runs at 0.1 to 0.4 MB/s: on the Cranfield bundle's eight files over 1 MB it took 275 s
@@ -58,6 +61,7 @@ def _worth_it(copy_size: int, size: int) -> bool:
 
 
 SHARD_PREFIXES = ("index/ivf/", "index/lex/", "index/frag/")  # partitioned index shards: always q9
+NEVER_COMPRESSED = ("index/ivf/",)  # rows shards, read by byte range: identity bytes only
 
 
 def _brotli_quality(size: int, rel: str = "") -> int:
@@ -184,7 +188,7 @@ def precompress(root: Path, files: dict[str, dict], *, cache_dir: Path | None = 
     with report("precompressing", len(files), unit="files", enabled=progress and len(files) > 500) as bar:
         for rel in sorted(files):
             bar.advance(1)
-            if rel in skip or not files[rel].get("size"):
+            if rel in skip or not files[rel].get("size") or rel.startswith(NEVER_COMPRESSED):
                 continue
             data = (root / rel).read_bytes()
             sha = files[rel]["sha256"]

@@ -8,8 +8,9 @@ partitioned bundle splits it so a query fetches only what it needs (formats: doc
   shards, fragment starts, the facet table), ``index/part/centroids.bin``, ``index/part/docmap.bin``;
 * dense: per IVF list a binary codes shard ``index/code/{l}.bin`` and a rows shard
   ``index/ivf/{l}.bin`` (build/ivf.py): a query scores the codes of ``nprobe`` lists and reranks
-  its best ``rerank`` candidates exactly with the rows of the lists holding them (code
-  "binary", the default); code "rows" has no codes shards and scores every probed row exactly;
+  its best ``rerank`` candidates exactly with the rows blocks (``block_rows`` rows, read by byte
+  range, each checked against the sha256 the codes shard lists) that hold them (code "binary",
+  the default); code "rows" has no codes shards and scores every probed row exactly;
 * lexical: term-range shards ``index/lex/{j}.bin`` (build/shards.py), one per query term;
 * rows: document fragments ``index/frag/{f}.json`` for the result page only.
 
@@ -32,7 +33,17 @@ from websem.text.bm25 import LexicalIndex
 from websem.text.errors import WebsemError
 
 from .index import _NP, DEFAULT_VECTOR_DTYPE
-from .ivf import KMEANS_NITER, KMEANS_SEED, assign_lists, train_centroids, train_rows, write_lists
+from .ivf import (
+    BLOCK_ROWS,
+    DEFAULT_ORDER,
+    KMEANS_NITER,
+    KMEANS_SEED,
+    assign_lists,
+    check_block_options,
+    train_centroids,
+    train_rows,
+    write_lists,
+)
 from .shards import facet_table, write_fragments, write_lexical_shards
 
 __all__ = [
@@ -74,6 +85,7 @@ MIN_NPROBE = 32  # lists probed at least (binds above ~250k chunks)
 CODES = ("binary", "rows")
 DEFAULT_CODE = "binary"
 RERANK = 200  # candidates a binary-coded query rescores exactly (at least the documents asked for)
+TABLE_FORMAT_VERSION = 2  # 2: rows shards in blocks, codes shards with block sha256s (build/ivf.py)
 TABLE = "index/part/table.json"
 CENTROIDS = "index/part/centroids.bin"
 DOCMAP = "index/part/docmap.bin"
@@ -166,18 +178,20 @@ def check_code(code: str, rerank: int | None) -> None:
 
 def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int | None = None,
                     nprobe: int | None = None, progress: bool = True, code: str = DEFAULT_CODE,
-                    rerank: int | None = None) -> dict:
+                    rerank: int | None = None, block_rows: int = BLOCK_ROWS, order: str = DEFAULT_ORDER) -> dict:
     """Convert the flat index files under ``root`` (named in ``index_section["files"]``, as
     ``write_index`` + the lexical step wrote them) into the partitioned files, delete the flat
     ones, and return the new ``manifest.index`` section (the caller adds ``model_sha256`` and
     ``chunking``). ``search``: ``manifest.search`` (its ``facets`` choose the facet table's fields).
     ``nlist``/``nprobe``: None for :func:`default_ivf`; nlist is clamped to the chunk count.
     ``code``: "binary" (codes shards + exact rerank of ``rerank`` candidates, None = ``RERANK``)
-    or "rows" (every probed row scored exactly)."""
+    or "rows" (every probed row scored exactly). ``block_rows`` / ``order``: rows per block and the
+    row order inside a list (``ivf.ROW_ORDERS``), as ``ivf.write_lists``."""
     from .progress import progress as report
 
     check_ivf_options(nlist, nprobe)
     check_code(code, rerank)
+    check_block_options(block_rows, order)
     nlist, nprobe = (None if v is None else int(v) for v in (nlist, nprobe))
     root = Path(root)
     files = index_section["files"]
@@ -203,7 +217,8 @@ def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int
     (root / CENTROIDS).write_bytes(centroids.tobytes())
     with report("IVF files", nlist, unit="lists", enabled=progress and n > 1000) as bar:
         sizes = write_lists(root, SHARDS["ivf"], stored, scales, labels, nlist, dtype, bar.advance,
-                            codes_template=CODES_SHARDS if code == "binary" else None)
+                            codes_template=CODES_SHARDS if code == "binary" else None,
+                            block_rows=int(block_rows), order=order)
     del stored, labels
 
     flat_lex = LexicalIndex.from_bytes((root / files["lexical"]).read_bytes())
@@ -216,7 +231,7 @@ def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int
         starts, docmap = write_fragments(root, SHARDS["fragments"], docs, root / files["chunks"], n,
                                          FRAGMENT_BYTES, bar.advance)
     (root / DOCMAP).write_bytes(docmap.tobytes())
-    table = {"format": "websem-partitioned", "format_version": 1, "chunks": n, "docs": n_docs,
+    table = {"format": "websem-partitioned", "format_version": TABLE_FORMAT_VERSION, "chunks": n, "docs": n_docs,
              "dims": dims, "vector_dtype": dtype, "ivf": {"nlist": nlist, "nprobe": nprobe, "sizes": sizes},
              "lexical": lexical, "fragments": starts,
              "facets": facet_table(docs, list(search.get("facets") or []))}
@@ -227,7 +242,8 @@ def partition_index(root: Path, index_section: dict, search: dict, *, nlist: int
 
     record = dict(index_section.get("lexical") or {})
     record["shards"] = len(shards)
-    ivf = {"nlist": nlist, "nprobe": nprobe, "metric": "ip", "code": code,
+    ivf = {"nlist": nlist, "nprobe": nprobe, "metric": "ip", "code": code, "block_rows": int(block_rows),
+           "order": order,
            "kmeans": {"seed": KMEANS_SEED, "niter": KMEANS_NITER, "train_points": trained}}
     shard_templates = dict(SHARDS)
     if code == "binary":
@@ -296,15 +312,16 @@ def _requantize(root: Path, index: dict, dtype: str) -> dict:
 
 def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: int | None = None,
                    vector_dtype: str | None = None, precompress: bool = True, progress: bool = False,
-                   code: str = DEFAULT_CODE, rerank: int | None = None) -> dict:
+                   code: str = DEFAULT_CODE, rerank: int | None = None, block_rows: int = BLOCK_ROWS,
+                   order: str = DEFAULT_ORDER) -> dict:
     """Write a partitioned copy of the flat bundle ``src`` to ``out`` (no re-embedding); return its
     manifest. Every non-index file is copied unchanged (the model, runtime, snapshot), the index
     is partitioned, and manifest.files / encodings / index are rewritten. Atomic like a build:
     ``out`` is replaced only when the new bundle is complete. ``vector_dtype``: the rows' code
     (None: the source's, so both bundles score the very same rows); another code is requantized
     from the source's stored rows (a build quantizes from float32, so int8 rows made from a
-    float16 bundle can differ from a build's by one step in a component). ``code`` / ``rerank``:
-    as :func:`partition_index`."""
+    float16 bundle can differ from a build's by one step in a component). ``code`` / ``rerank`` /
+    ``block_rows`` / ``order``: as :func:`partition_index`."""
     from websem.export.source import sha256_file
 
     from .bundle import _check_out, _clean_stale, _file_table, _install, _is_bundle
@@ -312,6 +329,7 @@ def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: in
 
     check_ivf_options(nlist, nprobe)
     check_code(code, rerank)
+    check_block_options(block_rows, order)
     src, out = Path(src).absolute(), Path(out).absolute()
     try:
         manifest = json.loads((src / "manifest.json").read_text("utf-8"))
@@ -345,7 +363,7 @@ def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: in
         keep = {k: index[k] for k in ("model_sha256", "chunking") if k in index}
         index = _requantize(tmp, index, vector_dtype or index["vector_dtype"])
         section = partition_index(tmp, index, manifest["search"], nlist=nlist, nprobe=nprobe, progress=progress,
-                                  code=code, rerank=rerank)
+                                  code=code, rerank=rerank, block_rows=block_rows, order=order)
         section.update(keep)
         new_files = _file_table(tmp)
         encodings: dict = {}

@@ -12,24 +12,25 @@ from websem.text.errors import WebsemError
 __all__ = ["channel_scales", "pack_nbits8", "pack_nbits4", "gather_block", "ensure_ms_domain"]
 
 
-def channel_scales(w: np.ndarray, axis: int, method: str) -> np.ndarray:
-    """Symmetric int8 scale per channel (`axis` = the channel axis of the 2-D weight `w`).
+def channel_scales(w: np.ndarray, axis: int, method: str, qmax: int = 127) -> np.ndarray:
+    """Symmetric scale per channel (`axis` = the channel axis of the 2-D weight `w`) for values
+    in [-qmax, qmax] (127 for int8; fewer levels in the same int8 container compress better).
 
-    "max": amax / 127. "mse": the clipping ratio in [0.5, 1] (per channel) that minimises the
+    "max": amax / qmax. "mse": the clipping ratio in [0.5, 1] (per channel) that minimises the
     squared rounding + clipping error; a few outliers per channel otherwise waste most of the
     int8 grid (measured in docs/quantization.md)."""
     wc = w if axis == 0 else w.T  # rows = channels
     amax = np.abs(wc).max(axis=1)
     amax = np.where(amax > 0, amax, 1.0).astype(np.float64)
     if method == "max":
-        return (amax / 127.0).astype(np.float32)
+        return (amax / qmax).astype(np.float32)
     if method != "mse":
         raise WebsemError(f"websem: weight-int8 scale '{method}' is unknown; choose max or mse")
-    best = amax / 127.0
+    best = amax / qmax
     best_err = np.full(len(amax), np.inf)
     for ratio in np.linspace(0.5, 1.0, 26):
-        s = (amax * ratio / 127.0)[:, None]
-        err = ((np.clip(np.rint(wc / s), -127, 127) * s - wc) ** 2).sum(axis=1)
+        s = (amax * ratio / qmax)[:, None]
+        err = ((np.clip(np.rint(wc / s), -qmax, qmax) * s - wc) ** 2).sum(axis=1)
         better = err < best_err
         best = np.where(better, s[:, 0], best)
         best_err = np.where(better, err, best_err)

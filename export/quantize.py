@@ -33,7 +33,9 @@ exist for the measurements and the quality-gate test. All modes: exclude (substr
 names kept in fp32). Weight-only modes: embeddings, how the 2-D Gather tables are stored: true or
 "int8-rows" (int8 rows, one scale per row, Gather → Cast → Mul), "block8" / "block4"
 (com.microsoft GatherBlockQuantized, one scale per `embedding_block_size` values, default 32),
-false (fp32). weight-int8: scale ("mse"|"max").
+false (fp32); embedding_bits (8|7|6|5) stores the int8-rows word table with values in
+[-(2^(b-1) - 1), 2^(b-1) - 1], the same int8 rows and ops with fewer levels, so brotli shrinks
+them. weight-int8: scale ("mse"|"max"), weight_bits (8|7|6|5, the same for its dense weights).
 dynamic-int8: per_channel, reduce_range, attention (also act×act MatMuls); activations is
 uint8 only (onnxruntime's dynamic quantization has no int8 activations). weight-int8-packed:
 scale ("mse"|"max", per block), block_size (16..256, a power of two), accuracy_level (0 only:
@@ -109,8 +111,15 @@ _DEFAULTS: dict[str, dict] = {
 
 
 # Accepted by every mode that has `embeddings`, recorded only when given (so the default
-# package's manifest does not change): the block of GatherBlockQuantized tables.
-_OPTIONAL = ("embedding_block_size",)
+# package's manifest does not change): the block of GatherBlockQuantized tables, and the levels of
+# the int8-rows word table.
+_OPTIONAL = ("embedding_block_size", "embedding_bits")
+# Accepted by weight-int8 only, recorded only when given: the levels of its int8 dense weights.
+_OPTIONAL_WEIGHT_INT8 = ("weight_bits",)
+# `embedding_bits` / `weight_bits`: how many levels the int8 containers use. b bits = values in
+# [-(2^(b-1) - 1), 2^(b-1) - 1], still stored as int8 with the same graph and ops; fewer levels
+# only make the file compress better (brotli), see docs/quantization.md.
+BITS = (8, 7, 6, 5)
 
 
 def default_settings(mode: str, overrides: dict | None = None) -> dict:
@@ -120,14 +129,37 @@ def default_settings(mode: str, overrides: dict | None = None) -> dict:
             f"websem: unknown quantization '{mode}'; choose one of {', '.join(MODES)}"
         )
     settings = {"mode": mode, **_DEFAULTS[mode]}
+    allowed = list(_DEFAULTS[mode])
+    if "embeddings" in _DEFAULTS[mode]:
+        allowed += [k for k in _OPTIONAL if k not in allowed]
+    if mode == "weight-int8":
+        allowed += [k for k in _OPTIONAL_WEIGHT_INT8 if k not in allowed]
     for key, value in (overrides or {}).items():
-        if key not in _DEFAULTS[mode] and not (key in _OPTIONAL and "embeddings" in _DEFAULTS[mode]):
+        if key not in allowed:
             raise WebsemError(
                 f"websem: quantization option '{key}' does not apply to mode '{mode}'; "
-                f"options: {', '.join(_DEFAULTS[mode]) or 'none'}"
+                f"options: {', '.join(allowed) or 'none'}"
             )
         settings[key] = value
+    for key in ("embedding_bits", "weight_bits"):
+        if key in settings:
+            _qmax(settings, key)  # refuse a bad value here, before any export work
+    if "embedding_bits" in settings and _embedding_format(settings) != "int8-rows":
+        raise WebsemError(
+            f"websem: embedding_bits applies to int8-rows embedding tables only, not "
+            f"embeddings={settings.get('embeddings')!r}; use embeddings=true or drop embedding_bits"
+        )
     return settings
+
+
+def _qmax(settings: dict, key: str) -> int:
+    """The largest int8 magnitude for `settings[key]` bits (8 → 127, 7 → 63, 6 → 31, 5 → 15)."""
+    bits = settings.get(key, 8)
+    if isinstance(bits, bool) or bits not in BITS:
+        raise WebsemError(
+            f"websem: {key} {bits!r} is not supported; choose one of {', '.join(map(str, BITS))}"
+        )
+    return 2 ** (bits - 1) - 1
 
 
 def weight_matmuls(model) -> list[str]:
@@ -170,12 +202,13 @@ def _weight_int8(model, settings: dict):
         ):
             tables.add(n.input[0])
     head, new_inits = [], []
+    weight_qmax, table_qmax = _qmax(settings, "weight_bits"), _qmax(settings, "embedding_bits")
 
-    def q8(name: str, axis: int) -> tuple[str, str, np.ndarray]:
+    def q8(name: str, axis: int, qmax: int) -> tuple[str, str, np.ndarray]:
         w = numpy_helper.to_array(inits[name]).astype(np.float32)
-        scale = channel_scales(w, axis, settings.get("scale", "max"))
+        scale = channel_scales(w, axis, settings.get("scale", "max"), qmax)
         shape = (1, -1) if axis == 1 else (-1, 1)
-        q = np.clip(np.rint(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+        q = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax).astype(np.int8)
         g.initializer.remove(inits[name])
         new_inits.append(numpy_helper.from_array(q, f"{name}_int8"))
         new_inits.append(numpy_helper.from_array(scale, f"{name}_scale"))
@@ -187,18 +220,22 @@ def _weight_int8(model, settings: dict):
         # onnxruntime does not constant-fold DequantizeLinear by default (it keeps
         # QDQ units for its int8 kernels); OnnxEmbedder sets session.disable_quant_qdq=1 so
         # these are folded once at session load instead of re-run on every call.
-        qn, sn, scale = q8(name, 1)
+        qn, sn, scale = q8(name, 1, weight_qmax)
         zp = f"{name}_zero_point"
         new_inits.append(numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), zp))
         head.append(
             helper.make_node("DequantizeLinear", [qn, sn, zp], [name], name=f"websem/dequantize/{name}", axis=1)
         )
     gathers: list[tuple] = []
+    # embedding_bits applies to the word table only (the largest: 11.7M of MiniLM's 12M table
+    # values). The position and token-type rows are added to every token's input, so fewer levels
+    # there cost as much quality as in the word table, for 0.03 MB of brotli (docs/quantization.md).
+    word = max(tables, key=lambda t: inits[t].dims[0], default=None)
     for name in sorted(tables):
         # Embedding table [V, D], one scale per row (token). Gather the int8 rows first and
         # dequantize only those (Cast * gathered scale): dequantizing the whole 30522 x 384 table
         # on every run would cost more than the model's first layer for a short query.
-        qn, sn, _ = q8(name, 0)
+        qn, sn, _ = q8(name, 0, table_qmax if name == word else 127)
         gathers.append((name, qn, sn))
     body = []
     for n in g.node:
@@ -333,7 +370,8 @@ def _quantize_tables(model, settings: dict):
     if fmt == "int8-rows":
         return _weight_int8(
             model,
-            {"matmul": False, "embeddings": True, "scale": settings.get("scale", "mse"), "exclude": exclude},
+            {"matmul": False, "embeddings": True, "scale": settings.get("scale", "mse"), "exclude": exclude,
+             "embedding_bits": settings.get("embedding_bits", 8)},
         )
     if fmt in ("block8", "block4"):
         return gather_block(
@@ -391,7 +429,8 @@ def _dynamic_int8(model, settings: dict):
     if settings.get("embeddings"):
         # ORTQuantizer's Gather quantization is per tensor; the int8-rows gather of weight-int8
         # (one scale per token) shrinks the 47 MB table to 12 MB at a far smaller cost.
-        qmodel = _weight_int8(qmodel, {"matmul": False, "embeddings": True, "scale": "mse"})
+        qmodel = _weight_int8(qmodel, {"matmul": False, "embeddings": True, "scale": "mse",
+                                       "embedding_bits": settings.get("embedding_bits", 8)})
     return qmodel
 
 

@@ -434,6 +434,10 @@ def test_worker_concurrent_first_requests_share_one_start(cranfield_bundle: Path
 # A partitioned bundle (the session's Cranfield bundle with 16 IVF lists, 4 probed) behind the
 # Node adapter and under workerd: the engine reads its shards through the same fetch as every
 # other bundle file (workerd: the ASSETS binding), and answers like `websem query` on it.
+# Row blocks: under workerd the ASSETS binding answers the engine's Range requests with 206 (the
+# block path, checked below); the Node adapter's file fetch (web/src/node.js fileFetch) ignores
+# Range and answers 200 with the whole file, so Node exercises the whole-file fallback (the file
+# checked against the manifest, then cut into blocks).
 
 
 @pytest.fixture(scope="module", params=["node", "workerd"])
@@ -457,6 +461,11 @@ def test_partitioned_bundle_equals_websem_query(partitioned_edge, cranfield_part
     want_ivf = {"nlist": 16, "nprobe": 4, "code": ivf["code"], "rerank": ivf["rerank"]}
     assert health["info"]["index"]["ivf"] == want_ivf, health["info"]["index"]
     assert health["memory"]["shard_cache_bytes"] == 0, health["memory"]  # no query yet: no shard
+    if runtime == "workerd":  # the worker hands other paths to ASSETS, as the engine's reads go
+        req = urllib.request.Request(server.url + "index/ivf/0.bin", headers={"Range": "bytes=0-27"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 206 and r.headers["Content-Range"].startswith("bytes 0-27/"), dict(r.headers)
+            assert r.read()[:8] == b"WSIVF\x00\x00\x02"
     qs = cranfield_queries[:10]
     for mode in MODES:
         worst = 0.0
@@ -520,3 +529,33 @@ def test_partitioned_bad_shard_fails_that_search_only(cranfield_partitioned: Pat
         assert status == 200 and body["hits"], body
         status, health = server.get("healthz")
         assert status == 200 and health["status"] == "ok", health
+
+
+def test_partitioned_tampered_rows_file_fails_those_searches_only(cranfield_partitioned: Path, tmp_path: Path,
+                                                                  cranfield_queries: list[str]) -> None:
+    """A rows shard with one block changed on disk, behind the Node adapter (whole files, so the
+    manifest check catches it): each semantic search that reads it answers a JSON 5xx naming the
+    file, searches that do not, lexical searches and /healthz still work."""
+    bad = tmp_path / "bundle"
+    shutil.copytree(cranfield_partitioned, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    path = manifest["index"]["shards"]["ivf"].replace("{}", "3")
+    data = bytearray((bad / path).read_bytes())
+    data[-1] ^= 1  # the last row block
+    (bad / path).write_bytes(bytes(data))
+    failed = ok = 0
+    with start_api_server(bad) as server:
+        for q in cranfield_queries[:12]:
+            status, body = _search(server, q, k=5, mode="semantic")
+            if status == 200:
+                ok += 1
+                continue
+            failed += 1
+            assert 500 <= status < 600, body
+            message = body["error"]["message"]
+            assert message.startswith(f"websem: {path} failed its integrity check"), body
+        status, body = _search(server, cranfield_queries[0], k=5, mode="lexical")
+        assert status == 200 and body["hits"], body
+        status, health = server.get("healthz")
+        assert status == 200 and health["status"] == "ok", health
+    assert failed and ok, (failed, ok)

@@ -492,3 +492,78 @@ def test_nbits4_packing_is_exact() -> None:
         np.testing.assert_array_equal(sess.run(None, {"ids": ids})[0], deq[ids])
     with pytest.raises(WebsemError, match=r"embeddings 'block2' is unknown; choose true"):
         quantize(gmodel, default_settings("weight-int8", {"embeddings": "block2"}))
+
+
+def test_fewer_levels_keep_the_weight_int8_graph() -> None:
+    """embedding_bits / weight_bits (weight-int8): the same graph, ops and int8 containers as the
+    default, values within ±(2^(bits-1) - 1) in the word table (the largest; the small position
+    table keeps 8 bits) and the dense weights, and onnxruntime computes exactly the dequantized
+    weights; a bad value is a websem: error listing the allowed ones."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from websem.export.quantize import default_settings, quantize
+
+    rng = np.random.default_rng(5)
+    table = rng.standard_normal((40, 32)).astype(np.float32)
+    pos_table = rng.standard_normal((8, 32)).astype(np.float32)
+    w = rng.standard_normal((32, 16)).astype(np.float32)
+    ids_info = helper.make_tensor_value_info("ids", TensorProto.INT64, ["b", "s"])
+    pos_info = helper.make_tensor_value_info("pos", TensorProto.INT64, ["b", "s"])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "s", 16])
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Gather", ["t", "ids"], ["hw"], name="emb"),
+             helper.make_node("Gather", ["p", "pos"], ["hp"], name="pos_emb"),
+             helper.make_node("Add", ["hw", "hp"], ["h"], name="add"),
+             helper.make_node("MatMul", ["h", "w"], ["y"], name="dense")],
+            "g", [ids_info, pos_info], [out],
+            [numpy_helper.from_array(table, "t"), numpy_helper.from_array(pos_table, "p"),
+             numpy_helper.from_array(w, "w")],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)], ir_version=8,
+    )
+    ids = np.array([[0, 7, 39, 7]], dtype=np.int64)
+    pos = np.array([[0, 1, 2, 3]], dtype=np.int64)
+
+    def shape_of(m):
+        return ([(n.op_type, n.name, list(n.input), list(n.output)) for n in m.graph.node],
+                sorted((t.name, t.data_type, tuple(t.dims)) for t in m.graph.initializer))
+
+    base = quantize(copy.deepcopy(model), default_settings("weight-int8"))
+    for emb_bits, w_bits in ((8, 8), (7, 8), (6, 8), (5, 8), (8, 7), (6, 7), (8, 5)):
+        settings = default_settings("weight-int8", {"embedding_bits": emb_bits, "weight_bits": w_bits})
+        qm = quantize(copy.deepcopy(model), settings)
+        assert shape_of(qm) == shape_of(base)
+        init = {t.name: numpy_helper.to_array(t) for t in qm.graph.initializer}
+        tq, wq = init["t_int8"], init["w_int8"]
+        assert tq.dtype == wq.dtype == np.int8
+        t_max, w_max = 2 ** (emb_bits - 1) - 1, 2 ** (w_bits - 1) - 1
+        assert np.abs(tq.astype(int)).max() == t_max  # each row's largest value lands on the top level
+        assert np.abs(init["p_int8"].astype(int)).max() == 127  # position rows: always 8 bits
+        assert np.abs(wq.astype(int)).max() <= w_max and np.abs(wq.astype(int)).max() > w_max // 2
+        deq_t = tq.astype(np.float32) * init["t_scale"][:, None]
+        deq_w = wq.astype(np.float32) * init["w_scale"][None, :]
+        # a 32-value row at b bits (mse scale) stays within one step of the fp32 value
+        assert np.abs(deq_t - table).max() <= (np.abs(table).max(1) / t_max).max()
+        opts = ort.SessionOptions()
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")  # as OnnxEmbedder does
+        sess = ort.InferenceSession(qm.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        deq_p = init["p_int8"].astype(np.float32) * init["p_scale"][:, None]
+        np.testing.assert_allclose(sess.run(None, {"ids": ids, "pos": pos})[0], (deq_t[ids] + deq_p[pos]) @ deq_w,
+                                   rtol=1e-5, atol=1e-5)
+        if (emb_bits, w_bits) == (8, 8):
+            assert np.array_equal(tq, numpy_helper.to_array(
+                next(t for t in base.graph.initializer if t.name == "t_int8")))
+
+    for overrides, match in (
+        ({"embedding_bits": 4}, r"embedding_bits 4 is not supported; choose one of 8, 7, 6, 5"),
+        ({"weight_bits": 9}, r"weight_bits 9 is not supported; choose one of 8, 7, 6, 5"),
+        ({"weight_bits": "7"}, r"weight_bits '7' is not supported"),
+        ({"embedding_bits": 6, "embeddings": "block8"}, r"embedding_bits applies to int8-rows"),
+    ):
+        with pytest.raises(WebsemError, match=match):
+            default_settings("weight-int8", overrides)
+    with pytest.raises(WebsemError, match=r"'weight_bits' does not apply to mode 'weight-int8-packed'"):
+        default_settings("weight-int8-packed", {"weight_bits": 7})
+    # the int8-rows tables of the other modes take embedding_bits too
+    assert default_settings("weight-int8-packed", {"embedding_bits": 6})["embedding_bits"] == 6

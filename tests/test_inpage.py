@@ -25,7 +25,7 @@ from websem.build.bundle import build_bundle
 from websem.build.embed import ChunkEmbedder
 from websem.build.sources import SourceReport, discover, read_source
 from websem.text.errors import WebsemError
-from websem.text.inpage import InPageIndex, float16_bytes, read_export
+from websem.text.inpage import InPageIndex, deep_sizeof, float16_bytes, read_export
 from websem.text.wordpiece import WordPieceTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,6 +126,22 @@ def test_float16_rounds_like_numpy() -> None:
     with np.errstate(over="ignore"):  # the overflow edge is the point
         want = values.astype("<f2").tobytes()
     assert got == want
+
+
+def test_deep_sizeof_counts_each_object_once() -> None:
+    """The memory breakdown's Python sizes: shared objects once, exclusions and what an earlier
+    walk counted left out, code objects never."""
+    import sys
+
+    text = "x" * 1000
+    rows = [text, text, (text, 7)]
+    assert deep_sizeof(rows) == sys.getsizeof(rows) + sys.getsizeof(text) + sys.getsizeof(rows[2]) + sys.getsizeof(7)
+    assert deep_sizeof(rows, exclude=[text]) == deep_sizeof(rows) - sys.getsizeof(text)
+    seen: set[int] = set()
+    first = deep_sizeof(rows, seen=seen)
+    holder = {"rows": rows, "f": deep_sizeof}
+    assert deep_sizeof(holder, seen=seen) == sys.getsizeof(holder) + sys.getsizeof("rows") + sys.getsizeof("f")
+    assert first == deep_sizeof(rows)
 
 
 # ----------------------------------------------------------------------------- parity with the build
@@ -276,6 +292,42 @@ def test_add_checks_the_vectors(cran: dict) -> None:
 # ----------------------------------------------------------------------------- export / import / query
 
 
+def test_inpage_search_ranks_like_the_files_it_stands_for(cran: dict, shared_data: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """bridge.inpage_search (what the page searches with after each batch) gives inpage_files'
+    vectors, lexical index, index section and search table, each chunk's document, and a ranker
+    over the rows the index holds that returns what a ranker over chunks.json/docs.json returns."""
+    from array import array
+
+    from websem.text import bridge
+    from websem.text.bm25 import LexicalIndex, Ranker
+
+    ix = cran["ix"]
+    monkeypatch.setattr(bridge, "_inpage", ix)
+    monkeypatch.setattr(bridge, "_ranker", None)
+    files = ix.files()
+    got = bridge.inpage_search()
+    assert set(got) == {"index.json", "search.json", "index/vectors.bin", "index/lexical.bin", "chunk_doc.bin"}
+    for name in ("index.json", "search.json", "index/vectors.bin", "index/lexical.bin"):
+        assert got[name] == files[name], name
+    chunks, docs = json.loads(files["index/chunks.json"]), json.loads(files["index/docs.json"])
+    chunk_doc = array("i", got["chunk_doc.bin"])
+    assert chunk_doc.itemsize == 4 and chunk_doc.tolist() == [c["doc"] for c in chunks]
+    have = bridge._ranker
+    assert list(have.chunks) == chunks and have.docs == docs and have.chunks[-1] == chunks[-1]
+    lexical = LexicalIndex.from_bytes(files["index/lexical.bin"])
+    want = Ranker(lexical, chunks, docs, search=json.loads(files["search.json"]), analyzer=lexical.analyzer)
+    queries = [json.loads(line)["text"] for line in
+               (shared_data / "cranfield" / "queries.jsonl").read_text("utf-8").splitlines()[:10]]
+    for q in queries:
+        res = want.results(q, mode="lexical", k=10)
+        assert res["hits"]
+        assert have.results(q, mode="lexical", lexical=want.lexical_docs(q), k=10) == res
+    monkeypatch.setattr(bridge, "_inpage", _inpage(cran["bundle"]))
+    empty = bridge.inpage_search()
+    assert bridge._ranker is None and json.loads(empty["index.json"])["chunks"] == 0 and empty["chunk_doc.bin"] == b""
+
+
 def test_export_import_round_trip_and_refusals(cran: dict) -> None:
     blob = cran["ix"].export()
     assert blob == cran["ix"].export()  # deterministic
@@ -283,6 +335,15 @@ def test_export_import_round_trip_and_refusals(cran: dict) -> None:
     assert again.load_export(blob) == N_DOCS
     assert again.export() == blob
     _assert_same_index(again.files(), cran["bundle"])
+    # Across dtypes: a float16 export read into a float32 index holds the halves exactly, and
+    # that index's float32 export read into a float16 index gives the build's vectors again.
+    wide = _inpage(cran["bundle"], vector_dtype="float32")
+    assert wide.load_export(blob) == N_DOCS
+    halves = np.frombuffer(cran["ix"].files()["index/vectors.bin"], "<f2")
+    assert np.array_equal(np.frombuffer(wide.files()["index/vectors.bin"], "<f4"), halves.astype("<f4"))
+    narrow = _inpage(cran["bundle"])
+    assert narrow.load_export(wide.export()) == N_DOCS
+    _assert_same_index(narrow.files(), cran["bundle"])
     manifest = json.loads((cran["bundle"] / "manifest.json").read_text("utf-8"))
     foreign = _inpage(cran["bundle"])
     foreign.model_sha256, foreign.model_id = "0" * 64, "other/model"

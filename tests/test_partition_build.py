@@ -56,21 +56,24 @@ def flat_parts(bundle: Path) -> tuple[np.ndarray, np.ndarray | None, list, list,
 # Written from the format description (docs/architecture.md), independent of the writer's code.
 
 
-def read_ivf(path: Path) -> tuple[int, int, np.ndarray, np.ndarray | None, np.ndarray]:
+def read_ivf(path: Path) -> tuple[int, int, np.ndarray, np.ndarray | None, np.ndarray, list[bytes]]:
+    """``(list, dims, ids, scales, rows, the bytes of each block)`` of a v2 rows shard."""
     data = path.read_bytes()
-    assert data[:8] == b"WSIVF\x00\x00\x01"
-    count, dims, lst, dtype = struct.unpack_from("<IIII", data, 8)
-    pos = 24
-    ids = np.frombuffer(data, dtype="<u4", count=count, offset=pos)
-    pos += 4 * count
-    scales = None
+    assert data[:8] == b"WSIVF\x00\x00\x02"
+    count, dims, lst, dtype, block_rows = struct.unpack_from("<5I", data, 8)
+    pos = 28 + 4 * count
+    ids = np.frombuffer(data, dtype="<u4", count=count, offset=28)
+    rec = 4 + dims if dtype == 1 else 2 * dims
+    assert pos + count * rec == len(data)
+    scales, rows = None, []
     if dtype == 1:
-        scales = np.frombuffer(data, dtype="<f4", count=count, offset=pos)
-        pos += 4 * count
-    np_dtype = {0: "<f2", 1: "<i1"}[dtype]
-    rows = np.frombuffer(data, dtype=np_dtype, count=count * dims, offset=pos).reshape(count, dims)
-    assert pos + rows.nbytes == len(data)
-    return lst, dims, ids, scales, rows
+        scales = np.array([struct.unpack_from("<f", data, pos + i * rec)[0] for i in range(count)], dtype="<f4")
+    for i in range(count):
+        body = data[pos + i * rec + (4 if dtype == 1 else 0): pos + (i + 1) * rec]
+        rows.append(np.frombuffer(body, dtype={0: "<f2", 1: "<i1"}[dtype]))
+    rows = np.array(rows).reshape(count, dims)
+    blocks = [data[pos + s * rec: pos + min(s + block_rows, count) * rec] for s in range(0, count, block_rows)]
+    return lst, dims, ids, scales, rows, blocks
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -175,8 +178,12 @@ def test_every_file_is_listed_and_the_flat_index_is_gone(cranfield_partitioned: 
     expected |= {idx["shards"]["lexical"].format(j) for j in range(idx["lexical"]["shards"])}
     expected |= {idx["shards"]["fragments"].format(f) for f in range(idx["fragments"])}
     assert {r for r in m["files"] if r.startswith("index/")} == expected
-    # the shards get precompressed copies like any file
+    # the shards get precompressed copies like any file, but the rows shards, read by byte range
     assert any(r.startswith("index/frag/") for r in m["encodings"])
+    assert not any(r.startswith("index/ivf/") for r in m["encodings"])
+    assert sorted({p.suffix for p in (cranfield_partitioned / "index/ivf").iterdir()}) == [".bin"]
+    table = json.loads((cranfield_partitioned / idx["files"]["table"]).read_text("utf-8"))
+    assert table["format_version"] == 2 and idx["ivf"]["block_rows"] == 8 and idx["ivf"]["order"] == "pca"
     for rel, encs in m["encodings"].items():
         for enc, entry in encs.items():
             copy = (cranfield_partitioned / f"{rel}.{enc}").read_bytes()
@@ -230,19 +237,23 @@ def test_docmap_and_fragments_hold_every_document_and_chunk_once(cranfield_bundl
     assert seen_docs == list(range(len(docs)))
 
 
-def _check_codes(path: Path, lst: int, dims: int, ids: np.ndarray, stored: np.ndarray) -> None:
-    """A codes shard (architecture.md): header, the list's chunk ids, and bit j of each row set
-    exactly when the stored component j is > 0 (bytes built here bit by bit)."""
+def _check_codes(path: Path, lst: int, dims: int, ids: np.ndarray, stored: np.ndarray, blocks: list[bytes]) -> None:
+    """A codes shard (architecture.md): header, the list's chunk ids in the rows shard's order, bit
+    j of each row set exactly when the stored component j is > 0 (bytes built here bit by bit),
+    then the sha256 of each rows block."""
     data = path.read_bytes()
-    assert data[:8] == b"WSCOD\x00\x00\x01"
-    count, got_dims, got_list = struct.unpack_from("<3I", data, 8)
-    assert (count, got_dims, got_list) == (len(ids), dims, lst)
-    assert np.frombuffer(data, dtype="<u4", count=count, offset=20).tobytes() == ids.astype("<u4").tobytes()
+    assert data[:8] == b"WSCOD\x00\x00\x02"
+    count, got_dims, got_list, block_rows = struct.unpack_from("<4I", data, 8)
+    assert (count, got_dims, got_list, block_rows) == (len(ids), dims, lst, 8)
+    assert np.frombuffer(data, dtype="<u4", count=count, offset=24).tobytes() == ids.astype("<u4").tobytes()
     width = (dims + 7) // 8
     want = np.zeros((count, width), dtype=np.uint8)
     for j in range(dims):
         want[:, j // 8] |= ((stored[:, j] > 0).astype(np.uint8) << (j % 8)).astype(np.uint8)
-    assert data[20 + 4 * count:] == want.tobytes()
+    off = 24 + 4 * count
+    assert data[off: off + count * width] == want.tobytes()
+    assert len(blocks) == -(-count // 8)
+    assert data[off + count * width:] == b"".join(hashlib.sha256(b).digest() for b in blocks)
 
 
 def _check_lists(part: Path, flat_vectors: np.ndarray, flat_scales: np.ndarray | None) -> list[int]:
@@ -253,13 +264,13 @@ def _check_lists(part: Path, flat_vectors: np.ndarray, flat_scales: np.ndarray |
     assert np.all(np.abs(norms - 1) < 1e-2)
     owner = np.full(len(flat_vectors), -1)
     for lst in range(nlist):
-        got_list, got_dims, ids, scales, rows = read_ivf(part / f"index/ivf/{lst}.bin")
+        got_list, got_dims, ids, scales, rows, blocks = read_ivf(part / f"index/ivf/{lst}.bin")
         assert got_list == lst and got_dims == dims and len(ids) == table["ivf"]["sizes"][lst]
-        assert np.all(np.diff(ids.astype(np.int64)) > 0)
+        assert len(np.unique(ids)) == len(ids)  # any order (grouped by similarity), each chunk once
         assert np.all(owner[ids] == -1)
         owner[ids] = lst
         assert rows.tobytes() == flat_vectors[ids].tobytes()
-        _check_codes(part / f"index/code/{lst}.bin", lst, dims, ids, flat_vectors[ids])
+        _check_codes(part / f"index/code/{lst}.bin", lst, dims, ids, flat_vectors[ids], blocks)
         if flat_scales is None:
             assert scales is None
         else:
@@ -300,6 +311,56 @@ def test_int8_lists_carry_the_flat_rows_and_scales(cranfield_bundle: Path, tmp_p
     assert got["vector_dtype"] == "int8" and got["ivf"]["nlist"] == 5
     assert not (tmp_path / "index/vectors.bin").exists() and not (tmp_path / "index/scales.bin").exists()
     assert sum(_check_lists(tmp_path, q, scales)) == len(q)
+
+
+def _block_cosines(part: Path) -> tuple[float, float]:
+    """Mean cosine of two rows in the same block, and of two rows in the same list but different
+    blocks, over every list of ``part``."""
+    table = json.loads((part / "index/part/table.json").read_text("utf-8"))
+    same, other = [], []
+    for lst in range(table["ivf"]["nlist"]):
+        _, _, ids, scales, rows, _ = read_ivf(part / f"index/ivf/{lst}.bin")
+        x = dequantize(rows, scales)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        cos = x @ x.T
+        block = np.arange(len(ids)) // 8
+        pair = ~np.eye(len(ids), dtype=bool)
+        same += cos[pair & (block[:, None] == block[None, :])].tolist()
+        other += cos[block[:, None] != block[None, :]].tolist()
+    return float(np.mean(same)), float(np.mean(other))
+
+
+def test_row_order_puts_similar_rows_in_one_block(cranfield_bundle: Path, cranfield_partitioned: Path,
+                                                  tmp_path: Path) -> None:
+    """"pca" (the default) and "chunk" hold the same rows in the same lists; "chunk" keeps ids
+    ascending, "pca" permutes them so that rows sharing a block are more alike than rows of the
+    same list in other blocks (what keeps a query's rerank candidates in few blocks)."""
+    chunk = tmp_path / "chunk"
+    m = convert_bundle(cranfield_bundle, chunk, nlist=16, nprobe=4, order="chunk", block_rows=8, precompress=False)
+    assert m["index"]["ivf"]["order"] == "chunk"
+    vectors, scales, *_ = flat_parts(cranfield_bundle)
+    _check_lists(chunk, vectors, scales)
+    permuted = 0
+    for lst in range(16):
+        a = read_ivf(chunk / f"index/ivf/{lst}.bin")[2]
+        b = read_ivf(cranfield_partitioned / f"index/ivf/{lst}.bin")[2]
+        assert np.all(np.diff(a.astype(np.int64)) > 0) and sorted(b.tolist()) == a.tolist()
+        permuted += a.tolist() != b.tolist()
+    assert permuted == 16
+    same, other = _block_cosines(cranfield_partitioned)
+    same_chunk, other_chunk = _block_cosines(chunk)
+    assert same > other + 0.05 and same > same_chunk + 0.05, (same, other, same_chunk, other_chunk)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"block_rows": 0}, "block_rows 0 is not allowed; pass an integer >= 1"),
+    ({"block_rows": True}, "block_rows True is not allowed"),
+    ({"order": "random"}, "row order 'random' is unknown; allowed: pca, chunk"),
+])
+def test_bad_block_options_are_websem_errors(cranfield_bundle: Path, tmp_path: Path, kw: dict, message: str) -> None:
+    with pytest.raises(WebsemError, match=message):
+        convert_bundle(cranfield_bundle, tmp_path / "x", nlist=4, **kw)
+    assert not (tmp_path / "x").exists()
 
 
 def test_nlist_is_clamped_and_defaults(cranfield_bundle: Path, tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_binary_codes_rerank_candidates_exactly(cranfield_partitioned: Path, par
     ix = every.part
     assert ix.code == "binary" and ix.rerank == 200
     q = np.asarray(every.embed(queries[0]), dtype=np.float64)
-    chunks, codes = ix.codes_list(0)
+    chunks, codes, _ = ix.codes_list(0)
     _, rows_t = ix.ivf_list(0)
     signs = np.where(rows_t > 0, 1.0, -1.0)
     assert np.allclose(code_scores(codes, code_lut(q, codes.shape[1])), signs.T @ q, atol=1e-12)
@@ -284,3 +284,107 @@ def test_cli_json_on_a_partitioned_bundle(cranfield_partitioned: Path, queries, 
             assert line["mode"] == mode and len(hits) == 5
             assert line["hits"] == [{key: h[key] for key in ("id", "score", "url", "snippet", "highlights")}
                                     for h in hits]
+
+
+# --------------------------------------------------------------------------- rows blocks by range
+
+
+def _reads(searcher, q: str, mode: str = "semantic") -> list[tuple]:
+    """Every read a cold query makes: ``(path, bytes, inclusive byte range or None)``."""
+    from websem.web.partitioned import ShardCache
+
+    searcher.part.cache = ShardCache()
+    searcher.part.cache.log = []
+    searcher.query(q, 10, mode=mode)
+    return searcher.part.cache.log
+
+
+def test_block_size_and_row_order_change_only_the_bytes_read(cranfield_bundle: Path, cranfield_partitioned: Path,
+                                                            part, queries, tmp_path: Path) -> None:
+    """The same lists with rows in chunk order and blocks of 3: the same results, bit for bit; the
+    rerank reads rows blocks by byte range (one read per run of consecutive blocks, never the
+    whole rows shard) and caches each block under ``index/ivf/{l}.bin#{k}``."""
+    from websem.build.partition import convert_bundle
+
+    out = tmp_path / "chunk3"
+    convert_bundle(cranfield_bundle, out, nlist=16, nprobe=4, order="chunk", block_rows=3, precompress=False)
+    other = load_bundle(out)
+    assert other.info()["block_rows"] == 3 and part.info()["block_rows"] == 8
+    for q in queries[:15]:
+        for mode in ("hybrid", "semantic"):
+            _same(other.query(q, 10, mode=mode), part.query(q, 10, mode=mode))
+    reads = _reads(part, queries[0])
+    ranged = [r for r in reads if r[0].startswith("index/ivf/")]
+    assert ranged and all(r[2] is not None and r[1] == r[2][1] - r[2][0] + 1 for r in ranged)
+    assert all(r[2] is None for r in reads if not r[0].startswith("index/ivf/"))
+    ix = part.part
+    blocks = [k for k in ix.cache._items if "#" in k]
+    assert len(blocks) >= len(ranged) and all(k.startswith("index/ivf/") for k in blocks)
+    assert sum(r[1] for r in ranged) < sum((cranfield_partitioned / r).stat().st_size for r in {r[0] for r in ranged})
+    for rel, _, (a, b) in ranged:  # one read per run: no two reads of a file touch
+        others = [r[2] for r in ranged if r[0] == rel and r[2] != (a, b)]
+        assert all(y + 1 < a or b + 1 < x for x, y in others)
+
+
+def _tamper_target(part, q: str) -> tuple[str, int, int, int]:
+    """``(rows shard, block, first byte, last byte)`` of the first block query ``q`` reads."""
+    rel, _, (a, _) = next(r for r in _reads(part, q) if r[0].startswith("index/ivf/"))
+    lst = int(rel.split("/")[-1].split(".")[0])
+    k = next(k for k in range(10**6) if part.part.block_range(lst, k)[0] == a)
+    return rel, k, *part.part.block_range(lst, k)
+
+
+@pytest.mark.parametrize("broken", ["block tampered with", "rows shard truncated"])
+def test_a_broken_rows_block_fails_the_query_naming_file_and_block(cranfield_partitioned: Path, part, queries,
+                                                                   tmp_path: Path, broken: str) -> None:
+    """A tampered block (same size) fails with the block and the codes shard named; a rows shard
+    cut inside a block the query reads fails naming the byte range. The engine stays usable, and
+    the bad block is never cached."""
+    q = queries[0]
+    rel, k, a, b = _tamper_target(part, q)
+    code_rel = rel.replace("ivf", "code")
+    copy = _copy(cranfield_partitioned, tmp_path / "b")
+    data = (copy / rel).read_bytes()
+    (copy / rel).unlink()
+    if broken == "block tampered with":
+        (copy / rel).write_bytes(data[:a + 7] + bytes([data[a + 7] ^ 1]) + data[a + 8:])
+        message = rf"{rel} block {k} \(bytes {a}-{b}\) does not match the sha256 in {code_rel}; .*websem build"
+    else:
+        (copy / rel).write_bytes(data[:a + 10])
+        message = rf"{rel} bytes {a}-\d+ \(blocks {k}-\d+\) came back as \d+ bytes; the file is truncated"
+    s = load_bundle(copy)
+    with pytest.raises(WebsemError, match=message):
+        s.query(q, 10, mode="semantic")
+    assert not [key for key in s.part.cache._items if key.startswith(f"{rel}#")]
+    ok = _first_working(s, queries[1:], mode="semantic")
+    assert ok["hits"] and _first_working(s, queries[1:], mode="semantic") == ok
+    assert s.query(q, 10, mode="lexical")["hits"]  # lexical reads no rows
+    with pytest.raises(WebsemError, match=message):
+        s.query(q, 10, mode="hybrid")
+
+
+def test_a_version_1_table_is_refused_with_the_rebuild_remedy(cranfield_partitioned: Path, tmp_path: Path) -> None:
+    """A partitioned bundle of the previous format (table.json format_version 1: whole rows shards,
+    no block sha256s) is refused at load, saying to rebuild it."""
+    import hashlib
+
+    copy = _copy(cranfield_partitioned, tmp_path / "b")
+    rel = "index/part/table.json"
+    table = json.loads((copy / rel).read_text("utf-8"))
+    table["format_version"] = 1
+    raw = json.dumps(table).encode()
+    (copy / rel).unlink()
+    (copy / rel).write_bytes(raw)
+    m = json.loads((copy / "manifest.json").read_text("utf-8"))
+    m["files"][rel] = {"sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw)}
+    del m["index"]["ivf"]["block_rows"]
+    (copy / "manifest.json").unlink()
+    (copy / "manifest.json").write_text(json.dumps(m), "utf-8")
+    with pytest.raises(WebsemError, match=r"block_rows None is not an integer >= 1 .*rebuild the bundle with `websem "):
+        load_bundle(copy)
+    m["index"]["ivf"]["block_rows"] = 8
+    (copy / "manifest.json").unlink()
+    (copy / "manifest.json").write_text(json.dumps(m), "utf-8")
+    with pytest.raises(WebsemError, match=r"table.json is not a websem-partitioned version 2 table .*version 1 came "
+                                          r"from an older websem.*rebuild the bundle with `websem build`"):
+        load_bundle(copy)

@@ -209,3 +209,68 @@ def test_stale_copies_are_never_sent(served: str, compressed_bundle: Path, chang
     if change != "original edited":  # gzip is still current and still used
         status, headers, body = _request(url, {"Accept-Encoding": "br, gzip"})
         assert headers["Content-Encoding"] == "gzip" and gzip.decompress(body) == engine.read_bytes()
+
+
+# --- byte ranges (a partitioned index reads rows blocks by range) --------------------------------
+
+
+@pytest.mark.parametrize(("header", "first", "last"), [
+    ("bytes=0-0", 0, 0),
+    ("bytes=100-199", 100, 199),
+    ("bytes=17000-", 17000, len(ENGINE) - 1),
+    ("bytes=-10", len(ENGINE) - 10, len(ENGINE) - 1),
+    ("bytes=5-999999999", 5, len(ENGINE) - 1),  # clamped to the end
+])
+def test_a_single_range_is_206_of_the_identity_bytes(served: str, header: str, first: int, last: int) -> None:
+    """A range of a file that has precompressed copies: the file's own bytes, no Content-Encoding
+    whatever Accept-Encoding says, with Content-Range and Accept-Ranges."""
+    status, headers, body = _request(served + "runtime/engine.js",
+                                     {"Range": header, "Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert status == 206
+    assert body == ENGINE[first:last + 1]
+    assert headers["Content-Range"] == f"bytes {first}-{last}/{len(ENGINE)}"
+    assert headers["Content-Length"] == str(last - first + 1)
+    assert headers["Accept-Ranges"] == "bytes" and headers["Content-Encoding"] is None
+    assert headers["Content-Type"] == "text/javascript"
+
+
+@pytest.mark.parametrize("header", [f"bytes={len(ENGINE)}-", f"bytes={len(ENGINE) + 5}-{len(ENGINE) + 9}",
+                                    "bytes=-0"])
+def test_an_unsatisfiable_range_is_416(served: str, header: str) -> None:
+    status, headers, body = _request(served + "runtime/engine.js", {"Range": header})
+    assert status == 416 and body == b""
+    assert headers["Content-Range"] == f"bytes */{len(ENGINE)}"
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-9", "bytes=9-3", "items=0-5", "bytes=x-y"])
+def test_multi_and_malformed_ranges_get_the_whole_file(served: str, header: str) -> None:
+    status, headers, body = _request(served + "websem.js", {"Range": header})
+    assert status == 200 and body == b"export const x = 1;\n" and headers["Content-Range"] is None
+    assert headers["Accept-Ranges"] == "bytes"
+
+
+def test_head_ignores_range_and_copies_do_not_advertise_ranges(served: str) -> None:
+    status, headers, body = _request(served + "runtime/engine.js", {"Range": "bytes=0-9", "Accept-Encoding": "br"},
+                                     method="HEAD")
+    assert status == 200 and body == b"" and headers["Content-Encoding"] == "br"
+    assert headers["Content-Range"] is None and headers["Accept-Ranges"] is None
+    status, headers, _ = _request(served + "runtime/engine.js", method="HEAD")
+    assert status == 200 and headers["Content-Length"] == str(len(ENGINE)) and headers["Accept-Ranges"] == "bytes"
+
+
+def test_bench_server_answers_ranges_the_same_way(compressed_bundle: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from server import BenchServer
+
+    with BenchServer({"/": compressed_bundle}, brotli=True) as srv:
+        url = srv.url + "/runtime/engine.js"
+        status, headers, body = _request(url, {"Range": "bytes=100-199", "Accept-Encoding": "br"})
+        assert (status, body, headers["Content-Range"]) == (206, ENGINE[100:200], f"bytes 100-199/{len(ENGINE)}")
+        assert headers["Content-Encoding"] is None and headers["Accept-Ranges"] == "bytes"
+        assert _request(url, {"Range": f"bytes={len(ENGINE)}-"})[0] == 416
+        status, headers, body = _request(url, {"Range": "bytes=0-1,5-9", "Accept-Encoding": "br"})
+        assert status == 200 and headers["Content-Encoding"] == "br" and brotli.decompress(body) == ENGINE
+        log = srv.take_log()
+        assert [(e["status"], e["bytes"]) for e in log] == [(206, 100), (416, 0), (200, len(body))]

@@ -9,18 +9,22 @@ files and the arithmetic, and both sides compute it bit for bit:
 - dense: the query's score against every centroid, the top ``nprobe`` lists (score descending,
   then list ascending); with ``ivf.code`` "binary" (the default) every row of those lists is
   scored by its sign-bit code (``code_scores``), the best ``max(ivf.rerank, limit)`` rows (score
-  descending, then chunk ascending) are rescored exactly from the rows shards of the lists holding
-  them, and only those exact scores rank; with code "rows" every row of the probed lists is scored
-  exactly, like the flat index. Document = max over its exactly scored chunks;
+  descending, then chunk ascending) are rescored exactly from the rows blocks holding them (each
+  list's rows shard read by byte range, one read per run of consecutive blocks, every block
+  checked against the sha256 its codes shard lists), and only those exact scores rank; with code
+  "rows" every row of the probed lists is scored exactly, like the flat index. Document = max
+  over its exactly scored chunks;
 - lexical: each query term's shard (the last shard whose first term is <= the term in code point
   order), postings with their chunk lengths, BM25 summed exactly like ``bm25.LexicalIndex.scores``;
 - rows: the fragments holding the result documents (their ids, titles, urls and chunk texts).
 
-Every shard is verified against ``manifest.files`` the first time it is read and kept, parsed, in
-a least-recently-used cache bounded by bytes held; a missing or corrupt shard fails that query
-with a ``WebsemError`` naming the file, and the index stays usable for queries that do not need
-it. Dot products are float64 sums in index order (``ordered_dots``): the same bits as the JS
-loops, whichever rows a query happens to score together.
+Every shard read whole is verified against ``manifest.files``, every rows block against its
+codes shard's sha256, the first time it is read, and kept, parsed, in a least-recently-used cache
+bounded by bytes held (a block under the key ``index/ivf/{l}.bin#{k}``, as the JS runtime); a
+missing or corrupt shard or block fails that query with a ``WebsemError`` naming the file (and
+the block), and the index stays usable for queries that do not need it. Dot products are
+float64 sums in index order (``ordered_dots``): the same bits as the JS loops, whichever rows a
+query happens to score together.
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ __all__ = ["CACHE_BYTES", "PartitionedIndex", "ShardCache", "check_file", "code_
 
 CACHE_BYTES = 64 * 1024 * 1024  # default shard cache budget, as the JS runtime's load({cacheBytes})
 TABLE_FORMAT = "websem-partitioned"
-IVF_MAGIC = b"WSIVF\x00\x00\x01"
-CODE_MAGIC = b"WSCOD\x00\x00\x01"
+TABLE_VERSION = 2  # 2: rows shards in blocks with sha256s in the codes shards (build/ivf.py)
+IVF_MAGIC = b"WSIVF\x00\x00\x02"
+CODE_MAGIC = b"WSCOD\x00\x00\x02"
+IVF_HEADER = 28  # magic, u32 count, dims, list, dtype, block_rows
+CODE_HEADER = 24  # magic, u32 count, dims, list, block_rows
 CODES = ("binary", "rows")  # manifest.index.ivf.code (absent: "rows", the first partitioned format)
 LEX_MAGIC = b"WSLEX\x00\x00\x01"
 LEX_SHARD_FORMAT = "websem-bm25-shard"
@@ -143,6 +150,38 @@ class ShardCache:
         self.hits = 0
         self.misses = 0
         self.fetched_bytes = 0
+        self.requests = 0
+        # (path, bytes, byte range or None) of every read, when a caller sets a list (the benchmark)
+        self.log: list[tuple[str, int, tuple[int, int] | None]] | None = None
+
+    def note_read(self, rel: str, size: int, byte_range: tuple[int, int] | None = None) -> None:
+        """Count one read (a request, in the browser) of ``size`` bytes of ``rel``: the whole file,
+        or the inclusive ``byte_range``."""
+        self.requests += 1
+        self.fetched_bytes += size
+        if self.log is not None:
+            self.log.append((rel, size, byte_range))
+
+    def peek(self, rel: str) -> object | None:
+        """The cached value of ``rel`` (now the most recently used) or None."""
+        got = self._items.get(rel)
+        if got is None:
+            return None
+        self._items.move_to_end(rel)
+        self.hits += 1
+        return got[0]
+
+    def put(self, rel: str, value: object, held: int) -> None:
+        """Keep ``value`` (``held`` bytes in memory) under ``rel``, evicting the least recently used."""
+        self.misses += 1
+        old = self._items.pop(rel, None)
+        if old is not None:
+            self.bytes -= old[1]
+        self._items[rel] = (value, held)
+        self.bytes += held
+        while self.bytes > self.budget and self._items:
+            _, (_, size) = self._items.popitem(last=False)
+            self.bytes -= size
 
     def get(self, rel: str, load: Callable[[], tuple[object, int, int]]) -> object:
         """The cached value of ``rel``, or ``load()`` -> ``(value, held bytes, file bytes)`` (an
@@ -154,7 +193,7 @@ class ShardCache:
             return got[0]
         self.misses += 1
         value, held, read = load()
-        self.fetched_bytes += read
+        self.note_read(rel, read)
         self._items[rel] = (value, held)
         self.bytes += held
         while self.bytes > self.budget and self._items:
@@ -164,7 +203,7 @@ class ShardCache:
 
     def stats(self) -> dict:
         return {"bytes": self.bytes, "files": len(self._items), "hits": self.hits, "misses": self.misses,
-                "fetched_bytes": self.fetched_bytes}
+                "fetched_bytes": self.fetched_bytes, "requests": self.requests}
 
 
 # --------------------------------------------------------------------------- shards
@@ -178,46 +217,68 @@ def _bad(rel: str, what: str) -> WebsemError:
     return WebsemError(f"websem: bundle file {rel} is not a valid shard ({what}); {_REBUILD}")
 
 
-def parse_ivf(data: bytes, rel: str, *, lst: int, dims: int, dtype: str, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(chunk ids int64 [count], rows transposed float64 [dims, count])`` of one IVF list
-    file; rows are the flat index's float32 dequantized rows (``build.index.dequantize``)."""
+def _check_ids(chunks: np.ndarray, rel: str, n_chunks: int) -> None:
+    """A list's chunk ids: any order (the build groups similar rows), but each < ``n_chunks`` and
+    none twice."""
+    if len(chunks) and (chunks.max() >= n_chunks or len(np.unique(chunks)) != len(chunks)):
+        raise _bad(rel, f"a chunk id repeats or is not below {n_chunks}")
+
+
+def record_size(dtype: str, dims: int) -> int:
+    """Bytes of one rows-shard record: f32 scale + int8[dims], or f16[dims]."""
+    return 4 + dims if dtype == "int8" else 2 * dims
+
+
+def parse_records(data: bytes, count: int, *, dims: int, dtype: str) -> np.ndarray:
+    """``count`` rows-shard records -> the flat index's dequantized rows, float64 ``[count, dims]``
+    (``build.index.dequantize``: the same values whether read whole or by block)."""
     from websem.build.index import dequantize
 
-    if len(data) < 24 or data[:8] != IVF_MAGIC:
-        raise _bad(rel, "bad magic bytes")
-    n, d, got_list, code = struct.unpack_from("<4I", data, 8)
-    if (n, d, got_list, IVF_DTYPES.get(code)) != (count, dims, lst, dtype):
-        raise _bad(rel, f"header says {n} rows of {d} dims, list {got_list}, dtype code {code}; "
-                        f"table.json says {count} rows of {dims}, list {lst}, {dtype}")
-    item = 1 if dtype == "int8" else 2
-    want = 24 + 4 * n + (4 * n if dtype == "int8" else 0) + n * d * item
-    if len(data) != want:
-        raise _bad(rel, f"{len(data)} bytes, expected {want}")
-    chunks = _u32s(data, 24, n).astype(np.int64)
-    off = 24 + 4 * n
-    scales = None
     if dtype == "int8":
-        scales = np.frombuffer(data, dtype="<f4", count=n, offset=off)
-        off += 4 * n
-    stored = np.frombuffer(data, dtype="<i1" if dtype == "int8" else "<f2", count=n * d, offset=off).reshape(n, d)
-    return chunks, np.ascontiguousarray(dequantize(stored, scales).T)
+        rec = np.frombuffer(data, dtype=np.dtype([("s", "<f4"), ("r", "<i1", (dims,))]), count=count)
+        return dequantize(rec["r"], rec["s"])
+    return dequantize(np.frombuffer(data, dtype="<f2", count=count * dims).reshape(count, dims), None)
 
 
-def parse_codes(data: bytes, rel: str, *, lst: int, dims: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(chunk ids int64 [count], codes uint8 [count, ceil(dims / 8)])`` of one codes shard."""
-    if len(data) < 20 or data[:8] != CODE_MAGIC:
+def parse_ivf(data: bytes, rel: str, *, lst: int, dims: int, dtype: str, count: int, block_rows: int,
+              n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(chunk ids int64 [count], rows transposed float64 [dims, count])`` of one whole rows
+    shard (code "rows"); rows are the flat index's dequantized rows (``build.index.dequantize``)."""
+    if len(data) < IVF_HEADER or data[:8] != IVF_MAGIC:
         raise _bad(rel, "bad magic bytes")
-    n, d, got_list = struct.unpack_from("<3I", data, 8)
-    if (n, d, got_list) != (count, dims, lst):
-        raise _bad(rel, f"header says {n} rows of {d} dims, list {got_list}; "
-                        f"table.json says {count} rows of {dims}, list {lst}")
-    width = (d + 7) // 8
-    want = 20 + 4 * n + n * width
+    n, d, got_list, code, b = struct.unpack_from("<5I", data, 8)
+    if (n, d, got_list, IVF_DTYPES.get(code), b) != (count, dims, lst, dtype, block_rows):
+        raise _bad(rel, f"header says {n} rows of {d} dims, list {got_list}, dtype code {code}, blocks of {b}; "
+                        f"table.json says {count} rows of {dims}, list {lst}, {dtype}, blocks of {block_rows}")
+    want = IVF_HEADER + 4 * n + n * record_size(dtype, d)
     if len(data) != want:
         raise _bad(rel, f"{len(data)} bytes, expected {want}")
-    chunks = _u32s(data, 20, n).astype(np.int64)
-    codes = np.frombuffer(data, dtype=np.uint8, count=n * width, offset=20 + 4 * n).reshape(n, width)
-    return chunks, codes
+    chunks = _u32s(data, IVF_HEADER, n).astype(np.int64)
+    _check_ids(chunks, rel, n_chunks)
+    rows = parse_records(memoryview(data)[IVF_HEADER + 4 * n:], n, dims=d, dtype=dtype)
+    return chunks, np.ascontiguousarray(rows.T)
+
+
+def parse_codes(data: bytes, rel: str, *, lst: int, dims: int, count: int, block_rows: int,
+                n_chunks: int) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """``(chunk ids int64 [count], codes uint8 [count, ceil(dims / 8)], the rows blocks' sha256
+    digests, 32 bytes each)`` of one codes shard."""
+    if len(data) < CODE_HEADER or data[:8] != CODE_MAGIC:
+        raise _bad(rel, "bad magic bytes")
+    n, d, got_list, b = struct.unpack_from("<4I", data, 8)
+    if (n, d, got_list, b) != (count, dims, lst, block_rows):
+        raise _bad(rel, f"header says {n} rows of {d} dims, list {got_list}, blocks of {b}; "
+                        f"table.json says {count} rows of {dims}, list {lst}, blocks of {block_rows}")
+    width = (d + 7) // 8
+    blocks = -(-n // b)
+    want = CODE_HEADER + 4 * n + n * width + 32 * blocks
+    if len(data) != want:
+        raise _bad(rel, f"{len(data)} bytes, expected {want}")
+    chunks = _u32s(data, CODE_HEADER, n).astype(np.int64)
+    _check_ids(chunks, rel, n_chunks)
+    off = CODE_HEADER + 4 * n
+    codes = np.frombuffer(data, dtype=np.uint8, count=n * width, offset=off).reshape(n, width)
+    return chunks, codes, bytes(data[off + n * width:])
 
 
 class LexShard:
@@ -310,6 +371,11 @@ class PartitionedIndex:
             raise WebsemError(f"websem: manifest.index.ivf.code {self.code!r} (rerank {self.rerank}) is not "
                               f"readable; allowed: {', '.join(CODES)} (binary with rerank >= 1 and "
                               f"shards.codes); {_REBUILD}")
+        self.block_rows = index["ivf"].get("block_rows")
+        if isinstance(self.block_rows, bool) or not isinstance(self.block_rows, int) or self.block_rows < 1:
+            raise WebsemError(f"websem: manifest.index.ivf.block_rows {self.block_rows!r} is not an integer >= 1 "
+                              f"(a partitioned bundle from an older websem?); {_REBUILD}")
+        self.record = record_size(self.vector_dtype, self.dims)
         if not (isinstance(self.nprobe, int) and 1 <= self.nprobe <= self.nlist):
             raise WebsemError(f"websem: nprobe={nprobe!r}; it must be an integer from 1 to nlist ({self.nlist})")
         self.cache = ShardCache(cache_bytes)
@@ -347,10 +413,13 @@ class PartitionedIndex:
         self._chunk_doc_list = array("q", self.chunk_doc.tobytes())  # Python ints for aggregate_docs
 
     def _check_table(self, t: object, rel: str) -> None:
-        ok = (isinstance(t, dict) and t.get("format") == TABLE_FORMAT and t.get("format_version") == 1)
+        ok = (isinstance(t, dict) and t.get("format") == TABLE_FORMAT and t.get("format_version") == TABLE_VERSION)
         if not ok:
             got = (t.get("format"), t.get("format_version")) if isinstance(t, dict) else None
-            raise WebsemError(f"websem: {rel} is not a websem-partitioned version 1 table (got {got!r}); {_REBUILD}")
+            old = isinstance(t, dict) and t.get("format") == TABLE_FORMAT and t.get("format_version") == 1
+            why = " (version 1 came from an older websem: its rows shards have no blocks)" if old else ""
+            raise WebsemError(f"websem: {rel} is not a websem-partitioned version {TABLE_VERSION} table "
+                              f"(got {got!r}){why}; {_REBUILD}")
         try:
             ivf, lex, frags = t["ivf"], t["lexical"], t["fragments"]
             good = (t["chunks"] == self.n_chunks and t["docs"] == self.n_docs and t["dims"] == self.dims
@@ -382,25 +451,84 @@ class PartitionedIndex:
         return self.cache.get(rel, load)
 
     def ivf_list(self, lst: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(chunk ids, rows transposed)`` of IVF list ``lst`` (verified, cached)."""
+        """``(chunk ids, rows transposed)`` of IVF list ``lst``'s whole rows shard (code "rows";
+        verified, cached)."""
         def parse(data: bytes, rel: str):
             chunks, rows_t = parse_ivf(data, rel, lst=lst, dims=self.dims, dtype=self.vector_dtype,
-                                       count=self.sizes[lst])
-            if len(chunks) and (np.any(np.diff(chunks) <= 0) or chunks[-1] >= self.n_chunks):
-                raise _bad(rel, "chunk ids not ascending within the index")
+                                       count=self.sizes[lst], block_rows=self.block_rows, n_chunks=self.n_chunks)
             return (chunks, rows_t), chunks.nbytes + rows_t.nbytes
 
         return self._shard("ivf", lst, parse)
 
-    def codes_list(self, lst: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(chunk ids, codes)`` of IVF list ``lst``'s codes shard (verified, cached)."""
+    def codes_list(self, lst: int) -> tuple[np.ndarray, np.ndarray, bytes]:
+        """``(chunk ids, codes, block sha256s)`` of IVF list ``lst``'s codes shard (verified, cached)."""
         def parse(data: bytes, rel: str):
-            chunks, codes = parse_codes(data, rel, lst=lst, dims=self.dims, count=self.sizes[lst])
-            if len(chunks) and (np.any(np.diff(chunks) <= 0) or chunks[-1] >= self.n_chunks):
-                raise _bad(rel, "chunk ids not ascending within the index")
-            return (chunks, codes), chunks.nbytes + codes.nbytes
+            chunks, codes, digests = parse_codes(data, rel, lst=lst, dims=self.dims, count=self.sizes[lst],
+                                                 block_rows=self.block_rows, n_chunks=self.n_chunks)
+            return (chunks, codes, digests), chunks.nbytes + codes.nbytes + len(digests)
 
         return self._shard("codes", lst, parse)
+
+    def block_range(self, lst: int, k: int) -> tuple[int, int]:
+        """The inclusive byte range ``(start, end)`` of block ``k`` in list ``lst``'s rows shard."""
+        count, b = self.sizes[lst], self.block_rows
+        base = IVF_HEADER + 4 * count
+        return base + k * b * self.record, base + min((k + 1) * b, count) * self.record - 1
+
+    def row_blocks(self, lst: int, blocks: Sequence[int]) -> dict[int, np.ndarray]:
+        """Blocks ``blocks`` (ascending, distinct) of list ``lst``'s rows: ``{k: float64 rows
+        [rows in block, dims]}``. Cached blocks come from the cache; the others are read from the
+        rows shard by byte range, one read per run of consecutive blocks, and each is checked
+        against the sha256 the (verified) codes shard lists for it before it is used or cached."""
+        rel = self.shards["ivf"].replace("{}", str(lst))
+        out: dict[int, np.ndarray] = {}
+        missing = []
+        for k in blocks:
+            got = self.cache.peek(f"{rel}#{k}")
+            if got is None:
+                missing.append(k)
+            else:
+                out[k] = got
+        if not missing:
+            return out
+        info = self.files.get(rel)
+        if not (isinstance(info, dict) and isinstance(info.get("sha256"), str) and isinstance(info.get("size"), int)):
+            raise WebsemError(f"websem: {self.bundle / 'manifest.json'} lists no file {rel!r} (with its sha256 "
+                              f"and size); the bundle is incomplete, {_REBUILD}")
+        digests = self.codes_list(lst)[2]
+        code_rel = self.shards["codes"].replace("{}", str(lst))
+        runs: list[list[int]] = []
+        for k in missing:  # runs of consecutive block numbers: one read (one HTTP range) each
+            if runs and runs[-1][-1] == k - 1:
+                runs[-1].append(k)
+            else:
+                runs.append([k])
+        try:
+            f = open(self.bundle / rel, "rb")
+        except FileNotFoundError:
+            raise WebsemError(f"websem: bundle file {rel} is missing from {self.bundle}; upload the complete "
+                              "bundle folder (`websem build` output), or rebuild it with `websem build`") from None
+        with f:
+            for run in runs:
+                start, end = self.block_range(lst, run[0])[0], self.block_range(lst, run[-1])[1]
+                f.seek(start)
+                data = f.read(end - start + 1)
+                self.cache.note_read(rel, len(data), (start, end))
+                if len(data) != end - start + 1:
+                    raise WebsemError(f"websem: {rel} bytes {start}-{end} (blocks {run[0]}-{run[-1]}) came back "
+                                      f"as {len(data)} bytes; the file is truncated or from another build: copy "
+                                      f"the whole bundle folder again or {_REBUILD}")
+                for k in run:
+                    a, b = self.block_range(lst, k)
+                    raw = data[a - start: b - start + 1]
+                    if hashlib.sha256(raw).digest() != digests[32 * k: 32 * k + 32]:
+                        raise WebsemError(f"websem: {rel} block {k} (bytes {a}-{b}) does not match the sha256 in "
+                                          f"{code_rel}; the file is corrupt, tampered with or from another build: "
+                                          f"copy the whole bundle folder again or {_REBUILD}")
+                    rows = parse_records(raw, len(raw) // self.record, dims=self.dims, dtype=self.vector_dtype)
+                    out[k] = rows
+                    self.cache.put(f"{rel}#{k}", rows, max(rows.nbytes, len(raw)))
+        return out
 
     def lex_shard(self, j: int) -> LexShard:
         """Lexical shard ``j`` (verified, cached)."""
@@ -471,29 +599,32 @@ class PartitionedIndex:
                   allowed_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """``(chunk ids, exact scores)`` of the best ``n_candidates`` probed rows by code score
         (score descending, then chunk ascending; rows of documents outside ``allowed_ids``
-        dropped first), rescored from the rows shards of the lists that hold them."""
+        dropped first), rescored from the rows blocks that hold them."""
         lut = code_lut(q64, (self.dims + 7) // 8)
-        chunk_parts, score_parts, list_parts = [], [], []
+        chunk_parts, score_parts, list_parts, pos_parts = [], [], [], []
         for lst in self.probe(q64):
-            lchunks, codes = self.codes_list(lst)
+            lchunks, codes, _ = self.codes_list(lst)
             if len(lchunks):
                 chunk_parts.append(lchunks)
                 score_parts.append(code_scores(codes, lut))
                 list_parts.append(np.full(len(lchunks), lst, dtype=np.int64))
+                pos_parts.append(np.arange(len(lchunks), dtype=np.int64))
         if not chunk_parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        chunks, approx, lists = (np.concatenate(p) for p in (chunk_parts, score_parts, list_parts))
+        chunks, approx, lists, pos = (np.concatenate(p) for p in (chunk_parts, score_parts, list_parts, pos_parts))
         if allowed_ids is not None:
             keep = np.isin(self.chunk_doc[chunks], allowed_ids)
-            chunks, approx, lists = chunks[keep], approx[keep], lists[keep]
-        top = np.lexsort((chunks, -approx))[:n_candidates]
-        chunks, lists = chunks[top], lists[top]
+            chunks, approx, lists, pos = chunks[keep], approx[keep], lists[keep], pos[keep]
+        top = np.lexsort((chunks, -approx))[:n_candidates]  # chunk ids are unique: a total order
+        chunks, lists, pos = chunks[top], lists[top], pos[top]
         exact = np.empty(len(chunks), dtype=np.float64)
-        for lst in sorted(set(lists.tolist())):  # each needed rows shard once
-            lchunks, rows_t = self.ivf_list(lst)
+        for lst in sorted(set(lists.tolist())):  # each list's needed blocks at once
             sel = np.flatnonzero(lists == lst)
-            pos = np.searchsorted(lchunks, chunks[sel])
-            exact[sel] = ordered_dots(np.ascontiguousarray(rows_t[:, pos]), q64)
+            blocks = pos[sel] // self.block_rows
+            got = self.row_blocks(lst, sorted(set(blocks.tolist())))
+            rows = np.stack([got[int(k)][int(p) - int(k) * self.block_rows] for k, p in zip(blocks, pos[sel],
+                                                                                           strict=True)])
+            exact[sel] = ordered_dots(np.ascontiguousarray(rows.T), q64)
         return chunks, exact
 
     def lexical_docs(self, terms: Sequence[str], allowed: Iterable[int] | None = None,
@@ -541,5 +672,5 @@ class PartitionedIndex:
     def stats(self) -> dict:
         """The layout, IVF settings and shard cache counters."""
         return {"layout": "partitioned", "nlist": self.nlist, "nprobe": self.nprobe, "code": self.code,
-                "rerank": self.rerank,
+                "rerank": self.rerank, "block_rows": self.block_rows,
                 "cache_budget": self.cache.budget, **{f"cache_{k}": v for k, v in self.cache.stats().items()}}

@@ -13,6 +13,12 @@ still the one ``manifest.files`` lists. Anything else (no manifest entry, a stal
 edited original) is sent as the original, so the runtime's sha256 check sees what is really on disk.
 Each representation has its own ETag, and files that have copies say ``Vary: Accept-Encoding``.
 
+Byte ranges: a GET with one ``Range: bytes=a-b`` (or ``a-``, ``-n``) on a file is answered 206 with
+those bytes of the file itself (never a precompressed copy: a range addresses the identity bytes,
+which is how a partitioned index reads rows blocks), ``Content-Range`` and ``Accept-Ranges: bytes``;
+an unsatisfiable range gets 416 with ``Content-Range: bytes */SIZE``. A multi-range or malformed
+header is ignored (200, the whole file), as RFC 9110 allows; HEAD ignores Range.
+
 Caching: every response says `Cache-Control: no-cache` and carries a strong `ETag` (file mtime in
 ns + size), so a browser revalidates each file and gets a bodiless 304 when it is unchanged. That
 is what makes the runtime's JS modules cross the network once: the engine fetches a module to check
@@ -24,8 +30,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
+import re
 import sys
 import threading
 from http import HTTPStatus
@@ -36,7 +44,8 @@ from typing import NoReturn
 import click
 from websem.text.errors import WebsemError
 
-__all__ = ["MIME_TYPES", "BundleRequestHandler", "BundleServer", "accepted_encodings", "serve_bundle", "serve_cmd"]
+__all__ = ["MIME_TYPES", "BundleRequestHandler", "BundleServer", "Unsatisfiable", "accepted_encodings", "byte_range",
+           "serve_bundle", "serve_cmd"]
 
 MIME_TYPES: dict[str, str] = {
     ".wasm": "application/wasm",
@@ -85,6 +94,38 @@ def accepted_encodings(header: str | None) -> list[str]:
     order = list(ACCEPTED)
     weights = {c: q.get(c, q.get("*", 0.0)) for c in order}
     return sorted((c for c in order if weights[c] > 0), key=lambda c: (-weights[c], order.index(c)))
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class Unsatisfiable(ValueError):
+    """A Range header no byte of the file satisfies (answer 416)."""
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive ``(first, last)`` byte of a file of ``size`` bytes that a ``Range`` header
+    asks for: ``bytes=a-b``, ``bytes=a-`` or ``bytes=-n`` (the last n), ``b`` clamped to the end.
+    None: no header, several ranges or a malformed one (send the whole file). Raises
+    :class:`Unsatisfiable` when the range starts past the end or asks for the last 0 bytes."""
+    if not header:
+        return None
+    m = _RANGE.fullmatch(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    a, b = m.group(1), m.group(2)
+    if not a:  # suffix: the last n bytes
+        n = int(b)
+        if n == 0 or size == 0:
+            raise Unsatisfiable(header)
+        return max(0, size - n), size - 1
+    first = int(a)
+    if b and int(b) < first:
+        return None  # invalid: ignored, like a malformed header
+    last = size - 1 if not b else int(b)
+    if first >= size:
+        raise Unsatisfiable(header)
+    return first, min(last, size - 1)
 
 
 class _Copies:
@@ -224,16 +265,18 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
     extra_headers: tuple[tuple[str, str], ...] = ()
     etag: str | None = None
     vary = False
+    ranges = False  # this response is of the identity bytes: say Accept-Ranges
     negotiate = True  # send current precompressed copies (False: always the file itself)
 
     def send_head(self):
         """Pick the representation (a current precompressed copy or the file), answer
         ``If-None-Match`` with a bodiless 304 when its ETag matches, else send it."""
-        self.etag, self.vary = None, False
+        self.etag, self.vary, self.ranges = None, False, False
         path = self.translate_path(self.path)
         if not os.path.isfile(path):
             return super().send_head()
-        chosen = self._negotiate(path)
+        wants_range = self.command == "GET" and self.headers.get("Range") is not None
+        chosen = None if wants_range else self._negotiate(path)
         st = chosen[2] if chosen else os.stat(path)
         # Strong validator: Last-Modified alone has 1 s resolution, so a file rebuilt within the
         # same second would be revalidated as unchanged and its stale copy used. A copy's ETag
@@ -246,6 +289,9 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
             self.end_headers()
             return None
         if not chosen:
+            self.ranges = True
+            if wants_range:
+                return self._send_range(path, st)
             return super().send_head()
         coding, copy, _ = chosen
         f = open(copy, "rb")
@@ -260,6 +306,31 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
             f.close()
             raise
         return f
+
+    def _send_range(self, path: str, st: os.stat_result):
+        """206 with the asked bytes of ``path``, 416 when none can be sent, or the whole file
+        (200) for a header :func:`byte_range` ignores."""
+        try:
+            got = byte_range(self.headers.get("Range"), st.st_size)
+        except Unsatisfiable:
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{st.st_size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if got is None:
+            return super().send_head()
+        first, last = got
+        with open(path, "rb") as f:
+            f.seek(first)
+            body = f.read(last - first + 1)
+        self.send_response(HTTPStatus.PARTIAL_CONTENT)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {first}-{first + len(body) - 1}/{st.st_size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Last-Modified", self.date_time_string(st.st_mtime))
+        self.end_headers()
+        return io.BytesIO(body)
 
     def _negotiate(self, path: str) -> tuple[str, str, os.stat_result] | None:
         """``(Content-Encoding, copy path, copy stat)`` of the copy to send, or None for the file."""
@@ -286,6 +357,8 @@ class BundleRequestHandler(SimpleHTTPRequestHandler):
             self.send_header("ETag", self.etag)
         if self.vary:
             self.send_header("Vary", "Accept-Encoding")
+        if self.ranges:
+            self.send_header("Accept-Ranges", "bytes")
         for name, value in self.extra_headers:
             self.send_header(name, value)
         if self.coop_coep:

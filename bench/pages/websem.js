@@ -11,7 +11,9 @@ const stages = (window.__bench.stages = []);
 const onProgress = (ev) => {
   if (ev.stage === "verified" || ev.stage === "bytes") return;
   const stage = ev.stage === "compiled" ? `compiled ${ev.file.split("/").pop()}` : ev.stage;
-  stages.push({ stage, at_ms: performance.now(), ...(ev.compile_ms != null ? { compile_ms: ev.compile_ms } : {}) });
+  // Python-worker events carry their own clock (`at`): the engine's thread may receive them late.
+  const own = ev.at != null ? { own_ms: ev.at - performance.timeOrigin } : {};
+  stages.push({ stage, at_ms: performance.now(), ...own, ...(ev.compile_ms != null ? { compile_ms: ev.compile_ms } : {}) });
 };
 const params = new URLSearchParams(location.search);
 const bundlePath = params.get("bundle") || "/websem/";

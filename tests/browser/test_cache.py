@@ -1,5 +1,8 @@
 """Repeat visits in Chromium: the big bundle files come from Cache Storage (web/src/cache.js),
 still verified; a tampered entry is refused and fetched again; `cache: false` keeps them out.
+The two wasm binaries stay out of Cache Storage and come from the HTTP cache, the only place
+Chromium keeps V8's compiled code for: a repeat visit compiles them from that code cache (seen in
+a Chromium trace), and a tampered wasm is still refused.
 Also the byte progress of a real load (web/src/progress.js): "bytes" events that only grow and
 end at the manifest total, on the network load and on the cached one.
 
@@ -10,6 +13,7 @@ up as a request (a 304 at best); a file read from Cache Storage never does."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -36,12 +40,81 @@ LOAD = """async ([queries, options]) => {
     return {events, results};
 }"""
 
+# LOAD without the close(): the engine stays open as on a page where search stays open (see
+# traced_load).
+LOAD_OPEN = LOAD.replace("await engine.close();", "window.__engine = engine;")
+assert LOAD_OPEN != LOAD
+
 
 def cached_paths(bundle: Path) -> dict[str, str]:
-    """The bundle files kept in Cache Storage (1 MiB or more, JS modules excepted): path -> sha256."""
+    """The bundle files kept in Cache Storage (1 MiB or more, JS modules and wasm excepted): path -> sha256."""
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     return {p: e["sha256"] for p, e in manifest["files"].items()
-            if e["size"] >= CACHE_MIN_BYTES and not p.endswith((".js", ".mjs"))}
+            if e["size"] >= CACHE_MIN_BYTES and not p.endswith((".js", ".mjs", ".wasm"))}
+
+
+def wasm_paths(bundle: Path) -> list[str]:
+    """The bundle's two wasm binaries (onnxruntime-web's and Pyodide's)."""
+    vendor = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))["runtime"]["vendor"]
+    return [vendor["ort"]["wasm"], vendor["pyodide"]["wasm"]]
+
+
+def traced_load(context, url: str) -> tuple[dict, list[dict]]:
+    """load_page under a Chromium trace; returns the page's result and V8's wasm code-cache
+    events (`v8.wasm.moduleCacheHit` with the module's URL, `v8.wasm.compiledModule`), from the
+    page and its workers. V8 serializes a module's optimised code on a background thread a while
+    after its tier-up (`v8.wasm.compiledModule`, then `v8.wasm.cachedModule`) and hands it to the
+    thread that compiled it (Pyodide's: the Python worker), which must still be alive to store it:
+    the engine stays open until every module compiled in this visit was serialized (at most 60 s)."""
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    events: list[dict] = []
+    done: list[bool] = []
+    tracing = False
+    cdp.on("Tracing.dataCollected", lambda p: events.extend(p["value"]))
+    cdp.on("Tracing.tracingComplete", lambda p: done.append(True))
+
+    def start() -> None:
+        nonlocal tracing
+        done.clear()
+        cdp.send("Tracing.start", {"categories": "disabled-by-default-devtools.timeline",
+                                   "transferMode": "ReportEvents"})
+        tracing = True
+
+    def stop() -> None:
+        nonlocal tracing
+        cdp.send("Tracing.end")
+        tracing = False
+        for _ in range(300):
+            if done:
+                return
+            page.wait_for_timeout(100)
+
+    def serialized() -> bool:
+        names = [e.get("name") for e in events]
+        return names.count("v8.wasm.cachedModule") >= names.count("v8.wasm.compiledModule")
+
+    start()
+    try:
+        page.goto(url + BLANK)
+        out = page.evaluate(LOAD_OPEN, [QUERIES, {"cache": False}])
+        deadline = time.monotonic() + 60
+        while True:
+            page.wait_for_timeout(2000)
+            stop()
+            if serialized() or time.monotonic() > deadline:
+                break
+            start()
+        # The serialized code travels to the code cache through the compiling thread's task queue.
+        page.wait_for_timeout(1000)
+        page.evaluate("() => window.__engine.close()")
+    finally:
+        if tracing:
+            stop()
+        cdp.detach()
+        page.close()
+    wasm = [e for e in events if e.get("name") in ("v8.wasm.moduleCacheHit", "v8.wasm.compiledModule")]
+    return out, wasm
 
 
 def load_page(context, url: str, options: dict | None = None) -> tuple[dict, list[str]]:
@@ -81,8 +154,6 @@ def cache_entries(context, url: str) -> dict[str, str]:
 
 def wait_for_entries(context, url: str, want: dict[str, str]) -> dict[str, str]:
     """Cache writes are not awaited by load(): poll until every wanted entry is there."""
-    import time
-
     deadline = time.monotonic() + 60
     while True:
         got = cache_entries(context, url)
@@ -131,6 +202,31 @@ def load_plan(manifest: dict) -> set[str]:
 def hits(results: dict) -> dict:
     return {mode: [[(h["id"], round(h["score"], 6), h["snippet"]) for h in r["hits"]] for r in rs]
             for mode, rs in results.items()}
+
+
+def test_repeat_visit_compiles_wasm_from_the_code_cache(browser_context, cranfield_url, browser_bundle) -> None:
+    """Read from Cache Storage, a wasm file never gets a code-cache hit (Chromium attaches none to
+    those responses: every visit compiled ~5,300 functions again). From the HTTP cache it does:
+    within a few visits both modules compile from V8's code cache, and results stay the same.
+    First in this module, on a profile that has not loaded the bundle yet: V8 also reuses a module
+    an earlier page compiled in the same renderer process, without asking the code cache, which
+    would hide what this test looks for. `cache: false` leaves Cache Storage empty for the tests
+    below (the wasm files never go there anyway)."""
+    wanted = {cranfield_url + p for p in wasm_paths(browser_bundle)}
+    first, _ = traced_load(browser_context, cranfield_url)
+    hit: set[str] = set()
+    seen = []
+    for _ in range(3):
+        out, wasm = traced_load(browser_context, cranfield_url)
+        assert hits(out["results"]) == hits(first["results"])
+        hit |= {e["args"]["url"] for e in wasm if e["name"] == "v8.wasm.moduleCacheHit"}
+        seen.append(sorted((e["name"], e["args"].get("url", "")) for e in wasm))
+        if wanted <= hit:
+            break
+    assert wanted <= hit, f"no code-cache hit for {sorted(wanted - hit)}; V8 events per visit: {seen}"
+    compiled = [e for e in out["events"] if e["stage"] == "compiled"]
+    assert sorted(e["file"] for e in compiled) == sorted(wasm_paths(browser_bundle))
+    assert all(e["streaming"] for e in compiled), compiled
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +296,42 @@ def test_cache_false_uses_the_network(first_visit, browser_context, cranfield_ur
         assert any(r.split("?")[0].endswith(path) for r in requests), f"{path} not requested with cache: false"
     assert not any(e.get("from") == "cache" for e in out["events"])
     assert hits(out["results"]) == hits(first["results"])
+
+
+@pytest.mark.parametrize("which", ["pyodide", "ort"])
+def test_tampered_wasm_is_refused(browser_context, browser_bundle, serve, bt, tmp_path, which) -> None:
+    """The wasm files come from the HTTP cache or the network and are verified either way: one
+    flipped byte in the middle (same size) is refused, naming the file."""
+    copy = bt.linked_copy(browser_bundle, tmp_path / "bundle")
+    rel = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))["runtime"]["vendor"][which]["wasm"]
+    path = bt.make_real(copy / rel)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    message = bt.load_error(browser_context, serve(copy))
+    assert message.startswith("websem:"), message
+    assert rel in message and "failed its integrity check" in message, message
+
+
+def test_prune_drops_wasm_entries_an_earlier_runtime_stored(browser_context, cranfield_url, browser_bundle) -> None:
+    """An earlier runtime kept the wasm binaries in Cache Storage under their current sha256:
+    prune (run when a new file is stored) deletes them, and only them."""
+    manifest = json.loads((browser_bundle / "manifest.json").read_text(encoding="utf-8"))
+    wasm = wasm_paths(browser_bundle)
+    page = browser_context.new_page()
+    try:
+        page.goto(cranfield_url + BLANK)
+        out = page.evaluate("""async ([name, manifest, wasm]) => {
+            const { FileCache } = await import('./runtime/cache.js');
+            const store = new FileCache(await caches.open(name), new URL('./', location.href).href);
+            for (const p of wasm) await store.put(p, manifest.files[p].sha256, new Uint8Array(8), 'application/wasm');
+            const before = (await store.cache.keys()).map((r) => r.url);
+            const deleted = await store.prune(manifest);
+            return {before, deleted, after: (await store.cache.keys()).map((r) => r.url)};
+        }""", [CACHE_NAME, manifest, wasm])
+    finally:
+        page.close()
+    keys = {f"{cranfield_url}{p}?websem-sha256={manifest['files'][p]['sha256']}" for p in wasm}
+    assert keys <= set(out["before"])
+    assert out["deleted"] == 2
+    assert set(out["after"]) == set(out["before"]) - keys

@@ -31,7 +31,7 @@ async function goodBundle(layout = "flat") {
   const chunks = [{ doc: 0, text: "alpha beta" }, { doc: 1, text: "gamma delta" }];
   const flat = layout === "flat";
   const table = {
-    format: "websem-partitioned", format_version: 1, chunks: 2, docs: 2, dims, vector_dtype: "float16",
+    format: "websem-partitioned", format_version: 2, chunks: 2, docs: 2, dims, vector_dtype: "float16",
     ivf: { nlist: 2, nprobe: 1, sizes: [1, 1] },
     lexical: { format: "websem-bm25", k1: 1.2, b: 0.75, avgdl: 2, n_chunks: 2, n_terms: 4, analyzer: null, fields: {}, shards: [["alpha", 4]] },
     fragments: [0],
@@ -72,7 +72,7 @@ async function goodBundle(layout = "flat") {
           layout: "partitioned", docs: 2, chunks: 2, dims, vector_dtype: "float16", model_sha256: listed["model/model.onnx"].sha256,
           files: { table: "index/part/table.json", centroids: "index/part/centroids.bin", docmap: "index/part/docmap.bin" },
           shards: { ivf: "index/ivf/{}.bin", lexical: "index/lex/{}.bin", fragments: "index/frag/{}.json", codes: "index/code/{}.bin" },
-          ivf: { nlist: 2, nprobe: 1, metric: "ip", code: "binary", rerank: 100 },
+          ivf: { nlist: 2, nprobe: 1, metric: "ip", code: "binary", rerank: 100, block_rows: 8 },
           lexical: { k1: 1.2, b: 0.75, terms: 4, fields: {}, shards: 1 },
           fragments: 1,
         },
@@ -187,3 +187,22 @@ for (const testCase of FIXTURE.cases) {
     });
   });
 }
+
+test("readManifest keeps a partitioned bundle's shard entries compact; shards are still verified", async () => {
+  const { ShardCache } = await import("../../web/src/shards.js");
+  const good = await goodBundle("partitioned");
+  const shard = enc.encode("fragment bytes");
+  good.files.set("index/frag/0.json", shard);
+  good.files.set("index/frag/1.json", enc.encode("tampered"));
+  good.manifest.files["index/frag/0.json"] = { sha256: sha(shard), size: shard.length };
+  good.manifest.files["index/frag/1.json"] = { sha256: sha(enc.encode("the listed bytes")), size: 8 };
+  const fetchFn = fetchFrom(mutate(good, {}));
+  const manifest = await readManifest(fetchFn, BASE);
+  assert.equal(manifest.files["index/frag/0.json"], undefined);
+  assert.equal(manifest.shardEntries.count, 2);
+  assert.ok(manifest.files["index/part/table.json"], "the always-loaded files stay in manifest.files");
+  const cache = new ShardCache(BASE, manifest, fetchFn);
+  assert.deepEqual(await cache.get("index/frag/0.json"), shard);
+  await assert.rejects(cache.get("index/frag/1.json"), (e) => e.message.startsWith("websem: index/frag/1.json failed its integrity check"));
+  await assert.rejects(cache.get("index/frag/2.json"), (e) => e.message.includes('lists no file "index/frag/2.json"'));
+});

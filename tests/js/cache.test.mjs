@@ -1,6 +1,6 @@
 // web/src/cache.js outside a browser: no Cache Storage is used (Node has none, and the runtime
 // never uses one outside a window or Web Worker), the keys carry the sha256, and only files from
-// CACHE_MIN_BYTES on are kept. Cache Storage itself (hits, a tampered entry refused and fetched
+// CACHE_MIN_BYTES on are kept (no JS modules, no wasm). Cache Storage itself (hits, a tampered entry refused and fetched
 // again, a second visit without network requests) is tested in Chromium:
 // tests/browser/test_cache.py.
 import assert from "node:assert/strict";
@@ -22,11 +22,15 @@ test("keys are the file's URL plus its sha256, so a rebuilt file never matches a
   assert.equal(store.key("vendor/a b.wasm", "00"), `${BASE}vendor/a%20b.wasm?websem-sha256=00`);
 });
 
-test("only files from CACHE_MIN_BYTES on are cached, and never JS modules (imported by URL)", () => {
+test("only files from CACHE_MIN_BYTES on are cached, never JS modules (imported by URL) nor wasm (code cache)", () => {
   assert.equal(isCached({ size: CACHE_MIN_BYTES }, "model/model.onnx"), true);
+  assert.equal(isCached({ size: 10 * CACHE_MIN_BYTES }, "runtime/pyodide-snapshot.bin"), true);
   assert.equal(isCached({ size: CACHE_MIN_BYTES - 1 }, "index/vectors.bin"), false);
   assert.equal(isCached({ size: 10 * CACHE_MIN_BYTES }, "vendor/pyodide/pyodide.asm.mjs"), false);
   assert.equal(isCached({ size: 10 * CACHE_MIN_BYTES }, "runtime/big.js"), false);
+  // Chromium keeps V8's compiled code with the HTTP cache entry only (tests/browser/test_cache.py).
+  assert.equal(isCached({ size: 10 * CACHE_MIN_BYTES }, "vendor/pyodide/pyodide.asm.wasm"), false);
+  assert.equal(isCached({ size: 10 * CACHE_MIN_BYTES }, "vendor/ort/ort-wasm-simd-threaded.wasm"), false);
   assert.equal(isCached(undefined, "model/model.onnx"), false);
 });
 

@@ -1,10 +1,11 @@
 // web/src/inpage-engine.js under Node: the pieces between add() and Pyodide/ORT (inputs as
 // inpage_prepare takes them, the model's inputs for a chunk, the vectors inpage_add takes, the
-// in-memory index files loadIndex reads) and the option checks before anything loads. Whole
+// index search.js scores, made from inpage_search()'s files) and the option checks before anything loads. Whole
 // indexing runs in Chromium (tests/browser/test_browser_inpage.py), against `websem build`.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { FILE_TYPES, createInpageEngine, memoryFiles, modelInputs, packVectors, toPrepareInput } from "../../web/src/inpage-engine.js";
+import { halfTable } from "../../web/src/bundle.js";
+import { FILE_TYPES, createInpageEngine, modelInputs, packVectors, searchIndex, toPrepareInput } from "../../web/src/inpage-engine.js";
 
 test("records go to inpage_prepare as the JSONL record, without bytes", async () => {
   const record = { id: "a", title: "T", text: "body", url: "/a", meta: { tags: ["x"] } };
@@ -52,13 +53,28 @@ test("vectors go to inpage_add as little-endian float32 rows in chunk order", ()
   assert.throws(() => packVectors([new Float32Array(2)], 3), /the model returned 2 dimensions, the bundle says 3/);
 });
 
-test("memoryFiles reads inpage_files() output the way VerifiedFiles reads a bundle", async () => {
-  const files = { "index/docs.json": new TextEncoder().encode('[{"id": "a"}]'), "index/vectors.bin": new Uint8Array(4) };
-  const mem = memoryFiles(files);
-  assert.deepEqual(await mem.json("index/docs.json"), [{ id: "a" }]);
-  assert.equal(await mem.text("index/docs.json"), '[{"id": "a"}]');
-  assert.equal(await mem.bytes("index/vectors.bin"), files["index/vectors.bin"]);
-  await assert.rejects(mem.bytes("index/lexical.bin"), /the in-page index has no file "index\/lexical.bin"/);
+test("searchIndex decodes inpage_search()'s vectors and chunk documents as loadIndex does", () => {
+  // Two chunks of 2 dims in float16 (1, -2, 0.5, 65504), chunk 0 in document 0, chunk 1 in document 1.
+  const half = new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x3800, 0x7bff]).buffer);
+  const chunkDoc = new Uint8Array(new Int32Array([0, 1]).buffer);
+  // An odd offset, as a Uint8Array view can have: the rows are still read right.
+  const shifted = new Uint8Array(half.length + 1);
+  shifted.set(half, 1);
+  for (const vec of [half, shifted.subarray(1)]) {
+    const ix = searchIndex({ "index/vectors.bin": vec, "chunk_doc.bin": chunkDoc }, { dims: 2, chunks: 2, docs: 2, vector_dtype: "float16" });
+    assert.deepEqual(Array.from(ix.vectors), [1, -2, 0.5, 65504]);
+    assert.equal(ix.vectors[3], halfTable()[0x7bff]);
+    assert.deepEqual(Array.from(ix.chunkDoc), [0, 1]);
+    assert.equal(ix.docs.length, 2);
+    assert.equal(ix.n, 2);
+    assert.equal(ix.scales, null);
+  }
+  const f32 = new Uint8Array(Float32Array.from([0.1, 0.2, 0.3, 0.4]).buffer);
+  const ix = searchIndex({ "index/vectors.bin": f32, "chunk_doc.bin": chunkDoc }, { dims: 2, chunks: 2, docs: 2, vector_dtype: "float32" });
+  assert.deepEqual(Array.from(ix.vectors), Array.from(Float32Array.from([0.1, 0.2, 0.3, 0.4])));
+  assert.throws(() => searchIndex({ "index/vectors.bin": f32, "chunk_doc.bin": chunkDoc }, { dims: 2, chunks: 3, docs: 2, vector_dtype: "float32" }),
+    /the in-page index has 2 vectors and 2 chunk rows for 3 chunks/);
+  assert.throws(() => searchIndex({ "index/vectors.bin": f32 }, { dims: 2, chunks: 2, docs: 2, vector_dtype: "float32" }), /the in-page index has no chunk_doc.bin/);
 });
 
 test("options are checked before anything is fetched", async () => {

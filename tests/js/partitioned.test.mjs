@@ -17,7 +17,7 @@ async function open(opts = {}, cacheBytes = undefined) {
   const served = memoryFetch(c.files, c.manifest);
   const files = new VerifiedFiles(BASE, c.manifest, served.fetchFn);
   const index = await openPartitioned(files, c.manifest, { cacheBytes });
-  return { c, index, ...served };
+  return { c, index, served, ...served };
 }
 
 function queryVector(dims, seed) {
@@ -85,7 +85,7 @@ for _c in _cands:
         _s += _q[_i] * _vals[_c * _d + _i]
     _scores[_c] = _s
 _hits = aggregate_docs(_scores, _j["chunk_doc"], allowed=_allowed, k=_j["limit"])
-json.dumps({"probed": sorted(_probed), "docs": [[h.doc, h.score, h.chunk] for h in _hits]})
+json.dumps({"probed": sorted(_probed), "cands": _cands, "docs": [[h.doc, h.score, h.chunk] for h in _hits]})
 `));
 }
 
@@ -119,7 +119,7 @@ for (const dtype of ["float16", "int8"]) {
 for (const dtype of ["float16", "int8"]) {
   test(`dense, binary codes: candidates by code score, rescored exactly, equal the definition bit for bit (${dtype})`, async () => {
     for (const [nprobe, rerank] of [[2, 1], [5, 3], [5, 40]]) {
-      const { c, index, log } = await open({ nlist: 5, nprobe, dtype, seed: 11, code: "binary", rerank, dims: 13 });
+      const { c, index, log, ranges } = await open({ nlist: 5, nprobe, dtype, seed: 11, code: "binary", rerank, dims: 13 });
       assert.equal(index.code, "binary");
       for (const [seed, limit, allowed] of [[1, 3, null], [2, 1, null], [3, 4, [0, 2, 4, 6, 8, 10, 12]], [4, 1, [5]]]) {
         const q = queryVector(c.dims, seed);
@@ -129,17 +129,52 @@ for (const dtype of ["float16", "int8"]) {
           mask = new Uint8Array(index.nDocs);
           for (const d of allowed) mask[d] = 1;
         }
+        const heldBefore = new Set(index.cache.held.keys());
         log.length = 0;
+        ranges.length = 0;
         const got = await index.denseDocs(q, limit, mask);
         assert.deepEqual(triples(got), want.docs, `nprobe ${nprobe}, rerank ${rerank}, seed ${seed}`);
-        // Every probed list's codes shard, and rows shards only of probed lists (each once).
+        // Every probed list's codes shard (whole); of the rows shards, exactly the byte ranges of
+        // the blocks holding the candidates (not held already), one request per run of blocks.
         const codes = log.filter((p) => p.startsWith("index/code/")).map((p) => Number(p.match(/(\d+)\.bin$/)[1]));
-        const rows = log.filter((p) => p.startsWith("index/ivf/")).map((p) => Number(p.match(/(\d+)\.bin$/)[1]));
-        assert.ok(codes.every((l) => want.probed.includes(l)) && rows.every((l) => want.probed.includes(l)), `${log}`);
-        assert.equal(new Set(rows).size, rows.length);
+        assert.ok(codes.every((l) => want.probed.includes(l)), `${log}`);
+        assert.deepEqual(ranges.filter(([p]) => p.startsWith("index/ivf/")).sort(),
+          expectedRanges(c, want.cands, heldBefore).sort(), `nprobe ${nprobe}, rerank ${rerank}, seed ${seed}`);
       }
     }
   });
+}
+
+/**
+ * The Range requests a query with candidate chunks `cands` must send, from the contract: per
+ * list, the blocks (block_rows rows) holding them and not in `held`, consecutive blocks as one
+ * range `bytes=a-b` (b inclusive) of records after the 28-byte header and the ids.
+ */
+function expectedRanges(c, cands, held = new Set()) {
+  const { block_rows: B } = c.manifest.index.ivf;
+  const rec = c.manifest.index.vector_dtype === "int8" ? 4 + c.dims : 2 * c.dims;
+  const need = new Map();
+  for (const ch of cands) {
+    const l = c.assign[ch];
+    const k = Math.floor(c.order[l].indexOf(ch) / B);
+    if (held.has(`index/ivf/${l}.bin#${k}`)) continue;
+    if (!need.has(l)) need.set(l, new Set());
+    need.get(l).add(k);
+  }
+  const out = [];
+  for (const [l, set] of need) {
+    const ks = [...set].sort((a, b) => a - b);
+    const count = c.order[l].length;
+    const at = 28 + 4 * count;
+    for (let i = 0; i < ks.length;) {
+      let j = i;
+      while (j + 1 < ks.length && ks[j + 1] === ks[j] + 1) j++;
+      const end = at + Math.min((ks[j] + 1) * B, count) * rec;
+      out.push([`index/ivf/${l}.bin`, `bytes=${at + ks[i] * B * rec}-${end - 1}`]);
+      i = j + 1;
+    }
+  }
+  return out;
 }
 
 test("dense: with nprobe == nlist every chunk is scored (the flat ranking)", async () => {
@@ -289,4 +324,117 @@ test("table.json that disagrees with the manifest is refused with a websem: erro
   const { fetchFn } = memoryFetch(c.files, manifest);
   await assert.rejects(openPartitioned(new VerifiedFiles(BASE, manifest, fetchFn), manifest),
     /^WebsemError: websem: index\/part\/table\.json says chunks 25 but manifest\.index says 26; rebuild the bundle/);
+});
+
+test("binary codes over a server that ignores Range: whole rows files, checked, cut into blocks, same ranking", async () => {
+  const { c, index, served, ranges } = await open({ nlist: 5, nprobe: 3, seed: 11, code: "binary", rerank: 6, dims: 13 });
+  served.honourRanges = false;
+  for (const [seed, limit] of [[1, 3], [2, 5], [3, 2]]) {
+    const q = queryVector(c.dims, seed);
+    ranges.length = 0;
+    const got = await index.denseDocs(q, limit, null);
+    assert.deepEqual(triples(got), pythonDense(c, 5, 3, q, limit, null, 6).docs, `seed ${seed}`);
+    const rows = ranges.filter(([p]) => p.startsWith("index/ivf/"));
+    // After the first 200 answer no Range is asked, and each rows file comes once a query (the
+    // first query's runs were all asked before the first answer came).
+    if (seed > 1) {
+      assert.ok(rows.every(([, r]) => r === null), `${rows}`);
+      assert.equal(new Set(rows.map(([p]) => p)).size, rows.length, `${rows}`);
+    }
+  }
+  assert.equal(index.cache.rangesIgnored, true);
+  // The whole files' blocks were kept: a query whose candidates they hold fetches no rows.
+  ranges.length = 0;
+  await index.denseDocs(queryVector(c.dims, 1), 3, null);
+  assert.deepEqual(ranges.filter(([p]) => p.startsWith("index/ivf/")), []);
+});
+
+test("a whole rows file the server sends instead of a range must match the manifest and the codes shard", async () => {
+  const { c, index, served } = await open({ nlist: 4, nprobe: 1, seed: 11, code: "binary", rerank: 3, dims: 13 });
+  served.honourRanges = false;
+  const q = queryVector(c.dims, 2);
+  const [list] = index.probe(Float64Array.from(q));
+  const path = `index/ivf/${list}.bin`;
+  const good = c.files.get(path);
+  const bad = good.slice();
+  bad[bad.length - 1] ^= 1;
+  c.files.set(path, bad);
+  await assert.rejects(index.denseDocs(q, 3), new RegExp(`^WebsemError: websem: ${path.replace(/\./g, "\\.")} failed its integrity check`));
+  c.files.set(path, good);
+  assert.deepEqual(triples(await index.denseDocs(q, 3)), pythonDense(c, 4, 1, q, 3, null, 3).docs);
+});
+
+for (const [fault, pattern] of [
+  ["tamper", (path, list) => new RegExp(`^WebsemError: websem: ${path.replace(/\./g, "\\.")} block \\d+ \\(bytes \\d+-\\d+\\) ` +
+    `does not match the sha256 in index/code/${list}\\.bin \\(got [0-9a-f]{64}, expected [0-9a-f]{64}\\); .*rebuild it with \`websem build\``)],
+  ["short", (path) => new RegExp(`^WebsemError: websem: ${path.replace(/\./g, "\\.")} bytes \\d+-\\d+ \\(blocks \\d+-\\d+\\) came back as \\d+ bytes, not \\d+`)],
+]) {
+  test(`a ${fault === "tamper" ? "tampered" : "short"} row block fails that query, naming the file and the ${fault === "tamper" ? "block" : "range"}, without a retry; the index stays usable`, async () => {
+    const { c, index, faults, log } = await open({ nlist: 4, nprobe: 1, seed: 11, code: "binary", rerank: 3, dims: 13 }, 0);
+    const q = queryVector(c.dims, 3);
+    const [list] = index.probe(Float64Array.from(q));
+    const path = `index/ivf/${list}.bin`;
+    faults.set(path, fault);
+    log.length = 0;
+    await assert.rejects(index.denseDocs(q, 3), pattern(path, list));
+    const runs = expectedRanges(c, pythonDense(c, 4, 1, q, 3, null, 3).cands).length;
+    assert.equal(log.filter((p) => p === path).length, runs, `${log}`); // no retry
+    // Another list still works; the repaired file serves the same query.
+    const other = [0, 1, 2, 3].map((s) => queryVector(c.dims, 40 + s)).find((v) => index.probe(Float64Array.from(v))[0] !== list);
+    assert.ok((await index.denseDocs(other, 3)).docs.length > 0);
+    faults.delete(path);
+    assert.deepEqual(triples(await index.denseDocs(q, 3)), pythonDense(c, 4, 1, q, 3, null, 3).docs);
+  });
+}
+
+test("a transient failure of a range request is retried once", async () => {
+  const { c, index, faults, log } = await open({ nlist: 4, nprobe: 1, seed: 11, code: "binary", rerank: 2, dims: 13 });
+  const q = queryVector(c.dims, 5);
+  const [list] = index.probe(Float64Array.from(q));
+  const path = `index/ivf/${list}.bin`;
+  const want = pythonDense(c, 4, 1, q, 2, null, 2);
+  const runs = expectedRanges(c, want.cands).length;
+  faults.set(path, "reject-once");
+  assert.deepEqual(triples(await index.denseDocs(q, 2)), want.docs);
+  assert.equal(log.filter((p) => p === path).length, runs + 1); // one request a run, one retry
+  faults.set(`index/ivf/${(list + 1) % 4}.bin`, "503");
+  const q2 = [0, 1, 2, 3, 4, 5].map((s) => queryVector(c.dims, 60 + s)).find((v) => index.probe(Float64Array.from(v))[0] === (list + 1) % 4);
+  await assert.rejects(index.denseDocs(q2, 2), /could not fetch .*HTTP 503\), twice/);
+});
+
+test("a v1 partitioned bundle, or one without ivf.block_rows, is refused with the rebuild fix", async () => {
+  const c = await partitionedCorpus({});
+  const table = JSON.parse(new TextDecoder().decode(c.files.get("index/part/table.json")));
+  table.format_version = 1;
+  const files = new Map(c.files);
+  files.set("index/part/table.json", new TextEncoder().encode(JSON.stringify(table)));
+  const { fileTable } = await import("./partitioned_env.mjs");
+  const v1 = { ...c.manifest, files: fileTable(files) };
+  await assert.rejects(openPartitioned(new VerifiedFiles(BASE, v1, memoryFetch(files, v1).fetchFn), v1),
+    /^WebsemError: websem: index\/part\/table\.json is not websem-partitioned version 2 \(format "websem-partitioned", version 1\); rebuild the bundle with `websem build`/);
+  for (const value of [undefined, 0, 1.5]) {
+    const m = structuredClone(c.manifest);
+    m.index.ivf.block_rows = value;
+    await assert.rejects(openPartitioned(new VerifiedFiles(BASE, m, memoryFetch(c.files, m).fetchFn), m),
+      /^WebsemError: websem: manifest\.index\.ivf\.block_rows is .* but must be an integer >= 1 .*rebuild the bundle/);
+  }
+});
+
+test("a whole rows file (no Range) whose chunk order is not its codes shard's is refused, naming both", async () => {
+  const c = await partitionedCorpus({ nlist: 4, nprobe: 4, seed: 11, code: "binary", rerank: 30, dims: 13 });
+  const l = c.order.findIndex((m) => m.length >= 2);
+  const path = `index/ivf/${l}.bin`;
+  const swapped = c.files.get(path).slice();
+  const dv = new DataView(swapped.buffer);
+  const [a, b] = [dv.getUint32(28, true), dv.getUint32(32, true)];
+  dv.setUint32(28, b, true);
+  dv.setUint32(32, a, true);
+  const files = new Map(c.files).set(path, swapped);
+  const { fileTable } = await import("./partitioned_env.mjs");
+  const manifest = { ...c.manifest, files: fileTable(files) }; // the manifest agrees: only the order is off
+  const served = memoryFetch(files, manifest);
+  served.honourRanges = false;
+  const index = await openPartitioned(new VerifiedFiles(BASE, manifest, served.fetchFn), manifest);
+  await assert.rejects(index.denseDocs(queryVector(c.dims, 1), 10),
+    new RegExp(`^WebsemError: websem: index/ivf/${l}\\.bin lists its chunks in another order than index/code/${l}\\.bin; rebuild`));
 });

@@ -15,6 +15,14 @@ export function rng(seed) {
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
+/** The value of float16 bits `h` (sign, exponent, mantissa; no NaN/Inf in these corpora). */
+function half16(h) {
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  const v = e ? (1 + m / 1024) * 2 ** (e - 15) : (m / 1024) * 2 ** -14;
+  return h & 0x8000 ? -v : v;
+}
+
 function u32(values) {
   return new Uint8Array(Uint32Array.from(values).buffer);
 }
@@ -37,17 +45,44 @@ function varints(out, v) {
   out.push(v);
 }
 
-/** index/ivf/{list}.bin: `rows` are float16 bits (Uint16Array) or int8 (Int8Array + `scales`). */
-export function ivfBytes(list, chunks, dims, rows, scales = null) {
+/**
+ * index/ivf/{list}.bin (v2): `rows` are float16 bits (Uint16Array) or int8 (Int8Array + `scales`),
+ * written as records (int8: f32 scale + the row), `blockRows` rows a block.
+ */
+export function ivfBytes(list, chunks, dims, rows, scales = null, blockRows = 2) {
   const dtype = scales ? 1 : 0;
-  const head = concat([enc.encode("WSIVF\x00\x00\x01"), u32([chunks.length, dims, list, dtype]), u32(chunks)]);
-  const scaleBytes = scales ? new Uint8Array(Float32Array.from(scales).buffer) : new Uint8Array(0);
-  return concat([head, scaleBytes, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)]);
+  const head = concat([enc.encode("WSIVF\x00\x00\x02"), u32([chunks.length, dims, list, dtype, blockRows]), u32(chunks)]);
+  const records = [];
+  for (let r = 0; r < chunks.length; r++) {
+    const row = rows.subarray(r * dims, (r + 1) * dims);
+    if (scales) records.push(new Uint8Array(Float32Array.from([scales[r]]).buffer));
+    records.push(new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
+  }
+  return concat([head, ...records]);
 }
 
-/** index/code/{list}.bin: `codes` = ceil(dims / 8) bytes a row (sign bits, little-endian). */
-export function codesBytes(list, chunks, dims, codes) {
-  return concat([enc.encode("WSCOD\x00\x00\x01"), u32([chunks.length, dims, list]), u32(chunks), codes]);
+/** The sha256 digests (32 bytes each) of the blocks of rows shard `rowsFile` (ivfBytes). */
+export function blockHashes(rowsFile) {
+  const dv = new DataView(rowsFile.buffer, rowsFile.byteOffset, rowsFile.byteLength);
+  const [count, dims, , dtype, blockRows] = [8, 12, 16, 20, 24].map((o) => dv.getUint32(o, true));
+  const rec = dtype === 1 ? 4 + dims : 2 * dims;
+  const at = 28 + 4 * count;
+  const out = [];
+  for (let k = 0; k * blockRows < count; k++) {
+    const block = rowsFile.subarray(at + k * blockRows * rec, at + Math.min((k + 1) * blockRows, count) * rec);
+    out.push(createHash("sha256").update(block).digest());
+  }
+  return concat(out.map((b) => new Uint8Array(b)));
+}
+
+/**
+ * index/code/{list}.bin (v2): `codes` = ceil(dims / 8) bytes a row (sign bits, little-endian),
+ * then the sha256 of each block of the list's rows shard `rowsFile` (whose block_rows it repeats).
+ */
+export function codesBytes(list, chunks, dims, codes, rowsFile) {
+  const blockRows = new DataView(rowsFile.buffer, rowsFile.byteOffset).getUint32(24, true);
+  return concat([enc.encode("WSCOD\x00\x00\x02"), u32([chunks.length, dims, list, blockRows]), u32(chunks), codes,
+    blockHashes(rowsFile)]);
 }
 
 /** The sign-bit codes of `count` stored rows (float16 bits or int8): bit j set when row[j] > 0. */
@@ -102,17 +137,25 @@ export function lexShardBytes(shard, first, terms) {
 }
 
 /**
- * A fetch over `files` (Map path -> bytes) under BASE that logs every request (`log`) and fails
- * as `faults` says: path -> "reject" | "reject-once" | HTTP status number | `${status}-once`.
+ * A fetch over `files` (Map path -> bytes) under BASE that logs every request (`log`: paths;
+ * `ranges`: [path, Range header or null]) and fails as `faults` says: path -> "reject" |
+ * "reject-once" | HTTP status number | `${status}-once` | "short" (a 206 one byte short) |
+ * "tamper" (a 206 with its last byte flipped). It answers a single `Range: bytes=a-b` with 206 +
+ * Content-Range (as `websem serve` does) unless `served.honourRanges` is set false (then 200 and
+ * the whole file, as a server that ignores Range).
  */
 export function memoryFetch(files, manifest) {
   const log = [];
+  const ranges = [];
   const faults = new Map();
-  const fetchFn = async (url) => {
+  const served = { log, ranges, faults, honourRanges: true };
+  served.fetchFn = async (url, init = undefined) => {
     const path = String(url).slice(BASE.length);
+    const range = new Headers(init?.headers).get("range");
     log.push(path);
+    ranges.push([path, range]);
     const fault = faults.get(path);
-    if (fault !== undefined) {
+    if (fault !== undefined && fault !== "short" && fault !== "tamper") {
       if (String(fault).endsWith("-once")) faults.delete(path);
       const kind = String(fault).replace("-once", "");
       if (kind === "reject") throw new TypeError("network error");
@@ -120,9 +163,17 @@ export function memoryFetch(files, manifest) {
     }
     if (path === "manifest.json") return new Response(JSON.stringify(manifest));
     const bytes = files.get(path);
-    return bytes ? new Response(bytes) : new Response(null, { status: 404 });
+    if (!bytes) return new Response(null, { status: 404 });
+    const m = range && served.honourRanges ? /^bytes=(\d+)-(\d+)$/.exec(range) : null;
+    if (!m) return new Response(bytes);
+    const [a, b] = [Number(m[1]), Math.min(Number(m[2]), bytes.length - 1)];
+    if (a > b) return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${bytes.length}` } });
+    let body = bytes.slice(a, b + 1);
+    if (fault === "short") body = body.subarray(0, body.length - 1);
+    if (fault === "tamper") body[body.length - 1] ^= 1;
+    return new Response(body, { status: 206, headers: { "Content-Range": `bytes ${a}-${b}/${bytes.length}` } });
   };
-  return { fetchFn, log, faults };
+  return served;
 }
 
 export function fileTable(files) {
@@ -181,7 +232,7 @@ export function corpusDocs() {
  * reference computations (vectors as float16 bits or int8 + scales, lexical.bin bytes).
  */
 export async function partitionedCorpus({ nlist = 4, nprobe = 2, dtype = "float16", dims = 8, seed = 7,
-  termsPerShard = 5, docsPerFragment = 4, code = "rows", rerank = 3 } = {}) {
+  termsPerShard = 5, docsPerFragment = 4, code = "rows", rerank = 3, blockRows = 2 } = {}) {
   const { pyodide } = await bootPython();
   const r = rng(seed);
   const n = TEXTS.length;
@@ -203,20 +254,26 @@ export async function partitionedCorpus({ nlist = 4, nprobe = 2, dtype = "float1
   assign[0] = nlist - 1; // some list beyond 0 is non-empty; list sizes may be 0
   const files = new Map();
   const sizes = [];
+  const order = []; // order[l]: list l's chunks in list order
   for (let l = 0; l < nlist; l++) {
-    const members = [...assign.keys()].filter((c) => assign[c] === l);
+    // Rows in list order: not chunk order (the build orders them by vector-space locality);
+    // here by the first stored component, then chunk.
+    const first = (c) => (dtype === "int8" ? rows8[c * dims] : half16(rows16[c * dims]));
+    const members = [...assign.keys()].filter((c) => assign[c] === l).sort((a, b) => first(a) - first(b) || a - b);
     sizes.push(members.length);
+    order.push(members);
     const pick = (src) => {
       const out = new src.constructor(members.length * dims);
       members.forEach((c, i) => out.set(src.subarray(c * dims, (c + 1) * dims), i * dims));
       return out;
     };
-    files.set(`index/ivf/${l}.bin`, dtype === "int8"
-      ? ivfBytes(l, members, dims, pick(rows8), members.map((c) => scales[c]))
-      : ivfBytes(l, members, dims, pick(rows16)));
+    const rowsFile = dtype === "int8"
+      ? ivfBytes(l, members, dims, pick(rows8), members.map((c) => scales[c]), blockRows)
+      : ivfBytes(l, members, dims, pick(rows16), null, blockRows);
+    files.set(`index/ivf/${l}.bin`, rowsFile);
     if (code === "binary") {
       const stored = dtype === "int8" ? pick(rows8) : pick(rows16);
-      files.set(`index/code/${l}.bin`, codesBytes(l, members, dims, signCodes(stored, dims, members.length)));
+      files.set(`index/code/${l}.bin`, codesBytes(l, members, dims, signCodes(stored, dims, members.length), rowsFile));
     }
   }
   // Lexical: the flat index websem_text builds, re-cut into shards (with each chunk's length).
@@ -258,7 +315,7 @@ json.dumps({"k1": _ix.k1, "b": _ix.b, "avgdl": _ix.avgdl, "analyzer": _ix.analyz
     docs.forEach((doc, d) => [doc.meta[field]].flat().forEach((v) => (facets[field][v] ??= []).push(d)));
   }
   const table = {
-    format: "websem-partitioned", format_version: 1, chunks: n, docs: docs.length, dims, vector_dtype: dtype,
+    format: "websem-partitioned", format_version: 2, chunks: n, docs: docs.length, dims, vector_dtype: dtype,
     ivf: { nlist, nprobe, sizes },
     lexical: { format: "websem-bm25", k1: lex.k1, b: lex.b, avgdl: lex.avgdl, n_chunks: n, n_terms: lex.terms.length,
       analyzer: lex.analyzer, fields: {}, shards },
@@ -277,11 +334,11 @@ json.dumps({"k1": _ix.k1, "b": _ix.b, "avgdl": _ix.avgdl, "analyzer": _ix.analyz
       files: { table: "index/part/table.json", centroids: "index/part/centroids.bin", docmap: "index/part/docmap.bin" },
       shards: { ivf: "index/ivf/{}.bin", lexical: "index/lex/{}.bin", fragments: "index/frag/{}.json",
         ...(code === "binary" ? { codes: "index/code/{}.bin" } : {}) },
-      ivf: { nlist, nprobe, ...(code === "binary" ? { code, rerank } : {}) },
+      ivf: { nlist, nprobe, block_rows: blockRows, ...(code === "binary" ? { code, rerank } : {}) },
       lexical: { shards: shards.length }, fragments: fragments.length,
     },
     search,
     files: fileTable(files),
   };
-  return { files, manifest, search, docs, chunks, rows16, rows8, scales, centroids, assign, lexBytes, dims, pyodide };
+  return { files, manifest, search, docs, chunks, rows16, rows8, scales, centroids, assign, order, lexBytes, dims, pyodide };
 }

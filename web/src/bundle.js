@@ -9,6 +9,7 @@
 import { isBrowser, isCached, openFileCache } from "./cache.js";
 import { WebsemError } from "./errors.js";
 import { ByteProgress, loadPlan, readBody } from "./progress.js";
+import { ShardEntries } from "./shard-entries.js";
 
 /** Bundle format versions this runtime reads. */
 export const FORMAT_VERSIONS = [2];
@@ -259,9 +260,13 @@ export function checkCacheOption(value) {
   }
 }
 
-/** `manifest.files[path]`, or a WebsemError saying the bundle is incomplete. */
+/**
+ * `manifest.files[path]` (or, for a partitioned bundle's shard, its entry in the compact
+ * manifest.shardEntries that readManifest moved it to), or a WebsemError saying the bundle is
+ * incomplete.
+ */
 export function manifestEntry(manifest, path, manifestUrl = "manifest.json") {
-  const entry = manifest.files?.[path];
+  const entry = manifest.files?.[path] ?? manifest.shardEntries?.get(path);
   if (!entry) {
     throw new WebsemError(
       `manifest.json at ${manifestUrl} lists no file ${JSON.stringify(path)}; ` +
@@ -283,7 +288,11 @@ export async function checkBytes(path, buf, entry, url) {
   }
 }
 
-/** Fetches and parses manifest.json (not verified: it is the root of trust), then checks it. */
+/**
+ * Fetches and parses manifest.json (not verified: it is the root of trust), then checks it. A
+ * partitioned bundle's shard entries move to a compact table (shard-entries.js), still looked up
+ * by manifestEntry.
+ */
 export async function readManifest(fetchFn, base) {
   const manifestUrl = new URL("manifest.json", base).href;
   const bytes = await fetchBytes(fetchFn, manifestUrl);
@@ -294,6 +303,7 @@ export async function readManifest(fetchFn, base) {
     throw new WebsemError(`${manifestUrl} is not valid JSON (${e.message}); ${REBUILD}`);
   }
   checkManifest(manifest, manifestUrl);
+  if (manifest.index.layout === "partitioned") ShardEntries.take(manifest);
   return manifest;
 }
 

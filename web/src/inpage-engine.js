@@ -4,18 +4,21 @@
 //
 // Per document: websem_text.bridge.inpage_prepare (Pyodide: the build's decoding rules,
 // extraction, chunking and tokenization) -> each chunk embedded by onnxruntime-web at batch 1,
-// exactly as a query is (model.js) -> bridge.inpage_add. After a batch, bridge.inpage_files()
-// gives the index files `websem build` would write for these documents, and the flat-index code
-// every bundle uses (bundle.js loadIndex, lexical.js, search.js) loads them: the ranking is the
-// bundle's. The index's export archive is saved to this browser's storage (inpage-store.js)
+// exactly as a query is (model.js) -> bridge.inpage_add, which keeps the vectors in the index's
+// dtype. After a batch, bridge.inpage_search() gives the vectors and the BM25 index
+// `websem build` would write for these documents (bridge.inpage_files() gives every file) and sets
+// the ranker up over the rows Pyodide holds; the flat-index code every bundle uses (lexical.js,
+// dense.js, search.js) searches them: the ranking is the bundle's. Each document's text is held
+// once, in Pyodide. The index's export archive is saved to this browser's storage (inpage-store.js)
 // after every change and restored on open. Nothing is sent anywhere: the only requests are the
 // bundle's runtime and model files.
-import { VerifiedFiles, asBundleBase, loadIndex, readManifest } from "./bundle.js";
+import { VerifiedFiles, asBundleBase, halfTable, readManifest } from "./bundle.js";
 import { WebsemError, cspError, errorMessage } from "./errors.js";
 import { checkName, chooseBackend, openStore } from "./inpage-store.js";
+import { openLexical } from "./lexical.js";
 import { embedder, loadSession } from "./model.js";
 import { startPython } from "./python.js";
-import { createSearch, resolveMode, setupRanker } from "./search.js";
+import { createSearch, resolveMode } from "./search.js";
 
 export { WebsemError };
 
@@ -80,21 +83,39 @@ export function modelInputs(inputIds) {
   return [ids, mask, types];
 }
 
+/** `bytes` as a `Type` array: a view when aligned, else an aligned copy. */
+function typedView(bytes, Type, what) {
+  if (!(bytes instanceof Uint8Array)) throw new WebsemError(`the in-page index has no ${what}`);
+  if (bytes.byteLength % Type.BYTES_PER_ELEMENT) {
+    throw new WebsemError(`the in-page index's ${what} has ${bytes.byteLength} bytes, not a multiple of ${Type.BYTES_PER_ELEMENT}`);
+  }
+  const aligned = bytes.byteOffset % Type.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
+  return new Type(aligned.buffer, aligned.byteOffset, aligned.byteLength / Type.BYTES_PER_ELEMENT);
+}
+
 /**
- * bundle.js VerifiedFiles' reading side over in-memory files (inpage_files()), so loadIndex and
- * setupRanker load them as they load a bundle's.
+ * The flat index search.js scores, in bundle.js loadIndex's shape, from bridge.inpage_search()'s
+ * files: the vectors decoded as loadIndex decodes index/vectors.bin, each chunk's document from
+ * chunk_doc.bin. The rows (chunk texts, titles, urls) are not copied here: they stay in Pyodide,
+ * where the ranker renders hits from them (search.js's flat path asks it for every hit's text).
  */
-export function memoryFiles(files) {
-  const get = (path) => {
-    const bytes = files[path];
-    if (!(bytes instanceof Uint8Array)) throw new WebsemError(`the in-page index has no file ${JSON.stringify(path)}`);
-    return bytes;
-  };
-  return {
-    bytes: async (path) => get(path),
-    text: async (path) => new TextDecoder().decode(get(path)),
-    json: async (path) => JSON.parse(new TextDecoder().decode(get(path))),
-  };
+export function searchIndex(files, section) {
+  const { dims, chunks: n, docs: nDocs } = section;
+  let vectors;
+  if (section.vector_dtype === "float16") {
+    const raw = typedView(files["index/vectors.bin"], Uint16Array, "index/vectors.bin");
+    const table = halfTable();
+    vectors = new Float32Array(raw.length);
+    for (let i = 0; i < raw.length; i++) vectors[i] = table[raw[i]];
+  } else {
+    vectors = typedView(files["index/vectors.bin"], Float32Array, "index/vectors.bin");
+  }
+  const chunkDoc = typedView(files["chunk_doc.bin"], Int32Array, "chunk_doc.bin");
+  if (vectors.length !== n * dims || chunkDoc.length !== n) {
+    throw new WebsemError(`the in-page index has ${vectors.length / dims} vectors and ${chunkDoc.length} chunk rows for ${n} chunks`);
+  }
+  // search.js reads only the document count from `docs` (the rows are the ranker's).
+  return { dims, n, vectors, scales: null, chunks: null, docs: new Array(nDocs), chunkDoc };
 }
 
 /**
@@ -164,22 +185,22 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     return p;
   }
 
-  /** Loads search over the current documents: the bundle's flat-index code over inpage_files(). */
+  /**
+   * Loads search over the current documents with the bundle's flat-index code: the dense and
+   * BM25 scorers over the bytes inpage_search() gives (the ones inpage_files() writes), the
+   * ranker set up by it in Pyodide over the rows the in-page index holds.
+   */
   async function reload() {
-    const out = await python.inpage("inpage_files", []);
+    state.run = null; // the previous index's arrays are garbage before the new ones are made
+    const out = await python.inpage("inpage_search", []);
     const indexSection = JSON.parse(new TextDecoder().decode(out["index.json"]));
-    const search = out["search.json"] ? JSON.parse(new TextDecoder().decode(out["search.json"])) : manifest.search;
+    const search = JSON.parse(new TextDecoder().decode(out["search.json"]));
     state.docs = indexSection.docs ?? 0;
     state.chunks = indexSection.chunks ?? 0;
     state.search = search;
-    if (!state.chunks) {
-      state.run = null;
-      return;
-    }
-    const mem = memoryFiles(out);
-    const m = { ...manifest, index: indexSection, search };
-    const [index, lexical] = await Promise.all([loadIndex(mem, m), setupRanker(Promise.resolve(python), mem, m)]);
-    state.docs = index.docs.length;
+    if (!state.chunks) return;
+    const index = searchIndex(out, indexSection);
+    const lexical = openLexical(out["index/lexical.bin"], state.chunks);
     state.run = createSearch({ python, index, lexical, embed: embedQuery, search });
   }
 
@@ -365,6 +386,8 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
       files: () => serial(() => python.inpage("inpage_files", [])),
       // With opts.debugKeep: per added document, its chunks' token ids and float32 vectors.
       kept: () => kept,
+      // Python-side bytes of the in-page state and of the ranker (bench/bench_inpage.py).
+      sizes: () => serial(async () => JSON.parse(await python.inpage("inpage_sizes", []))),
     },
     async close() {
       await queue;

@@ -124,6 +124,7 @@ async function createInWorker(bundleUrl, options) {
       embed: (text) => rpc.call("debug.embed", text),
       files: () => rpc.call("debug.files"),
       kept: () => rpc.call("debug.kept"),
+      sizes: () => rpc.call("debug.sizes"),
     },
     async close() {
       if (closed) return;

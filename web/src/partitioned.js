@@ -7,9 +7,11 @@
 //   dense:   the `nprobe` lists whose centroids score highest. With manifest.index.ivf.code
 //            "binary" (the default) each list's codes shard is scored (ivf.js codeScores), the
 //            best max(ivf.rerank, limit) rows (score descending, chunk ascending) are rescored
-//            exactly from the rows shards (IVF lists) of the lists holding them, and only those
-//            exact scores rank; with code "rows" every probed list's rows are scored exactly
-//            like the flat index's (dense.js scoreRows);
+//            exactly from the row BLOCKS holding them (ivf.block_rows rows each, read as byte
+//            ranges of the lists' rows shards and verified against the codes shards' sha256
+//            tables, shards.js getBlocks), and only those exact scores rank; with code "rows"
+//            every probed list's whole rows shard is scored exactly like the flat index's
+//            (dense.js scoreRows);
 //   lexical: the term-range shard of each query term, postings with the chunk's length (dl), so
 //            BM25 equals the flat index's bit for bit (lexical.js decoder and arithmetic);
 //   rows:    the document fragments holding the result page (titles, urls, chunk text).
@@ -17,14 +19,14 @@
 import { halfTable } from "./bundle.js";
 import { scoreHalfRows, scoreRows, topDocs } from "./dense.js";
 import { WebsemError } from "./errors.js";
-import { codeLut, codeScores, parseCodes, parseIvf } from "./ivf.js";
+import { blockRange, checkIvf, codeLut, codeScores, parseCodes, parseIvf, parseRecords } from "./ivf.js";
 import { compareCodePoints, parseLexShard } from "./lexshards.js";
 import { addPosting, aggregateDocs, bm25Norm, eachPosting, queryTermCounts } from "./lexical.js";
 import { ShardCache } from "./shards.js";
 
 const REBUILD = "rebuild the bundle with `websem build`";
 const TABLE_FORMAT = "websem-partitioned";
-const TABLE_FORMAT_VERSION = 1;
+const TABLE_FORMAT_VERSION = 2;
 
 function bad(path, what) {
   return new WebsemError(`${path} ${what}; ${REBUILD}`);
@@ -86,6 +88,11 @@ export class PartitionedIndex {
     this.nprobe = ix.ivf.nprobe;
     this.code = ix.ivf.code ?? "rows"; // bundle.js checkPartitioned: "binary" has shards.codes and rerank
     this.rerank = ix.ivf.rerank ?? 0;
+    this.blockRows = ix.ivf.block_rows;
+    if (!Number.isInteger(this.blockRows) || this.blockRows < 1) {
+      throw new WebsemError(`manifest.index.ivf.block_rows is ${JSON.stringify(this.blockRows)} but must be an ` +
+        `integer >= 1 (rows a block of an IVF list); ${REBUILD}`);
+    }
     if (table.ivf?.nlist !== this.nlist || table.ivf.sizes?.length !== this.nlist) {
       throw bad(tpath, `has ${table.ivf?.sizes?.length} IVF list sizes but manifest.index.ivf.nlist is ${this.nlist}`);
     }
@@ -162,8 +169,8 @@ export class PartitionedIndex {
 
   /**
    * Code "binary": the best `want` probed rows by code score (score descending, chunk ascending;
-   * rows of documents outside `allowed` dropped first), rescored exactly from the rows shards of
-   * the lists holding them. Returns one part `{count, chunks, docs, scores}` (exact scores).
+   * rows of documents outside `allowed` dropped first), rescored exactly from the row blocks
+   * holding them. Returns one part `{count, chunks, docs, scores}` (exact scores).
    */
   async #reranked(q, lists, want, allowed) {
     const coded = await Promise.all(Array.from(lists, (l) => this.codes(l)));
@@ -172,6 +179,7 @@ export class PartitionedIndex {
     const chunks = new Int32Array(total);
     const approx = new Float64Array(total);
     const from = new Int32Array(total); // the probed list's place in `lists`
+    const starts = new Int32Array(coded.length); // where each probed list's rows start
     const width = (this.dims + 7) >> 3;
     const lut = codeLut(q, width);
     let at = 0;
@@ -179,6 +187,7 @@ export class PartitionedIndex {
       codeScores(sh.codes, width, sh.count, lut, approx.subarray(at, at + sh.count));
       chunks.set(sh.chunks, at);
       from.fill(p, at, at + sh.count);
+      starts[p] = at;
       at += sh.count;
     });
     // topDocs ranks by score, ties to the lower index: put the rows in chunk order first, and
@@ -192,30 +201,66 @@ export class PartitionedIndex {
       keep[i] = allowed !== null && !allowed[this.docOf(chunks[r])] ? -1 : chunks[r];
     }
     const top = Array.from(topDocs(s, keep, want), (i) => order[i]);
-    // Rescore: each needed rows shard fetched once, in probe order.
-    const need = [...new Set(top.map((r) => from[r]))].sort((a, b) => a - b);
-    const rows = new Map(await Promise.all(need.map(async (p) => [p, await this.ivf(lists[p])])));
+    // Rescore: per list, the blocks holding its candidates (row r is at position r - starts[p]
+    // of list p, in block floor(position / block_rows)), read in probe order.
+    const B = this.blockRows;
+    const need = new Map(); // p -> Set of block numbers
+    for (const r of top) {
+      const p = from[r];
+      if (!need.has(p)) need.set(p, new Set());
+      need.get(p).add(Math.floor((r - starts[p]) / B));
+    }
+    const blocks = new Map(await Promise.all([...need].sort((a, b) => a[0] - b[0]).map(async ([p, ks]) => {
+      const sorted = [...ks].sort((a, b) => a - b);
+      const got = await this.rowBlocks(lists[p], coded[p], sorted);
+      return [p, new Map(sorted.map((k, i) => [k, got[i]]))];
+    })));
     const n = top.length;
     const part = { count: n, chunks: new Int32Array(n), docs: new Int32Array(n), scores: new Float64Array(n) };
     const one = new Float64Array(1);
     top.forEach((r, i) => {
-      const sh = rows.get(from[r]);
-      const c = chunks[r];
-      let lo = 0;
-      let hi = sh.count - 1;
-      while (lo < hi) { // the row of chunk c in its list (chunk ids ascending)
-        const mid = (lo + hi) >> 1;
-        if (sh.chunks[mid] < c) lo = mid + 1;
-        else hi = mid;
-      }
-      if (sh.chunks[lo] !== c) throw bad(this.shardPath("ivf", lists[from[r]]), `does not hold chunk ${c} its codes shard lists`);
-      const rowAt = sh.rows.subarray(lo * this.dims, (lo + 1) * this.dims);
-      scoreRows(rowAt, sh.scales ? sh.scales.subarray(lo, lo + 1) : null, q, this.dims, 1, one);
-      part.chunks[i] = c;
-      part.docs[i] = sh.docs[lo];
+      const p = from[r];
+      const pos = r - starts[p];
+      const block = blocks.get(p).get(Math.floor(pos / B));
+      const o = pos % B;
+      const rowAt = block.rows.subarray(o * this.dims, (o + 1) * this.dims);
+      scoreRows(rowAt, block.scales ? block.scales.subarray(o, o + 1) : null, q, this.dims, 1, one);
+      part.chunks[i] = chunks[r];
+      part.docs[i] = this.docOf(chunks[r]);
       part.scores[i] = one[0];
     });
     return part;
+  }
+
+  /**
+   * Blocks `ks` (ascending) of IVF list `l`'s rows shard, verified against the sha256 table of
+   * its parsed codes shard `coded`: `[{count, scales, rows, heldBytes}]` in `ks` order.
+   */
+  rowBlocks(l, coded, ks) {
+    const path = this.shardPath("ivf", l);
+    const { dims, vectorDtype: dtype } = this;
+    const B = this.blockRows;
+    const count = coded.count;
+    return this.cache.getBlocks(path, {
+      blocks: ks,
+      count: Math.ceil(count / B),
+      range: (k) => blockRange(count, dims, dtype, B, k),
+      hashes: coded.hashes,
+      hashPath: this.shardPath("codes", l),
+      parse: (bytes, k) => parseRecords(bytes, dims, dtype, Math.min(B, count - k * B)),
+      // The whole file (a server that ignores Range): its header and chunk order must be the
+      // codes shard's.
+      check: (bytes) => {
+        const whole = checkIvf(bytes, path, this.#expect(l));
+        if (whole.chunks.some((c, i) => c !== coded.chunks[i])) {
+          throw bad(path, `lists its chunks in another order than ${this.shardPath("codes", l)}`);
+        }
+      },
+    });
+  }
+
+  #expect(l) {
+    return { list: l, dims: this.dims, dtype: this.vectorDtype, size: this.sizes[l], chunks: this.n, blockRows: this.blockRows };
   }
 
   /** Document ranking of scored parts ({count, chunks, docs, scores}): max per document. */
@@ -274,7 +319,7 @@ export class PartitionedIndex {
   /** IVF list `l`, parsed, with each row's document (`docs`, found once per fetch). */
   ivf(l) {
     return this.cache.get(this.shardPath("ivf", l), (bytes) => {
-      const sh = parseIvf(bytes, this.shardPath("ivf", l), { list: l, dims: this.dims, dtype: this.vectorDtype, size: this.sizes[l], chunks: this.n });
+      const sh = parseIvf(bytes, this.shardPath("ivf", l), this.#expect(l));
       sh.docs = Int32Array.from(sh.chunks, (c) => this.docOf(c));
       sh.heldBytes += 4 * sh.count;
       return sh;
@@ -285,7 +330,7 @@ export class PartitionedIndex {
   codes(l) {
     const path = this.shardPath("codes", l);
     return this.cache.get(path, (bytes) =>
-      parseCodes(bytes, path, { list: l, dims: this.dims, size: this.sizes[l], chunks: this.n }));
+      parseCodes(bytes, path, this.#expect(l)));
   }
 
   /** The lexical shard holding `term` (the last whose first term <= term, code point order), or -1. */

@@ -32,6 +32,7 @@ const emit = serve(self, {
   "debug.shardStats": () => loaded().debug.shardStats(),
   "debug.files": () => loaded().debug.files(),
   "debug.kept": () => loaded().debug.kept(),
+  "debug.sizes": () => loaded().debug.sizes(),
   "inpage.add": (inputs, options) => loaded().add(inputs, { id: options?.id, onProgress: emit }),
   "inpage.abort": (id) => loaded().abort(id),
   "inpage.remove": (ids) => loaded().remove(ids),

@@ -50,6 +50,8 @@ __all__ = [
     "inpage_prepare",
     "inpage_remove",
     "inpage_reset",
+    "inpage_search",
+    "inpage_sizes",
     "is_absent",
     "max_length",
     "plan",
@@ -297,6 +299,23 @@ def inpage_files() -> dict:
     return _index().files()
 
 
+def inpage_search() -> dict:
+    """Sets the ranker up over the committed documents' rows, held once by the in-page index
+    (``Ranker`` as ``ranker_init`` makes it, without a chunks.json/docs.json round trip), and
+    returns what the page's dense and BM25 scoring load, ``{path: bytes}``
+    (``InPageIndex.search_state``): ``index.json``, ``search.json``, ``index/vectors.bin``,
+    ``index/lexical.bin``, ``chunk_doc.bin``."""
+    global _ranker
+    from .bm25 import Ranker
+    from .rules import check_search
+
+    files, chunk_rows, doc_rows, analyzer, search = _index().search_state()
+    _ranker = None  # the previous index's rows: freed before the new ranker is made
+    if len(chunk_rows):
+        _ranker = Ranker(None, chunk_rows, doc_rows, search=check_search(search), analyzer=analyzer)
+    return files
+
+
 def inpage_files_list() -> list:
     """``inpage_files`` as ``[[path, bytes], ...]`` (converts to JS arrays of Uint8Array)."""
     return [[k, v] for k, v in _index().files().items()]
@@ -315,3 +334,18 @@ def inpage_export() -> bytes:
 def inpage_import(data: object) -> int:
     """Replace the in-page index with an exported one (verified); returns its document count."""
     return _index().load_export(as_bytes(data))
+
+
+def inpage_sizes() -> str:
+    """Python-side bytes held by the in-page index and by the ranker over it, as JSON
+    ``{"python_inpage_bytes", "python_ranker_bytes"}`` (``sys.getsizeof`` over every object each
+    reaches, the shared tokenizer and analyzer excluded; the ranker's count leaves out what the
+    index holds too, e.g. the chunk texts): the memory breakdown of bench/bench_inpage.py."""
+    from .inpage import deep_sizeof
+
+    shared = [_tokenizer, getattr(_ranker, "analyzer", None)]
+    if _inpage is not None:
+        shared.append(_inpage.report)
+    seen: set[int] = set()
+    inpage = deep_sizeof(_inpage, exclude=shared, seen=seen)
+    return json.dumps({"python_inpage_bytes": inpage, "python_ranker_bytes": deep_sizeof(_ranker, seen=seen)})

@@ -8,12 +8,19 @@ A page (web/src, through bridge.py in Pyodide) feeds documents one at a time:
    (``[CLS]``/``[SEP]``, truncated at the model's ``max_seq_length``);
 2. the page embeds each chunk with onnxruntime-web, batch 1 (the build's vectors equal batch-1
    runs, docs/architecture.md "Determinism");
-3. :meth:`InPageIndex.add` commits the document with its float32 vectors.
+3. :meth:`InPageIndex.add` commits the document with its float32 vectors, kept as the index
+   stores them (float16 rows rounded like numpy by default; no float32 copy).
+
+Each document's chunk texts are held once, in its chunks: :class:`ChunkRows` makes
+``chunks.json``'s rows from them when read, for the BM25 build, the files and the page's ranker
+(:meth:`InPageIndex.search_state`, which gives the page only the vectors, the BM25 index and each
+chunk's document, so neither Pyodide nor JS parses a ``chunks.json`` copy).
 
 :meth:`InPageIndex.files` writes the flat index files (``index/chunks.json``, ``docs.json``,
 ``lexical.bin``, ``vectors.bin``) exactly as `websem build` writes them for the same documents in
 the same order and the same vectors: the same JSON bytes (build/index.py), the BM25 index from
-lexbuild.py, float16 rows rounded like numpy (``struct`` format ``e``: IEEE round-half-even).
+lexbuild.py, float16 rows rounded like numpy (``struct`` format ``e``: IEEE round-half-even,
+a bounded slice at a time).
 Site-wide rules are applied there too, over the documents present: the ``<title>`` affix most
 pages share is stripped, and pages without ``data-websem-body`` are left out when another page
 has one. :meth:`export` / :meth:`load_export` move the index out of the page and back
@@ -27,12 +34,14 @@ import io
 import json
 import math
 import struct
+import sys
 import tarfile
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
+from .bm25 import LexicalIndex
 from .chunk import Chunk, chunk_document, default_overlap
 from .errors import WebsemError
 from .extract import Document
@@ -55,9 +64,11 @@ from .rules import search_table
 
 __all__ = [
     "EXPORT_FORMAT",
+    "ChunkRows",
     "INPAGE_DTYPES",
     "InPageIndex",
     "dump_json",
+    "deep_sizeof",
     "float16_bytes",
     "read_export",
 ]
@@ -70,6 +81,7 @@ STATE_FILE = "index/state.json"
 _SPLIT = ["heading", "paragraph", "sentence", "word"]
 _WHERE = "the in-page index (remove it first to replace it)"
 _F16_MAX = 65520.0  # from here on IEEE half rounds to infinity (numpy does; struct raises)
+_SLICE = 4096  # values converted per struct call: bounds the transient Python floats
 
 
 def dump_json(obj: object) -> bytes:
@@ -80,27 +92,101 @@ def dump_json(obj: object) -> bytes:
 def float16_bytes(values: array) -> bytes:
     """float32 values → little-endian IEEE half, rounded like numpy's ``astype("<f2")``: to
     nearest, ties to even, overflow to ±inf, NaN kept as a quiet NaN with its sign."""
-    try:
-        return struct.pack(f"<{len(values)}e", *values)
-    except OverflowError:  # a value at or past 65520: struct refuses, numpy gives inf
-        pass
     out = bytearray()
-    for v in values:
-        if math.isfinite(v) and abs(v) >= _F16_MAX:
-            v = math.copysign(math.inf, v)
-        out += struct.pack("<e", v)
+    # A slice at a time: ``struct.pack(*values)`` makes one Python float (24 bytes) per value,
+    # and Pyodide's heap keeps the high-water mark of such a peak for good.
+    for at in range(0, len(values), _SLICE):
+        part = values[at:at + _SLICE]
+        try:
+            out += struct.pack(f"<{len(part)}e", *part)
+            continue
+        except OverflowError:  # a value at or past 65520: struct refuses, numpy gives inf
+            pass
+        for v in part:
+            if math.isfinite(v) and abs(v) >= _F16_MAX:
+                v = math.copysign(math.inf, v)
+            out += struct.pack("<e", v)
     return bytes(out)
+
+
+def _float32_from16(raw: bytes | memoryview) -> array:
+    """Little-endian IEEE half → float32 values (exact), a slice at a time (see float16_bytes)."""
+    out = array("f")
+    for at in range(0, len(raw), 2 * _SLICE):
+        part = raw[at:at + 2 * _SLICE]
+        out.extend(struct.unpack(f"<{len(part) // 2}e", part))
+    return out
+
+
+def deep_sizeof(obj: object, exclude: Iterable[object] = (), seen: set[int] | None = None) -> int:
+    """``sys.getsizeof`` summed over ``obj`` and every object it reaches (containers, instance
+    attributes), each counted once; ``exclude`` (and what only they reach) is left out, as are
+    modules, classes and functions (shared code, not data). ``seen``: ids already counted (by an
+    earlier call given the same set), left out and added to."""
+    seen = set() if seen is None else seen
+    seen.update(id(x) for x in exclude if x is not None)
+    skip = (type, type(sys), type(deep_sizeof), type(len))
+    total, todo = 0, [obj]
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen or isinstance(x, skip):
+            continue
+        seen.add(id(x))
+        total += sys.getsizeof(x)
+        if isinstance(x, dict):
+            todo.extend(x.keys())
+            todo.extend(x.values())
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            todo.extend(x)
+        if hasattr(x, "__dict__"):
+            todo.append(x.__dict__)
+        for slot in getattr(type(x), "__slots__", ()):
+            todo.append(getattr(x, slot, None))
+    return total
 
 
 @dataclass
 class _Entry:
     """One document of the index: its document (title sources kept for the site-wide rules), its
-    chunks (``doc`` index 0: renumbered when the files are written) and float32 vectors."""
+    chunks (``doc`` index 0: renumbered when the files are written) and vectors."""
 
     doc: Document
     marked: bool
     chunks: list[Chunk]
-    vectors: bytes | None = None  # float32 little-endian, n_chunks x dims; None while pending
+    # The rows as index/vectors.bin stores them (the index's vector_dtype, little-endian),
+    # n_chunks x dims; None while pending. Converted once, when the document is added.
+    vectors: bytes | None = None
+
+
+class ChunkRows(Sequence):
+    """``index/chunks.json``'s rows of some documents, each made when read
+    (``{"doc", "anchor", "start", "end", "text"}``): the chunk texts stay in the documents'
+    chunks, held once (by the index, the lexical build and the ranker alike)."""
+
+    def __init__(self, entries: Sequence[_Entry]) -> None:
+        self._entries = list(entries)
+        self._chunks = [c for e in self._entries for c in e.chunks]
+        self._doc = array("i", [i for i, e in enumerate(self._entries) for _ in e.chunks])
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        c = self._chunks[i]
+        return {"doc": self._doc[i], "anchor": c.anchor, "start": c.start, "end": c.end, "text": c.text}
+
+    def doc_bytes(self) -> bytes:
+        """Each chunk's document index, int32 little-endian."""
+        out = array("i", self._doc)
+        if sys.byteorder == "big":
+            out.byteswap()
+        return out.tobytes()
+
+    def vectors(self) -> bytes:
+        """index/vectors.bin: the documents' rows, in chunk order."""
+        return b"".join(e.vectors or b"" for e in self._entries)
 
 
 class InPageIndex:
@@ -218,9 +304,28 @@ class InPageIndex:
         if len(vectors) != want:
             raise WebsemError(f"websem: document {doc_id!r} has {len(entry.chunks)} chunks, so its vectors are "
                               f"{want} bytes (float32 x {self.dims} per chunk), got {len(vectors)}")
-        entry.vectors = bytes(vectors)
+        entry.vectors = self._stored(vectors)
         del self._pending[doc_id]
         self._docs[doc_id] = entry
+
+    def _stored(self, float32: bytes | memoryview) -> bytes:
+        """float32 little-endian rows as this index stores them (its vector_dtype)."""
+        if self.vector_dtype == "float32":
+            return bytes(float32)
+        values = array("f")
+        values.frombytes(float32)
+        return float16_bytes(values)
+
+    def _restored(self, rows: bytes, dtype: str) -> bytes:
+        """An exported document's rows (``dtype``, little-endian) as this index stores them."""
+        if dtype == self.vector_dtype:
+            return rows
+        if dtype == "float16":  # into a float32 index: exact
+            values = _float32_from16(rows)
+            if sys.byteorder == "big":
+                values.byteswap()
+            return values.tobytes()
+        return self._stored(rows)
 
     def remove(self, ids: Iterable[str]) -> int:
         """Remove documents (committed or pending) by id; returns how many were removed."""
@@ -257,53 +362,67 @@ class InPageIndex:
         strip_shared_title_affix(kept)
         return kept, entries
 
-    def files(self) -> dict[str, bytes]:
-        """The index files for the committed documents, as `websem build` writes them:
-        ``index/chunks.json``, ``index/docs.json``, ``index/lexical.bin``, ``index/vectors.bin``,
-        plus ``index.json`` (the manifest's ``index`` section) and ``search.json`` (its
-        ``search`` table)."""
+    def _tables(self) -> tuple[ChunkRows, list[dict], LexicalIndex]:
+        """chunks.json's rows (made when read), docs.json's rows and the BM25 index of the
+        documents present."""
         docs, entries = self._present()
-        chunk_rows: list[dict] = []
-        vec = bytearray()
-        for i, e in enumerate(entries):
-            for c in e.chunks:
-                chunk_rows.append({"doc": i, "anchor": c.anchor, "start": c.start, "end": c.end, "text": c.text})
-            vec += e.vectors or b""
         doc_rows = []
         for d in docs:
             row = {"id": d.id, "title": d.title, "url": d.url}
             if d.meta:
                 row["meta"] = d.meta
             doc_rows.append(row)
-        if self.vector_dtype == "float16":
-            values = array("f")
-            values.frombytes(bytes(vec))
-            vectors = float16_bytes(values)
-        else:
-            vectors = bytes(vec)
-        lexical = build_lexical(chunk_rows, doc_rows)
-        lex_bytes = lexical.to_bytes()
+        chunk_rows = ChunkRows(entries)
+        return chunk_rows, doc_rows, build_lexical(chunk_rows, doc_rows)
+
+    def _section(self, n_docs: int, n_chunks: int, lexical: LexicalIndex) -> dict:
+        """The manifest's ``index`` section, in the key order build_bundle writes (write_index,
+        the lexical record, apply_layout's "layout" first, then model_sha256 and chunking)."""
         files = {"chunks": "index/chunks.json", "docs": "index/docs.json", "lexical": "index/lexical.bin",
                  "vectors": "index/vectors.bin"}
-        # Key order of the manifest section build_bundle writes (write_index, the lexical record,
-        # apply_layout's "layout" first, then model_sha256 and chunking).
-        section = {
-            "layout": "flat", "docs": len(doc_rows), "chunks": len(chunk_rows), "dims": self.dims,
+        return {
+            "layout": "flat", "docs": n_docs, "chunks": n_chunks, "dims": self.dims,
             "vector_dtype": self.vector_dtype, "files": files,
             "lexical": {"k1": lexical.k1, "b": lexical.b, "terms": lexical.n_terms, "fields": lexical.fields},
             "model_sha256": self.model_sha256,
             "chunking": {"max_tokens": self.max_tokens, "overlap_tokens": self.overlap, "split": list(_SPLIT)},
         }
+
+    @staticmethod
+    def _search_table(doc_rows: list[dict]) -> dict:
         present = {f for r in doc_rows for f in (r.get("meta") or {}) if f in FACET_FIELDS}
-        search = search_table(facets=[f for f in FACET_FIELDS if f in present])
+        return search_table(facets=[f for f in FACET_FIELDS if f in present])
+
+    def files(self) -> dict[str, bytes]:
+        """The index files for the committed documents, as `websem build` writes them:
+        ``index/chunks.json``, ``index/docs.json``, ``index/lexical.bin``, ``index/vectors.bin``,
+        plus ``index.json`` (the manifest's ``index`` section) and ``search.json`` (its
+        ``search`` table)."""
+        chunk_rows, doc_rows, lexical = self._tables()
         return {
             "index/chunks.json": b"[" + b",".join(dump_json(r) for r in chunk_rows) + b"]",
             "index/docs.json": dump_json(doc_rows),
-            "index/lexical.bin": lex_bytes,
-            "index/vectors.bin": vectors,
-            "index.json": dump_json(section),
-            "search.json": dump_json(search),
+            "index/lexical.bin": lexical.to_bytes(),
+            "index/vectors.bin": chunk_rows.vectors(),
+            "index.json": dump_json(self._section(len(doc_rows), len(chunk_rows), lexical)),
+            "search.json": dump_json(self._search_table(doc_rows)),
         }
+
+    def search_state(self) -> tuple[dict[str, bytes], ChunkRows, list[dict], dict | None, dict]:
+        """What the page searches with, without writing chunks.json and docs.json (their rows
+        stay here, for the ranker): ``(files, chunk_rows, doc_rows, analyzer, search)``; files
+        ``index.json``, ``search.json``, ``index/vectors.bin``, ``index/lexical.bin`` (the bytes
+        :meth:`files` gives) and ``chunk_doc.bin`` (each chunk's document, int32 little-endian)."""
+        chunk_rows, doc_rows, lexical = self._tables()
+        search = self._search_table(doc_rows)
+        files = {
+            "index.json": dump_json(self._section(len(doc_rows), len(chunk_rows), lexical)),
+            "search.json": dump_json(search),
+            "index/vectors.bin": chunk_rows.vectors(),
+            "index/lexical.bin": lexical.to_bytes(),
+            "chunk_doc.bin": chunk_rows.doc_bytes(),
+        }
+        return files, chunk_rows, doc_rows, lexical.analyzer, search
 
     # ------------------------------------------------------------------ export / import
 
@@ -355,7 +474,7 @@ class InPageIndex:
         if len(raw) != len(chunks) * self.dims * width or len(state) != len(doc_rows):
             raise WebsemError("websem: the exported index's vectors, chunks and documents do not match; "
                               "export it again from a page")
-        rows = array("f", struct.unpack(f"<{len(raw) // 2}e", raw)) if width == 2 else array("f", raw)
+        row_bytes = self.dims * width
         by_doc: dict[int, list[int]] = {}
         for i, c in enumerate(chunks):
             by_doc.setdefault(int(c["doc"]), []).append(i)
@@ -365,10 +484,9 @@ class InPageIndex:
                            for c in (chunks[j] for j in by_doc.get(i, []))]
             doc = Document(row["id"], st.get("title", row["title"]), row["url"], "", [], row.get("meta") or {},
                            st.get("title_from", ""), st.get("page_title", ""))
-            vec = array("f")
-            for j in by_doc.get(i, []):
-                vec.extend(rows[j * self.dims:(j + 1) * self.dims])
-            docs[row["id"]] = _Entry(doc, bool(st.get("marked")), text_chunks, vec.tobytes())
+            own = by_doc.get(i, [])
+            vec = b"".join(raw[j * row_bytes:(j + 1) * row_bytes] for j in own) if own else b""
+            docs[row["id"]] = _Entry(doc, bool(st.get("marked")), text_chunks, self._restored(vec, dtype))
         self.clear()
         self._docs = docs
         return len(docs)

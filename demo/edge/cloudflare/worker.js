@@ -23,7 +23,8 @@ import { createHandler } from "./bundle/runtime/handler.js";
 const handler = createHandler("https://bundle.invalid/", {
   engineOptions: {
     // Bundle files are static assets of this Worker: read through the binding, no network.
-    fetch: (url) => env.ASSETS.fetch(new Request(url)),
+    // `init` carries the Range header of a partitioned index's row-block reads (answered 206).
+    fetch: (url, init) => env.ASSETS.fetch(new Request(url, init)),
     ortModule: ort,
     ortWasmModule: ortWasm,
     // ORT imports its glue by specifier; this one resolves next to ort.wasm.min.mjs among the

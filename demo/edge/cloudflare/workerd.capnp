@@ -42,6 +42,7 @@ const websem :Workerd.Worker = (
     (name = "bundle/runtime/rpc.js", esModule = embed "bundle/runtime/rpc.js"),
     (name = "bundle/runtime/search.js", esModule = embed "bundle/runtime/search.js"),
     (name = "bundle/runtime/shards.js", esModule = embed "bundle/runtime/shards.js"),
+    (name = "bundle/runtime/shard-entries.js", esModule = embed "bundle/runtime/shard-entries.js"),
     (name = "bundle/runtime/snapshot.js", esModule = embed "bundle/runtime/snapshot.js"),
     (name = "bundle/runtime/weights.js", esModule = embed "bundle/runtime/weights.js"),
     (name = "bundle/vendor/ort/ort.wasm.min.mjs", esModule = embed "bundle/vendor/ort/ort.wasm.min.mjs"),
