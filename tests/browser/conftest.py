@@ -96,21 +96,32 @@ class PageLog:
 
 
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """A Chromium context with a fresh profile for this test module."""
+def playwright() -> Iterator:
+    """Playwright's sync API for this test module (one per module: it cannot be nested)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} not found; run .ci/setup (apt chromium) or set WEBSEM_CHROMIUM")
-    profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context.set_default_timeout(LOAD_TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+        yield p
+
+
+def launch_profile(playwright, profile: Path):
+    """Chromium on the profile directory `profile` (created if new), as every browser test runs it."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    context.set_default_timeout(LOAD_TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture(scope="module")
+def browser_context(playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A Chromium context with a fresh profile for this test module."""
+    context = launch_profile(playwright, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="session")
@@ -294,7 +305,8 @@ def assert_snippets_past_window(bundle: Path, lexical: list[dict]) -> None:
 def bt() -> SimpleNamespace:
     """Browser-test helpers (test modules are not importable packages here, so they come as a fixture)."""
     return SimpleNamespace(
-        open_search_page=open_search_page, load_error=load_error, linked_copy=linked_copy, make_real=make_real,
+        open_search_page=open_search_page, load_error=load_error, launch_profile=launch_profile,
+        linked_copy=linked_copy, make_real=make_real,
         MODES=MODES, LATE_QUERIES=LATE_QUERIES, websem_query_json=websem_query_json,
         assert_same_results=assert_same_results, assert_snippets_past_window=assert_snippets_past_window,
     )

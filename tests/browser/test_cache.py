@@ -6,9 +6,10 @@ a Chromium trace), and a tampered wasm is still refused.
 Also the byte progress of a real load (web/src/progress.js): "bytes" events that only grow and
 end at the manifest total, on the network load and on the cached one.
 
-One Chromium profile (one origin's Cache Storage) for the whole module, `websem serve` as the
-server: it sends `Cache-Control: no-cache`, so a file the page asks the network for always shows
-up as a request (a 304 at best); a file read from Cache Storage never does."""
+One Chromium profile (one origin's Cache Storage) for the module's other tests (the code-cache
+test restarts Chromium on a profile of its own for each visit), `websem serve` as the server: it
+sends `Cache-Control: no-cache`, so a file the page asks the network for always shows up as a
+request (a 304 at best); a file read from Cache Storage never does."""
 
 from __future__ import annotations
 
@@ -113,7 +114,8 @@ def traced_load(context, url: str) -> tuple[dict, list[dict]]:
             stop()
         cdp.detach()
         page.close()
-    wasm = [e for e in events if e.get("name") in ("v8.wasm.moduleCacheHit", "v8.wasm.compiledModule")]
+    wasm = [e for e in events if e.get("name") in (
+        "v8.wasm.moduleCacheHit", "v8.wasm.moduleCacheInvalid", "v8.wasm.compiledModule", "v8.wasm.cachedModule")]
     return out, wasm
 
 
@@ -204,20 +206,30 @@ def hits(results: dict) -> dict:
             for mode, rs in results.items()}
 
 
-def test_repeat_visit_compiles_wasm_from_the_code_cache(browser_context, cranfield_url, browser_bundle) -> None:
+def test_repeat_visit_compiles_wasm_from_the_code_cache(playwright, bt, tmp_path, cranfield_url,
+                                                       browser_bundle) -> None:
     """Read from Cache Storage, a wasm file never gets a code-cache hit (Chromium attaches none to
     those responses: every visit compiled ~5,300 functions again). From the HTTP cache it does:
     within a few visits both modules compile from V8's code cache, and results stay the same.
-    First in this module, on a profile that has not loaded the bundle yet: V8 also reuses a module
-    an earlier page compiled in the same renderer process, without asking the code cache, which
-    would hide what this test looks for. `cache: false` leaves Cache Storage empty for the tests
-    below (the wasm files never go there anyway)."""
+    Every visit is a browser started anew on one profile, as a visitor who comes back: within one
+    browser, V8 may reuse a module that an earlier page of the same renderer process compiled and
+    that is not yet garbage (Chromium can put same-site pages in one process), without asking the
+    code cache, which hides what this test looks for. `cache: false` keeps Cache Storage out."""
     wanted = {cranfield_url + p for p in wasm_paths(browser_bundle)}
-    first, _ = traced_load(browser_context, cranfield_url)
+    profile = tmp_path / "profile"
+
+    def visit() -> tuple[dict, list[dict]]:
+        context = bt.launch_profile(playwright, profile)
+        try:
+            return traced_load(context, cranfield_url)
+        finally:
+            context.close()
+
+    first, _ = visit()
     hit: set[str] = set()
     seen = []
-    for _ in range(3):
-        out, wasm = traced_load(browser_context, cranfield_url)
+    for _ in range(4):
+        out, wasm = visit()
         assert hits(out["results"]) == hits(first["results"])
         hit |= {e["args"]["url"] for e in wasm if e["name"] == "v8.wasm.moduleCacheHit"}
         seen.append(sorted((e["name"], e["args"].get("url", "")) for e in wasm))
