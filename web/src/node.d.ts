@@ -6,8 +6,19 @@
 
 import type { Handler, HandlerOptions } from "./handler.js";
 
-/** A fetch that also reads `file:` URLs (Node's own fetch does not); other URLs go to the global fetch. */
+/**
+ * A fetch that also reads `file:` URLs (Node's own fetch does not); other URLs go to the global fetch.
+ * A GET with one `Range` reads only those bytes: 206 with `Content-Range`, 416 when unsatisfiable
+ * (like `websem serve`); otherwise 200 with the whole file, 404 for a missing file or a folder.
+ */
 export function fileFetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+
+/**
+ * The inclusive `[first, last]` byte a `Range` header asks of a file of `size` bytes (`bytes=a-b`,
+ * `bytes=a-`, `bytes=-n`); null for no header, several ranges or a malformed one (whole file);
+ * "unsatisfiable" when it starts past the end or asks for the last 0 bytes (416).
+ */
+export function byteRange(header: string | null, size: number): [number, number] | null | "unsatisfiable";
 
 /** Options of {@link serveNode}: where to listen, plus every createHandler option. */
 export interface ServeNodeOptions extends HandlerOptions {

@@ -9,10 +9,11 @@
 // Prints one line `websem api: listening on http://HOST:PORT/` once the socket is bound, then
 // starts the engine in the background (unless --lazy) so the first search does not pay for it.
 //
-// Also importable: `serveNode(bundleDir, {port, host, ...handlerOptions})` and `fileFetch`.
+// Also importable: `serveNode(bundleDir, {port, host, ...handlerOptions})`, `fileFetch` (reads
+// `file:` URLs, honouring a single byte Range) and `byteRange` (its Range parser).
 
 import { createServer } from "node:http";
-import { readFile, stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -23,20 +24,95 @@ import { createHandler } from "./handler.js";
 // beyond even this with a JSON 431 from the clientError hook below.
 const MAX_HEADER_BYTES = 1024 * 1024;
 
+const RANGE = /^bytes=(\d*)-(\d*)$/;
+
+/**
+ * The inclusive `[first, last]` byte of a file of `size` bytes that a `Range` header asks for:
+ * `bytes=a-b`, `bytes=a-` or `bytes=-n` (the last n), `b` clamped to the end; null for no header,
+ * several ranges or a malformed one (send the whole file, as RFC 9110 allows); "unsatisfiable"
+ * when the range starts past the end or asks for the last 0 bytes. The same rules as
+ * `websem serve` (web/serve.py byte_range), so a bundle read from disk under Node is read like
+ * one served over HTTP.
+ *
+ * @param {string|null} header
+ * @param {number} size
+ * @returns {[number, number] | null | "unsatisfiable"}
+ */
+export function byteRange(header, size) {
+  if (!header) return null;
+  const m = RANGE.exec(header.trim());
+  if (!m || (!m[1] && !m[2])) return null;
+  if (!m[1]) {
+    const n = Number(m[2]);
+    if (n === 0 || size === 0) return "unsatisfiable";
+    return [Math.max(0, size - n), size - 1];
+  }
+  const first = Number(m[1]);
+  if (m[2] && Number(m[2]) < first) return null; // invalid: ignored, like a malformed header
+  if (first >= size) return "unsatisfiable";
+  return [first, m[2] ? Math.min(Number(m[2]), size - 1) : size - 1];
+}
+
+/** `count` bytes of the open file `fh` from byte `at` (a short read means the file shrank). */
+async function readAt(fh, at, count) {
+  const out = Buffer.alloc(count);
+  let got = 0;
+  while (got < count) {
+    const { bytesRead } = await fh.read(out, got, count - got, at + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return out.subarray(0, got);
+}
+
 /**
  * A fetch that also reads `file:` URLs (Node's fetch does not), so the engine can load a bundle
  * straight from disk. Other URLs go to the global fetch.
+ *
+ * A GET with one `Range` (see {@link byteRange}) reads only those bytes from disk and answers
+ * 206 with `Content-Range`, or 416 when no byte of the file satisfies it, like `websem serve`:
+ * a partitioned bundle's row blocks are then read block by block (shards.js), not as whole
+ * rows files. Anything else answers 200 with the whole file, 404 for a missing file or a folder.
  */
 export async function fileFetch(input, init) {
   const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
   if (!href.startsWith("file:")) return globalThis.fetch(input, init);
+  const isRequest = typeof input === "object" && !(input instanceof URL);
+  const method = (init?.method ?? (isRequest ? input.method : "GET")).toUpperCase();
+  const header = method === "GET" ? new Headers(init?.headers ?? (isRequest ? input.headers : undefined)).get("range") : null;
   const path = fileURLToPath(href);
+  let fh;
   try {
-    const bytes = await readFile(path);
-    return new Response(bytes, { status: 200 });
+    fh = await open(path, "r");
+    const st = await fh.stat();
+    if (!st.isFile()) return new Response(`${path} is not a file`, { status: 404 });
+    const size = st.size;
+    const got = byteRange(header, size);
+    if (got === "unsatisfiable") {
+      return new Response(null, { status: 416, headers: { "content-range": `bytes */${size}`, "content-length": "0" } });
+    }
+    if (got === null) {
+      const bytes = await fh.readFile();
+      return new Response(bytes, {
+        status: 200,
+        headers: { "content-length": String(bytes.length), "accept-ranges": "bytes" },
+      });
+    }
+    const [first, last] = got;
+    const bytes = await readAt(fh, first, last - first + 1);
+    return new Response(bytes, {
+      status: 206,
+      headers: {
+        "content-range": `bytes ${first}-${first + bytes.length - 1}/${size}`,
+        "content-length": String(bytes.length),
+        "accept-ranges": "bytes",
+      },
+    });
   } catch (err) {
     const status = err.code === "ENOENT" || err.code === "EISDIR" ? 404 : 500;
     return new Response(String(err.message), { status });
+  } finally {
+    await fh?.close();
   }
 }
 

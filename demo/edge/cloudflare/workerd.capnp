@@ -5,7 +5,7 @@
 #   cd demo/edge/cloudflare && ../node_modules/.bin/workerd serve workerd.capnp \
 #       --directory-path assets=$PWD/bundle --socket-addr http=127.0.0.1:8787
 #
-# tests/test_edge.py does exactly this on the Cranfield bundle.
+# tests/test_edge_runtimes.py does exactly this on the Cranfield bundle.
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
