@@ -12,10 +12,12 @@ the bs4/markdown-it files the bundle ships.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +145,13 @@ def test_deep_sizeof_counts_each_object_once() -> None:
     assert deep_sizeof(holder, seen=seen) == sys.getsizeof(holder) + sys.getsizeof("rows") + sys.getsizeof("f")
     assert first == deep_sizeof(rows)
 
+    class Slotted:
+        __slots__ = ("a", "b")
+
+    obj = Slotted()
+    obj.a = text
+    assert deep_sizeof(obj) == sys.getsizeof(obj) + sys.getsizeof(text)  # slots are walked; unset ones skipped
+
 
 # ----------------------------------------------------------------------------- parity with the build
 
@@ -174,6 +183,7 @@ def test_remove_gives_the_build_without_those_documents(cran: dict, work: Path, 
     the cached vectors; the in-page index keeps its own)."""
     ix = _inpage(cran["bundle"])
     ix.load_export(cran["ix"].export())
+    ix.search_state()  # the BM25 index of these 300 documents, kept for the export: not after a change
     gone = [json.loads(line)["_id"] for line in cran["src"].read_text("utf-8").splitlines()[10:13]]
     assert ix.remove(gone + ["no such id"]) == 3
     src = work / "cran297.jsonl"
@@ -314,7 +324,8 @@ def test_inpage_search_ranks_like_the_files_it_stands_for(cran: dict, shared_dat
     chunk_doc = array("i", got["chunk_doc.bin"])
     assert chunk_doc.itemsize == 4 and chunk_doc.tolist() == [c["doc"] for c in chunks]
     have = bridge._ranker
-    assert list(have.chunks) == chunks and have.docs == docs and have.chunks[-1] == chunks[-1]
+    assert list(have.chunks) == chunks and list(have.docs) == docs and have.chunks[-1] == chunks[-1]
+    assert have.docs[-1] == docs[-1] and have.docs[1:3] == docs[1:3]
     lexical = LexicalIndex.from_bytes(files["index/lexical.bin"])
     want = Ranker(lexical, chunks, docs, search=json.loads(files["search.json"]), analyzer=lexical.analyzer)
     queries = [json.loads(line)["text"] for line in
@@ -329,8 +340,19 @@ def test_inpage_search_ranks_like_the_files_it_stands_for(cran: dict, shared_dat
 
 
 def test_export_import_round_trip_and_refusals(cran: dict) -> None:
+    cran["ix"].search_state()  # the export after a reload uses the BM25 bytes the reload built
     blob = cran["ix"].export()
     assert blob == cran["ix"].export()  # deterministic
+    # Written into one buffer by inpage_export.write_tar: the bytes tarfile writes for its members.
+    meta, members = read_export(blob)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel, data in [("websem-index.json", json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8")),
+                          *sorted(members.items())]:
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    assert buf.getvalue() == blob
     again = _inpage(cran["bundle"])
     assert again.load_export(blob) == N_DOCS
     assert again.export() == blob

@@ -59,6 +59,24 @@ for (const int8 of [false, true]) {
   });
 }
 
+test("denseDocs scores float16 bits through the table like the float32 rows loadIndex decodes, bit for bit", () => {
+  const dims = 19;
+  const r = rng(41);
+  const index = makeIndex({ docs: 37, chunks: 101, dims, seed: 43 });
+  // Every half class: normals over a range of exponents, subnormals, signed zeros.
+  const bits = Uint16Array.from({ length: 101 * dims }, (_, i) =>
+    i % 97 === 0 ? 0x8000 : i % 89 === 0 ? 0x0003 : (r() < 0 ? 0x8000 : 0) | ((8 + Math.floor(Math.abs(r()) * 14)) << 10) | Math.floor(Math.abs(r()) * 1023));
+  for (let j = 0; j < dims; j++) bits[5 * dims + j] = bits[2 * dims + j]; // the exact tie again
+  const widened = { ...index, vectors: Float32Array.from(bits, (h) => halfTable()[h]) };
+  const halfIndex = { ...index, vectors: bits, half: halfTable(), chunkDoc: undefined };
+  const query = Float32Array.from({ length: dims }, rng(47));
+  const allowed = Uint8Array.from({ length: 37 }, (_, d) => (d % 4 === 1 ? 0 : 1));
+  for (const limit of [1, 6, 37, 500]) {
+    assert.deepEqual(plain(denseDocs(halfIndex, query, limit)), reference(widened, query, limit));
+    assert.deepEqual(plain(denseDocs(halfIndex, query, limit, allowed)), reference(widened, query, limit, allowed));
+  }
+});
+
 test("denseDocs drops documents outside `allowed` before the cut", () => {
   const index = makeIndex({ docs: 30, chunks: 64, dims: 8 });
   const query = Float32Array.from({ length: 8 }, rng(5));

@@ -53,7 +53,7 @@ test("vectors go to inpage_add as little-endian float32 rows in chunk order", ()
   assert.throws(() => packVectors([new Float32Array(2)], 3), /the model returned 2 dimensions, the bundle says 3/);
 });
 
-test("searchIndex decodes inpage_search()'s vectors and chunk documents as loadIndex does", () => {
+test("searchIndex keeps inpage_search()'s float16 vectors as bits and reads chunk documents", () => {
   // Two chunks of 2 dims in float16 (1, -2, 0.5, 65504), chunk 0 in document 0, chunk 1 in document 1.
   const half = new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x3800, 0x7bff]).buffer);
   const chunkDoc = new Uint8Array(new Int32Array([0, 1]).buffer);
@@ -62,8 +62,10 @@ test("searchIndex decodes inpage_search()'s vectors and chunk documents as loadI
   shifted.set(half, 1);
   for (const vec of [half, shifted.subarray(1)]) {
     const ix = searchIndex({ "index/vectors.bin": vec, "chunk_doc.bin": chunkDoc }, { dims: 2, chunks: 2, docs: 2, vector_dtype: "float16" });
-    assert.deepEqual(Array.from(ix.vectors), [1, -2, 0.5, 65504]);
-    assert.equal(ix.vectors[3], halfTable()[0x7bff]);
+    // Kept as float16 bits (no float32 copy), widened by loadIndex's table when scored.
+    assert.ok(ix.vectors instanceof Uint16Array);
+    assert.equal(ix.half, halfTable());
+    assert.deepEqual(Array.from(ix.vectors, (h) => ix.half[h]), [1, -2, 0.5, 65504]);
     assert.deepEqual(Array.from(ix.chunkDoc), [0, 1]);
     assert.equal(ix.docs.length, 2);
     assert.equal(ix.n, 2);
@@ -72,6 +74,7 @@ test("searchIndex decodes inpage_search()'s vectors and chunk documents as loadI
   const f32 = new Uint8Array(Float32Array.from([0.1, 0.2, 0.3, 0.4]).buffer);
   const ix = searchIndex({ "index/vectors.bin": f32, "chunk_doc.bin": chunkDoc }, { dims: 2, chunks: 2, docs: 2, vector_dtype: "float32" });
   assert.deepEqual(Array.from(ix.vectors), Array.from(Float32Array.from([0.1, 0.2, 0.3, 0.4])));
+  assert.equal(ix.half, null);
   assert.throws(() => searchIndex({ "index/vectors.bin": f32, "chunk_doc.bin": chunkDoc }, { dims: 2, chunks: 3, docs: 2, vector_dtype: "float32" }),
     /the in-page index has 2 vectors and 2 chunk rows for 3 chunks/);
   assert.throws(() => searchIndex({ "index/vectors.bin": f32 }, { dims: 2, chunks: 2, docs: 2, vector_dtype: "float32" }), /the in-page index has no chunk_doc.bin/);

@@ -64,6 +64,40 @@ function scoreFloat(vectors, q, dims, chunkDoc, allowed, best, bestChunk) {
   }
 }
 
+function scoreHalf(bits, half, q, dims, chunkDoc, allowed, best, bestChunk) {
+  // float16 rows kept as their bits (2 bytes a value in memory, the in-page index's), widened by
+  // the lookup table to the float32 value index/vectors.bin decodes to: the same products.
+  const n = chunkDoc.length;
+  let c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const o0 = c * dims;
+    const o1 = o0 + dims;
+    const o2 = o1 + dims;
+    const o3 = o2 + dims;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < dims; j++) {
+      const qj = q[j];
+      s0 += qj * half[bits[o0 + j]];
+      s1 += qj * half[bits[o1 + j]];
+      s2 += qj * half[bits[o2 + j]];
+      s3 += qj * half[bits[o3 + j]];
+    }
+    update(c, s0, chunkDoc, allowed, best, bestChunk);
+    update(c + 1, s1, chunkDoc, allowed, best, bestChunk);
+    update(c + 2, s2, chunkDoc, allowed, best, bestChunk);
+    update(c + 3, s3, chunkDoc, allowed, best, bestChunk);
+  }
+  for (; c < n; c++) {
+    const off = c * dims;
+    let s = 0;
+    for (let j = 0; j < dims; j++) s += q[j] * half[bits[off + j]];
+    update(c, s, chunkDoc, allowed, best, bestChunk);
+  }
+}
+
 function scoreInt8(vectors, scales, q, dims, chunkDoc, allowed, best, bestChunk) {
   // Dequantize to float32 first (as numpy does with float32 scales), then accumulate in float64.
   const n = chunkDoc.length;
@@ -155,16 +189,19 @@ export function topDocs(best, bestChunk, limit) {
 
 /**
  * Dense document ranking, documents not in `allowed` (Uint8Array, 1 = passes the filters, or
- * null for all) dropped before the cut.
+ * null for all) dropped before the cut. `index.vectors`: Float32Array rows, Int8Array rows with
+ * `index.scales`, or float16 bits (Uint16Array) with `index.half`, the table widening them
+ * (bundle.js halfTable).
  * @returns {{docs: Int32Array, scores: Float64Array, chunks: Int32Array}} best first, at most `limit`.
  */
 export function denseDocs(index, query, limit, allowed = null) {
-  const { dims, vectors, scales, docs } = index;
+  const { dims, vectors, scales, half, docs } = index;
   const chunkDoc = chunkDocs(index);
   const q = Float64Array.from(query);
   const best = new Float64Array(docs.length).fill(-Infinity);
   const bestChunk = new Int32Array(docs.length).fill(-1);
   if (scales) scoreInt8(vectors, scales, q, dims, chunkDoc, allowed ?? null, best, bestChunk);
+  else if (half) scoreHalf(vectors, half, q, dims, chunkDoc, allowed ?? null, best, bestChunk);
   else scoreFloat(vectors, q, dims, chunkDoc, allowed ?? null, best, bestChunk);
   const order = topDocs(best, bestChunk, limit);
   const m = order.length;

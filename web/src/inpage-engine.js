@@ -95,27 +95,24 @@ function typedView(bytes, Type, what) {
 
 /**
  * The flat index search.js scores, in bundle.js loadIndex's shape, from bridge.inpage_search()'s
- * files: the vectors decoded as loadIndex decodes index/vectors.bin, each chunk's document from
- * chunk_doc.bin. The rows (chunk texts, titles, urls) are not copied here: they stay in Pyodide,
- * where the ranker renders hits from them (search.js's flat path asks it for every hit's text).
+ * files. float16 vectors stay as they arrive, 2 bytes a value (dense.js widens each through
+ * `half`, the table loadIndex decodes index/vectors.bin with: the same scores, half the memory
+ * of a float32 copy); each chunk's document comes from chunk_doc.bin. The rows (chunk texts,
+ * titles, urls) are not copied here: they stay in Pyodide, where the ranker renders hits from
+ * them (search.js's flat path asks it for every hit's text).
  */
 export function searchIndex(files, section) {
   const { dims, chunks: n, docs: nDocs } = section;
-  let vectors;
-  if (section.vector_dtype === "float16") {
-    const raw = typedView(files["index/vectors.bin"], Uint16Array, "index/vectors.bin");
-    const table = halfTable();
-    vectors = new Float32Array(raw.length);
-    for (let i = 0; i < raw.length; i++) vectors[i] = table[raw[i]];
-  } else {
-    vectors = typedView(files["index/vectors.bin"], Float32Array, "index/vectors.bin");
-  }
+  const half = section.vector_dtype === "float16";
+  const vectors = half
+    ? typedView(files["index/vectors.bin"], Uint16Array, "index/vectors.bin")
+    : typedView(files["index/vectors.bin"], Float32Array, "index/vectors.bin");
   const chunkDoc = typedView(files["chunk_doc.bin"], Int32Array, "chunk_doc.bin");
   if (vectors.length !== n * dims || chunkDoc.length !== n) {
     throw new WebsemError(`the in-page index has ${vectors.length / dims} vectors and ${chunkDoc.length} chunk rows for ${n} chunks`);
   }
   // search.js reads only the document count from `docs` (the rows are the ranker's).
-  return { dims, n, vectors, scales: null, chunks: null, docs: new Array(nDocs), chunkDoc };
+  return { dims, n, vectors, scales: null, half: half ? halfTable() : null, chunks: null, docs: new Array(nDocs), chunkDoc };
 }
 
 /**
