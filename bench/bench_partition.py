@@ -413,13 +413,20 @@ def markdown(report: dict) -> str:
                   f"{b['rounds']} round(s); {b['queries']} different queries, then the first {b['warm_again']} "
                   "again (warm p50: shards cached); RSS after them. Throttled: 5 new queries after load and one "
                   "first query, at 20 Mbit/s + 40 ms (CDP), median (first); each run twice, the repeat fetching "
-                  "nothing.", "",
-                  "| chunks | stack | warm p50 ms | renderer RSS MB | cold start ms | cold start bytes (raw) | "
-                  "throttled query ms (first) | same query repeated ms | throttled query bytes (raw) |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "nothing. Renderer RSS: in a Chromium driven over a bare CDP pipe (no DevTools Network "
+                  "domain); with Playwright's DevTools Network domain on, Chromium keeps response bodies in the "
+                  "renderer for DevTools (up to ~200 MB), which no user's tab holds (the column after it).", "",
+                  "| chunks | stack | warm p50 ms | renderer RSS MB | RSS with DevTools Network on MB | "
+                  "cold start ms | cold start bytes (raw) | throttled query ms (first) | same query repeated ms | "
+                  "throttled query bytes (raw) |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for n, p in b["points"].items():
             for stack, m in p["per_stack"].items():
-                lines.append(f"| {int(n):,} | {stack} | {m['warm_p50_ms']:.1f} | {m['renderer_rss_mb']} | "
+                if m.get("renderer_rss_devtools_mb") is None:  # a run from before the bare-pipe RSS
+                    bare, devtools = "-", f"{m['renderer_rss_mb']:.1f}"
+                else:
+                    bare, devtools = f"{m['renderer_rss_mb']:.1f}", f"{m['renderer_rss_devtools_mb']:.1f}"
+                lines.append(f"| {int(n):,} | {stack} | {m['warm_p50_ms']:.1f} | {bare} | {devtools} | "
                              f"{m['cold_start_ms']:.0f} | {m['cold_start_bytes']:,.0f} | "
                              f"{m['throttled_query_ms']:.0f} ({m['throttled_first_query_ms']:.0f}) | "
                              f"{m.get('throttled_repeat_ms', float('nan')):.0f} | {m['throttled_query_bytes']:,.0f} |")
@@ -427,9 +434,18 @@ def markdown(report: dict) -> str:
         lo, hi = min(pts, key=int), max(pts, key=int)
         if lo != hi:
             a, z = pts[lo]["per_stack"]["partitioned"], pts[hi]["per_stack"]["partitioned"]
-            lines += ["", f"Partitioned {int(hi):,} vs {int(lo):,} chunks: RSS ratio "
-                      f"{z['renderer_rss_mb'] / a['renderer_rss_mb']:.2f} (target <= 1.2 at 1M), warm p50 ratio "
-                      f"{z['warm_p50_ms'] / a['warm_p50_ms']:.2f} (target <= 1.5 at 1M)."]
+            line = (f"Partitioned {int(hi):,} vs {int(lo):,} chunks: RSS ratio "
+                    f"{z['renderer_rss_mb'] / a['renderer_rss_mb']:.2f} (target <= 1.2 at 1M), warm p50 ratio "
+                    f"{z['warm_p50_ms'] / a['warm_p50_ms']:.2f} (target <= 1.5 at 1M).")
+            if a.get("renderer_rss_devtools_mb") and z.get("renderer_rss_devtools_mb"):
+                line += (f" With DevTools Network on: RSS ratio "
+                         f"{z['renderer_rss_devtools_mb'] / a['renderer_rss_devtools_mb']:.2f}.")
+            lines += ["", line]
+        bd = b.get("breakdown")
+        if bd:  # where the memory goes (measured by hand with the commands in bd["how"])
+            lines += ["", f"Where the renderer's memory goes, MB. {bd['how']}", "",
+                      "| " + " | ".join(bd["columns"]) + " |", "|---" + "|---:" * (len(bd["columns"]) - 1) + "|"]
+            lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in bd["rows"]]
         lines.append("")
     for note in report.get("notes", []):
         lines += [f"Note: {note}", ""]

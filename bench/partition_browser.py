@@ -10,6 +10,11 @@ queries (this fills the partitioned shard cache), then the first 60 of them agai
 a row: the warm p50 is over the second runs (every shard the query needs is cached, whatever the
 cache budget; a query of the 200 that ran long ago may have been evicted by the ones after it, so
 re-running the list once measures the cache's hit rate, not a warm query), then renderer RSS.
+Renderer RSS is measured in a Chromium driven over a bare CDP pipe (``rss_run``: the same page,
+queries and order, no Playwright): Playwright enables the DevTools Network domain on the page and
+its workers, and Chromium then keeps every response body in the renderer for DevTools, up to
+~200 MB (about 40 MB of a 1k bundle's load, the cap after 200 queries at 1M chunks), which no
+user's tab holds. The Playwright run's RSS is kept as ``renderer_rss_devtools_mb``.
 Then, in a second fresh profile, the cold-cache query: after ``load()`` and a first query on an
 unthrottled network, Chromium network emulation (CDP ``Network.emulateNetworkConditions``: 20
 Mbit/s both ways, 40 ms latency), then 5 new queries, each run twice: the first is cold (its
@@ -23,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +36,10 @@ from urllib.parse import quote
 
 from browser import BASELINE_MOUNT, CHROMIUM, CHROMIUM_ARGS, measure_stack, mounts, peer_model_root
 from common import median, percentile
+from procmem import renderer_memory
 from server import BenchServer
 
-__all__ = ["run_browser", "BROWSER_STACKS", "with_current_runtime"]
+__all__ = ["run_browser", "BROWSER_STACKS", "with_current_runtime", "rss_run"]
 
 BROWSER_STACKS = {
     "flat": "/pages/websem.html?mode=semantic",
@@ -81,6 +88,90 @@ def with_current_runtime(bundle: Path) -> Path:
     (out / "manifest.json").write_text(json.dumps(man, indent=1))
     (out / ".key").write_text(key)
     return out
+
+
+class PipeCdp:
+    """Chromium launched with ``--remote-debugging-pipe`` and spoken to over it (JSON messages
+    ending in NUL): no DevTools domain is enabled unless asked, so the renderer holds what the
+    page holds."""
+
+    def __init__(self, profile: Path) -> None:
+        cmd_r, self._cmd_w = os.pipe()
+        self._res_r, res_w = os.pipe()
+
+        def child() -> None:  # Chromium reads commands from fd 3 and writes replies to fd 4
+            os.dup2(cmd_r, 3)
+            os.dup2(res_w, 4)
+
+        self.proc = subprocess.Popen([CHROMIUM, *CHROMIUM_ARGS, "--remote-debugging-pipe",
+                                      f"--user-data-dir={profile}", "about:blank"],
+                                     preexec_fn=child, close_fds=False,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(cmd_r)
+        os.close(res_w)
+        self._buf = b""
+        self._id = 0
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        """Send one command and return its result (events are skipped)."""
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params or {}} | ({"sessionId": session} if session else {})
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buf:
+                chunk = os.read(self._res_r, 1 << 20)
+                if not chunk:
+                    raise RuntimeError(f"websem bench: Chromium closed its DevTools pipe during {method}")
+                self._buf += chunk
+            raw, self._buf = self._buf.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"websem bench: {method} failed: {reply['error']}")
+                return reply["result"]
+
+    def evaluate(self, session: str, expr: str):
+        r = self.send("Runtime.evaluate", {"expression": expr, "awaitPromise": True, "returnByValue": True},
+                      session=session)
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"websem bench: {expr[:80]}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        except (RuntimeError, OSError):
+            self.proc.kill()
+        self.proc.wait(timeout=60)
+        os.close(self._cmd_w)
+        os.close(self._res_r)
+
+
+def rss_run(server: BenchServer, path: str, first: str, warm: list[str], measured: list[str],
+            timeout_s: float = 300) -> dict:
+    """``measure_stack``'s run (first query, ``warm``, then ``measured``) in a fresh profile over
+    a bare CDP pipe, then the renderer's memory (bench/procmem.py) and the measured query times."""
+    profile = Path(tempfile.mkdtemp(prefix="websem-part-rss-"))
+    cdp = PipeCdp(profile)
+    try:
+        url = f"{server.url}{path}{'&' if '?' in path else '?'}q={quote(first)}"
+        target = cdp.send("Target.createTarget", {"url": url})["targetId"]
+        sid = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        t = time.monotonic()
+        while not cdp.evaluate(sid, "!!(window.__bench && (window.__bench.firstResultMs !== undefined"
+                                    " || window.__bench.error !== undefined))"):
+            if time.monotonic() - t > timeout_s:
+                raise RuntimeError(f"websem bench: {path} gave no first result in {timeout_s:.0f} s")
+            time.sleep(0.25)
+        err = cdp.evaluate(sid, "window.__bench.error ?? null")
+        if err:
+            raise RuntimeError(f"{path}: {err}")
+        cdp.evaluate(sid, f"window.__bench.run({json.dumps(warm)}, false).then(() => null)")
+        out = cdp.evaluate(sid, f"window.__bench.run({json.dumps(measured)}, false)")
+        return {"query_ms": out["times"], **renderer_memory(profile)}
+    finally:
+        cdp.close()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def cold_query_throttled(pw, server: BenchServer, path: str, first: str, queries: list[str],
@@ -150,10 +241,16 @@ def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds
                                           measured=[q for q in again for _ in (0, 1)], repeat_visit=False,
                                           path=path)
                         r["query_ms"] = r["query_ms"][1::2]  # each query's second run: shards cached
+                        r["renderer_rss_devtools_mb"] = r.pop("renderer_rss_mb", None)
+                        bare = rss_run(server, path, different[0], different, [q for q in again for _ in (0, 1)])
+                        r.update(renderer_rss_mb=bare["renderer_rss_mb"], renderer_hwm_mb=bare["renderer_hwm_mb"],
+                                 renderer_anon_mb=bare.get("renderer_anon_mb"),
+                                 bare_warm_p50_ms=percentile(bare["query_ms"][1::2], 50))
                         r["loadavg"] = list(os.getloadavg())
                         runs.append(r)
                         print(f"[partition/browser] {n} {stack}: warm p50 {percentile(r['query_ms'], 50):.1f} ms, "
-                              f"RSS {r.get('renderer_rss_mb')} MB ({time.perf_counter() - t:.0f} s)", flush=True)
+                              f"RSS {r.get('renderer_rss_mb')} MB (with DevTools Network on: "
+                              f"{r['renderer_rss_devtools_mb']} MB) ({time.perf_counter() - t:.0f} s)", flush=True)
                 for stack, path in stacks.items():
                     colds[stack] = cold_query_throttled(pw, server, path, different[0], cold_qs, warm_other)
                     print(f"[partition/browser] {n} {stack}: throttled cold queries {colds[stack]['times_ms']}",
@@ -164,6 +261,7 @@ def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds
                 per[stack] = {
                     "warm_p50_ms": median([percentile(r["query_ms"], 50) for r in rs]),
                     "renderer_rss_mb": median([r.get("renderer_rss_mb") for r in rs]),
+                    "renderer_rss_devtools_mb": median([r.get("renderer_rss_devtools_mb") for r in rs]),
                     "cold_start_ms": median([r["cold_ms"] for r in rs]),
                     "cold_start_bytes": median([r["cold_network"]["bytes"] for r in rs]),
                     "throttled_query_ms": median(colds[stack]["times_ms"]),

@@ -109,7 +109,7 @@ class Searcher:
     def __init__(self, bundle: Path, *, threads: int | None = None, cache_bytes: int | None = None,
                  nprobe: int | None = None, index: Path | None = None, rerank: int | None = None) -> None:
         """``cache_bytes`` / ``nprobe`` / ``rerank``: a partitioned bundle's shard cache budget
-        (None = 64 MiB, the browser's default), IVF lists probed per query and binary-code
+        (None = 16 MiB, the browser's default), IVF lists probed per query and binary-code
         candidates rescored exactly (None = the manifest's).
         ``index``: an index exported by the page (``createIndex().export()``) searched instead of
         the bundle's own, with the bundle's model and text package (``_exported_index``)."""

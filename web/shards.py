@@ -22,7 +22,7 @@ from websem.text.errors import WebsemError
 __all__ = ["CACHE_BYTES", "ShardCache", "check_file", "code_lut", "code_scores", "ordered_dots",
            "read_verified"]
 
-CACHE_BYTES = 64 * 1024 * 1024  # default shard cache budget, as the JS runtime's load({cacheBytes})
+CACHE_BYTES = 16 * 1024 * 1024  # default shard cache budget, as the JS runtime's load({cacheBytes})
 TABLE_FORMAT = "websem-partitioned"
 TABLE_VERSION = 2  # 2: rows shards in blocks with sha256s in the codes shards (build/ivf.py)
 IVF_MAGIC = b"WSIVF\x00\x00\x02"

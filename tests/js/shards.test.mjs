@@ -135,10 +135,10 @@ for (const fault of ["reject", "500"]) {
 
 test("checkCacheBytes: the default, or a non-negative integer", () => {
   assert.equal(checkCacheBytes(undefined), DEFAULT_CACHE_BYTES);
-  assert.equal(DEFAULT_CACHE_BYTES, 64 * 1024 * 1024);
+  assert.equal(DEFAULT_CACHE_BYTES, 16 * 1024 * 1024);
   assert.equal(checkCacheBytes(0), 0);
   for (const bad of [-1, 1.5, "64MB", Infinity, NaN]) {
-    assert.throws(() => checkCacheBytes(bad), /^WebsemError: websem: cacheBytes must be a non-negative integer number of bytes \(default 67108864\), got /);
+    assert.throws(() => checkCacheBytes(bad), /^WebsemError: websem: cacheBytes must be a non-negative integer number of bytes \(default 16777216\), got /);
   }
 });
 

@@ -57,7 +57,7 @@ export { WebsemError };
  * @param {boolean} [opts.pythonWorker] run Pyodide in a nested module worker (default: whenever
  *   `Worker` exists), so it boots in parallel with the ORT session.
  * @param {number} [opts.cacheBytes] partitioned bundles: the byte budget of the shard cache
- *   (default 64 MiB; shards.js).
+ *   (default 16 MiB; shards.js).
  * @returns {Promise<{search: Function, searchFull: Function, info: object, memory: Function, close: Function}>}
  */
 export async function createEngine(bundleUrl, opts = {}) {

@@ -238,7 +238,7 @@ export interface EngineOptions {
    * repeat visit does not download them (default true; false: HTTP cache only). */
   cache?: boolean;
   /** Partitioned bundles: the byte budget of the verified shard cache, a least-recently-used
-   * cache of the index shards queries fetched (default 64 MiB; 0 keeps none). */
+   * cache of the index shards queries fetched (default 16 MiB; 0 keeps none). */
   cacheBytes?: number;
   /** In-process only: the fetch to read bundle files with (Node: `fileFetch` from runtime/node.js). */
   fetch?: (input: string, init?: RequestInit) => Promise<Response>;

@@ -31,7 +31,7 @@ const RUNTIME = new URL("./runtime/", import.meta.url);
  * @param {boolean} [options.snapshot] restore the bundle's Pyodide memory snapshot if it has one
  *   (default true; false boots Pyodide from scratch: same results, slower cold start).
  * @param {typeof fetch} [options.fetch] in-process only: the fetch to use (e.g. one reading files).
- * @param {number} [options.cacheBytes] partitioned bundles: the shard cache's byte budget (default 64 MiB).
+ * @param {number} [options.cacheBytes] partitioned bundles: the shard cache's byte budget (default 16 MiB).
  * @param {boolean} [options.cache] keep the big bundle files in the browser's Cache Storage for
  *   repeat visits (default true; still verified when read back).
  * @param {boolean} [options.progressive] resolve as soon as the lexical tier can answer (default

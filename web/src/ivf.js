@@ -161,9 +161,11 @@ export function parseCodes(bytes, path, expect) {
   const want = hashesAt + 32 * blocks;
   if (bytes.length !== want) throw bad(path, `has ${bytes.length} bytes, not ${want}`);
   const chunks = readIds(dv, CODE_HEADER, count, expect.chunks, path);
-  const codes = bytes.slice(codesAt, hashesAt);
-  const hashes = bytes.slice(hashesAt);
-  return { count, width, blockRows, chunks, codes, hashes, heldBytes: 4 * count + codes.length + hashes.length };
+  // Views of the verified bytes, not copies: a copy would leave the fetched buffer as garbage
+  // each cold query (at 1M chunks ~32 codes shards a query), and the cache charges what is kept.
+  const codes = bytes.subarray(codesAt, hashesAt);
+  const hashes = bytes.subarray(hashesAt);
+  return { count, width, blockRows, chunks, codes, hashes, heldBytes: 4 * count + bytes.buffer.byteLength };
 }
 
 /**
@@ -171,8 +173,10 @@ export function parseCodes(bytes, path, expect) {
  * i = 0..7 of byte value v of +q[8k+i] (bit set) or -q[8k+i] (clear), in i order from 0
  * (components past q's length count as 0).
  */
-export function codeLut(q, width) {
-  const lut = new Float64Array(width * 256);
+export function codeLut(q, width, out = null) {
+  // `out` (at least width * 256 long): a table kept by the caller across queries, so a query
+  // allocates no ~100 KB buffer for the GC to collect.
+  const lut = out ?? new Float64Array(width * 256);
   for (let k = 0; k < width; k++) {
     for (let v = 0; v < 256; v++) {
       let s = 0;

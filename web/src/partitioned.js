@@ -176,12 +176,15 @@ export class PartitionedIndex {
     const coded = await Promise.all(Array.from(lists, (l) => this.codes(l)));
     let total = 0;
     for (const sh of coded) total += sh.count;
-    const chunks = new Int32Array(total);
-    const approx = new Float64Array(total);
-    const from = new Int32Array(total); // the probed list's place in `lists`
+    // Per-query arrays over the probed rows (~8,000 at 1M chunks) are views of buffers kept
+    // across queries: allocated per query they were a few hundred KB of typed-array garbage, which
+    // the renderer held until the next GC (V8 collects by external-memory growth).
+    const chunks = this.#scratch("chunks", Int32Array, total);
+    const approx = this.#scratch("approx", Float64Array, total);
+    const from = this.#scratch("from", Int32Array, total); // the probed list's place in `lists`
     const starts = new Int32Array(coded.length); // where each probed list's rows start
     const width = (this.dims + 7) >> 3;
-    const lut = codeLut(q, width);
+    const lut = codeLut(q, width, this.#scratch("lut", Float64Array, width * 256));
     let at = 0;
     coded.forEach((sh, p) => {
       codeScores(sh.codes, width, sh.count, lut, approx.subarray(at, at + sh.count));
@@ -192,23 +195,29 @@ export class PartitionedIndex {
     });
     // topDocs ranks by score, ties to the lower index: put the rows in chunk order first, and
     // mark rows of documents outside `allowed` with -1 (skipped).
-    const order = Int32Array.from({ length: total }, (_, i) => i).sort((a, b) => chunks[a] - chunks[b]);
-    const s = new Float64Array(total);
-    const keep = new Int32Array(total);
+    const order = this.#scratch("order", Int32Array, total);
+    for (let i = 0; i < total; i++) order[i] = i;
+    order.sort((a, b) => chunks[a] - chunks[b]);
+    const s = this.#scratch("s", Float64Array, total);
+    const keep = this.#scratch("keep", Int32Array, total);
     for (let i = 0; i < total; i++) {
       const r = order[i];
       s[i] = approx[r];
       keep[i] = allowed !== null && !allowed[this.docOf(chunks[r])] ? -1 : chunks[r];
     }
-    const top = Array.from(topDocs(s, keep, want), (i) => order[i]);
-    // Rescore: per list, the blocks holding its candidates (row r is at position r - starts[p]
-    // of list p, in block floor(position / block_rows)), read in probe order.
+    // Each candidate as [probed list's place, position in its list, chunk]: taken now, since the
+    // scratch buffers belong to whichever query runs next once this one awaits its blocks.
+    const top = Array.from(topDocs(s, keep, want), (i) => {
+      const r = order[i];
+      return [from[r], r - starts[from[r]], chunks[r]];
+    });
+    // Rescore: per list, the blocks holding its candidates (a row at position `pos` of its list
+    // is in block floor(pos / block_rows)), read in probe order.
     const B = this.blockRows;
     const need = new Map(); // p -> Set of block numbers
-    for (const r of top) {
-      const p = from[r];
+    for (const [p, pos] of top) {
       if (!need.has(p)) need.set(p, new Set());
-      need.get(p).add(Math.floor((r - starts[p]) / B));
+      need.get(p).add(Math.floor(pos / B));
     }
     const blocks = new Map(await Promise.all([...need].sort((a, b) => a[0] - b[0]).map(async ([p, ks]) => {
       const sorted = [...ks].sort((a, b) => a - b);
@@ -218,18 +227,27 @@ export class PartitionedIndex {
     const n = top.length;
     const part = { count: n, chunks: new Int32Array(n), docs: new Int32Array(n), scores: new Float64Array(n) };
     const one = new Float64Array(1);
-    top.forEach((r, i) => {
-      const p = from[r];
-      const pos = r - starts[p];
+    top.forEach(([p, pos, c], i) => {
       const block = blocks.get(p).get(Math.floor(pos / B));
       const o = pos % B;
       const rowAt = block.rows.subarray(o * this.dims, (o + 1) * this.dims);
       scoreRows(rowAt, block.scales ? block.scales.subarray(o, o + 1) : null, q, this.dims, 1, one);
-      part.chunks[i] = chunks[r];
-      part.docs[i] = this.docOf(chunks[r]);
+      part.chunks[i] = c;
+      part.docs[i] = this.docOf(c);
       part.scores[i] = one[0];
     });
     return part;
+  }
+
+  /** A `Type` view of length `n` over the grow-only buffer `name` (contents unspecified). */
+  #scratch(name, Type, n) {
+    const bufs = (this.scratchBufs ??= new Map());
+    let b = bufs.get(name);
+    if (!b || b.length < n) {
+      b = new Type(Math.max(n, b ? 2 * b.length : 0));
+      bufs.set(name, b);
+    }
+    return b.subarray(0, n);
   }
 
   /**
@@ -265,46 +283,38 @@ export class PartitionedIndex {
 
   /** Document ranking of scored parts ({count, chunks, docs, scores}): max per document. */
   #rank(parts, limit, allowed) {
-    // slot[d]: d's place in the per-query arrays, -1 when unscored; a buffer kept across queries
-    // (4 bytes a document) and reset for the touched documents only.
-    const slot = (this.slot ??= new Int32Array(this.nDocs).fill(-1));
-    const touched = [];
+    // slot: each scored document's place in the per-query arrays. A Map over the documents this
+    // query touched (at most the rerank candidates, or the probed lists' rows): a buffer of one
+    // int32 a document would hold 4 MB for the engine's life at 1M documents.
+    const slot = new Map();
     const best = [];
     const bestChunk = [];
-    let docs;
-    let bs;
-    let bc;
-    try {
-      for (const sh of parts) {
-        const { chunks, docs, scores: out } = sh;
-        for (let i = 0; i < sh.count; i++) {
-          const d = docs[i];
-          if (allowed !== null && !allowed[d]) continue;
-          const s = out[i];
-          const c = chunks[i];
-          const at = slot[d];
-          if (at < 0) {
-            slot[d] = touched.length;
-            touched.push(d);
-            best.push(s);
-            bestChunk.push(c);
-          } else if (s > best[at] || (s === best[at] && c < bestChunk[at])) {
-            best[at] = s;
-            bestChunk[at] = c;
-          }
+    for (const sh of parts) {
+      const { chunks, docs, scores: out } = sh;
+      for (let i = 0; i < sh.count; i++) {
+        const d = docs[i];
+        if (allowed !== null && !allowed[d]) continue;
+        const s = out[i];
+        const c = chunks[i];
+        const at = slot.get(d);
+        if (at === undefined) {
+          slot.set(d, best.length);
+          best.push(s);
+          bestChunk.push(c);
+        } else if (s > best[at] || (s === best[at] && c < bestChunk[at])) {
+          best[at] = s;
+          bestChunk[at] = c;
         }
       }
-      // Documents ascending, so topDocs' tie rule (lower index first) is the document's.
-      docs = Int32Array.from(touched).sort();
-      bs = new Float64Array(docs.length);
-      bc = new Int32Array(docs.length);
-      for (let i = 0; i < docs.length; i++) {
-        const at = slot[docs[i]];
-        bs[i] = best[at];
-        bc[i] = bestChunk[at];
-      }
-    } finally {
-      for (const d of touched) slot[d] = -1;
+    }
+    // Documents ascending, so topDocs' tie rule (lower index first) is the document's.
+    const docs = Int32Array.from(slot.keys()).sort();
+    const bs = new Float64Array(docs.length);
+    const bc = new Int32Array(docs.length);
+    for (let i = 0; i < docs.length; i++) {
+      const at = slot.get(docs[i]);
+      bs[i] = best[at];
+      bc[i] = bestChunk[at];
     }
     const order = topDocs(bs, bc, limit);
     const res = { docs: new Int32Array(order.length), scores: new Float64Array(order.length), chunks: new Int32Array(order.length) };
@@ -393,24 +403,35 @@ export class PartitionedIndex {
     return lo;
   }
 
-  fragment(f) {
+  /**
+   * Fragment `f` as `{first, docs}`: its verified bytes come from the shard cache, parsed for this
+   * call. The cache holds the bytes, not the parsed documents: a fragment holds ~50 documents of
+   * which a result page reads one, and the bytes are exactly what the cache charges, outside
+   * the JS heap (parsed, each cached fragment cost about twice its bytes in strings and objects).
+   * Parsing the ~10 fragments of a result page takes about a millisecond.
+   */
+  async fragment(f) {
     const path = this.shardPath("fragments", f);
     const first = this.fragments[f];
     const end = f + 1 < this.fragments.length ? this.fragments[f + 1] : this.nDocs;
-    return this.cache.get(path, (bytes) => {
+    const parse = (bytes) => {
       let value;
       try {
         value = JSON.parse(new TextDecoder().decode(bytes));
       } catch (e) {
         throw bad(path, `is not valid JSON (${e.message})`);
       }
-      if (value?.first !== first || value.docs?.length !== end - first) {
+      if (value?.first !== first || !Array.isArray(value.docs) || value.docs.length !== end - first) {
         throw bad(path, `does not hold documents ${first} to ${end - 1}`);
       }
-      // What the parsed strings hold is about twice the UTF-8 bytes (UTF-16 in memory).
-      value.heldBytes = 2 * bytes.byteLength;
       return value;
+    };
+    let checked = null; // the fetch's own parse (its check), reused by that call
+    const bytes = await this.cache.get(path, (b) => {
+      checked = parse(b);
+      return b;
     });
+    return checked ?? parse(bytes);
   }
 
   /**

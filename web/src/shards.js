@@ -15,11 +15,16 @@
 // Held shards and blocks live in one LRU bounded by `cacheBytes` (what each parsed value holds,
 // see `get`), blocks under the key `path#k`: memory stays bounded however many queries run.
 // Shards are not reported as progress events: the engine's load timings must not grow per query.
-import { checkBytes, manifestEntry } from "./bundle.js";
+import { checkBytes, detach, manifestEntry } from "./bundle.js";
 import { WebsemError } from "./errors.js";
 
-/** The default shard cache budget (load(url, {cacheBytes})). */
-export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * The default shard cache budget (load(url, {cacheBytes})): about ten cold queries' shards at 1M
+ * chunks (a query reads ~1.4 MB), so a repeated or refined query fetches nothing. Chosen by
+ * measurement (docs/partitioned.md, "Memory and speed in the browser"): 64 MiB put the 1M tab at
+ * 1.4x the memory of a 1k one, 16 MiB within 1.2x, at a lower hit rate over 200 different queries.
+ */
+export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** `cacheBytes` as given (undefined/null: the default), or a WebsemError naming the bad value. */
 export function checkCacheBytes(cacheBytes) {
@@ -94,7 +99,8 @@ export class ShardCache {
    * @param {{blocks: number[], count: number, range: (k: number) => [number, number],
    *   hashes: Uint8Array, hashPath: string, parse: (bytes: Uint8Array, k: number) => T,
    *   check?: (bytes: Uint8Array) => void}} spec count: the file's number of blocks;
-   *   range(k): block k's bytes [start, end) in the file
+   *   range(k): block k's bytes [start, end) in the file; parse must copy what its value keeps:
+   *   the bytes read are detached once every block is parsed (freed now, not at the next GC)
    * @returns {Promise<T[]>}
    */
   async getBlocks(path, spec) {
@@ -183,6 +189,7 @@ export class ShardCache {
         const [a, b] = spec.range(k);
         values.set(k, await this.#block(path, k, bytes.subarray(a - start, b - start), a, spec));
       }
+      detach(bytes);
       return values;
     }
     // 200: the whole file (the server ignored Range, or none was asked).
@@ -200,6 +207,7 @@ export class ShardCache {
       const [a, b] = spec.range(k);
       values.set(k, await this.#block(path, k, bytes.subarray(a, b), a, spec, wanted.has(k)));
     }
+    detach(bytes);
     return values;
   }
 
