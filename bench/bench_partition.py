@@ -426,7 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         report["notes"] = [n for n in report["notes"] if not n.startswith("Browser half")]
         note = ("Browser bytes are raw (bench/server.py sends no Content-Encoding). At 1M chunks only the "
                 "partitioned stack runs: the flat bundle (1.4 GB) does not fit a tab and the peer would load it.")
-        report["notes"] = [n for n in report["notes"] if not n.startswith("Browser bytes are raw")] + [note]
+        rerun = f"Browser rerun: .venv/bin/python bench/bench_partition.py {' '.join(argv or sys.argv[1:])}"
+        report["notes"] = [n for n in report["notes"]
+                           if not n.startswith(("Browser bytes are raw", "Browser rerun:"))] + [note, rerun]
         save()
     print(markdown(report))
     return 0

@@ -73,7 +73,10 @@ def markdown(report: dict) -> str:
     b = report.get("browser")
     if b:
         lines += ["## Browser (Chromium): flat vs partitioned vs transformers.js tuned, same run", "",
-                  f"{b['rounds']} round(s); {b['queries']} different queries, then the first {b['warm_again']} "
+                  "A round runs each stack once, in turn, each in fresh Chromium profiles: a Playwright run "
+                  "(cold start, warm p50, RSS with DevTools Network on), then a bare-pipe run (renderer RSS); "
+                  "each figure is the median over the point's rounds (below the table). Per run: "
+                  f"{b['queries']} different queries, then the first {b['warm_again']} "
                   "again (warm p50: shards cached); RSS after them. Throttled: 5 new queries after load and one "
                   "first query, at 20 Mbit/s + 40 ms (CDP), median (first); each run twice, the repeat fetching "
                   "nothing. Renderer RSS: in a Chromium driven over a bare CDP pipe (no DevTools Network "
@@ -104,12 +107,25 @@ def markdown(report: dict) -> str:
                 line += (f" With DevTools Network on: RSS ratio "
                          f"{z['renderer_rss_devtools_mb'] / a['renderer_rss_devtools_mb']:.2f}.")
             lines += ["", line]
-        bd = b.get("breakdown")
-        if bd:  # where the memory goes (measured by hand with the commands in bd["how"])
-            lines += ["", f"Where the renderer's memory goes, MB. {bd['how']}", "",
-                      "| " + " | ".join(bd["columns"]) + " |", "|---" + "|---:" * (len(bd["columns"]) - 1) + "|"]
-            lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in bd["rows"]]
+        lines += ["", _measured(b)]
         lines.append("")
     for note in report.get("notes", []):
         lines += [f"Note: {note}", ""]
     return "\n".join(lines)
+
+
+def _measured(b: dict) -> str:
+    """When each browser point was measured: points kept by --append come from older runs."""
+    groups: dict[tuple, list[str]] = {}
+    for n, p in b["points"].items():
+        key = (p.get("date"), p.get("rounds", b["rounds"] if "date" in p else None),
+               round(p["loadavg"][0], 1) if p.get("loadavg") else None)
+        groups.setdefault(key, []).append(f"{int(n):,}")
+    parts = []
+    for (date, rounds, load), ns in groups.items():
+        sizes = ns[0] if len(ns) == 1 else f"{', '.join(ns[:-1])} and {ns[-1]}"
+        if date is None:
+            parts.append(f"{sizes} chunks: an earlier run (see the notes)")
+        else:
+            parts.append(f"{sizes} chunks: {date}, {rounds} round(s), load average {load} at the start")
+    return "Measured: " + "; ".join(parts) + "."

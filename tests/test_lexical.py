@@ -259,6 +259,29 @@ def test_filters_and_facets() -> None:
     assert facet_counts([1], meta)["language"] == [("en", 1)]
 
 
+def test_doc_meta_holds_only_documents_with_values() -> None:
+    """A partitioned bundle's filter values (meta_from_facets) filter and count like a list of
+    every document's values, while holding entries only for documents that have values."""
+    from websem.text.bm25 import DocMeta, meta_from_facets
+
+    facets = {"tags": {"python": [0, 1], "io": [0], "c": [5]}, "section": {"library": [0, 5]}}
+    sparse = meta_from_facets(facets, 1_000_000)
+    assert isinstance(sparse, DocMeta) and len(sparse) == 1_000_000
+    assert [d for d, _ in sparse.items()] == [0, 1, 5]
+    dense = [{}] * 1_000_000
+    dense[0] = {"tags": ["python", "io"], "section": ["library"]}
+    dense[1] = {"tags": ["python"]}
+    dense[5] = {"tags": ["c"], "section": ["library"]}
+    assert sparse[5] == dense[5] and sparse[-1] == {} and sparse[2:4] == [{}, {}]
+    with pytest.raises(IndexError):
+        sparse[1_000_000]
+    for filters in ({"tags": "python"}, {"tags": ["io", "c"]}, {"section": "library", "tags": "c"},
+                    {"tags": []}, {"language": "en"}):
+        assert allowed_docs(sparse, filters) == allowed_docs(dense, filters)
+    assert facet_counts([0, 1, 2, 5], sparse) == facet_counts([0, 1, 2, 5], dense)
+    assert sparse == dense and list(sparse) == dense
+
+
 # --------------------------------------------------------------------------- snippets
 
 

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { VerifiedFiles } from "../../web/src/bundle.js";
 import { openPartitioned } from "../../web/src/partitioned.js";
 import { createSearch, setupRanker } from "../../web/src/search.js";
-import { BASE, memoryFetch, partitionedCorpus } from "./partitioned_env.mjs";
+import { BASE, memoryFetch, partitionedCorpus, sha } from "./partitioned_env.mjs";
 
 const MODES = ["hybrid", "semantic", "lexical"];
 
@@ -234,6 +234,20 @@ test("rows: each fragment of the result page fetched once, rows from the right d
   assert.deepEqual(rows.map((r) => [r.id, r.title, r.url, r.anchor, r.text, r.score]),
     hits.map(([d, ch, s]) => [c.docs[d].id, c.docs[d].title, c.docs[d].url, c.chunks[ch].anchor, c.chunks[ch].text, s]));
   assert.deepEqual(log.sort(), ["index/frag/0.json", "index/frag/1.json"]);
+});
+
+test("a fragment that passes its sha256 but does not hold its documents fails the page, naming the file and the build", async () => {
+  const { c, index } = await open({ docsPerFragment: 3 });
+  const text = JSON.parse(new TextDecoder().decode(c.files.get("index/frag/1.json")));
+  text.docs.pop(); // one document short: the build wrote it wrong, fetching it again would not help
+  const bytes = new TextEncoder().encode(JSON.stringify(text));
+  c.files.set("index/frag/1.json", bytes);
+  c.manifest.files["index/frag/1.json"] = { sha256: sha(bytes), size: bytes.length };
+  await assert.rejects(index.rows([[0, index.docmap[0], 0.5], [4, index.docmap[4], 0.4]]),
+    /^WebsemError: websem: index\/frag\/1\.json does not hold documents 3 to 5; rebuild the bundle with `websem build`/);
+  // Other fragments still give their rows.
+  const [row] = await index.rows([[0, index.docmap[0], 0.5]]);
+  assert.equal(row.id, c.docs[0].id);
 });
 
 test("a whole query (plan, shards, rank, fragments, render) equals Ranker.results, every mode, with filters", async () => {

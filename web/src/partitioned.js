@@ -404,54 +404,55 @@ export class PartitionedIndex {
   }
 
   /**
-   * Fragment `f` as `{first, docs}`: its verified bytes come from the shard cache, parsed for this
-   * call. The cache holds the bytes, not the parsed documents: a fragment holds ~50 documents of
-   * which a result page reads one, and the bytes are exactly what the cache charges, outside
-   * the JS heap (parsed, each cached fragment cost about twice its bytes in strings and objects).
-   * Parsing the ~10 fragments of a result page takes about a millisecond.
+   * Fragment `f`'s bytes parsed and checked: `{first, docs}`. The shard cache holds fragments as
+   * their verified bytes, not parsed: a fragment holds ~50 documents of which a result page reads
+   * one, and the bytes are exactly what the cache charges, outside the JS heap (parsed, each
+   * cached fragment cost about twice its bytes in strings and objects). Parsing the ~10
+   * fragments of a result page takes about a millisecond. Bytes that fail here passed their
+   * sha256, so fetching them again would not help: the error names the build as the remedy.
    */
-  async fragment(f) {
+  #parseFragment(f, bytes) {
     const path = this.shardPath("fragments", f);
     const first = this.fragments[f];
     const end = f + 1 < this.fragments.length ? this.fragments[f + 1] : this.nDocs;
-    const parse = (bytes) => {
-      let value;
-      try {
-        value = JSON.parse(new TextDecoder().decode(bytes));
-      } catch (e) {
-        throw bad(path, `is not valid JSON (${e.message})`);
-      }
-      if (value?.first !== first || !Array.isArray(value.docs) || value.docs.length !== end - first) {
-        throw bad(path, `does not hold documents ${first} to ${end - 1}`);
-      }
-      return value;
-    };
-    let checked = null; // the fetch's own parse (its check), reused by that call
-    const bytes = await this.cache.get(path, (b) => {
-      checked = parse(b);
-      return b;
-    });
-    return checked ?? parse(bytes);
+    let value;
+    try {
+      value = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      throw bad(path, `is not valid JSON (${e.message})`);
+    }
+    if (value?.first !== first || !Array.isArray(value.docs) || value.docs.length !== end - first) {
+      throw bad(path, `does not hold documents ${first} to ${end - 1}`);
+    }
+    return value;
   }
 
   /**
    * The rows of `hits` ([[doc, chunk, score], ...], bridge.rank) for bridge.render, from the
    * fragments holding them (each fetched once): `{id, title, url, anchor, text, score}`.
+   * All fragments' bytes arrive first, then each is parsed, read and dropped in turn: parsed
+   * documents held across the fetches' waits would outlive the young-generation collections that
+   * run meanwhile, and a heap whose young objects keep surviving grows its young generation.
    */
   async rows(hits) {
     const need = new Map();
     for (const [d] of hits) {
       const f = this.fragmentOf(d);
-      if (!need.has(f)) need.set(f, this.fragment(f));
+      if (!need.has(f)) need.set(f, this.cache.get(this.shardPath("fragments", f)));
     }
-    const frags = new Map();
-    await Promise.all([...need].map(async ([f, p]) => frags.set(f, await p)));
-    return hits.map(([d, c, score]) => {
-      const frag = frags.get(this.fragmentOf(d));
-      const doc = frag.docs[d - frag.first];
-      const chunk = doc.chunks?.[c - this.docmap[d]];
-      if (!chunk) throw bad(this.shardPath("fragments", this.fragmentOf(d)), `has no chunk ${c} for document ${d}`);
-      return { id: doc.id ?? null, title: doc.title ?? null, url: doc.url ?? null, anchor: chunk.anchor ?? null, text: chunk.text ?? null, score };
-    });
+    const bytes = new Map();
+    await Promise.all([...need].map(async ([f, p]) => bytes.set(f, await p)));
+    const out = new Array(hits.length);
+    for (const [f, b] of bytes) {
+      const frag = this.#parseFragment(f, b);
+      hits.forEach(([d, c, score], i) => {
+        if (this.fragmentOf(d) !== f) return;
+        const doc = frag.docs[d - frag.first];
+        const chunk = doc.chunks?.[c - this.docmap[d]];
+        if (!chunk) throw bad(this.shardPath("fragments", f), `has no chunk ${c} for document ${d}`);
+        out[i] = { id: doc.id ?? null, title: doc.title ?? null, url: doc.url ?? null, anchor: chunk.anchor ?? null, text: chunk.text ?? null, score };
+      });
+    }
+    return out;
   }
 }

@@ -41,7 +41,8 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
 from types import MappingProxyType
 
 from .errors import WebsemError
@@ -53,6 +54,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "DocHit",
+    "DocMeta",
     "Hit",
     "LexicalIndex",
     "Ranker",  # noqa: F822  (module __getattr__ below)
@@ -400,30 +402,67 @@ def allowed_docs(
                 f"{', '.join(fields) or 'no fields'}"
             )
     wanted = {f: {v} if isinstance(v, str) else {str(x) for x in v} for f, v in filters.items()}
+    # A document without values passes no filter: a DocMeta walks only those with values.
+    pairs = docs_meta.items() if isinstance(docs_meta, DocMeta) else enumerate(docs_meta)
     return frozenset(
-        i for i, meta in enumerate(docs_meta)
+        i for i, meta in pairs
         if all(wanted[f].intersection(_values(meta, f)) for f in wanted)
     )
 
 
-def meta_from_facets(facets: Mapping[str, Mapping[str, Sequence[int]]], n_docs: int) -> list[dict]:
-    """Each document's filter values ``[{field: [values]}]`` from a partitioned bundle's
-    ``table.json`` ``facets`` (``{field: {value: [doc indices]}}``): the ``docs_meta`` that
-    ``allowed_docs`` and ``facet_counts`` take, so filters and facet counts work as on a flat
-    bundle's docs.json meta. A document's values keep the table's value order. Documents without
-    any value share one read-only empty mapping: a million empty dicts would hold ~60 MB of
-    Pyodide's heap for a bundle without facets."""
-    meta: list[Mapping] = [_NO_META] * n_docs
+def meta_from_facets(facets: Mapping[str, Mapping[str, Sequence[int]]], n_docs: int) -> DocMeta:
+    """Each document's filter values (a ``DocMeta`` of ``n_docs`` documents, ``{field: [values]}``
+    each) from a partitioned bundle's ``table.json`` ``facets`` (``{field: {value: [doc
+    indices]}}``): the ``docs_meta`` that ``allowed_docs`` and ``facet_counts`` take, so filters
+    and facet counts work as on a flat bundle's docs.json meta. A document's values keep the
+    table's value order."""
+    meta: dict[int, dict[str, list[str]]] = {}
     for field, values in facets.items():
         for value, docs in values.items():
             for d in docs:
                 if not (isinstance(d, int) and 0 <= d < n_docs):
                     raise WebsemError(f"websem: facet {field}={value!r} lists document {d!r}, not one of "
                                       f"the bundle's {n_docs}; rebuild the bundle with `websem build`")
-                if meta[d] is _NO_META:
-                    meta[d] = {}
-                meta[d].setdefault(field, []).append(value)
-    return meta
+                meta.setdefault(d, {}).setdefault(field, []).append(value)
+    return DocMeta(n_docs, meta)
+
+
+class DocMeta(Sequence[Mapping]):
+    """The filter values of ``n`` documents, held only for the documents that have any: a
+    partitioned bundle of a million documents without facets would otherwise hold a list of a
+    million pointers (4 MB of Pyodide's heap, which never shrinks). Reads as a sequence of
+    mappings; a document without values reads as an empty read-only mapping."""
+
+    __slots__ = ("_n", "_meta")
+
+    def __init__(self, n: int, meta: Mapping[int, Mapping]) -> None:
+        self._n = n
+        self._meta = meta
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, d: int | slice) -> Mapping | list[Mapping]:
+        if isinstance(d, slice):
+            return [self[i] for i in range(*d.indices(self._n))]
+        if d < 0:
+            d += self._n
+        if not 0 <= d < self._n:
+            raise IndexError(f"document {d} out of range (0 to {self._n - 1})")
+        return self._meta.get(d, _NO_META)
+
+    def __iter__(self) -> Iterator[Mapping]:
+        # map/repeat keep the walk in C: list(meta) over a million documents stays fast.
+        return map(self._meta.get, range(self._n), repeat(_NO_META, self._n))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DocMeta):
+            return self._n == other._n and dict(self.items()) == dict(other.items())
+        return isinstance(other, Sequence) and len(other) == self._n and list(self) == list(other)
+
+    def items(self) -> Iterable[tuple[int, Mapping]]:
+        """``(document, values)`` of the documents that have values, ascending."""
+        return sorted(self._meta.items())
 
 
 _NO_META: Mapping = MappingProxyType({})

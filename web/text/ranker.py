@@ -82,7 +82,9 @@ class Ranker:
         self.docs = docs
         self.chunk_doc = [] if chunks is None else [int(c["doc"]) for c in chunks]
         self.facet_fields = tuple(self.search["facets"])
-        self._meta = list(meta) if meta is not None else [d.get("meta") or {} for d in docs]
+        # meta is kept as given, not copied: bm25.DocMeta holds only the documents with values, and
+        # a list of a million empty entries costs Pyodide ~6 MB at 1M documents.
+        self._meta = meta if meta is not None else [d.get("meta") or {} for d in docs]
         self.n_docs = len(self._meta)
 
     def allowed(self, filters: Mapping | None) -> frozenset[int] | None:
