@@ -8,7 +8,7 @@ from pathlib import Path
 
 from common import RESULTS, median, percentile
 
-__all__ = ["summarize", "write_markdown", "plot"]
+__all__ = ["summarize", "write_markdown", "rerun_command", "plot"]
 
 # The ratios new/baseline: start, warm query and renderer memory (and bytes, for the record).
 BASELINE_RATIO_KEYS = ("cold_ms_median", "repeat_ms_median", "query_p50_ms", "query_p95_ms",
@@ -31,6 +31,8 @@ def summarize(runs: list[dict], stacks: list[str]) -> dict:
             "query_p95_ms_pooled": percentile(q, 95),
             "renderer_rss_mb_median": median([r.get("renderer_rss_mb") for r in rs]),
             "renderer_hwm_mb_median": median([r.get("renderer_hwm_mb") for r in rs]),
+            # The Playwright run's: DevTools' Network domain on, response bodies kept in the renderer.
+            "renderer_rss_devtools_mb_median": median([r.get("renderer_rss_devtools_mb") for r in rs]),
             "js_heap_used_mb_median": median([r.get("js_heap_used_mb") for r in rs]),
             "cold_bytes": median([r["cold_network"]["bytes"] for r in rs]),
             # p50 of tokenize and of tokenize+embed alone (websem only; diagnostics)
@@ -173,8 +175,8 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
            "(emulated by the bench server)" if data.get("network", {}).get("mbit") else " · network: loopback"),
         "",
         "| stack | cold start ms | repeat visit ms | query p50 ms | query p95 ms | renderer RSS MB "
-        "| peak RSS MB | JS heap MB | cold bytes (raw) | cold bytes (brotli q9) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS MB | RSS with DevTools Network on MB | JS heap MB | cold bytes (raw) | cold bytes (brotli q9) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s, p in per.items():
         br = data["bytes"].get(s, {})
@@ -182,6 +184,7 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
             f"| {s} | {f(p['cold_ms_median'])} | {f(p['repeat_ms_median'])} | "
             f"{f(p['query_p50_ms'], 1)} | {f(p['query_p95_ms'], 1)} | "
             f"{f(p['renderer_rss_mb_median'])} | {f(p['renderer_hwm_mb_median'])} | "
+            f"{f(p.get('renderer_rss_devtools_mb_median'))} | "
             f"{f(p['js_heap_used_mb_median'], 1)} | {f(br.get('raw'))} | {f(br.get('brotli'))} |"
         )
     lines += _ratio_table("websem / peer (medians; < 1 means websem is better):", "peer", ratios, PEER_COLUMNS)
@@ -229,12 +232,33 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
         "",
         "Cold start = `performance.now()` at the first query's hits (counted from navigation start), "
         "fresh profile. Repeat visit = second navigation in the same profile (warm HTTP cache; the "
-        f"server sends `Cache-Control: {data['cache_control']}` to both stacks). Renderer RSS from "
-        f"/proc after the warm queries. Plot: `{data['name']}.png`.",
+        f"server sends `Cache-Control: {data['cache_control']}` to both stacks). Renderer RSS and peak "
+        "RSS: from /proc after the warm queries, in a second run of the same page, first query, warm-up "
+        "and measured queries right after each run, in a Chromium driven over a bare CDP pipe "
+        "(bench/cdp_pipe.py: no DevTools domain enabled); the ratios use it. RSS with DevTools Network on: "
+        "the Playwright run's (timings, bytes and JS heap are from that run); Playwright enables DevTools' "
+        "Network domain, and Chromium then keeps every response body in the renderer for DevTools, which "
+        "no visitor's tab holds, so a stack that fetches more bytes looks bigger there than it is. "
+        f"Plot: `{data['name']}.png`.",
+        "",
+        f"Rerun: `{rerun_command(data)}` (bench/browser.py).",
     ]
     out = results / f"{data['name']}.md"
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def rerun_command(data: dict) -> str:
+    """The bench/browser.py command line that measures what ``data`` records."""
+    base = [s for s in data["stacks"] if not s.endswith("-baseline")]
+    net = (data.get("network") or {}).get("name", "loopback")
+    return " ".join([
+        "nice -n 10 .venv/bin/python bench/browser.py", f"--{data['mode']}", f"--rounds {data['rounds']}",
+        "--stacks", *base, f"--queries {data['queries']['measured']}", f"--warm {data['queries']['warm']}",
+        *([f"--dataset {data['queries']['dataset']}"] if data["queries"]["dataset"] != "cranfield" else []),
+        *([f"--network {net}"] if net != "loopback" else []),
+        *(["--baseline BASELINE_BUNDLE"] if data.get("baseline") else []),
+    ])
 
 
 def plot(data: dict, results: Path = RESULTS) -> Path:
@@ -289,9 +313,11 @@ def plot(data: dict, results: Path = RESULTS) -> Path:
     ax = axes[3]
     per = data["summary"]["per_stack"]
     rss = [per[s]["renderer_rss_mb_median"] or 0 for s in stacks]
+    devtools = [per[s].get("renderer_rss_devtools_mb_median") or 0 for s in stacks]
     heap = [per[s]["js_heap_used_mb_median"] or 0 for s in stacks]
-    ax.bar([x - 0.2 for x in xs], rss, 0.4, label="renderer RSS", color=[colors.get(s) for s in stacks])
-    ax.bar([x + 0.2 for x in xs], heap, 0.4, label="JS heap used", color="#bdbdbd")
+    ax.bar([x - 0.27 for x in xs], rss, 0.27, label="renderer RSS", color=[colors.get(s) for s in stacks])
+    ax.bar(list(xs), devtools, 0.27, label="RSS, DevTools Network on", color="#e0e0e0")
+    ax.bar([x + 0.27 for x in xs], heap, 0.27, label="JS heap used", color="#bdbdbd")
     ax.set_xticks(list(xs), stacks)
     ax.set_ylabel("MB")
     ax.set_title("Renderer memory after the warm queries")

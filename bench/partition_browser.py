@@ -19,7 +19,7 @@ Then, in a second fresh profile, the cold-cache query: after ``load()`` and a fi
 unthrottled network, Chromium network emulation (CDP ``Network.emulateNetworkConditions``: 20
 Mbit/s both ways, 40 ms latency), then 5 new queries, each run twice: the first is cold (its
 shards are fetched), the repeat fetches nothing (a flat bundle or the peer fetches nothing per
-query either). Every bundle is served with this checkout's JS runtime (``with_current_runtime``).
+query either). Every bundle is served with this checkout's runtime, JS and Python (``with_current_runtime``).
 """
 
 from __future__ import annotations
@@ -28,15 +28,14 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 from browser import BASELINE_MOUNT, CHROMIUM, CHROMIUM_ARGS, measure_stack, mounts, peer_model_root
+from cdp_pipe import rss_run
 from common import median, percentile
-from procmem import renderer_memory
 from server import BenchServer
 
 __all__ = ["run_browser", "BROWSER_STACKS", "with_current_runtime", "rss_run"]
@@ -49,22 +48,29 @@ BROWSER_STACKS = {
 THROTTLE = {"offline": False, "latency": 40, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8}
 
 
+PY_TEXT = "py/websem_text/"  # websem's own Python in a bundle (build/bundle.py _python_sources)
+
+
 def _runtime_file(rel: str) -> bool:
-    """Whether bundle path ``rel`` is a JS runtime file (or one of its .br/.gz copies)."""
+    """Whether bundle path ``rel`` is a runtime file (JS, or websem's own Python under
+    py/websem_text/), or one of their .br/.gz copies."""
     base = rel.removesuffix(".br").removesuffix(".gz")
-    return base.startswith("runtime/") or base in ("websem.js", "websem.d.ts", "index.html")
+    return (base.startswith(("runtime/", PY_TEXT)) or base in ("websem.js", "websem.d.ts", "index.html"))
 
 
 def with_current_runtime(bundle: Path) -> Path:
-    """``bundle`` as served with this checkout's JS runtime (web/src, as ``websem build`` copies
-    it): the cached synthetic bundles keep the runtime of the build that made them, and a browser
-    run must measure the runtime under test. Returns ``bundle`` itself when its runtime is current,
-    else a sibling folder ``<name>.runtime`` of symlinks to its index, model and vendor files, with
-    fresh runtime copies and a manifest listing them (reused while web/src is unchanged)."""
-    from websem.build.bundle import _runtime_sources
+    """``bundle`` as served with this checkout's runtime (web/src and web/text, as ``websem
+    build`` copies them): the cached synthetic bundles keep the runtime of the build that made
+    them, and a browser run must measure the runtime under test. Returns ``bundle`` itself when
+    its runtime is current, else a sibling folder ``<name>.runtime`` of symlinks to its index,
+    model, vendor and other py/ files, with fresh runtime copies and a manifest listing them
+    (reused while web/src and web/text are unchanged). The build's Pyodide snapshot (under
+    runtime/) is left out: it holds the old Python modules, and the runtime boots without one."""
+    from websem.build.bundle import _python_sources, _runtime_sources
     from websem.export.source import sha256_file
 
-    fresh = {rel: {"sha256": sha256_file(p), "size": p.stat().st_size} for p, rel in _runtime_sources()}
+    sources = _runtime_sources() + _python_sources()
+    fresh = {rel: {"sha256": sha256_file(p), "size": p.stat().st_size} for p, rel in sources}
     man = json.loads((bundle / "manifest.json").read_text())
     old = {rel for rel in man["files"] if _runtime_file(rel)}
     if old == set(fresh) and all(man["files"][rel] == e for rel, e in fresh.items()):
@@ -77,101 +83,26 @@ def with_current_runtime(bundle: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     for entry in bundle.iterdir():
-        if entry.name != "manifest.json" and entry.name != "runtime" and not _runtime_file(entry.name):
+        if entry.name not in ("manifest.json", "runtime", "py") and not _runtime_file(entry.name):
             (out / entry.name).symlink_to(entry.resolve())
-    for p, rel in _runtime_sources():
+    if (bundle / "py").is_dir():  # bs4, snowballstemmer, licences ...: the build's; websem_text: fresh
+        (out / "py").mkdir()
+        for entry in (bundle / "py").iterdir():
+            if entry.name != PY_TEXT.split("/")[1]:
+                (out / "py" / entry.name).symlink_to(entry.resolve())
+    for p, rel in sources:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(p, out / rel)
     man["files"] = {**{r: e for r, e in man["files"].items() if not _runtime_file(r)}, **fresh}
     if man.get("encodings") is not None:
         man["encodings"] = {r: e for r, e in man["encodings"].items() if not _runtime_file(r)}
+    rt = man.get("runtime") or {}
+    if "python_files" in rt:  # websem_text's modules first, then the build's others (build/bundle.py)
+        rt["python_files"] = ([rel for _, rel in _python_sources()]
+                              + [r for r in rt["python_files"] if not r.startswith(PY_TEXT)])
     (out / "manifest.json").write_text(json.dumps(man, indent=1))
     (out / ".key").write_text(key)
     return out
-
-
-class PipeCdp:
-    """Chromium launched with ``--remote-debugging-pipe`` and spoken to over it (JSON messages
-    ending in NUL): no DevTools domain is enabled unless asked, so the renderer holds what the
-    page holds."""
-
-    def __init__(self, profile: Path) -> None:
-        cmd_r, self._cmd_w = os.pipe()
-        self._res_r, res_w = os.pipe()
-
-        def child() -> None:  # Chromium reads commands from fd 3 and writes replies to fd 4
-            os.dup2(cmd_r, 3)
-            os.dup2(res_w, 4)
-
-        self.proc = subprocess.Popen([CHROMIUM, *CHROMIUM_ARGS, "--remote-debugging-pipe",
-                                      f"--user-data-dir={profile}", "about:blank"],
-                                     preexec_fn=child, close_fds=False,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(cmd_r)
-        os.close(res_w)
-        self._buf = b""
-        self._id = 0
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
-        """Send one command and return its result (events are skipped)."""
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params or {}} | ({"sessionId": session} if session else {})
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
-        while True:
-            while b"\0" not in self._buf:
-                chunk = os.read(self._res_r, 1 << 20)
-                if not chunk:
-                    raise RuntimeError(f"websem bench: Chromium closed its DevTools pipe during {method}")
-                self._buf += chunk
-            raw, self._buf = self._buf.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError(f"websem bench: {method} failed: {reply['error']}")
-                return reply["result"]
-
-    def evaluate(self, session: str, expr: str):
-        r = self.send("Runtime.evaluate", {"expression": expr, "awaitPromise": True, "returnByValue": True},
-                      session=session)
-        if "exceptionDetails" in r:
-            raise RuntimeError(f"websem bench: {expr[:80]}: {r['exceptionDetails']}")
-        return r["result"].get("value")
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close")
-        except (RuntimeError, OSError):
-            self.proc.kill()
-        self.proc.wait(timeout=60)
-        os.close(self._cmd_w)
-        os.close(self._res_r)
-
-
-def rss_run(server: BenchServer, path: str, first: str, warm: list[str], measured: list[str],
-            timeout_s: float = 300) -> dict:
-    """``measure_stack``'s run (first query, ``warm``, then ``measured``) in a fresh profile over
-    a bare CDP pipe, then the renderer's memory (bench/procmem.py) and the measured query times."""
-    profile = Path(tempfile.mkdtemp(prefix="websem-part-rss-"))
-    cdp = PipeCdp(profile)
-    try:
-        url = f"{server.url}{path}{'&' if '?' in path else '?'}q={quote(first)}"
-        target = cdp.send("Target.createTarget", {"url": url})["targetId"]
-        sid = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        t = time.monotonic()
-        while not cdp.evaluate(sid, "!!(window.__bench && (window.__bench.firstResultMs !== undefined"
-                                    " || window.__bench.error !== undefined))"):
-            if time.monotonic() - t > timeout_s:
-                raise RuntimeError(f"websem bench: {path} gave no first result in {timeout_s:.0f} s")
-            time.sleep(0.25)
-        err = cdp.evaluate(sid, "window.__bench.error ?? null")
-        if err:
-            raise RuntimeError(f"{path}: {err}")
-        cdp.evaluate(sid, f"window.__bench.run({json.dumps(warm)}, false).then(() => null)")
-        out = cdp.evaluate(sid, f"window.__bench.run({json.dumps(measured)}, false)")
-        return {"query_ms": out["times"], **renderer_memory(profile)}
-    finally:
-        cdp.close()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def cold_query_throttled(pw, server: BenchServer, path: str, first: str, queries: list[str],
@@ -233,6 +164,9 @@ def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds
             flat, part = with_current_runtime(flat), with_current_runtime(part)
             runs: list[dict] = []
             colds: dict[str, dict] = {}
+            # Each point says when and how it was measured: --append keeps points of older runs.
+            started = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rounds": rounds,
+                       "loadavg": list(os.getloadavg())}
             with BenchServer(mounts(flat, models, baseline=part)) as server:
                 for _ in range(rounds):
                     for stack, path in stacks.items():
@@ -242,7 +176,7 @@ def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds
                                           path=path)
                         r["query_ms"] = r["query_ms"][1::2]  # each query's second run: shards cached
                         r["renderer_rss_devtools_mb"] = r.pop("renderer_rss_mb", None)
-                        bare = rss_run(server, path, different[0], different, [q for q in again for _ in (0, 1)])
+                        bare = rss_run(server.url, path, different[0], different, [q for q in again for _ in (0, 1)])
                         r.update(renderer_rss_mb=bare["renderer_rss_mb"], renderer_hwm_mb=bare["renderer_hwm_mb"],
                                  renderer_anon_mb=bare.get("renderer_anon_mb"),
                                  bare_warm_p50_ms=percentile(bare["query_ms"][1::2], 50))
@@ -269,7 +203,7 @@ def run_browser(points: list[tuple[int, Path, Path]], queries: list[str], rounds
                     "throttled_query_bytes": median(colds[stack]["bytes"]),
                     "throttled_repeat_ms": median(colds[stack]["repeat_ms"]),
                 }
-            out["points"][str(n)] = {"per_stack": per,
+            out["points"][str(n)] = {**started, "per_stack": per,
                                      "runs": [{k: v for k, v in r.items() if k not in ("query_ms",)} for r in runs],
                                      "throttled": colds}
     return out

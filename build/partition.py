@@ -66,10 +66,12 @@ __all__ = [
 ]
 
 INDEX_LAYOUTS = ("auto", "flat", "partitioned")
-# --index auto: partitioned from this many chunks on. Below it the flat index costs at most ~12 cold
-# partitioned queries' bytes (~20 MB brotli), is exact and needs no request per query; above it
-# its bytes and the tab's memory grow linearly (docs/partitioned.md).
-AUTO_PARTITION_CHUNKS = 20000
+# --index auto: partitioned from this many chunks on. Below it the flat index (~1 KB brotli a
+# chunk) costs at most ~12 cold partitioned hybrid queries (~0.65 MB each) plus the partitioned
+# always-loaded files (~0.3 MB): about 8 MB brotli. It is exact and needs no request per query;
+# above it its bytes, the tab's memory and the bytes before the first lexical result (the whole
+# chunks.json, docs.json and lexical.bin) grow linearly (docs/partitioned.md).
+AUTO_PARTITION_CHUNKS = 8000
 # A lexical shard is closed before its postings pass this. A query fetches one shard per term, so
 # the size is mostly waste for rare terms: 64 KiB cost 588 KB brotli per query at 100k synthetic
 # chunks, 8 KiB 108 KB (4 KiB 89 KB, with twice the files to list in the manifest).

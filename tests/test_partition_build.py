@@ -23,6 +23,7 @@ from websem.build.partition import (
     AUTO_PARTITION_CHUNKS,
     FRAGMENT_BYTES,
     LEX_SHARD_BYTES,
+    choose_layout,
     convert_bundle,
     default_ivf,
     partition_index,
@@ -485,6 +486,22 @@ def test_partitioned_build_facets_and_byte_identical_rebuild(faceted_partitioned
     assert "400 reused (0 from the cache, 400 from the previous bundle), 0 embedded" in log.getvalue()
     assert tree_digest(again / "index") == tree_digest(first / "index")
     assert manifest(again)["index"] == manifest(first)["index"]
+
+
+def test_auto_threshold_and_its_boundary() -> None:
+    # The threshold is where a flat index (~1 KB brotli a chunk) costs about 12 cold partitioned
+    # queries (docs/partitioned.md). scifact-train's 9,764 chunks must land partitioned: flat, its
+    # first lexical result needs 3.4 MB brotli (chunks.json, docs.json, lexical.bin whole), over the
+    # 2 MB first-visit budget (bench/results/progressive.md); the demo's ~5,300 chunks stay flat.
+    assert choose_layout("auto", AUTO_PARTITION_CHUNKS - 1) == (
+        "flat", f"auto: {AUTO_PARTITION_CHUNKS - 1} chunks < {AUTO_PARTITION_CHUNKS}")
+    assert choose_layout("auto", AUTO_PARTITION_CHUNKS) == (
+        "partitioned", f"auto: {AUTO_PARTITION_CHUNKS} chunks >= {AUTO_PARTITION_CHUNKS}")
+    assert choose_layout("auto", 9764)[0] == "partitioned"
+    assert choose_layout("auto", 5305)[0] == "flat"
+    assert choose_layout("flat", 10**6) == ("flat", "--index flat")
+    with pytest.raises(WebsemError, match=r"^websem: --index 'tree' is unknown; allowed: auto, flat, partitioned$"):
+        choose_layout("tree", 10)
 
 
 def test_auto_layout_and_atomic_failure(faceted_corpus: Path, model_package: Path, tmp_path: Path,
