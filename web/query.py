@@ -2,7 +2,11 @@
 
 Same bundle files as the browser: ``model/tokenizer.json`` through the bundle's own copy of
 websem's stdlib WordPiece tokenizer (``py/websem_text``, exactly the code Pyodide runs),
-``model/model.onnx`` through onnxruntime (CPU, one query per run), and the index files.
+``model/model.onnx`` through onnxruntime (CPU, one query per run), and the index files. A bundle
+whose model is split (``manifest.model.word_rows``, build/model_split.py) has its word-embedding
+rows read like the browser reads them: the blocks holding the query's token ids, each checked
+against its sha256 in the (manifest-verified) hash list, the rows computed as
+``float32(int8) * float32(scale)`` and fed to the body model (``WordRows``).
 Dense scoring follows docs/architecture.md "Search semantics": float64 dot products of the
 dequantized rows accumulated in index order, document score = max over its chunks (the first
 chunk reaching the max wins), order by score descending then document index ascending.
@@ -33,6 +37,8 @@ from websem.web.verify import REBUILD, check_manifest, verify_bundle
 # check_manifest and verify_bundle (verify.py) stay importable from here: the reference's API.
 __all__ = [
     "Searcher",
+    "SplitEmbedder",
+    "WordRows",
     "check_manifest",
     "load_bundle",
     "verify_bundle",
@@ -168,7 +174,9 @@ class Searcher:
         if self._embedder is None:
             from websem.export.embed import OnnxEmbedder
 
-            emb = OnnxEmbedder(self.bundle / "model", threads=self._threads)
+            spec = self.manifest["model"].get("word_rows")
+            emb = (SplitEmbedder(self.bundle, self.manifest, threads=self._threads) if spec
+                   else OnnxEmbedder(self.bundle / "model", threads=self._threads))
             if emb.dims != self.dims:
                 raise WebsemError(f"websem: the model makes {emb.dims}-d vectors but the index "
                                   f"holds {self.dims}-d ones; rebuild with `websem build`")
@@ -256,6 +264,87 @@ class Searcher:
                filters: dict | None = None) -> list[list[dict]]:
         """Top-``k`` hits ``{id, score, title, url, snippet, highlights}`` for each query."""
         return [self.query(q, k, mode=mode, filters=filters)["hits"] for q in queries]
+
+
+class WordRows:
+    """The word-embedding rows of a split model (``manifest.model.word_rows``), read block by
+    block as a query needs them, each block checked against its sha256 before use and kept."""
+
+    def __init__(self, bundle: Path, manifest: dict) -> None:
+        """``manifest``: verified (``verify_bundle`` checked the hash list, not the rows file)."""
+        spec = manifest["model"]["word_rows"]
+        self.path = Path(bundle) / spec["file"]
+        self.rel, self.hashes_rel = spec["file"], spec["hashes"]
+        self.rows, self.dims = int(spec["rows"]), int(spec["dims"])
+        self.row_bytes, self.block_rows = int(spec["row_bytes"]), int(spec["block_rows"])
+        self.input = spec["input"]
+        self.hashes = (Path(bundle) / spec["hashes"]).read_bytes()
+        self.size = int(manifest["files"][spec["file"]]["size"])
+        self.blocks: dict[int, np.ndarray] = {}  # block -> its rows as [n, row_bytes] uint8
+
+    def _block(self, k: int) -> np.ndarray:
+        import hashlib
+
+        held = self.blocks.get(k)
+        if held is not None:
+            return held
+        start = k * self.block_rows * self.row_bytes
+        end = min(start + self.block_rows * self.row_bytes, self.size)
+        try:
+            with self.path.open("rb") as f:
+                f.seek(start)
+                data = f.read(end - start)
+        except OSError as e:
+            raise WebsemError(f"websem: could not read {self.rel} block {k} ({e}); re-upload the whole "
+                              f"bundle folder or {REBUILD}") from None
+        if len(data) != end - start:
+            raise WebsemError(f"websem: {self.rel} bytes {start}-{end - 1} (block {k}) came back as {len(data)} "
+                              f"bytes, not {end - start}; the file is truncated: re-upload the whole bundle "
+                              f"folder or {REBUILD}")
+        got, want = hashlib.sha256(data).hexdigest(), self.hashes[32 * k:32 * k + 32].hex()
+        if got != want:
+            raise WebsemError(f"websem: {self.rel} block {k} (bytes {start}-{end - 1}) does not match the sha256 "
+                              f"in {self.hashes_rel} (got {got}, expected {want or 'none'}); the file is corrupt, "
+                              f"tampered with or from another build: re-upload the whole bundle folder or {REBUILD}")
+        block = np.frombuffer(data, dtype=np.uint8).reshape(-1, self.row_bytes)
+        self.blocks[k] = block
+        return block
+
+    def embeddings(self, ids) -> np.ndarray:
+        """The float32 rows of ``ids``: ``[len(ids), dims]``, each ``float32(int8) * float32(scale)``."""
+        out = np.empty((len(ids), self.dims), dtype=np.float32)
+        for j, i in enumerate(ids):
+            i = int(i)
+            if not 0 <= i < self.rows:
+                raise WebsemError(f"websem: token id {i} is outside the model's {self.rows} word rows; "
+                                  "the tokenizer and model do not match, rebuild with `websem build`")
+            row = self._block(i // self.block_rows)[i % self.block_rows]
+            scale = row[self.dims:].view("<f4")[0]
+            out[j] = row[:self.dims].view(np.int8).astype(np.float32) * np.float32(scale)
+        return out
+
+
+class SplitEmbedder:
+    """``OnnxEmbedder``'s ``embed_ids`` for a split model: the body model fed the word rows."""
+
+    def __init__(self, bundle: Path, manifest: dict, *, threads: int | None = None) -> None:
+        from websem.export.embed import OnnxEmbedder
+
+        self.rows = WordRows(bundle, manifest)
+        self.body = OnnxEmbedder(Path(bundle) / "model", threads=threads)
+        if self.rows.input not in self.body.input_names:
+            raise WebsemError(f"websem: model/model.onnx has no input {self.rows.input!r} although "
+                              f"manifest.model.word_rows names it; {REBUILD}")
+        self.dims = self.body.dims
+        self.session = self.body.session
+
+    def embed_ids(self, ids) -> np.ndarray:
+        """One ORT run on one token sequence (with [CLS]/[SEP]) → float32 [dims]."""
+        arr = np.asarray(ids, dtype=np.int64).reshape(1, -1)
+        feeds = {"input_ids": arr, "attention_mask": np.ones_like(arr), "token_type_ids": np.zeros_like(arr),
+                 self.rows.input: self.rows.embeddings(arr[0])[None]}
+        feeds = {k: v for k, v in feeds.items() if k in self.body.input_names}
+        return self.session.run([self.body.output], feeds)[0][0].astype(np.float32, copy=False)
 
 
 def _exported_index(manifest: dict, path: Path) -> tuple[dict, Path]:

@@ -1,9 +1,11 @@
 """Bundle verification for the CPU reference (`websem query`): the checks the JS runtime makes
-(``web/src/bundle.js``; both are pinned by ``tests/fixtures/bad_bundles.json``), in its order: the
-manifest's format and ``format_version``, its ``search`` table, model and index agreement, the
-index layout and its entries, the vendor entries, then every file's size and sha256 (a
-partitioned index's shards when they are read, by web/partitioned.py). Each failure is a
-``WebsemError`` that says what to do.
+(``web/src/bundle.js``; both are pinned by
+``tests/fixtures/bad_bundles.json``), in its order: the manifest's format and
+``format_version``, its ``search`` table, model and index agreement, the index layout and its
+entries, the vendor entries, the file table and a split model's ``word_rows`` section, then
+every file's size and sha256 (a partitioned index's shards when they are read, by
+web/partitioned.py; a split model's word rows block by block, by web/query.py ``WordRows``).
+Each failure is a ``WebsemError`` that says what to do.
 """
 
 from __future__ import annotations
@@ -74,7 +76,50 @@ def check_manifest(manifest: object, where: str) -> dict:
                 and isinstance(entry.get("size"), int)):
             raise WebsemError(f"websem: {where} lists no file {rel!r} (with its sha256 and size); "
                               f"the bundle is incomplete, {REBUILD}")
+    _check_word_rows(model, table, where)
     return manifest
+
+
+def _check_word_rows(model: dict, table: dict, where: str) -> None:
+    """The model the bundle ships: model/model.onnx is the model the index was made with
+    (``model.sha256``), or, when ``model.word_rows`` is present, its body (``model.body_sha256``)
+    with the word-embedding rows in the files that section names (web/src/bundle.js checkWordRows)."""
+    body = table["model/model.onnx"]["sha256"]
+    spec = model.get("word_rows")
+    if spec is None:
+        if model.get("sha256") != body:
+            raise WebsemError(f"websem: index built with model {model.get('sha256')} but bundle ships "
+                              f"model {body}; {REBUILD}")
+        return
+    if model.get("body_sha256") != body:
+        raise WebsemError(f"websem: manifest.model.body_sha256 {model.get('body_sha256')} is not the sha256 of "
+                          f"model/model.onnx ({body}) in {where}; {REBUILD}")
+    if not isinstance(spec, dict):
+        raise WebsemError(f"websem: manifest.model.word_rows must be an object; {REBUILD}")
+    for key in ("rows", "dims", "row_bytes", "block_rows"):
+        if not _is_int(spec.get(key)) or spec[key] < 1:
+            raise WebsemError(f"websem: manifest.model.word_rows.{key} is {json.dumps(spec.get(key))} but must be "
+                              f"an integer >= 1; {REBUILD}")
+    for key in ("file", "hashes", "input"):
+        if not isinstance(spec.get(key), str):
+            raise WebsemError(f"websem: manifest.model.word_rows.{key} is missing (a string); {REBUILD}")
+    if spec["dims"] != model.get("dims") or spec["row_bytes"] != spec["dims"] + 4:
+        raise WebsemError(f"websem: manifest.model.word_rows has dims {spec['dims']} and row_bytes "
+                          f"{spec['row_bytes']}, but the model makes {model.get('dims')}-d vectors "
+                          f"(rows of dims int8 + a float32 scale); {REBUILD}")
+    preload = spec.get("preload_ids", [])
+    if not isinstance(preload, list) or not all(_is_int(i) and 0 <= i < spec["rows"] for i in preload):
+        raise WebsemError(f"websem: manifest.model.word_rows.preload_ids must be a list of token ids below "
+                          f"{spec['rows']}, got {json.dumps(preload)}; {REBUILD}")
+    blocks = -(-spec["rows"] // spec["block_rows"])
+    for key, size in (("file", spec["rows"] * spec["row_bytes"]), ("hashes", 32 * blocks)):
+        entry = table.get(spec[key])
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)):
+            raise WebsemError(f"websem: {where} lists no file {spec[key]!r} (manifest.model.word_rows.{key}); "
+                              f"the bundle is incomplete, {REBUILD}")
+        if entry.get("size") != size:
+            raise WebsemError(f"websem: {spec[key]} is listed with {entry.get('size')} bytes but "
+                              f"manifest.model.word_rows makes it {size}; {REBUILD}")
 
 
 def _check_partitioned(index: dict, files: dict) -> None:
@@ -146,11 +191,9 @@ def verify_bundle(bundle: Path) -> dict:
     from websem.web.shards import check_file
 
     lazy = _shard_pattern(manifest["index"])
+    # A split model's rows are read (and checked) a block at a time, like the browser reads them.
+    rows = (manifest["model"].get("word_rows") or {}).get("file")
     for rel, info in manifest["files"].items():
-        if lazy is None or not lazy.fullmatch(rel):
+        if rel != rows and (lazy is None or not lazy.fullmatch(rel)):
             check_file(bundle, rel, info)
-    model_sha = manifest["files"]["model/model.onnx"]["sha256"]
-    if manifest["model"]["sha256"] != model_sha:
-        raise WebsemError(f"websem: index built with model {manifest['model']['sha256']} but bundle "
-                          f"ships model {model_sha}; {REBUILD}")
     return manifest

@@ -48,10 +48,12 @@ assert LOAD_OPEN != LOAD
 
 
 def cached_paths(bundle: Path) -> dict[str, str]:
-    """The bundle files kept in Cache Storage (1 MiB or more, JS modules and wasm excepted): path -> sha256."""
+    """The bundle files kept in Cache Storage (1 MiB or more, JS modules and wasm excepted, and a
+    split model's word rows, read per query by byte range): path -> sha256."""
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    rows = (manifest["model"].get("word_rows") or {}).get("file")
     return {p: e["sha256"] for p, e in manifest["files"].items()
-            if e["size"] >= CACHE_MIN_BYTES and not p.endswith((".js", ".mjs", ".wasm"))}
+            if e["size"] >= CACHE_MIN_BYTES and not p.endswith((".js", ".mjs", ".wasm")) and p != rows}
 
 
 def wasm_paths(bundle: Path) -> list[str]:
@@ -198,6 +200,8 @@ def load_plan(manifest: dict) -> set[str]:
              *manifest["runtime"]["python_files"], *manifest["index"]["files"].values()}
     if "runtime/pyodide-snapshot.bin" in manifest["files"]:
         paths.add("runtime/pyodide-snapshot.bin")
+    if manifest["model"].get("word_rows"):  # a split model's block hashes (its rows: per query)
+        paths.add(manifest["model"]["word_rows"]["hashes"])
     return paths
 
 

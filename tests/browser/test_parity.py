@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from websem.web.query import WordRows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 N_QUERIES = 40  # >= 30 real Cranfield queries
@@ -104,12 +105,17 @@ def _cpu_embeddings(bundle: Path, texts: list[str], *, disable_quant_qdq: bool) 
         options.add_session_config_entry("session.disable_quant_qdq", "1")
     session = ort.InferenceSession(str(bundle / "model" / "model.onnx"), options, providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    # A split model (the default) is fed its word-embedding rows, read from the bundle's rows file.
+    rows = WordRows(bundle, manifest) if manifest["model"].get("word_rows") else None
     out = []
     for text in texts:
         ids = np.array([hf.encode(text).ids], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         if "token_type_ids" in names:
             feeds["token_type_ids"] = np.zeros_like(ids)
+        if rows is not None:
+            feeds[rows.input] = rows.embeddings(ids[0])[None]
         out.append(session.run(["sentence_embedding"], feeds)[0][0])
     return np.array(out, dtype=np.float32)
 

@@ -1,22 +1,17 @@
-// websem bundle: the verified files of one bundle, its manifest checks and index loading.
+// websem bundle: the verified files of one bundle, reading its manifest and index loading.
 //
 // Every file is fetched once and checked against manifest.json (sha256 + size) before anyone
 // uses it, read as a stream so load() can report bytes loaded / total (progress.js), and the big
 // files are kept in the browser's Cache Storage for repeat visits (cache.js), verified again
-// whenever they are read from there. The manifest checks here and in `websem query`
-// (web/query.py verify_bundle) are the same list, pinned by tests/fixtures/bad_bundles.json
-// (tests/js/bundle.test.mjs).
+// whenever they are read from there. readManifest checks the manifest with manifest.js.
 import { isBrowser, isCached, openFileCache } from "./cache.js";
 import { WebsemError } from "./errors.js";
 import { ByteProgress, loadPlan, readBody } from "./progress.js";
+import { REBUILD, checkManifest } from "./manifest.js";
 import { ShardEntries } from "./shard-entries.js";
 
-/** Bundle format versions this runtime reads. */
-export const FORMAT_VERSIONS = [2];
-
-const REBUILD = "rebuild the bundle with `websem build`";
-const VENDOR_KEYS = { ort: ["module", "glue", "wasm"], pyodide: ["module", "asm", "wasm", "stdlib", "lock"] };
-const VECTOR_DTYPES = ["int8", "float16", "float32"];
+// The manifest checks live in manifest.js; these names stay importable from here.
+export { FORMAT_VERSIONS, LAYOUTS, checkManifest } from "./manifest.js";
 
 function hex(buffer) {
   const bytes = new Uint8Array(buffer);
@@ -305,119 +300,6 @@ export async function readManifest(fetchFn, base) {
   checkManifest(manifest, manifestUrl);
   if (manifest.index.layout === "partitioned") ShardEntries.take(manifest);
   return manifest;
-}
-
-const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-
-/** Index layouts this runtime reads (manifest.index.layout; absent = flat). */
-export const LAYOUTS = ["flat", "partitioned"];
-/** A partitioned index's always-loaded files (manifest.index.files), fetched by load(). */
-const PARTITIONED_FILES = ["table", "centroids", "docmap"];
-
-/** The partitioned layout's shard templates and IVF settings (web/query.py check_manifest's wording). */
-function checkPartitioned(index) {
-  const shards = isObject(index.shards) ? index.shards : {};
-  for (const key of ["ivf", "lexical", "fragments"]) {
-    if (typeof shards[key] !== "string" || !shards[key].includes("{}")) {
-      throw new WebsemError(`manifest.index.shards.${key} is missing (a path template with {} for the shard number); ${REBUILD}`);
-    }
-  }
-  const { nlist, nprobe } = isObject(index.ivf) ? index.ivf : {};
-  if (nlist == null) throw new WebsemError(`manifest.index.ivf.nlist is missing (a positive integer); ${REBUILD}`);
-  if (!Number.isInteger(nlist) || nlist < 1) {
-    throw new WebsemError(`manifest.index.ivf.nlist is ${JSON.stringify(nlist)} but must be an integer >= 1; ${REBUILD}`);
-  }
-  if (nprobe == null) throw new WebsemError(`manifest.index.ivf.nprobe is missing (an integer from 1 to nlist); ${REBUILD}`);
-  if (!Number.isInteger(nprobe) || nprobe < 1 || nprobe > nlist) {
-    throw new WebsemError(
-      `manifest.index.ivf.nprobe is ${JSON.stringify(nprobe)} but must be an integer from 1 to nlist (${nlist}); ${REBUILD}`,
-    );
-  }
-  const code = index.ivf.code ?? "rows";
-  if (code !== "binary" && code !== "rows") {
-    throw new WebsemError(`manifest.index.ivf.code ${JSON.stringify(code)} is unknown; allowed: binary, rows; ${REBUILD}`);
-  }
-  if (code === "binary") {
-    if (typeof shards.codes !== "string" || !shards.codes.includes("{}")) {
-      throw new WebsemError(
-        `manifest.index.shards.codes is missing (a path template with {} for the list number; ivf.code is binary); ${REBUILD}`,
-      );
-    }
-    const { rerank } = index.ivf;
-    if (rerank == null) throw new WebsemError(`manifest.index.ivf.rerank is missing (an integer >= 1; ivf.code is binary); ${REBUILD}`);
-    if (!Number.isInteger(rerank) || rerank < 1) {
-      throw new WebsemError(
-        `manifest.index.ivf.rerank is ${JSON.stringify(rerank)} but must be an integer >= 1 (ivf.code is binary); ${REBUILD}`,
-      );
-    }
-  }
-}
-
-/**
- * Throws a WebsemError naming the first thing wrong with `manifest` (format 2). The query-time
- * rules (manifest.search) are not checked here: websem_text.rules.check_search, the one
- * definition of them, validates the table in Pyodide when the ranker is set up (search.js), before
- * the engine is ready.
- */
-export function checkManifest(manifest, manifestUrl = "manifest.json") {
-  if (!isObject(manifest) || manifest.format !== "websem-bundle") {
-    throw new WebsemError(
-      `${manifestUrl} is not a websem bundle manifest (format ${JSON.stringify(manifest?.format)}, ` +
-        'expected "websem-bundle"); point load() at the folder written by `websem build`',
-    );
-  }
-  if (!FORMAT_VERSIONS.includes(manifest.format_version)) {
-    throw new WebsemError(
-      `bundle format_version ${JSON.stringify(manifest.format_version)} is not supported by this runtime ` +
-        `(supported: ${FORMAT_VERSIONS.join(", ")}); ${REBUILD}`,
-    );
-  }
-  const files = isObject(manifest.files) ? manifest.files : {};
-  const model = isObject(manifest.model) ? manifest.model : {};
-  const index = isObject(manifest.index) ? manifest.index : {};
-  const paths = isObject(index.files) ? index.files : {};
-  const layout = index.layout ?? "flat"; // bundles built before layouts existed are flat
-  if (!LAYOUTS.includes(layout)) {
-    throw new WebsemError(`index.layout ${JSON.stringify(layout)} is unknown; allowed: ${LAYOUTS.join(", ")}; ${REBUILD}`);
-  }
-  const needed = layout === "flat"
-    ? ["vectors", "chunks", "docs", "lexical", ...(index.vector_dtype === "int8" ? ["scales"] : [])]
-    : PARTITIONED_FILES;
-  for (const key of needed) {
-    if (typeof paths[key] !== "string") {
-      const why = layout === "flat" ? "" : " (a partitioned index loads it at start)";
-      throw new WebsemError(`manifest.index.files.${key} is missing${why}; ${REBUILD}`);
-    }
-  }
-  if (layout === "partitioned") checkPartitioned(index);
-  for (const rel of ["model/model.onnx", "model/tokenizer.json", ...needed.map((key) => paths[key])]) {
-    if (!isObject(files[rel])) {
-      throw new WebsemError(`${manifestUrl} lists no file ${JSON.stringify(rel)}; the bundle is incomplete, ${REBUILD}`);
-    }
-  }
-  const shipped = files["model/model.onnx"].sha256;
-  if (index.model_sha256 !== shipped || model.sha256 !== shipped) {
-    throw new WebsemError(`index built with model ${index.model_sha256} but bundle ships model ${shipped}; rebuild with \`websem build\``);
-  }
-  if (index.dims !== model.dims) {
-    throw new WebsemError(`index dims ${index.dims} differ from model dims ${model.dims}; rebuild with \`websem build\``);
-  }
-  if (!VECTOR_DTYPES.includes(index.vector_dtype)) {
-    throw new WebsemError(
-      `index vector_dtype ${JSON.stringify(index.vector_dtype)} is unknown (allowed: ${VECTOR_DTYPES.join(", ")}); rebuild with \`websem build\``,
-    );
-  }
-  const vendor = manifest.runtime?.vendor;
-  for (const [pkg, keys] of Object.entries(VENDOR_KEYS)) {
-    for (const key of keys) {
-      if (typeof vendor?.[pkg]?.[key] !== "string") {
-        throw new WebsemError(`manifest.runtime.vendor.${pkg}.${key} is missing; ${REBUILD}`);
-      }
-    }
-  }
-  if (!Array.isArray(manifest.runtime.python_files) || !manifest.runtime.python_files.length) {
-    throw new WebsemError(`manifest.json lists no runtime.python_files (the websem_text package); ${REBUILD}`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

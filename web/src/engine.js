@@ -28,6 +28,17 @@ import { checkCacheBytes } from "./shards.js";
 
 export { WebsemError };
 
+const WORD_ROWS = ["fill", "on-demand"];
+
+/** `opts.wordRows` as given (undefined: "fill"), or a WebsemError naming the bad value. */
+function checkWordRows(value) {
+  if (value == null) return "fill";
+  if (!WORD_ROWS.includes(value)) {
+    throw new WebsemError(`wordRows must be one of ${WORD_ROWS.map((v) => JSON.stringify(v)).join(", ")}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 /**
  * Load a bundle and return a search engine.
  *
@@ -58,6 +69,9 @@ export { WebsemError };
  *   `Worker` exists), so it boots in parallel with the ORT session.
  * @param {number} [opts.cacheBytes] partitioned bundles: the byte budget of the shard cache
  *   (default 16 MiB; shards.js).
+ * @param {"fill"|"on-demand"} [opts.wordRows] split model: "fill" (default) reads the rest of the
+ *   word-embedding rows in the background after the first semantic or hybrid answer, so later
+ *   queries never wait on the network for them; "on-demand" reads only the rows queries use.
  * @returns {Promise<{search: Function, searchFull: Function, info: object, memory: Function, close: Function}>}
  */
 export async function createEngine(bundleUrl, opts = {}) {
@@ -65,6 +79,7 @@ export async function createEngine(bundleUrl, opts = {}) {
   const base = asBundleBase(bundleUrl);
   const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
   const cacheBytes = checkCacheBytes(opts.cacheBytes);
+  const wordRows = checkWordRows(opts.wordRows);
   const timings = {};
   const onProgress = (event) => {
     // Events from the Python worker carry their own wall-clock time (`at`): this thread may be
@@ -210,14 +225,27 @@ export async function createEngine(bundleUrl, opts = {}) {
     }
     onProgress({ stage: "ready" });
     const runModel = embedder(model);
+    // The background read of a split model's remaining word rows (WordRows.fill), once started.
+    let fill = model.rows === null || wordRows === "on-demand" ? Promise.resolve() : null;
     const embed = async (text) => {
       const [ids, mask, types] = await python.encode(text);
-      return runModel(ids, mask, types);
+      const vector = await runModel(ids, mask, types);
+      if (fill === null) {
+        // After the first answer, not before: the fill's 11.8 MB must not delay the first result.
+        // A block it fails to read is read again by the query that needs it (and fails that query,
+        // naming the file and block), so its own failure ends the fill quietly.
+        fill = model.rows.fill().catch(() => {});
+      }
+      return vector;
     };
     return {
       python,
       session: model.session,
       ortMemory: model.memory,
+      // A split model's word rows (model.js WordRows), read per query; null for a whole model.
+      rows: model.rows,
+      // Settles when the background fill of the word rows is over (at once when there is none).
+      rowsFilled: () => fill ?? Promise.resolve(),
       index,
       embed,
       run: createSearch({ python, index, lexical, embed, search: manifest.search }),
@@ -335,6 +363,10 @@ export async function createEngine(bundleUrl, opts = {}) {
       },
       // Partitioned bundles: the shard cache's {bytes, files, hits, misses, fetched_bytes}.
       shardStats: () => (pindex ? pindex.cache.stats() : null),
+      // Split model: the word rows' cache {bytes, files, hits, misses, fetched_bytes, range_requests}.
+      wordRowsStats: () => full?.rows?.stats() ?? null,
+      // Split model: settles when the background fill of the word rows is over.
+      wordRowsFilled: () => full?.rowsFilled() ?? Promise.resolve(),
     },
     async close() {
       if (closed) return;

@@ -330,11 +330,14 @@ export function createHandler(bundle, options = {}) {
 }
 
 function normalizeBundle(bundle, engineOptions = {}) {
+  // A split model's word rows are read on demand here, not filled in the background: an edge
+  // isolate has a tight memory limit, serves few queries, and reads its bundle files locally.
+  const defaults = { wordRows: "on-demand" };
   if (bundle && typeof bundle === "object" && !(bundle instanceof URL) && "url" in bundle) {
     const { url, ...rest } = bundle;
-    return { url: String(url), engineOptions: { ...rest, ...engineOptions } };
+    return { url: String(url), engineOptions: { ...defaults, ...rest, ...engineOptions } };
   }
-  return { url: String(bundle), engineOptions: { ...engineOptions } };
+  return { url: String(bundle), engineOptions: { ...defaults, ...engineOptions } };
 }
 
 function round(ms) {

@@ -211,8 +211,8 @@ export interface MemoryUsage {
 /**
  * Options of the engine itself. With `load(url, {worker: false})` (and wherever `Worker` does not
  * exist: Node, Deno without a worker, edge runtimes) every option applies; in a Web Worker only
- * `threads`, `onProgress`, `sessionOptions`, `snapshot`, `dropBytes`, `cacheBytes`, `cache` and
- * `progressive` cross over.
+ * `threads`, `onProgress`, `sessionOptions`, `snapshot`, `dropBytes`, `cacheBytes`, `cache`,
+ * `wordRows` and `progressive` cross over.
  */
 export interface EngineOptions {
   /**
@@ -240,6 +240,12 @@ export interface EngineOptions {
   /** Partitioned bundles: the byte budget of the verified shard cache, a least-recently-used
    * cache of the index shards queries fetched (default 16 MiB; 0 keeps none). */
   cacheBytes?: number;
+  /** A bundle whose model ships without its word-embedding table (docs/architecture.md "Model
+   * files"): "fill" (default) reads the rest of the rows in the background, ~400 KB a request,
+   * after the first semantic or hybrid answer, so later queries never wait on the network for
+   * them; "on-demand" reads only the blocks queries use (fewer bytes, a few ms more per query
+   * with new words). */
+  wordRows?: "fill" | "on-demand";
   /** In-process only: the fetch to read bundle files with (Node: `fileFetch` from runtime/node.js). */
   fetch?: (input: string, init?: RequestInit) => Promise<Response>;
   /** Hand ORT the model's weights as external data, so its wasm heap holds them once (default true). */

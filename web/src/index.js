@@ -32,6 +32,8 @@ const RUNTIME = new URL("./runtime/", import.meta.url);
  *   (default true; false boots Pyodide from scratch: same results, slower cold start).
  * @param {typeof fetch} [options.fetch] in-process only: the fetch to use (e.g. one reading files).
  * @param {number} [options.cacheBytes] partitioned bundles: the shard cache's byte budget (default 16 MiB).
+ * @param {"fill"|"on-demand"} [options.wordRows] split model: read the rest of the word rows in the
+ *   background after the first model answer ("fill", default) or only the rows queries use.
  * @param {boolean} [options.cache] keep the big bundle files in the browser's Cache Storage for
  *   repeat visits (default true; still verified when read back).
  * @param {boolean} [options.progressive] resolve as soon as the lexical tier can answer (default
@@ -71,10 +73,10 @@ async function loadInWorker(bundleUrl, options) {
           "serve the complete bundle folder (runtime/ included), e.g. with `websem serve BUNDLE`",
       ),
   });
-  const { threads, sessionOptions, dropBytes, snapshot, cacheBytes, progressive, cache } = options;
+  const { threads, sessionOptions, dropBytes, snapshot, cacheBytes, progressive, cache, wordRows } = options;
   let info;
   try {
-    info = await rpc.call("init", bundleUrl, { threads, sessionOptions, dropBytes, snapshot, cacheBytes, progressive, cache });
+    info = await rpc.call("init", bundleUrl, { threads, sessionOptions, dropBytes, snapshot, cacheBytes, progressive, cache, wordRows });
   } catch (e) {
     rpc.close(e);
     throw e;

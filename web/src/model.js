@@ -3,10 +3,20 @@
 // Loads the bundle's verified ORT module and wasm (or the precompiled ones an edge runtime hands
 // in), gives ORT the model's weights as external data (weights.js), and checks the model's
 // output. `embedder` turns token ids into the query embedding.
+//
+// A split model (manifest.model.word_rows, build/model_split.py) ships without its int8
+// word-embedding table: before each run the embedder reads the rows of the query's token ids
+// (WordRows: blocks of the rows file by HTTP byte range, each checked against its sha256 in the
+// manifest-verified hash list, kept for later queries) and feeds them as the graph input the cut
+// nodes used to compute, each value Math.fround(int8 * scale): exactly ORT's Cast + Mul in float32,
+// so the embedding is bit-identical to the whole model's.
 import { WebsemError } from "./errors.js";
+import { ShardCache } from "./shards.js";
 import { WEIGHTS_FILE, externalizeWeights } from "./weights.js";
 
 const MODEL_ONNX = "model/model.onnx";
+// Blocks a background fill request reads (WordRows.fill): 128 x 8 rows x 388 B = ~400 KB.
+const FILL_BLOCKS = 128;
 
 /**
  * The ORT session of a bundle's model.
@@ -18,13 +28,22 @@ export async function loadSession(files, manifest, opts, onProgress) {
   // repeat visit the browser's compiled-code cache applies), then used like a precompiled module.
   const streamed = !opts.ortWasmModule && files.streamsWasm ? files.wasmModule(vendor.wasm) : null;
   // JS and wasm handed in as modules are deployed code: nothing to fetch or verify for them.
-  const [, , wasm, model, compiled] = await Promise.all([
+  const spec = manifest.model?.word_rows ?? null;
+  const [, , wasm, model, compiled, hashes] = await Promise.all([
     opts.ortModule ? null : files.bytes(vendor.module),
     opts.ortModule ? null : files.bytes(vendor.glue),
     opts.ortWasmModule || streamed ? null : files.bytes(vendor.wasm),
     files.bytes(MODEL_ONNX),
     streamed,
+    spec ? files.bytes(spec.hashes) : null,
   ]);
+  // A copy: the engine detaches the verified downloads once loaded (VerifiedFiles.release).
+  const rows = spec ? new WordRows(files, manifest, spec, hashes.slice()) : null;
+  // The rows every query needs ([CLS], [SEP]) while the session is created: the first query
+  // then learns nothing new about the server (a server that ignores Range has sent the whole
+  // file once, here, instead of once per range the first query would ask for in parallel).
+  const preloaded = rows ? rows.embeddings(spec.preload_ids ?? []) : null;
+  preloaded?.catch(() => {});
   const wasmModule = compiled ?? (opts.ortWasmModule instanceof WebAssembly.Module ? opts.ortWasmModule : null);
   const precompiled = wasmModule !== null;
   // Verified above; the import is answered from the HTTP cache (see python.js bootPyodide).
@@ -99,16 +118,108 @@ export async function loadSession(files, manifest, opts, onProgress) {
     restore();
   }
   const output = manifest.model?.output ?? "sentence_embedding";
+  if (rows && !session.inputNames.includes(spec.input)) {
+    await session.release();
+    throw new WebsemError(
+      `model/model.onnx has no input ${JSON.stringify(spec.input)} although manifest.model.word_rows names it; ` +
+        "rebuild the bundle with `websem build`",
+    );
+  }
   if (!session.outputNames.includes(output)) {
     throw new WebsemError(
       `model/model.onnx has no output ${JSON.stringify(output)} (outputs: ${session.outputNames.join(", ")}); ` +
         "re-export it with `websem export`",
     );
   }
+  if (preloaded) {
+    try {
+      await preloaded;
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+  }
   // ORT copied the wasm into its module at init; keeping the bytes referenced would pin 14 MB.
   ort.env.wasm.wasmBinary = undefined;
   onProgress({ stage: "ort-ready" });
-  return { ort, session, output, memory };
+  return { ort, session, output, memory, rows };
+}
+
+/**
+ * The word-embedding rows of a split model, read by block as queries need them. Blocks live in
+ * their own ShardCache (shards.js: Range reads, a 200 answer verified whole and cut into blocks,
+ * one retry of a transient failure, errors naming the file and block) whose budget is the whole
+ * rows file: a long session never holds more than the whole model's table did, and a server that
+ * ignores Range costs one download of the file, not one per query.
+ */
+export class WordRows {
+  constructor(files, manifest, spec, hashes) {
+    this.spec = spec;
+    this.hashes = hashes;
+    this.size = spec.rows * spec.row_bytes;
+    this.count = Math.ceil(spec.rows / spec.block_rows);
+    this.cache = new ShardCache(files.base, manifest, files.fetch, { cacheBytes: this.size });
+  }
+
+  /**
+   * Reads every block not yet held, FILL_BLOCKS blocks (~400 KB) a request, one request at a time.
+   * engine.js starts it after the first query the model answered: a query then fetches the
+   * ~15 blocks of its new token ids (one Range request each, in parallel, each verified) only
+   * until the fill is done; after it, no query waits on the network for rows (on loopback the
+   * per-query reads made a warm hybrid query ~30 ms slower). Segments, not one request for the
+   * whole file: a query needing a block waits at most for the segment holding it.
+   */
+  async fill() {
+    for (let first = 0; first < this.count; first += FILL_BLOCKS) {
+      const blocks = [];
+      for (let k = first; k < Math.min(first + FILL_BLOCKS, this.count); k++) blocks.push(k);
+      await this.#blocks(blocks);
+    }
+  }
+
+  /** The verified bytes of blocks `blocks` (ascending), from the cache or by Range reads. */
+  #blocks(blocks) {
+    const { row_bytes: rowBytes, block_rows: blockRows, file, hashes: hashPath } = this.spec;
+    return this.cache.getBlocks(file, {
+      blocks,
+      count: this.count,
+      range: (k) => [k * blockRows * rowBytes, Math.min((k + 1) * blockRows * rowBytes, this.size)],
+      hashes: this.hashes,
+      hashPath,
+      parse: (bytes) => bytes.slice(),
+    });
+  }
+
+  /** The float32 rows of `ids` (BigInt64Array or numbers), `ids.length * dims` values. */
+  async embeddings(ids) {
+    const { rows, dims, row_bytes: rowBytes, block_rows: blockRows } = this.spec;
+    const list = Array.from(ids, Number);
+    for (const id of list) {
+      if (!Number.isInteger(id) || id < 0 || id >= rows) {
+        throw new WebsemError(
+          `token id ${id} is outside the model's ${rows} word rows; the tokenizer and model do not match, ` +
+            "rebuild the bundle with `websem build`",
+        );
+      }
+    }
+    const blocks = [...new Set(list.map((id) => Math.floor(id / blockRows)))].sort((a, b) => a - b);
+    const got = await this.#blocks(blocks);
+    const byBlock = new Map(blocks.map((k, i) => [k, got[i]]));
+    const out = new Float32Array(list.length * dims);
+    list.forEach((id, j) => {
+      const block = byBlock.get(Math.floor(id / blockRows));
+      const at = (id % blockRows) * rowBytes;
+      const scale = new DataView(block.buffer, block.byteOffset + at + dims, 4).getFloat32(0, true);
+      const int8 = new Int8Array(block.buffer, block.byteOffset + at, dims);
+      for (let d = 0; d < dims; d++) out[j * dims + d] = Math.fround(int8[d] * scale);
+    });
+    return out;
+  }
+
+  /** The rows cache's counters: `{bytes, files, hits, misses, fetched_bytes, range_requests}`. */
+  stats() {
+    return this.cache.stats();
+  }
 }
 
 /** The bytes of `view` as a whole ArrayBuffer (the view's own buffer when it spans all of it). */
@@ -165,15 +276,18 @@ function threadCount(requested) {
  * `embed(ids, mask, types)` -> Float32Array query embedding. Calls must not overlap (an ORT
  * session must not run concurrently with itself): engine.js serializes them.
  */
-export function embedder({ ort, session, output }) {
+export function embedder({ ort, session, output, rows = null }) {
   const useTypeIds = session.inputNames.includes("token_type_ids");
   return async (ids, mask, types) => {
     const dims = [1, ids.length];
+    // Split model: the rows first (a missing or bad block fails the query before ORT runs).
+    const embeddings = rows ? await rows.embeddings(ids) : null;
     const feeds = {
       input_ids: new ort.Tensor("int64", ids, dims),
       attention_mask: new ort.Tensor("int64", mask, dims),
     };
     if (useTypeIds) feeds.token_type_ids = new ort.Tensor("int64", types, dims);
+    if (rows) feeds[rows.spec.input] = new ort.Tensor("float32", embeddings, [1, ids.length, rows.spec.dims]);
     const result = await session.run(feeds, [output]);
     const data = Float32Array.from(result[output].data);
     for (const t of Object.values(result)) t.dispose?.();

@@ -39,6 +39,9 @@ export function loadPlan(manifest, opts = {}) {
   const vendor = manifest.runtime?.vendor ?? {};
   add("model", "model/model.onnx");
   add("model", "model/tokenizer.json");
+  // A split model's hash list is read at load; its word rows are read per query (model.js
+  // WordRows), like a partitioned index's shards, so they are not part of loading.
+  add("model", manifest.model?.word_rows?.hashes);
   const ort = vendor.ort ?? {};
   add("onnxruntime", ort.module, !opts.ortModule);
   add("onnxruntime", ort.glue, !opts.ortModule);

@@ -24,6 +24,7 @@ const websem :Workerd.Worker = (
     (name = "bundle/runtime/handler.js", esModule = embed "bundle/runtime/handler.js"),
     (name = "bundle/runtime/engine.js", esModule = embed "bundle/runtime/engine.js"),
     (name = "bundle/runtime/bundle.js", esModule = embed "bundle/runtime/bundle.js"),
+    (name = "bundle/runtime/manifest.js", esModule = embed "bundle/runtime/manifest.js"),
     (name = "bundle/runtime/cache.js", esModule = embed "bundle/runtime/cache.js"),
     (name = "bundle/runtime/progress.js", esModule = embed "bundle/runtime/progress.js"),
     (name = "bundle/runtime/lexical-tier.js", esModule = embed "bundle/runtime/lexical-tier.js"),

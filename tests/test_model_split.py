@@ -1,0 +1,293 @@
+"""The split model layout (build/model_split.py): the body model fed the word-embedding rows
+computes bit-identical sentence embeddings, bundles carry it by default, `websem query` reads the
+rows block by block and refuses a tampered, truncated or mislisted rows file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _build(model_package: Path, out: Path, **kwargs) -> Path:
+    from websem.build.bundle import build_bundle
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WEBSEM_NO_SNAPSHOT", "1")  # verification and the CPU path do not need one
+    try:
+        build_bundle(FIXTURES / "sites" / "mkdocs", out, model=model_package, progress=False,
+                     precompress=False, **kwargs)
+    finally:
+        mp.undo()
+    return out
+
+
+@pytest.fixture(scope="module")
+def split_bundle(model_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(model_package, tmp_path_factory.mktemp("split") / "bundle")
+
+
+@pytest.fixture(scope="module")
+def whole_bundle(model_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(model_package, tmp_path_factory.mktemp("whole") / "bundle", model_layout="whole")
+
+
+def _copy(bundle: Path, dst: Path) -> Path:
+    """A hard-linked copy of ``bundle`` (a changed file must be replaced, not written through)."""
+    shutil.copytree(bundle, dst, copy_function=os.link)
+    return dst
+
+
+def _replace(path: Path, data: bytes) -> None:
+    path.unlink()
+    path.write_bytes(data)
+
+
+def test_split_embeddings_are_bitwise_equal_to_the_whole_model(split_bundle: Path, model_package: Path) -> None:
+    from websem.export.embed import OnnxEmbedder
+    from websem.web.query import SplitEmbedder, _bundle_tokenizer, verify_bundle
+
+    manifest = verify_bundle(split_bundle)
+    tokenizer = _bundle_tokenizer(split_bundle, manifest)
+    whole = OnnxEmbedder(model_package)
+    split = SplitEmbedder(split_bundle, manifest)
+    strings = [s["text"] for s in json.loads((FIXTURES / "golden_strings.json").read_text("utf-8"))]
+    assert len(strings) > 10
+    for text in strings:
+        ids = tokenizer.encode(text).ids
+        a, b = whole.embed_ids(ids), split.embed_ids(ids)
+        assert a.tobytes() == b.tobytes(), (text, float(np.abs(a - b).max()))
+
+
+def test_split_bundle_layout_and_manifest(split_bundle: Path, model_package: Path) -> None:
+    from websem.build.model_split import BLOCK_ROWS
+
+    m = json.loads((split_bundle / "manifest.json").read_text("utf-8"))
+    package = json.loads((model_package / "manifest.json").read_text("utf-8"))
+    spec = m["model"]["word_rows"]
+    # The index's model is the package's model.onnx; the bundle ships its body.
+    assert m["model"]["sha256"] == m["index"]["model_sha256"] == package["files"]["model.onnx"]["sha256"]
+    assert m["model"]["body_sha256"] == m["files"]["model/model.onnx"]["sha256"] != m["model"]["sha256"]
+    assert spec["block_rows"] == BLOCK_ROWS and spec["row_bytes"] == spec["dims"] + 4 == 388
+    assert spec["preload_ids"] == [101, 102]  # [CLS] and [SEP]
+    assert m["files"][spec["file"]]["size"] == spec["rows"] * spec["row_bytes"]
+    assert m["files"][spec["hashes"]]["size"] == 32 * -(-spec["rows"] // spec["block_rows"])
+    # The body is the package's model without the table (11.8 MB smaller).
+    body = m["files"]["model/model.onnx"]["size"]
+    assert body < package["files"]["model.onnx"]["size"] - 11_000_000
+
+
+def test_split_and_whole_bundles_answer_identically(split_bundle: Path, whole_bundle: Path) -> None:
+    from websem.web.query import Searcher
+
+    whole_m = json.loads((whole_bundle / "manifest.json").read_text("utf-8"))
+    assert "word_rows" not in whole_m["model"] and "body_sha256" not in whole_m["model"]
+    assert whole_m["files"]["model/model.onnx"]["sha256"] == whole_m["model"]["sha256"]
+    a, b = Searcher(split_bundle), Searcher(whole_bundle)
+    for q in ("install the plugin", "configuration options for the theme", "zzzz unknown words"):
+        assert a.embed(q).tobytes() == b.embed(q).tobytes(), q
+        assert a.query(q, mode="hybrid") == b.query(q, mode="hybrid"), q
+    # Only the blocks of the queries' token ids were read.
+    assert 0 < len(a.embedder.rows.blocks) < 40
+
+
+def _query_error(bundle: Path, text: str = "install the plugin") -> str:
+    from websem.text.errors import WebsemError
+    from websem.web.query import Searcher
+
+    s = Searcher(bundle)
+    with pytest.raises(WebsemError) as e:
+        s.embed(text)
+    return str(e.value)
+
+
+def _block_of_query(bundle: Path, text: str = "install the plugin") -> tuple[int, dict]:
+    from websem.web.query import _bundle_tokenizer, verify_bundle
+
+    m = verify_bundle(bundle)
+    spec = m["model"]["word_rows"]
+    ids = _bundle_tokenizer(bundle, m).encode(text).ids
+    return ids[1] // spec["block_rows"], spec
+
+
+def test_a_tampered_rows_block_fails_the_query_naming_file_and_block(split_bundle: Path, tmp_path: Path) -> None:
+    b = _copy(split_bundle, tmp_path / "b")
+    k, spec = _block_of_query(b)
+    path = b / spec["file"]
+    data = bytearray(path.read_bytes())
+    data[k * spec["block_rows"] * spec["row_bytes"] + 3] ^= 1
+    _replace(path, bytes(data))
+    msg = _query_error(b)
+    assert msg.startswith("websem: ") and f"{spec['file']} block {k} " in msg, msg
+    assert spec["hashes"] in msg and "re-upload the whole bundle folder" in msg, msg
+
+
+def test_a_truncated_rows_file_fails_the_query(split_bundle: Path, tmp_path: Path) -> None:
+    b = _copy(split_bundle, tmp_path / "b")
+    path = b / "model" / "word_rows.bin"
+    _replace(path, path.read_bytes()[:1000])
+    msg = _query_error(b)
+    assert msg.startswith("websem: model/word_rows.bin bytes ") and "truncated" in msg, msg
+
+
+def test_a_tampered_hash_list_is_refused_at_load(split_bundle: Path, tmp_path: Path) -> None:
+    from websem.text.errors import WebsemError
+    from websem.web.query import verify_bundle
+
+    b = _copy(split_bundle, tmp_path / "b")
+    path = b / "model" / "word_rows.sha256"
+    data = bytearray(path.read_bytes())
+    data[0] ^= 1
+    _replace(path, bytes(data))
+    with pytest.raises(WebsemError, match="model/word_rows.sha256 failed its integrity check"):
+        verify_bundle(b)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m["model"].update(body_sha256="0" * 64), "manifest.model.body_sha256 0000"),
+    (lambda m: m["model"]["word_rows"].update(block_rows=16), "model/word_rows.sha256 is listed with 122112 bytes"),
+    (lambda m: m["model"]["word_rows"].update(row_bytes=384), "row_bytes 384"),
+    (lambda m: m["files"].pop("model/word_rows.bin"), "lists no file 'model/word_rows.bin'"),
+    (lambda m: m["model"].pop("word_rows"), "index built with model"),
+    (lambda m: m["model"]["word_rows"].update(preload_ids=[30522]), "preload_ids must be a list of token ids below"),
+])
+def test_manifest_word_rows_checks(split_bundle: Path, tmp_path: Path, edit, message: str) -> None:
+    from websem.text.errors import WebsemError
+    from websem.web.query import verify_bundle
+
+    b = _copy(split_bundle, tmp_path / "b")
+    m = json.loads((b / "manifest.json").read_text("utf-8"))
+    edit(m)
+    _replace(b / "manifest.json", json.dumps(m).encode())
+    with pytest.raises(WebsemError, match=message):
+        verify_bundle(b)
+
+
+def test_a_model_without_an_int8_table_is_not_split(tmp_path: Path) -> None:
+    """An fp32 embedding lookup (a plain Gather of a float table) has nothing to cut out."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from websem.build.model_split import split_model
+
+    table = numpy_helper.from_array(np.zeros((10, 4), dtype=np.float32), "table")
+    graph = helper.make_graph([helper.make_node("Gather", ["table", "input_ids"], ["out"])], "g",
+                              [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, None])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, None, 4])], [table])
+    assert split_model(onnx.helper.make_model(graph).SerializeToString(), tmp_path) is None
+    assert not any(tmp_path.iterdir())
+
+
+# The runtime under Node (tests/js/model_split_driver.mjs): the same rows, the same embeddings.
+
+def _node(bundle: Path, queries: list[str], server: str = "ranges", word_rows: str = "on-demand") -> dict:
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node not found; install Node 20 (see .ci/setup)")
+    driver = Path(__file__).parent / "js" / "model_split_driver.mjs"
+    proc = subprocess.run([node, str(driver), str(bundle), json.dumps(queries), server, word_rows],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+QUERIES = ["install the plugin", "configuration options for the theme", "install"]
+
+
+def test_node_runtime_embeds_split_bundles_like_whole_ones(split_bundle: Path, whole_bundle: Path) -> None:
+    """Bit-identical to the whole model under the same onnxruntime-web; like CPU onnxruntime
+    within the wasm-vs-CPU difference the parity tests allow."""
+    from websem.web.query import Searcher
+
+    out = _node(split_bundle, QUERIES)
+    whole = _node(whole_bundle, QUERIES)
+    assert whole["stats"] is None and whole["requests"] == []
+    cpu = Searcher(split_bundle)
+    for q, got, want in zip(QUERIES, out["results"], whole["results"], strict=True):
+        assert "embedding" in got, got
+        vec = np.array(got["embedding"], dtype=np.float32)
+        assert vec.tobytes() == np.array(want["embedding"], dtype=np.float32).tobytes(), q
+        assert float(np.abs(vec - cpu.embed(q)).max()) < 1e-5, q
+    spec = json.loads((split_bundle / "manifest.json").read_text("utf-8"))["model"]["word_rows"]
+    block = spec["block_rows"] * spec["row_bytes"]
+    stats = out["stats"]
+    # Only the blocks of the queries' ids were read, by range; the third query's were all held.
+    assert all(r and r.startswith("bytes=") for r in out["requests"]), out["requests"]
+    assert stats["fetched_bytes"] == stats["misses"] * block and stats["misses"] < 30, stats
+    assert stats["hits"] > 0, stats
+    # Loading reads the hash list, not the rows.
+    assert "verified model/word_rows.sha256" in out["progress"]
+    assert "verified model/word_rows.bin" not in out["progress"]
+
+
+def test_node_runtime_fills_the_rows_after_the_first_answer(split_bundle: Path) -> None:
+    """load()'s default wordRows "fill": after the first answer the rest of the rows arrive in the
+    background, every block verified, and later queries read nothing more; same embeddings."""
+    on_demand = _node(split_bundle, QUERIES)
+    out = _node(split_bundle, QUERIES, word_rows="fill")
+    for q, got, want in zip(QUERIES, out["results"], on_demand["results"], strict=True):
+        assert got == want, q
+    spec = json.loads((split_bundle / "manifest.json").read_text("utf-8"))["model"]["word_rows"]
+    blocks = -(-spec["rows"] // spec["block_rows"])
+    filled = out["afterFill"]
+    assert filled["stats"]["files"] == blocks, filled
+    assert filled["stats"]["fetched_bytes"] == spec["rows"] * spec["row_bytes"], filled
+    assert all(r and r.startswith("bytes=") for r in out["requests"]), out["requests"]
+    # Segments of ~400 KB, not one request for the whole file, not one per block.
+    assert 10 <= filled["requests"] < 100, filled
+    assert len(out["requests"]) == filled["requests"], out["requests"]  # nothing read after the fill
+
+
+def test_node_runtime_reads_the_whole_rows_file_from_a_server_without_ranges(split_bundle: Path) -> None:
+    from websem.web.query import Searcher
+
+    out = _node(split_bundle, QUERIES, server="whole")
+    cpu = Searcher(split_bundle)
+    for q, got in zip(QUERIES, out["results"], strict=True):
+        assert float(np.abs(np.array(got["embedding"], dtype=np.float32) - cpu.embed(q)).max()) < 1e-5, q
+    # One 200 answer (to the load's read of the [CLS]/[SEP] block), verified whole and kept:
+    # no second download, not even by the first query's parallel reads.
+    assert len(out["requests"]) == 1, out["requests"]
+
+
+def test_node_runtime_retries_a_transient_rows_failure_once(split_bundle: Path) -> None:
+    out = _node(split_bundle, QUERIES[:1], server="flaky")
+    assert "embedding" in out["results"][0], out["results"][0]
+
+
+def test_node_runtime_refuses_a_tampered_or_truncated_rows_block(split_bundle: Path, tmp_path: Path) -> None:
+    b = _copy(split_bundle, tmp_path / "tampered")
+    k, spec = _block_of_query(b)
+    path = b / spec["file"]
+    data = bytearray(path.read_bytes())
+    data[k * spec["block_rows"] * spec["row_bytes"] + 3] ^= 1
+    _replace(path, bytes(data))
+    out = _node(b, ["install the plugin", "zebra"])
+    bad, good = out["results"]
+    assert bad["error"].startswith("websem: ") and f"model/word_rows.bin block {k} " in bad["error"], bad
+    assert "model/word_rows.sha256" in bad["error"], bad
+    assert "embedding" in good, good  # a bad block fails the query that needs it, not the engine
+
+    # Cut inside the query's block (after the [CLS]/[SEP] block the load reads).
+    t = _copy(split_bundle, tmp_path / "truncated")
+    assert k > 102 // spec["block_rows"]
+    _replace(t / spec["file"], (t / spec["file"]).read_bytes()[:k * spec["block_rows"] * spec["row_bytes"] + 100])
+    out = _node(t, ["install the plugin"])
+    err = out["results"][0]["error"]
+    assert err.startswith("websem: model/word_rows.bin bytes ") and "truncated" in err, err
+
+
+def test_an_unknown_model_layout_is_refused_before_any_work(model_package: Path, tmp_path: Path) -> None:
+    from websem.build.bundle import build_bundle
+    from websem.text.errors import WebsemError
+
+    with pytest.raises(WebsemError, match="websem: --model-layout 'half' is unknown; allowed: split, whole"):
+        build_bundle(FIXTURES / "sites" / "mkdocs", tmp_path / "out", model=model_package, model_layout="half")
+    assert not (tmp_path / "out").exists()
