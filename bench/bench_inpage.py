@@ -8,15 +8,19 @@ the strongest browser setup of bench/browser.py), embeds the very chunk texts we
 bundle's model.onnx, at batch 1 and at batch 16: embedding only, no extraction or index, so the
 ratio is conservative for websem. Target: websem >= 1.0x the peer's best.
 
-Memory: in a fresh profile, the renderer's RSS (Linux /proc; the page's worker and wasm heaps are
-in it) once createIndex is ready and has indexed 10 warm-up records (from the end of the corpus),
+Memory: in a fresh profile of a Chromium driven over a bare DevTools pipe (bench/cdp_pipe.py
+``PipeCdp``; no DevTools domain enabled: Playwright turns the Network domain on, and Chromium then
+keeps every response body in the renderer, which no visitor's tab does: a split model's word rows,
+fetched by range while chunks are embedded, would count), the renderer's RSS (Linux /proc; the
+page's worker and wasm heaps are in it) once createIndex is ready and has indexed 10 warm-up
+records (from the end of the corpus),
 and after indexing M more and exporting the index (the save a persisting page makes after each
 add; the bench page itself does not persist); the growth against the size of the index files it
 holds then (inpage_files(): chunks, docs, vectors, lexical). Target: growth <= size + 10%. Before
 and after, the breakdown: Pyodide's and ORT's wasm memory sizes, the JS heap of the page and of
 each worker (CDP Runtime.getHeapUsage, workers attached through Target.setAutoAttach), and the
 Python-side bytes of the in-page state and of the ranker (sys.getsizeof walks,
-bridge.inpage_sizes).
+bridge.inpage_sizes), and the word rows a split model fetched and kept.
 
 Stacks alternate per round (websem, peer / peer, websem / ...), each run in a fresh profile;
 medians over rounds. Writes bench/results/inpage.{json,md} after every round.
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import CHROMIUM, CHROMIUM_ARGS, mounts, peer_model_root  # noqa: E402
+from cdp_pipe import PipeCdp  # noqa: E402
 from common import RESULTS, SHARED_DATA, default_bundle, median, write_result  # noqa: E402
 from procmem import renderer_memory  # noqa: E402
 from server import BenchServer  # noqa: E402
@@ -106,75 +112,69 @@ def run_peer(pw, server: BenchServer, texts: list[str]) -> dict:
         ctx.close()
 
 
-class JsHeaps:
-    """The JS heap (CDP ``Runtime.getHeapUsage``) of the page and of each of its workers (the
-    in-page worker and Pyodide's nested one), through one CDP session: workers are attached with
-    ``Target.setAutoAttach`` (not flattened) and spoken to with ``Target.sendMessageToTarget``."""
+class HeapPipe(PipeCdp):
+    """``PipeCdp`` that keeps the events it reads (``send`` skips them): the workers it attaches
+    to (``Target.attachedToTarget``, flattened sessions) for their JS heaps."""
 
-    def __init__(self, ctx, page) -> None:
-        self.page = page
-        self.cdp = ctx.new_cdp_session(page)
-        self.sessions: dict[str, dict] = {}  # session id -> target info (+ "parent" session)
-        self.replies: dict[tuple[str, int], dict] = {}
-        self._id = 0
-        self.cdp.on("Target.attachedToTarget", lambda ev: self._attached(ev, None))
-        self.cdp.on("Target.receivedMessageFromTarget", lambda ev: self._received(ev, None))
-        self.cdp.send("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": False,
-                                               "flatten": False})
-        page.wait_for_timeout(300)
-        for sid in list(self.sessions):  # nested workers (Pyodide's) attach through their parent
-            self._send(sid, "Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": False,
-                                                     "flatten": False})
-        page.wait_for_timeout(300)
+    def __init__(self, profile: Path) -> None:
+        super().__init__(profile)
+        self.workers: dict[str, str] = {}  # session id -> worker name
 
-    def _attached(self, params: dict, parent: str | None) -> None:
-        self.sessions[params["sessionId"]] = {**params["targetInfo"], "parent": parent}
-
-    def _received(self, ev: dict, parent: str | None) -> None:
-        msg = json.loads(ev["message"])
-        if "id" in msg:
-            self.replies[(ev["sessionId"], msg["id"])] = msg
-        elif msg.get("method") == "Target.attachedToTarget":
-            self._attached(msg["params"], ev["sessionId"])
-        elif msg.get("method") == "Target.receivedMessageFromTarget":
-            self._received(msg["params"], ev["sessionId"])
-
-    def _send(self, sid: str, method: str, params: dict | None = None) -> int:
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
         self._id += 1
-        message = json.dumps({"id": self._id, "method": method, "params": params or {}})
-        parent = self.sessions[sid]["parent"]
-        if parent is None:
-            self.cdp.send("Target.sendMessageToTarget", {"sessionId": sid, "message": message})
-        else:
-            self.cdp.send("Target.sendMessageToTarget", {"sessionId": parent, "message": json.dumps(
-                {"id": -self._id, "method": "Target.sendMessageToTarget",
-                 "params": {"sessionId": sid, "message": message}})})
-        return self._id
+        msg = {"id": self._id, "method": method, "params": params or {}} | ({"sessionId": session} if session else {})
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buf:
+                chunk = os.read(self._res_r, 1 << 20)
+                if not chunk:
+                    raise RuntimeError(f"websem bench: Chromium closed its DevTools pipe during {method}")
+                self._buf += chunk
+            raw, self._buf = self._buf.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("method") == "Target.attachedToTarget":
+                info = reply["params"]["targetInfo"]
+                if info.get("type") == "worker":
+                    self.workers[reply["params"]["sessionId"]] = info.get("title") or info.get("url")
+            elif reply.get("id") == self._id and reply.get("sessionId") == session:
+                if "error" in reply:
+                    raise RuntimeError(f"websem bench: {method} failed: {reply['error']}")
+                return reply["result"]
 
-    def used(self) -> dict[str, int | None]:
-        """``{"page": bytes, "<worker name>": bytes}``: V8 heap in use (after a GC in each)."""
-        out = {"page": None}
-        self.cdp.send("HeapProfiler.collectGarbage")
-        out["page"] = self.cdp.send("Runtime.getHeapUsage")["usedSize"]
-        asks = {}
-        for sid, info in self.sessions.items():
-            if info.get("type") == "worker":
-                self._send(sid, "HeapProfiler.collectGarbage")
-                asks[info.get("title") or info.get("url")] = (sid, self._send(sid, "Runtime.getHeapUsage"))
-        deadline = time.time() + 30
-        while time.time() < deadline and not all(k in self.replies for k in asks.values()):
-            self.page.wait_for_timeout(100)
-        for name, key in asks.items():
-            out[name] = (self.replies.get(key) or {}).get("result", {}).get("usedSize")
+    def attach_workers(self, page: str) -> None:
+        """Attach to the page's workers and to theirs (Pyodide's worker is nested in the
+        in-page one); none of them is paused or has a domain enabled."""
+        auto = {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True}
+        self.send("Target.setAutoAttach", auto, session=page)
+        for sid in list(self.workers):
+            self.send("Target.setAutoAttach", auto, session=sid)
+        self.send("Runtime.evaluate", {"expression": "1"}, session=page)  # reads the events sent meanwhile
+
+    def heaps(self, page: str) -> dict[str, int]:
+        """``{"page": bytes, "<worker name>": bytes}``: V8 heap in use after a GC in each."""
+        out = {}
+        for name, sid in [("page", page), *((n, s) for s, n in self.workers.items())]:
+            self.send("HeapProfiler.collectGarbage", session=sid)
+            out[name] = self.send("Runtime.getHeapUsage", session=sid)["usedSize"]
         return out
 
+    def call(self, session: str, fn: str, arg: object = None):
+        """``fn`` (a JS function source) called with ``arg`` in the page (promises awaited): the
+        argument crosses as a value, not as script source the page would keep."""
+        this = self.send("Runtime.evaluate", {"expression": "globalThis"}, session=session)["result"]["objectId"]
+        r = self.send("Runtime.callFunctionOn", {"functionDeclaration": fn, "objectId": this, "arguments": [
+            {"value": arg}], "awaitPromise": True, "returnByValue": True}, session=session)
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"websem bench: {fn[:80]}: {r['exceptionDetails']}")
+        return r["result"].get("value")
 
-def _snapshot(profile: Path, page, heaps: JsHeaps) -> dict:
+
+def _snapshot(profile: Path, cdp: HeapPipe, page: str) -> dict:
     """Everything the memory breakdown compares, at one moment."""
-    heap = heaps.used()
+    heap = cdp.heaps(page)
     out = {**renderer_memory(profile), **{f"js_heap_{k}": v for k, v in heap.items()}}
-    out.update(page.evaluate("() => window.ix.memory()"))
-    out.update(page.evaluate("() => window.ix.debug.sizes()"))
+    out.update(cdp.evaluate(page, "window.ix.memory()"))
+    out.update(cdp.evaluate(page, "window.ix.debug.sizes()"))
     return out
 
 
@@ -184,6 +184,7 @@ BREAKDOWN = [
     ("renderer_anon_mb", "renderer anonymous RSS (MB)"),
     ("pyodide_wasm_bytes", "Pyodide wasm memory"),
     ("ort_wasm_bytes", "onnxruntime wasm memory"),
+    ("word_rows_bytes", "split model's word rows fetched and kept"),
     ("js_heap_page", "JS heap: page"),
     ("js_heap_websem-inpage", "JS heap: in-page worker"),
     ("js_heap_websem-python", "JS heap: Pyodide worker"),
@@ -192,35 +193,47 @@ BREAKDOWN = [
 ]
 
 
-def run_memory(pw, server: BenchServer, recs: list[dict], warmup: list[dict]) -> dict:
-    ctx, profile = _context(pw)
+def run_memory(server: BenchServer, recs: list[dict], warmup: list[dict]) -> dict:
+    """One memory run in a fresh profile, over a bare CDP pipe (module docstring)."""
+    profile = Path(tempfile.mkdtemp(prefix="websem-bench-inpage-rss-"))
+    cdp = HeapPipe(profile)
     try:
-        page = _open(ctx, f"{server.url}/pages/inpage.html")
-        page.evaluate("() => window.__inpage.open()")
+        target = cdp.send("Target.createTarget", {"url": f"{server.url}/pages/inpage.html"})["targetId"]
+        page = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while cdp.evaluate(page, "document.body?.dataset.state ?? null") not in ("ready", "error"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("websem bench: pages/inpage.html did not load")
+            time.sleep(0.25)
+        cdp.evaluate(page, "window.__inpage.open()")
         # Warm-up: a few other records first, so the baseline has the runtimes' working memory
         # (ORT's arena, Pyodide's heap at work, the modules the first add imports) and the growth
         # is what M more documents cost.
-        page.evaluate("(r) => window.__inpage.add(r)", warmup)
-        heaps = JsHeaps(ctx, page)
+        add = "function (r) { return window.__inpage.add(r); }"
+        cdp.call(page, add, warmup)
+        cdp.attach_workers(page)
         time.sleep(3)
-        before = _snapshot(profile, page, heaps)
-        res = page.evaluate("(r) => window.__inpage.add(r)", recs)
+        before = _snapshot(profile, cdp, page)
+        res = cdp.call(page, add, recs)
+        if res["failed"]:
+            raise RuntimeError(f"websem in-page: documents failed: {res['failed'][:3]}")
         # The save a persisting page makes after each add() (the page runs with persist: false,
         # so the export is asked for here): its transient memory is part of what a batch costs.
-        export_bytes = page.evaluate("() => window.ix.export().then((b) => b.byteLength)")
+        export_bytes = cdp.evaluate(page, "window.ix.export().then((b) => b.byteLength)")
         time.sleep(3)
-        after = _snapshot(profile, page, heaps)
-        files = page.evaluate("() => window.__inpage.files()")
-        index_bytes = sum(files["sizes"].values())
+        after = _snapshot(profile, cdp, page)
+        sizes = cdp.evaluate(page, "window.__inpage.files().then((f) => f.sizes)")
+        index_bytes = sum(sizes.values())
         growth_mb = after["renderer_rss_mb"] - before["renderer_rss_mb"]
         return {"docs": res["added"], "chunks": res["info"]["index"]["chunks"],
                 "rss_before_mb": before["renderer_rss_mb"], "rss_after_mb": after["renderer_rss_mb"],
                 "hwm_after_mb": after["renderer_hwm_mb"], "growth_mb": round(growth_mb, 1),
-                "index_mb": round(index_bytes / 2**20, 2), "index_files": files["sizes"], "export_bytes": export_bytes,
+                "index_mb": round(index_bytes / 2**20, 2), "index_files": sizes, "export_bytes": export_bytes,
                 "growth_over_index": round(growth_mb / (index_bytes / 2**20), 2),
                 "before": before, "after": after}
     finally:
-        ctx.close()
+        cdp.close()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def summarize(runs: list[dict], memory: list[dict]) -> dict:
@@ -300,7 +313,9 @@ def write_markdown(data: dict, path: Path) -> None:
             lines.append(f"| {i} | {m['docs']} | {m['chunks']} | {m['rss_before_mb']} MB | {m['rss_after_mb']} MB | "
                          f"{m['growth_mb']} MB | {m['index_mb']} MB | {m['growth_over_index']}x |")
         met = "met" if g <= 1.1 else "not met"
-        lines += ["", f"Median growth / index size: **{g:.2f}x** (target <= 1.10x: {met}). The renderer's RSS moves "
+        lines += ["", f"Median growth / index size: **{g:.2f}x** (target <= 1.10x: {met}). Renderer RSS of a Chromium "
+                  "driven over a bare DevTools pipe (no DevTools domain enabled, as in a visitor's tab: with "
+                  "Playwright's Network domain on, Chromium keeps every response body in the renderer). RSS moves "
                   "by a few MB between runs (the runtimes free and reuse memory on their own schedule), so at "
                   "this size one round's ratio is noisy; the live data below is the stable measure.", ""]
         lines += breakdown_markdown(mem)
@@ -354,19 +369,27 @@ def breakdown_markdown(mem: list[dict]) -> list[str]:
     lines += ["", f"Live data the index adds (Python state and ranker, the in-page worker's JS heap, its typed "
               f"arrays: the float16 vectors and the BM25 index): {median(live):.2f} MB, "
               f"{median(live) / median([m['index_mb'] for m in rounds]):.2f}x the index files. The renderer's RSS "
-              "grows by less where pages the runtimes freed after the warm-up are reused (RSS is the target's "
-              "measure, and it moves by a few MB between runs). Pyodide's wasm memory only grows, in steps "
-              "(Emscripten adds a fraction of its size when it runs out), and never returns pages: its growth "
-              "is reserved address space, of which RSS counts the pages Python touched."]
-    lines += ["", f"Fixed, one-time part: onnxruntime's wasm memory grew {ort:.2f} MB (its arena grows to the longest "
+              "also counts what the runtimes touched while working and did not give back: Pyodide's wasm memory "
+              "only grows, in steps (Emscripten adds a fraction of its size when it runs out), and never returns "
+              "pages, so its high-water mark (what the BM25 build and the reading touched at their peak) "
+              "stays; elsewhere RSS grows by less where pages freed after the warm-up are reused."]
+    lines += ["", f"Fixed, one-time parts: onnxruntime's wasm memory grew {ort:.2f} MB (its arena grows to the longest "
               f"sequence seen; the warm-up's chunks may be shorter). Growth without it / index size: {rest:.2f}x."]
-    m = rounds[0]
-    vec = m["index_files"].get("index/vectors.bin", 0) / 2**20
-    lines += ["", f"The vectors are held twice: as float16 rows in Python ({vec:.2f} MB: for later batches, the "
-              f"export and `files()`) and as the same float16 bits in the in-page worker ({vec:.2f} MB: what "
-              "dense.js scores; no float32 copy). The chunk texts are held once, in Python; the BM25 index once, in "
-              f"the worker. Held once, the vectors would leave {median(live) - vec:.2f} MB of live data, "
-              f"{(median(live) - vec) / median([r['index_mb'] for r in rounds]):.2f}x the index files."]
+    rows = median([_mb("w", (m["after"].get("word_rows_bytes") or 0) - (m["before"].get("word_rows_bytes") or 0))
+                   for m in rounds])
+    if rows:
+        bare = median([(m["growth_mb"] - ((m["after"].get("word_rows_bytes") or 0)
+                                          - (m["before"].get("word_rows_bytes") or 0)) / 2**20) / m["index_mb"]
+                       for m in rounds])
+        lines += ["", f"The bundle's model is split (manifest.model.word_rows): the add fetched and kept "
+                  f"{rows:.2f} MB of word-embedding rows for the tokens its chunks use (up to the whole table, "
+                  f"fetched by range while indexing). Growth without them / index size: {bare:.2f}x."]
+    lines += ["", "Held once: the vectors in the in-page worker (the float16 rows dense.js scores, per document "
+              "until the next reload, then as views of the one index/vectors.bin; Pyodide keeps none and reads "
+              "them back a slice at a time for `files()` and the export); the chunk texts in Pyodide, "
+              "zlib-compressed per document; the BM25 index in the worker. The export archive is assembled in the "
+              "worker from parts Pyodide gives (headers and small files, chunks.json a few hundred rows per call), "
+              "so Pyodide's heap never holds the archive, chunks.json or the vectors whole."]
     return lines + [""]
 
 
@@ -412,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(res)
                 print(json.dumps(res), file=sys.stderr, flush=True)
             if mem_recs and r < (args.rounds if args.memory_rounds is None else args.memory_rounds):
-                memory.append(run_memory(pw, server, mem_recs, warmup))
+                memory.append(run_memory(server, mem_recs, warmup))
                 print(json.dumps(memory[-1]), file=sys.stderr, flush=True)
             # The results so far, after every round: a long run stopped early keeps its rounds.
             data = {"docs": args.docs, "memory_docs": args.memory_docs, "rounds": r + 1, "runs": runs,

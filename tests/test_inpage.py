@@ -299,6 +299,71 @@ def test_add_checks_the_vectors(cran: dict) -> None:
         _inpage(cran["bundle"], vector_dtype="int8")
 
 
+def test_an_index_without_its_vectors_makes_the_same_files_from_the_callers(cran: dict) -> None:
+    """keep_vectors=False (the page: its worker holds the vectors): add returns each document's
+    stored rows; laid out in doc_ids' order and passed back, they give the files and the export an
+    index that keeps its vectors makes; without them, or with the wrong size, a websem: error.
+    An import hands the rows over (take_vectors) and keeps none."""
+    from websem.text.inpage import ByteSource
+
+    items = _records(cran["src"])[:40]
+    keep, lean = _inpage(cran["bundle"]), _inpage(cran["bundle"], keep_vectors=False)
+    prepared = [keep.prepare(item, data) for item, data in items]
+    assert [lean.prepare(item, data) for item, data in items] == prepared
+    vecs = cran["embedder"].embed([c["input_ids"] for p in prepared for c in p["chunks"]]).astype("<f4")
+    rows, at = {}, 0
+    for p in prepared:
+        part = vecs[at:at + p["n_chunks"]].tobytes()
+        at += p["n_chunks"]
+        assert keep.add(p["id"], part) == lean.add(p["id"], part)
+        rows[p["id"]] = keep._docs[p["id"]].vectors
+    assert all(e.vectors is None for e in lean._docs.values())
+    lean.remove([prepared[3]["id"]])
+    keep.remove([prepared[3]["id"]])
+    vectors = b"".join(rows[i] for i in lean.doc_ids())
+    assert lean.files(vectors) == keep.files()
+    pieces = ByteSource(len(vectors), lambda a, b: vectors[a:b], piece=1000)  # read in pieces, as from JS
+    assert lean.files(pieces) == keep.files()
+    assert lean.export(pieces) == keep.export()
+    # The page assembles the same archive from export_parts, chunks_json pieces and its vectors.
+    size, parts = lean.export_parts(pieces)
+    out, n = bytearray(size), len(json.loads(keep.files()["index/chunks.json"]))
+    for at, what, *rest in parts:
+        if what == "index/vectors.bin":
+            what = vectors
+        elif what == "index/chunks.json":
+            what = b"".join(lean.chunks_json(row, row + 7) for row in range(0, n, 7))
+            assert lean.chunks_json(n, n + 7) == b""
+        assert not rest or rest == [len(what)]
+        out[at:at + len(what)] = what
+    assert out == keep.export()
+    with pytest.raises(WebsemError, match=r"does not keep its vectors"):
+        lean.files()
+    with pytest.raises(WebsemError, match=r"so index/vectors.bin is \d+ bytes, got \d+"):
+        lean.export(vectors[:-2])
+    assert lean.search_state()[0].keys() == {"index.json", "search.json", "index/lexical.bin", "chunk_doc.bin",
+                                             "doc_ids.json"}
+    again = _inpage(cran["bundle"], keep_vectors=False)
+    assert again.load_export(keep.export()) == len(keep)
+    counts, got = again.take_vectors()
+    assert counts == [[i, len(keep._docs[i])] for i in keep.ids] and got == vectors
+    assert all(e.vectors is None for e in again._docs.values())
+    assert again.files(got) == keep.files()
+
+
+def test_chunk_texts_are_held_compressed_and_read_back_exactly(cran: dict) -> None:
+    """The entries hold each document's chunk texts as one zlib block; the rows read them back
+    exactly, non-ASCII included."""
+    ix = _inpage(cran["bundle"])
+    text = "Ünïcødé tides \U0001f30a and more. " * 60
+    p = ix.prepare({"id": "u", "title": "T", "text": text})
+    ix.add("u", bytes(p["n_chunks"] * ix.dims * 4))
+    entry = ix._docs["u"]
+    assert entry.texts == tuple(c["text"] for c in p["chunks"]) and len(entry) == p["n_chunks"] > 1
+    assert len(entry._text) < sum(len(c["text"].encode("utf-8", "surrogatepass")) for c in p["chunks"]) / 2
+    assert [r["text"] for r in json.loads(ix.files()["index/chunks.json"])] == list(entry.texts)
+
+
 # ----------------------------------------------------------------------------- export / import / query
 
 
@@ -317,9 +382,11 @@ def test_inpage_search_ranks_like_the_files_it_stands_for(cran: dict, shared_dat
     monkeypatch.setattr(bridge, "_ranker", None)
     files = ix.files()
     got = bridge.inpage_search()
-    assert set(got) == {"index.json", "search.json", "index/vectors.bin", "index/lexical.bin", "chunk_doc.bin"}
+    assert set(got) == {"index.json", "search.json", "index/vectors.bin", "index/lexical.bin", "chunk_doc.bin",
+                        "doc_ids.json"}
     for name in ("index.json", "search.json", "index/vectors.bin", "index/lexical.bin"):
         assert got[name] == files[name], name
+    assert json.loads(got["doc_ids.json"]) == [d["id"] for d in json.loads(files["index/docs.json"])]
     chunks, docs = json.loads(files["index/chunks.json"]), json.loads(files["index/docs.json"])
     chunk_doc = array("i", got["chunk_doc.bin"])
     assert chunk_doc.itemsize == 4 and chunk_doc.tolist() == [c["doc"] for c in chunks]
@@ -439,4 +506,5 @@ def test_pyodide_prepare_and_files_equal_cpython(cran: dict, work: Path) -> None
     assert out["files"] == want
     assert out["export"] == hashlib.sha256(ix.export()).hexdigest()
     assert out["imported"] == len(ix)
+    assert out["imported_vectors"] == want["index/vectors.bin"]
     assert any(m.startswith("bs4") for m in out["modules"]) and any(m.startswith("markdown_it") for m in out["modules"])

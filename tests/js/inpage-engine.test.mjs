@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { halfTable } from "../../web/src/bundle.js";
-import { FILE_TYPES, createInpageEngine, modelInputs, packVectors, searchIndex, toPrepareInput } from "../../web/src/inpage-engine.js";
+import { FILE_TYPES, createInpageEngine, layoutVectors, modelInputs, packVectors, searchIndex, toPrepareInput } from "../../web/src/inpage-engine.js";
 
 test("records go to inpage_prepare as the JSONL record, without bytes", async () => {
   const record = { id: "a", title: "T", text: "body", url: "/a", meta: { tags: ["x"] } };
@@ -78,6 +78,25 @@ test("searchIndex keeps inpage_search()'s float16 vectors as bits and reads chun
   assert.throws(() => searchIndex({ "index/vectors.bin": f32, "chunk_doc.bin": chunkDoc }, { dims: 2, chunks: 3, docs: 2, vector_dtype: "float32" }),
     /the in-page index has 2 vectors and 2 chunk rows for 3 chunks/);
   assert.throws(() => searchIndex({ "index/vectors.bin": f32 }, { dims: 2, chunks: 2, docs: 2, vector_dtype: "float32" }), /the in-page index has no chunk_doc.bin/);
+});
+
+test("layoutVectors lays the held rows out in the index's order, once", () => {
+  const rows = new Map([
+    ["a", new Uint8Array([1, 1, 2, 2])],
+    ["b", new Uint8Array([3, 3])],
+    ["c", new Uint8Array([4, 4])],
+  ]);
+  const first = layoutVectors(["c", "a"], rows, 2); // "b" left out (a page without the body mark)
+  assert.deepEqual([...first], [4, 4, 1, 1, 2, 2]);
+  assert.equal(rows.get("a").buffer, first.buffer); // views of the one buffer: no second copy
+  assert.equal(rows.get("c").buffer, first.buffer);
+  assert.deepEqual([...rows.get("a")], [1, 1, 2, 2]);
+  rows.delete("c");
+  const second = layoutVectors(["a", "b"], rows, 2);
+  assert.deepEqual([...second], [1, 1, 2, 2, 3, 3]);
+  assert.equal(rows.get("a").buffer, second.buffer); // nothing keeps the first buffer alive
+  assert.throws(() => layoutVectors(["z"], rows, 2), /websem: .*"z", whose vectors this worker does not hold/);
+  assert.throws(() => layoutVectors(["b"], new Map([["b", new Uint8Array(3)]]), 2), /not whole rows of 2/);
 });
 
 test("options are checked before anything is fetched", async () => {

@@ -4,14 +4,17 @@
 //
 // Per document: websem_text.bridge.inpage_prepare (Pyodide: the build's decoding rules,
 // extraction, chunking and tokenization) -> each chunk embedded by onnxruntime-web at batch 1,
-// exactly as a query is (model.js) -> bridge.inpage_add, which keeps the vectors in the index's
-// dtype. After a batch, bridge.inpage_search() gives the vectors and the BM25 index
-// `websem build` would write for these documents (bridge.inpage_files() gives every file) and sets
-// the ranker up over the rows Pyodide holds; the flat-index code every bundle uses (lexical.js,
-// dense.js, search.js) searches them: the ranking is the bundle's. Each document's text is held
-// once, in Pyodide. The index's export archive is saved to this browser's storage (inpage-store.js)
-// after every change and restored on open. Nothing is sent anywhere: the only requests are the
-// bundle's runtime and model files.
+// exactly as a query is (model.js) -> bridge.inpage_add, which returns the rows in the index's
+// dtype (float16 rounded like numpy). This worker holds those rows, once: per document until the
+// next reload, then as views of the one index/vectors.bin dense.js scores; Pyodide keeps no copy
+// and reads them back a slice at a time for the files and the export (bridge.inpage_files /
+// inpage_export). After a batch, bridge.inpage_search() gives the BM25 index `websem build` would
+// write for these documents and the documents' order, and sets the ranker up over the rows Pyodide
+// holds; the flat-index code every bundle uses (lexical.js, dense.js, search.js) searches them: the
+// ranking is the bundle's. Each document's text is held once, in Pyodide (zlib-compressed). The
+// index's export archive is saved to this browser's storage (inpage-store.js) after every change
+// and restored on open. Nothing is sent anywhere: the only requests are the bundle's runtime and
+// model files.
 import { VerifiedFiles, asBundleBase, halfTable, readManifest } from "./bundle.js";
 import { WebsemError, cspError, errorMessage } from "./errors.js";
 import { checkName, chooseBackend, openStore } from "./inpage-store.js";
@@ -21,6 +24,9 @@ import { startPython } from "./python.js";
 import { createSearch, resolveMode } from "./search.js";
 
 export { WebsemError };
+
+/** Rows of index/chunks.json per bridge call when the export is assembled (~250 KB of text). */
+const EXPORT_ROWS = 256;
 
 /** File name endings add() reads as files (the types `websem build` reads from a folder). */
 export const FILE_TYPES = [".txt", ".md", ".markdown", ".html", ".htm"];
@@ -94,9 +100,40 @@ function typedView(bytes, Type, what) {
 }
 
 /**
+ * The documents' rows as index/vectors.bin lays them out: `ids` (bridge.inpage_search()'s
+ * doc_ids.json) in order, each one's rows from `rows` (id -> Uint8Array), copied into one
+ * buffer. Afterwards every listed entry of `rows` is a view of that buffer, so the rows are held
+ * once; an entry left out (a page without the body mark while others have it) gets its own copy,
+ * so that no earlier buffer stays alive through it.
+ */
+export function layoutVectors(ids, rows, rowBytes) {
+  let size = 0;
+  for (const id of ids) {
+    const r = rows.get(id);
+    if (!r) throw new WebsemError(`the in-page index lists document ${JSON.stringify(id)}, whose vectors this worker does not hold`);
+    size += r.byteLength;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const id of ids) {
+    const r = rows.get(id);
+    out.set(r, at);
+    rows.set(id, out.subarray(at, at + r.byteLength));
+    at += r.byteLength;
+  }
+  const listed = new Set(ids);
+  for (const [id, r] of rows) {
+    if (!listed.has(id) && r.byteLength !== r.buffer.byteLength) rows.set(id, r.slice());
+  }
+  if (rowBytes && size % rowBytes) throw new WebsemError(`the in-page index's vectors are ${size} bytes, not whole rows of ${rowBytes}`);
+  return out;
+}
+
+/**
  * The flat index search.js scores, in bundle.js loadIndex's shape, from bridge.inpage_search()'s
- * files. float16 vectors stay as they arrive, 2 bytes a value (dense.js widens each through
- * `half`, the table loadIndex decodes index/vectors.bin with: the same scores, half the memory
+ * files and index/vectors.bin as this worker lays it out (layoutVectors). float16 vectors stay
+ * as they arrive, 2 bytes a value (dense.js widens each through `half`, the table loadIndex
+ * decodes index/vectors.bin with: the same scores, half the memory
  * of a float32 copy); each chunk's document comes from chunk_doc.bin. The rows (chunk texts,
  * titles, urls) are not copied here: they stay in Pyodide, where the ranker renders hits from
  * them (search.js's flat path asks it for every hit's text).
@@ -144,14 +181,66 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
   // The extraction packages (bs4, markdown-it, ...) the in-page reader imports for .html and .md
   // files, fetched and verified now, with the rest of the runtime: after ready nothing is fetched.
   const extractP = Promise.all((manifest.runtime.extract_python_files ?? []).map((p) => files.bytes(p).then((b) => [p, b])));
-  for (const p of [pythonP, sessionP, storeP, extractP]) p.catch(() => {});
+  // A split model's word rows, all of them, now: indexing embeds whole documents, whose ids
+  // reach most of the table (read per document, 1,000 documents made ~2,200 range requests), and
+  // after ready this page fetches nothing.
+  const rowsP = sessionP.then((m) => m.rows?.fill());
+  for (const p of [pythonP, sessionP, storeP, extractP, rowsP]) p.catch(() => {});
   let python;
   let model;
   let store;
-  const reset = () => python.inpage("inpage_reset", [JSON.stringify(manifest), null]);
+  // Each committed document's rows (Uint8Array, the index's dtype), in the order Pyodide holds
+  // the documents, and index/vectors.bin of the documents searched (views of it are the map's
+  // values after each reload): the only copy of the vectors.
+  const rows = new Map();
+  let vectorsBin = new Uint8Array(0);
+  let laidOut = true; // false from a change of the documents to the layout after it
+  /** index/vectors.bin of the documents now committed (an export between the documents of a long add lays them out). */
+  async function currentVectors() {
+    if (!laidOut) {
+      vectorsBin = layoutVectors(JSON.parse(await python.inpage("inpage_doc_ids", [])), rows, 0);
+      laidOut = true;
+    }
+    return vectorsBin;
+  }
+  /**
+   * The index's export archive (what bridge.inpage_export gives), assembled here: Pyodide gives
+   * its headers and small files (inpage_export_parts) and index/chunks.json a few hundred rows
+   * per call (inpage_chunks_json); the vectors are this worker's. So neither the archive nor
+   * chunks.json nor the vectors are ever held whole in Pyodide's heap, which never shrinks.
+   */
+  async function exportArchive() {
+    const vectors = await currentVectors();
+    const plan = await python.inpage("inpage_export_parts", [vectors]);
+    const out = new Uint8Array(plan.size);
+    for (const [at, what, size] of plan.parts) {
+      if (what instanceof Uint8Array) {
+        out.set(what, at);
+      } else if (what === "index/vectors.bin" && size === vectors.byteLength) {
+        out.set(vectors, at);
+      } else if (what === "index/chunks.json") {
+        let written = 0;
+        for (let row = 0; written < size; row += EXPORT_ROWS) {
+          const piece = await python.inpage("inpage_chunks_json", [row, row + EXPORT_ROWS]);
+          if (!piece.byteLength || written + piece.byteLength > size) break;
+          out.set(piece, at + written);
+          written += piece.byteLength;
+        }
+        if (written !== size) throw new WebsemError("index/chunks.json changed while the index was exported; export it again");
+      } else {
+        throw new WebsemError(`the in-page index's export has a part ${JSON.stringify(what)} of ${size} bytes this runtime cannot fill; rebuild the bundle with this websem`);
+      }
+    }
+    return out;
+  }
+  const reset = async () => {
+    await python.inpage("inpage_reset", [JSON.stringify(manifest), null]);
+    rows.clear();
+    laidOut = false;
+  };
   try {
     let extract;
-    [python, model, store, extract] = await Promise.all([pythonP, sessionP, storeP, extractP]);
+    [python, model, store, extract] = await Promise.all([pythonP, sessionP, storeP, extractP, rowsP]);
     if (extract.length) await python.addFiles(extract);
     await reset();
   } catch (e) {
@@ -192,11 +281,15 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     const out = await python.inpage("inpage_search", []);
     const indexSection = JSON.parse(new TextDecoder().decode(out["index.json"]));
     const search = JSON.parse(new TextDecoder().decode(out["search.json"]));
+    const ids = JSON.parse(new TextDecoder().decode(out["doc_ids.json"]));
+    const rowBytes = indexSection.dims * (indexSection.vector_dtype === "float16" ? 2 : 4);
+    vectorsBin = layoutVectors(ids, rows, rowBytes);
+    laidOut = true;
     state.docs = indexSection.docs ?? 0;
     state.chunks = indexSection.chunks ?? 0;
     state.search = search;
     if (!state.chunks) return;
-    const index = searchIndex(out, indexSection);
+    const index = searchIndex({ ...out, "index/vectors.bin": vectorsBin }, indexSection);
     const lexical = openLexical(out["index/lexical.bin"], state.chunks);
     state.run = createSearch({ python, index, lexical, embed: embedQuery, search });
   }
@@ -204,7 +297,7 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
   async function persist() {
     if (!store) return;
     try {
-      if (state.docs) await store.save(await python.inpage("inpage_export", []));
+      if (state.docs) await store.save(await exportArchive());
       else await store.clear();
       state.storage_error = null;
     } catch (e) {
@@ -213,11 +306,25 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     }
   }
 
+  /** Replaces the index with an exported one (bridge.inpage_import): Pyodide keeps the rows, this worker the vectors. */
+  async function importExport(bytes) {
+    const out = await python.inpage("inpage_import", [bytes]);
+    const counts = JSON.parse(out.docs);
+    rows.clear();
+    let at = 0;
+    for (const [id, n] of counts) {
+      rows.set(id, out.vectors.subarray(at, at + n * out.row_bytes));
+      at += n * out.row_bytes;
+    }
+    laidOut = false;
+    return counts.length;
+  }
+
   // Restore what this browser stored for this index name.
   if (store) {
     try {
       const saved = await store.load();
-      if (saved) state.restored = Number(await python.inpage("inpage_import", [saved]));
+      if (saved) state.restored = await importExport(saved);
     } catch (e) {
       // A stored index that no longer fits (another model, a damaged file) must not stop the
       // page: start empty, and report why in info.storage_error; the next change overwrites it.
@@ -275,7 +382,8 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     const vectors = [];
     for (const chunk of prepared.chunks) vectors.push(await runModel(...modelInputs(chunk.input_ids)));
     const packed = packVectors(vectors, dims);
-    await python.inpage("inpage_add", [prepared.id, packed]);
+    rows.set(prepared.id, await python.inpage("inpage_add", [prepared.id, packed]));
+    laidOut = false;
     // Test hook (opts.debugKeep): what was embedded, to compare with `websem build`.
     if (kept) kept.push({ id: prepared.id, input_ids: prepared.chunks.map((c) => c.input_ids), vectors: new Float32Array(packed.buffer) });
     return { id: prepared.id, status: "added", chunks: prepared.chunks.length };
@@ -352,15 +460,20 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     /** Removes documents by id; resolves with `{removed, info}`. */
     async remove(ids) {
       const list = Array.isArray(ids) ? ids.map(String) : [String(ids)];
-      const removed = await change(async () => Number(await python.inpage("inpage_remove", [JSON.stringify(list)])));
+      const removed = await change(async () => {
+        const n = Number(await python.inpage("inpage_remove", [JSON.stringify(list)]));
+        for (const id of list) rows.delete(id);
+        laidOut = false;
+        return n;
+      });
       return { removed, info: current() };
     },
     /** The index as an archive `websem query --index` reads (Uint8Array). */
-    export: () => serial(() => python.inpage("inpage_export", [])),
+    export: () => serial(exportArchive),
     /** Replaces the index with an exported one; resolves with `{docs, info}`. */
     async import(bytes) {
       const data = asBytes(bytes, "import");
-      const docs = await change(async () => Number(await python.inpage("inpage_import", [data])));
+      const docs = await change(() => importExport(data));
       return { docs, info: current() };
     },
     /** Removes every document, here and in this browser's storage. */
@@ -374,13 +487,15 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
         ort_wasm_bytes: model.memory?.buffer.byteLength ?? null,
         js_heap_bytes: globalThis.performance?.memory?.usedJSHeapSize ?? globalThis.process?.memoryUsage?.().heapUsed ?? null,
         shard_cache_bytes: 0,
+        // A split model's word-embedding rows, fetched by block as chunks need them and kept.
+        word_rows_bytes: model.rows?.stats().bytes ?? 0,
       };
     },
     /** Test hook, NOT public API: raw token ids, query embeddings, the current index files. @internal */
     debug: {
       tokenize: async (text) => Array.from((await python.encode(text))[0], Number),
       embed: (text) => serial(async () => Array.from(await embedQuery(text))),
-      files: () => serial(() => python.inpage("inpage_files", [])),
+      files: () => serial(async () => python.inpage("inpage_files", [await currentVectors()])),
       // With opts.debugKeep: per added document, its chunks' token ids and float32 vectors.
       kept: () => kept,
       // Python-side bytes of the in-page state and of the ranker (bench/bench_inpage.py).

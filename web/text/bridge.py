@@ -17,8 +17,10 @@ the tokenizer built and the ranker's modules imported.
   ``[doc, chunk, score]``) and ``render`` (snippets and highlights from the fetched rows).
 - ``inpage_*``: the in-page index (inpage.py): documents read, chunked and tokenized by the code
   `websem build` runs (``inpage_prepare``), committed with the vectors the page computed
-  (``inpage_add``), and the index files ``websem build`` would write for them (``inpage_files``),
-  exported and imported as one archive.
+  (``inpage_add``, which hands their stored rows back: the page's worker holds them, for its
+  dense scoring, and passes index/vectors.bin back to ``inpage_files`` and ``inpage_export``, so
+  the vectors are held once), and the index files ``websem build`` would write for them
+  (``inpage_files``), exported and imported as one archive.
 
 JS values arrive as ``JsProxy`` objects (a typed array's ``to_py()`` is a memoryview), ``null``
 as ``None`` or a ``JsNull``; the ``as_*`` helpers accept those and plain Python values alike, so
@@ -42,7 +44,10 @@ __all__ = [
     "encode_arrays",
     "finish",
     "inpage_add",
+    "inpage_chunks_json",
+    "inpage_doc_ids",
     "inpage_export",
+    "inpage_export_parts",
     "inpage_files",
     "inpage_files_list",
     "inpage_import",
@@ -134,6 +139,16 @@ def as_list(x: object) -> list:
     if hasattr(x, "to_py"):
         x = x.to_py()
     return x.tolist() if isinstance(x, (memoryview, array)) else list(x)
+
+
+def byte_source(x: object):
+    """A JS Uint8Array (``JsProxy``) or bytes-like value as an ``inpage_rows.ByteSource``: a
+    typed array is read a slice at a time (``subarray(...).to_bytes()``), never copied whole."""
+    from .inpage_rows import ByteSource
+
+    if hasattr(x, "subarray") and hasattr(x, "byteLength"):
+        return ByteSource(int(x.byteLength), lambda a, b: x.subarray(a, b).to_bytes())
+    return ByteSource.of(as_bytes(x))
 
 
 def _json_or_none(text: object):
@@ -265,7 +280,8 @@ def inpage_reset(manifest_json: object, options_json: str | None = None) -> None
     if not isinstance(options, dict) or set(options) - {"vector_dtype", "encoding_errors", "max_doc_bytes"}:
         raise WebsemError(f"websem: in-page index options {options_json!r}: allowed keys are vector_dtype, "
                           "encoding_errors, max_doc_bytes")
-    _inpage = InPageIndex.for_bundle(_tokenizer, manifest, **options)
+    # The page's worker holds the vectors (what it scores), so Pyodide does not keep a copy.
+    _inpage = InPageIndex.for_bundle(_tokenizer, manifest, keep_vectors=False, **options)
 
 
 def _index():
@@ -281,9 +297,10 @@ def inpage_prepare(item_json: str, data: object = None) -> str:
     return json.dumps(_index().prepare(item, None if is_absent(data) else as_bytes(data)), ensure_ascii=False)
 
 
-def inpage_add(doc_id: str, vectors: object) -> None:
-    """Commit a prepared document with its float32 vectors (a Uint8Array / bytes, little-endian)."""
-    _index().add(str(doc_id), as_bytes(vectors))
+def inpage_add(doc_id: str, vectors: object) -> bytes:
+    """Commit a prepared document with its float32 vectors (a Uint8Array / bytes, little-endian);
+    returns its rows as the index stores them (the index's vector_dtype), for the page to hold."""
+    return _index().add(str(doc_id), as_bytes(vectors))
 
 
 def inpage_remove(ids_json: str) -> int:
@@ -294,17 +311,19 @@ def inpage_remove(ids_json: str) -> int:
     return _index().remove(ids)
 
 
-def inpage_files() -> dict:
-    """The index files of the committed documents, ``{path: bytes}`` (``InPageIndex.files``)."""
-    return _index().files()
+def inpage_files(vectors: object) -> dict:
+    """The index files of the committed documents, ``{path: bytes}`` (``InPageIndex.files``);
+    ``vectors``: index/vectors.bin as the page holds it (in ``doc_ids.json``'s order)."""
+    return _index().files(byte_source(vectors))
 
 
 def inpage_search() -> dict:
     """Sets the ranker up over the committed documents' rows, held once by the in-page index
     (``Ranker`` as ``ranker_init`` makes it, without a chunks.json/docs.json round trip), and
     returns what the page's dense and BM25 scoring load, ``{path: bytes}``
-    (``InPageIndex.search_state``): ``index.json``, ``search.json``, ``index/vectors.bin``,
-    ``index/lexical.bin``, ``chunk_doc.bin``."""
+    (``InPageIndex.search_state``): ``index.json``, ``search.json``, ``index/lexical.bin``,
+    ``chunk_doc.bin`` and ``doc_ids.json`` (the order in which the page lays out the rows it
+    holds as index/vectors.bin)."""
     global _ranker
     from .bm25 import Ranker
     from .rules import check_search
@@ -316,9 +335,9 @@ def inpage_search() -> dict:
     return files
 
 
-def inpage_files_list() -> list:
+def inpage_files_list(vectors: object) -> list:
     """``inpage_files`` as ``[[path, bytes], ...]`` (converts to JS arrays of Uint8Array)."""
-    return [[k, v] for k, v in _index().files().items()]
+    return [[k, v] for k, v in _index().files(byte_source(vectors)).items()]
 
 
 def inpage_info() -> str:
@@ -326,14 +345,42 @@ def inpage_info() -> str:
     return json.dumps(_index().info())
 
 
-def inpage_export() -> bytes:
-    """The exported index (a tar archive, ``InPageIndex.export``)."""
-    return _index().export()
+def inpage_export(vectors: object) -> bytes:
+    """The exported index (a tar archive, ``InPageIndex.export``); ``vectors`` as for
+    ``inpage_files``."""
+    return _index().export(byte_source(vectors))
 
 
-def inpage_import(data: object) -> int:
-    """Replace the in-page index with an exported one (verified); returns its document count."""
-    return _index().load_export(as_bytes(data))
+def inpage_export_parts(vectors: object) -> dict:
+    """The exported index for the page to assemble (``InPageIndex.export_parts``): ``{"size":
+    the archive's bytes, "parts": [[offset, bytes] | [offset, member, size], ...]}``; the page
+    writes index/vectors.bin (``vectors``, as for ``inpage_files``) and index/chunks.json (from
+    ``inpage_chunks_json``) at their offsets, NULs elsewhere: the archive ``inpage_export``
+    gives, without Pyodide ever holding it, chunks.json or the vectors whole."""
+    size, parts = _index().export_parts(byte_source(vectors))
+    return {"size": size, "parts": parts}
+
+
+def inpage_chunks_json(start: int, end: int) -> bytes:
+    """index/chunks.json's bytes for rows ``start`` to ``end`` (``InPageIndex.chunks_json``)."""
+    return _index().chunks_json(int(start), int(end))
+
+
+def inpage_import(data: object) -> dict:
+    """Replace the in-page index with an exported one (verified). Returns ``{"docs": JSON
+    [[id, n_chunks], ...] in index order, "vectors": their rows joined, "row_bytes"}``: the page
+    holds the vectors from here on (``InPageIndex.take_vectors``)."""
+    index = _index()
+    index.load_export(as_bytes(data))
+    counts, rows = index.take_vectors()
+    width = 2 if index.vector_dtype == "float16" else 4
+    return {"docs": json.dumps(counts, ensure_ascii=False), "vectors": rows, "row_bytes": index.dims * width}
+
+
+def inpage_doc_ids() -> str:
+    """The ids of the documents the index files hold, in index order, as JSON: the order of
+    index/vectors.bin's rows (``InPageIndex.doc_ids``)."""
+    return json.dumps(_index().doc_ids(), ensure_ascii=False)
 
 
 def inpage_sizes() -> str:

@@ -8,13 +8,17 @@ A page (web/src, through bridge.py in Pyodide) feeds documents one at a time:
    (``[CLS]``/``[SEP]``, truncated at the model's ``max_seq_length``);
 2. the page embeds each chunk with onnxruntime-web, batch 1 (the build's vectors equal batch-1
    runs, docs/architecture.md "Determinism");
-3. :meth:`InPageIndex.add` commits the document with its float32 vectors, kept as the index
-   stores them (float16 rows rounded like numpy by default; no float32 copy).
+3. :meth:`InPageIndex.add` commits the document with its float32 vectors and returns them as the
+   index stores them (float16 rows rounded like numpy by default). In the page
+   (``keep_vectors=False``) the worker that scores them keeps those rows and hands them back for
+   :meth:`InPageIndex.files` and :meth:`InPageIndex.export`, so they are held once; elsewhere the
+   index keeps them itself.
 
-Each document is one compact entry (inpage_rows.py) holding its chunk texts once: ``chunks.json``'s
-and ``docs.json``'s rows are made from them when read, for the BM25 build, the files and the
-page's ranker (:meth:`InPageIndex.search_state`, which gives the page only the vectors, the BM25
-index and each chunk's document, so neither Pyodide nor JS parses a ``chunks.json`` copy).
+Each document is one compact entry (inpage_rows.py) holding its chunk texts once, zlib-compressed:
+``chunks.json``'s and ``docs.json``'s rows are made from them when read, for the BM25 build, the
+files and the page's ranker (:meth:`InPageIndex.search_state`, which gives the page only the BM25
+index, each chunk's document and the documents' order, so neither Pyodide nor JS parses a
+``chunks.json`` copy).
 The BM25 index is built once per change of the documents: :meth:`InPageIndex.search_state`
 keeps its bytes for the :meth:`InPageIndex.export` that follows (the page's reload, then save).
 
@@ -34,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePosixPath
 
 from .chunk import chunk_document, default_overlap
@@ -46,9 +50,10 @@ from .inpage_export import (
     STATE_FILE,
     entries_from_export,
     read_export,
+    tar_parts,
     write_tar,
 )
-from .inpage_rows import ChunkRows, DocRows, Entry, deep_sizeof, dump_json, float16_bytes, float32_from16
+from .inpage_rows import ByteSource, ChunkRows, DocRows, Entry, deep_sizeof, dump_json, float16_bytes, float32_from16
 from .lexbuild import build_lexical
 from .meta import FACET_FIELDS
 from .reader import (
@@ -68,6 +73,7 @@ from .rules import search_table
 
 __all__ = [
     "EXPORT_FORMAT",
+    "ByteSource",
     "ChunkRows",
     "INPAGE_DTYPES",
     "InPageIndex",
@@ -103,10 +109,12 @@ class InPageIndex:
     def __init__(self, tokenizer, *, model_sha256: str, dims: int, max_seq_length: int, model_id: str = "",
                  max_tokens: int | None = None, overlap_tokens: int | None = None,
                  vector_dtype: str = "float16", encoding_errors: str = "strict",
-                 max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> None:
+                 max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES, keep_vectors: bool = True) -> None:
         """``tokenizer``: the bundle's WordPiece tokenizer with ``max_length=max_seq_length``;
         ``max_tokens``/``overlap_tokens``: the chunk budget (None: ``max_seq_length - 2`` and
-        the build's default overlap, as `websem build` chooses them)."""
+        the build's default overlap, as `websem build` chooses them); ``keep_vectors``: whether
+        the index holds the rows :meth:`add` returns (False: the caller holds them and passes
+        index/vectors.bin to :meth:`files` and :meth:`export`)."""
         if vector_dtype not in INPAGE_DTYPES:
             raise WebsemError(f"websem: vector_dtype {vector_dtype!r} is not supported in the page; allowed: "
                               + ", ".join(INPAGE_DTYPES))
@@ -119,6 +127,7 @@ class InPageIndex:
         self.overlap = default_overlap(self.max_tokens) if overlap_tokens is None else int(overlap_tokens)
         self.vector_dtype, self.encoding_errors = vector_dtype, encoding_errors
         self.max_doc_bytes = int(max_doc_bytes)
+        self.keep_vectors = bool(keep_vectors)
         self.report = SourceReport(kind="inpage")
         self._docs: dict[str, Entry] = {}  # committed, in the order they were added
         self._pending: dict[str, Entry] = {}
@@ -206,9 +215,10 @@ class InPageIndex:
         doc = record_document(doc_id, title, text, item.get("url"), meta, "in-page record", self.report)
         return doc_id, doc, False
 
-    def add(self, doc_id: str, vectors: bytes) -> None:
+    def add(self, doc_id: str, vectors: bytes) -> bytes:
         """Commit a prepared document with its chunk vectors: float32 little-endian, one row of
-        ``dims`` per chunk in chunk order (what onnxruntime-web returns, batch 1)."""
+        ``dims`` per chunk in chunk order (what onnxruntime-web returns, batch 1). Returns its
+        rows as index/vectors.bin stores them (the index's vector_dtype, little-endian)."""
         entry = self._pending.get(doc_id)
         if entry is None:
             raise WebsemError(f"websem: document {doc_id!r} was not prepared (or was added already); "
@@ -217,10 +227,12 @@ class InPageIndex:
         if len(vectors) != want:
             raise WebsemError(f"websem: document {doc_id!r} has {len(entry)} chunks, so its vectors are "
                               f"{want} bytes (float32 x {self.dims} per chunk), got {len(vectors)}")
-        entry.vectors = self._stored(vectors)
+        rows = self._stored(vectors)
+        entry.vectors = rows if self.keep_vectors else None
         del self._pending[doc_id]
         self._docs[doc_id] = entry
         self._changed()
+        return rows
 
     def _changed(self) -> None:
         self._version += 1
@@ -272,12 +284,13 @@ class InPageIndex:
 
     # ------------------------------------------------------------------ the index files
 
-    def _tables(self) -> _Tables:
+    def _tables(self, lexical: bool = True) -> _Tables:
         """The rows and BM25 index of the documents the files hold: the site-wide rules applied
         to copies of their title sources (the entries keep their raw titles for when documents
-        are added or removed later). Built once per version of the index."""
+        are added or removed later). Built once per version of the index (and again when its
+        BM25 bytes were let go by an export and ``lexical`` asks for them)."""
         cached = self._tables_cache
-        if cached is not None and cached.version == self._version:
+        if cached is not None and cached.version == self._version and (cached.lexical is not None or not lexical):
             return cached
         self._tables_cache = None  # the previous version's BM25 bytes are garbage before the build
         entries = list(self._docs.values())
@@ -290,6 +303,11 @@ class InPageIndex:
         tables = _Tables(ChunkRows(entries), DocRows(entries, [d.title for d in kept]), self._version)
         self._tables_cache = tables
         return tables
+
+    def doc_ids(self) -> list[str]:
+        """The ids of the documents the index files hold, in index order (the order of
+        index/vectors.bin's rows; a page without the body mark is left out when another has it)."""
+        return self._tables().doc_rows.ids()
 
     def _section(self, tables: _Tables) -> dict:
         """The manifest's ``index`` section, in the key order build_bundle writes (write_index,
@@ -308,17 +326,37 @@ class InPageIndex:
         present = {f for r in doc_rows for f in (r.get("meta") or {}) if f in FACET_FIELDS}
         return search_table(facets=[f for f in FACET_FIELDS if f in present])
 
-    def files(self) -> dict[str, bytes]:
+    def _vector_parts(self, tables: _Tables, vectors: ByteSource | bytes | memoryview | None) -> Callable[
+            [], Iterable[bytes]]:
+        """index/vectors.bin of ``tables``' documents in pieces: from the entries, or from
+        ``vectors`` (the caller's, when the index does not keep them), its size checked."""
+        if vectors is None:
+            if not self.keep_vectors:
+                raise WebsemError("websem: this in-page index does not keep its vectors (the page's worker "
+                                  "holds them); pass index/vectors.bin of the documents present, in index order")
+            return tables.chunk_rows.vector_parts
+        source = vectors if isinstance(vectors, ByteSource) else ByteSource.of(vectors)
+        want = len(tables.chunk_rows) * self.dims * (2 if self.vector_dtype == "float16" else 4)
+        if len(source) != want:
+            raise WebsemError(f"websem: the index holds {len(tables.chunk_rows)} chunks of {self.dims} "
+                              f"{self.vector_dtype} values, so index/vectors.bin is {want} bytes, got "
+                              f"{len(source)}; pass the rows add() returned, in index order (search_state's "
+                              "doc_ids.json)")
+        return source.parts
+
+    def files(self, vectors: ByteSource | bytes | memoryview | None = None) -> dict[str, bytes]:
         """The index files for the committed documents, as `websem build` writes them:
         ``index/chunks.json``, ``index/docs.json``, ``index/lexical.bin``, ``index/vectors.bin``,
         plus ``index.json`` (the manifest's ``index`` section) and ``search.json`` (its
-        ``search`` table)."""
+        ``search`` table). ``vectors``: index/vectors.bin, given when the index does not keep
+        its vectors."""
         t = self._tables()
+        parts = self._vector_parts(t, vectors)
         return {
             "index/chunks.json": b"".join(t.chunk_rows.json_parts()),
             "index/docs.json": t.doc_rows.json(),
             "index/lexical.bin": t.lexical,
-            "index/vectors.bin": t.chunk_rows.vectors(),
+            "index/vectors.bin": b"".join(parts()),
             "index.json": dump_json(self._section(t)),
             "search.json": dump_json(self._search_table(t.doc_rows)),
         }
@@ -326,17 +364,21 @@ class InPageIndex:
     def search_state(self) -> tuple[dict[str, bytes], ChunkRows, DocRows, dict | None, dict]:
         """What the page searches with, without writing chunks.json and docs.json (their rows
         stay here, for the ranker): ``(files, chunk_rows, doc_rows, analyzer, search)``; files
-        ``index.json``, ``search.json``, ``index/vectors.bin``, ``index/lexical.bin`` (the bytes
-        :meth:`files` gives) and ``chunk_doc.bin`` (each chunk's document, int32 little-endian)."""
+        ``index.json``, ``search.json``, ``index/lexical.bin`` (the bytes :meth:`files` gives),
+        ``chunk_doc.bin`` (each chunk's document, int32 little-endian), ``doc_ids.json`` (the
+        documents' ids in index order: the order of index/vectors.bin's rows) and, when the
+        index keeps its vectors, ``index/vectors.bin``."""
         t = self._tables()
         search = self._search_table(t.doc_rows)
         files = {
             "index.json": dump_json(self._section(t)),
             "search.json": dump_json(search),
-            "index/vectors.bin": t.chunk_rows.vectors(),
             "index/lexical.bin": t.lexical,
             "chunk_doc.bin": t.chunk_rows.doc_bytes(),
+            "doc_ids.json": dump_json(t.doc_rows.ids()),
         }
+        if self.keep_vectors:
+            files["index/vectors.bin"] = b"".join(t.chunk_rows.vector_parts())
         return files, t.chunk_rows, t.doc_rows, t.analyzer, search
 
     # ------------------------------------------------------------------ export / import
@@ -347,25 +389,62 @@ class InPageIndex:
         return dump_json([{"id": k, "title": e.title, "title_from": e.title_from,
                            "page_title": e.page_title, "marked": e.marked} for k, e in self._docs.items()])
 
-    def export(self) -> bytearray:
-        """The index as one tar archive (inpage_export.py; deterministic: same documents, same
-        bytes). Written straight into a buffer of its size, from the entries: no whole
-        ``chunks.json`` and no second copy of the archive is made. The BM25 bytes kept since
-        :meth:`search_state` are used and let go (the page saves once after each reload)."""
+    def _export(self, vectors: ByteSource | bytes | memoryview | None) -> tuple[dict, dict, _Tables]:
+        """The export's header fields, its members (functions giving their bytes in pieces) and
+        the tables they come from. The BM25 bytes kept since :meth:`search_state` are used and
+        let go afterwards (the page's search holds its own copy; the page saves once after each
+        reload), the rows stay (:meth:`chunks_json` reads them)."""
         t = self._tables()
-        self._tables_cache = None  # the page's search holds its own copy of lexical.bin
+        vector_parts = self._vector_parts(t, vectors)
+        lexical = t.lexical
+        t.lexical = None
         state = self._state()
         meta = {"format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
                 "model": {"id": self.model_id, "sha256": self.model_sha256, "dims": self.dims,
                           "max_seq_length": self.max_seq_length},
                 "index": self._section(t), "search": self._search_table(t.doc_rows)}
-        return write_tar(meta, {
+        return meta, {
             "index/chunks.json": t.chunk_rows.json_parts,
             "index/docs.json": lambda: [t.doc_rows.json()],
-            "index/lexical.bin": lambda: [t.lexical],
-            "index/vectors.bin": t.chunk_rows.vector_parts,
+            "index/lexical.bin": lambda: [lexical],
+            "index/vectors.bin": vector_parts,
             STATE_FILE: lambda: [state],
-        })
+        }, t
+
+    def export(self, vectors: ByteSource | bytes | memoryview | None = None) -> bytearray:
+        """The index as one tar archive (inpage_export.py; deterministic: same documents, same
+        bytes). Written straight into a buffer of its size, from the entries: no whole
+        ``chunks.json`` and no second copy of the archive is made. ``vectors``:
+        index/vectors.bin, given when the index does not keep its vectors."""
+        meta, members, _ = self._export(vectors)
+        return write_tar(meta, members)
+
+    def export_parts(self, vectors: ByteSource | bytes | memoryview | None = None) -> tuple[int, list[list]]:
+        """:meth:`export`'s archive for a caller that assembles it (the page, which holds the
+        vectors): ``(size, parts)`` as ``inpage_export.tar_parts`` gives them, with
+        index/chunks.json and index/vectors.bin left to the caller (:meth:`chunks_json` gives the
+        first a piece at a time). So the archive, chunks.json and the vectors are never held
+        whole here: Pyodide's heap keeps its high-water mark for good."""
+        meta, members, _ = self._export(vectors)
+        return tar_parts(meta, members, external=("index/chunks.json", "index/vectors.bin"))
+
+    def chunks_json(self, start: int, end: int) -> bytes:
+        """The bytes of index/chunks.json that hold rows ``start`` to ``end`` (exclusive): with
+        the opening ``[`` when ``start`` is 0 and the closing ``]`` when ``end`` is the last;
+        the pieces of consecutive ranges joined are the file."""
+        rows = self._tables(lexical=False).chunk_rows
+        n = len(rows)
+        start, end = max(0, int(start)), min(n, int(end))
+        if start >= n > 0:
+            return b""
+        out = bytearray(b"[" if start == 0 else b"")
+        for i in range(start, end):
+            if i:
+                out += b","
+            out += dump_json(rows[i])
+        if end == n:
+            out += b"]"
+        return bytes(out)
 
     def load_export(self, data: bytes) -> int:
         """Replace this index with an exported one (verified: format, model, every sha256);
@@ -383,5 +462,17 @@ class InPageIndex:
         self.clear()
         self._docs = docs
         return len(docs)
+
+    def take_vectors(self) -> tuple[list[list], bytes]:
+        """The rows :meth:`load_export` restored, for a caller that holds the vectors itself
+        (``keep_vectors=False``): ``([[id, n_chunks], ...], rows)``, every committed document in
+        index order and its rows joined in that order; the entries let go of them."""
+        counts, parts = [], []
+        for doc_id, e in self._docs.items():
+            counts.append([doc_id, len(e)])
+            parts.append(e.vectors or b"")
+            if not self.keep_vectors:
+                e.vectors = None
+        return counts, b"".join(parts)
 
 

@@ -32,7 +32,7 @@ from .extract import Document
 from .inpage_rows import Entry
 
 __all__ = ["EXPORT_FORMAT", "EXPORT_META", "EXPORT_VERSION", "STATE_FILE", "entries_from_export", "read_export",
-           "write_tar"]
+           "tar_parts", "write_tar"]
 
 EXPORT_FORMAT = "websem-index"
 EXPORT_VERSION = 1
@@ -51,10 +51,10 @@ def _tar_header(name: str, size: int) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
 
 
-def write_tar(meta: dict, members: Mapping[str, Producer]) -> bytearray:
-    """The export archive: ``meta`` (the header file's fields, ``files`` added: every member's
-    sha256 and size) first, then ``members`` in name order, each a function giving its bytes
-    in pieces (called twice). A ``bytearray`` of exactly the archive's size."""
+def _layout(meta: dict, members: Mapping[str, Producer]) -> tuple[bytes, list[tuple[str, bytes, int]], int]:
+    """The header file's bytes (``meta`` plus every member's sha256 and size: each member is
+    produced once here), each file's ``(name, tar header, size)`` in archive order, and the
+    archive's size."""
     table = {}
     for rel in sorted(members):
         digest, size = hashlib.sha256(), 0
@@ -67,6 +67,14 @@ def write_tar(meta: dict, members: Mapping[str, Producer]) -> bytearray:
     layout += [(rel, _tar_header(rel, table[rel]["size"]), table[rel]["size"]) for rel in sorted(members)]
     end = sum(len(h) + -(-n // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE for _, h, n in layout) + 2 * tarfile.BLOCKSIZE
     end += -end % tarfile.RECORDSIZE  # tarfile pads the archive to whole records
+    return head, layout, end
+
+
+def write_tar(meta: dict, members: Mapping[str, Producer]) -> bytearray:
+    """The export archive: ``meta`` (the header file's fields, ``files`` added: every member's
+    sha256 and size) first, then ``members`` in name order, each a function giving its bytes
+    in pieces (called twice). A ``bytearray`` of exactly the archive's size."""
+    head, layout, end = _layout(meta, members)
     out = bytearray(end)  # zero-filled: the padding and end-of-archive blocks are NULs already
     view, at = memoryview(out), 0
     for rel, header, size in layout:
@@ -81,6 +89,38 @@ def write_tar(meta: dict, members: Mapping[str, Producer]) -> bytearray:
         at += -size % tarfile.BLOCKSIZE
     view.release()
     return out
+
+
+def tar_parts(meta: dict, members: Mapping[str, Producer], external: Iterable[str]) -> tuple[int, list[list]]:
+    """``write_tar``'s archive for a caller that assembles it: ``(size, parts)``, parts
+    ``[offset, bytes]`` (headers and the members not in ``external``, adjacent ones joined) and
+    ``[offset, name, size]`` (an ``external`` member: the caller writes its bytes there). Every
+    other byte of the archive is NUL. The large members need never be held here whole."""
+    head, layout, end = _layout(meta, members)
+    external = set(external)
+    parts: list[list] = []
+    at = 0
+
+    def put(data: bytes) -> None:
+        if parts and len(parts[-1]) == 2 and parts[-1][0] + len(parts[-1][1]) == at:
+            parts[-1][1] += data
+        else:
+            parts.append([at, bytearray(data)])
+
+    for rel, header, size in layout:
+        put(header)
+        at += len(header)
+        pad = -size % tarfile.BLOCKSIZE
+        if rel in external:
+            parts.append([at, rel, size])
+            at += size + pad
+            continue
+        data = head if rel == EXPORT_META else b"".join(members[rel]())
+        if len(data) != size:
+            raise WebsemError(f"websem: {rel} changed while the index was exported; export it again")
+        put(data + bytes(pad))
+        at += size + pad
+    return end, [[p[0], bytes(p[1])] if len(p) == 2 else p for p in parts]
 
 
 def read_export(data: bytes, *, model_sha256: str | None = None, model_id: str = "") -> tuple[dict, dict[str, bytes]]:

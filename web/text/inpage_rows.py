@@ -1,8 +1,9 @@
 """How the in-page index (inpage.py) holds its documents, and the rows it makes from them.
 
 Each document is one :class:`Entry` with slots, not a ``Document`` and a ``Chunk`` object per
-chunk: its id, title sources, url, meta, body mark, its chunk texts (one tuple), anchors and
-offsets (one int array) and its vector rows in the index's dtype. :class:`ChunkRows` and
+chunk: its id, title sources, url, meta, body mark, its chunk texts (one zlib block), anchors and
+offsets (one int array) and, when the index keeps them, its vector rows in the index's dtype
+(:class:`ByteSource` reads them from elsewhere when it does not). :class:`ChunkRows` and
 :class:`DocRows` are ``index/chunks.json``'s and ``index/docs.json``'s rows made when read, so the
 texts and titles are held once (by the index, the lexical build and the ranker alike).
 
@@ -17,16 +18,18 @@ import json
 import math
 import struct
 import sys
+import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from .chunk import Chunk
 from .extract import Document
 
-__all__ = ["ChunkRows", "DocRows", "Entry", "deep_sizeof", "dump_json", "float16_bytes", "float32_from16"]
+__all__ = ["ByteSource", "ChunkRows", "DocRows", "Entry", "deep_sizeof", "dump_json", "float16_bytes", "float32_from16"]
 
 _F16_MAX = 65520.0  # from here on IEEE half rounds to infinity (numpy does; struct raises)
 _SLICE = 4096  # values converted per struct call: bounds the transient Python floats
+_ZLIB_LEVEL = 6  # zlib's default: level 9 saves ~1% more on chunk texts, at twice the time
 
 
 def dump_json(obj: object) -> bytes:
@@ -91,31 +94,70 @@ def deep_sizeof(obj: object, exclude: Iterable[object] = (), seen: set[int] | No
     return total
 
 
-class Entry:
-    """One document of the in-page index: what its rows in chunks.json and docs.json, its
-    vectors and the site-wide title and body rules need, nothing more (the document's text is
-    in its chunks; its sections are not kept)."""
+class ByteSource:
+    """Bytes held elsewhere, read a piece at a time: index/vectors.bin as the page's worker
+    holds it (a JS typed array, read through ``read``), so no whole copy is made here."""
 
-    __slots__ = ("id", "title", "url", "meta", "title_from", "page_title", "marked", "texts", "anchors",
-                 "spans", "vectors")
+    def __init__(self, size: int, read: Callable[[int, int], bytes], piece: int = 1 << 16) -> None:
+        """``size``: how many bytes; ``read(start, end)``: those bytes."""
+        self.size, self._read, self._piece = int(size), read, int(piece)
+
+    @classmethod
+    def of(cls, data: bytes | bytearray | memoryview) -> ByteSource:
+        """A source over bytes in memory."""
+        view = memoryview(data).cast("B")
+        return cls(len(view), lambda a, b: view[a:b])
+
+    def __len__(self) -> int:
+        return self.size
+
+    def parts(self) -> Iterator[bytes]:
+        """The bytes, in pieces of at most ``piece`` bytes."""
+        for at in range(0, self.size, self._piece):
+            yield self._read(at, min(self.size, at + self._piece))
+
+
+class Entry:
+    """One document of the in-page index: what its rows in chunks.json and docs.json and the
+    site-wide title and body rules need, nothing more (the document's text is in its chunks;
+    its sections are not kept). The chunk texts are held as one zlib-compressed UTF-8 block
+    (:attr:`texts` decompresses it): the index holds them for the rare snippet and the export,
+    and compressed they take about a third of the memory. The vectors are held here only when
+    the index keeps them (``InPageIndex(keep_vectors=True)``); in the page the worker that
+    scores them holds them."""
+
+    __slots__ = ("id", "title", "url", "meta", "title_from", "page_title", "marked", "_text", "_lens",
+                 "anchors", "spans", "vectors")
 
     def __init__(self, doc: Document, marked: bool, chunks: Sequence[Chunk], vectors: bytes | None = None) -> None:
         """``doc``: the document as read (its ``title`` raw: the site-wide rules apply when the
         files are made, over the documents present then); ``chunks``: its chunks in order;
         ``vectors``: its rows as index/vectors.bin stores them (n_chunks x dims, the index's
-        vector_dtype, little-endian), None while the document is prepared but not added."""
+        vector_dtype, little-endian), None while the document is prepared but not added or
+        when the index does not keep them."""
         self.id, self.title, self.url = doc.id, doc.title, doc.url
         self.meta = doc.meta or None  # most documents have none: no empty dict each
         self.title_from, self.page_title = doc.title_from, doc.page_title
         self.marked = bool(marked)
-        self.texts = tuple(c.text for c in chunks)
+        raw = [c.text.encode("utf-8", "surrogatepass") for c in chunks]
+        self._lens = array("i", [len(b) for b in raw])
+        self._text = zlib.compress(b"".join(raw), _ZLIB_LEVEL)
         self.anchors = tuple(c.anchor for c in chunks)
         self.spans = array("i", [x for c in chunks for x in (c.start, c.end)])
         self.vectors = vectors
 
     def __len__(self) -> int:
         """Its number of chunks."""
-        return len(self.texts)
+        return len(self._lens)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Its chunk texts, in order (decompressed on each call)."""
+        raw, out, at = zlib.decompress(self._text), [], 0
+        for n in self._lens:
+            out.append(raw[at:at + n].decode("utf-8", "surrogatepass"))
+            at += n
+        return tuple(out)
 
     def document(self) -> Document:
         """A ``Document`` with this entry's raw title sources (for the site-wide rules of
@@ -131,6 +173,8 @@ class ChunkRows(Sequence):
         self._entries = list(entries)
         self._doc = array("i", [i for i, e in enumerate(self._entries) for _ in range(len(e))])
         self._first = array("i")  # each document's first chunk
+        # The last document whose texts were decompressed: rows are mostly read in order.
+        self._texts: tuple[int, tuple[str, ...]] = (-1, ())
         n = 0
         for e in self._entries:
             self._first.append(n)
@@ -146,8 +190,10 @@ class ChunkRows(Sequence):
             i += len(self._doc)
         d = self._doc[i]  # IndexError past the end: ends Sequence iteration
         e, j = self._entries[d], i - self._first[d]
+        if self._texts[0] != d:
+            self._texts = (d, e.texts)
         return {"doc": d, "anchor": e.anchors[j], "start": e.spans[2 * j], "end": e.spans[2 * j + 1],
-                "text": e.texts[j]}
+                "text": self._texts[1][j]}
 
     def doc_bytes(self) -> bytes:
         """Each chunk's document index, int32 little-endian."""
@@ -157,12 +203,9 @@ class ChunkRows(Sequence):
         return out.tobytes()
 
     def vector_parts(self) -> list[bytes]:
-        """index/vectors.bin in pieces: each document's rows, in chunk order."""
+        """index/vectors.bin in pieces: each document's rows, in chunk order (the entries must
+        hold them: ``InPageIndex(keep_vectors=True)``)."""
         return [e.vectors or b"" for e in self._entries]
-
-    def vectors(self) -> bytes:
-        """index/vectors.bin: the documents' rows, in chunk order."""
-        return b"".join(self.vector_parts())
 
     def json_parts(self) -> Iterable[bytes]:
         """index/chunks.json in pieces, a row at a time (never the whole text at once)."""
@@ -191,6 +234,10 @@ class DocRows(Sequence):
         if e.meta:
             row["meta"] = e.meta
         return row
+
+    def ids(self) -> list[str]:
+        """The documents' ids, in index order."""
+        return [e.id for e in self._entries]
 
     def json(self) -> bytes:
         """index/docs.json."""
