@@ -13,11 +13,11 @@ The manifest carries the two tables every reader takes its settings from, so no 
 a constant of its own: ``search`` (query-time rules, ``websem.text.rules.search_table``) and
 ``runtime.vendor`` (where the runtime finds Pyodide and onnxruntime-web, ``VENDOR`` below).
 
-Atomicity: everything is written into a temporary sibling folder ``.<name>.websem-tmp-<pid>``;
-only when it is complete does it replace ``out``, with one ``renameat2(RENAME_EXCHANGE)`` on Linux
-(falling back to two renames elsewhere). Any failure (exception, Ctrl-C) removes the temporary
-folder and leaves the previous bundle byte-identical; a killed build leaves only a stale temporary
-folder, which the next build removes.
+Atomicity (build/publish.py): everything is written into a temporary sibling folder
+``.<name>.websem-tmp-<pid>``; only when it is complete does it replace ``out``, in one rename where
+the OS allows. Any failure (exception, Ctrl-C) removes the temporary folder and leaves the previous
+bundle byte-identical; a killed build leaves only a stale temporary folder, which the next build
+removes.
 
 ``out`` may be an existing websem bundle (replaced) or an empty folder; anything else (a file, a
 non-empty folder that is not a bundle) is refused unless ``force=True``, so a typo cannot replace
@@ -26,12 +26,9 @@ someone's directory.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
 import os
 import shutil
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +42,13 @@ from .index import VECTOR_DTYPES, write_index
 from .lexical import LEXICAL_FILE, extract_files, snowball_files, write_lexical_index
 from .model_split import MODEL_LAYOUTS, install_model
 from .partition import apply_layout, check_index_options, choose_layout, default_vector_dtype
+
+# Under their old private names: build/partition.py (convert_bundle) imports them from here.
+from .publish import check_out as _check_out
+from .publish import clean_stale as _clean_stale  # noqa: F401  (re-exported for build/partition.py)
+from .publish import install as _install
+from .publish import is_bundle as _is_bundle
+from .publish import make_staging
 from .snapshot import SNAPSHOT_PATH, make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 from .stdlib import trim_stdlib
@@ -71,7 +75,6 @@ VENDOR = {
                 "lock": "vendor/pyodide/pyodide-lock.json"},
 }
 _VENDOR_PACKAGES = {"ort": "onnxruntime-web/dist", "pyodide": "pyodide"}
-_TMP_TAG = ".websem-tmp-"
 SKIPPED_LISTED = 100  # manifest.source.skipped lists at most this many files (counts cover all)
 
 
@@ -167,85 +170,6 @@ def _websem_version() -> str:
         return version("websem")
     except PackageNotFoundError:
         return "0.0.0"
-
-
-def _is_bundle(path: Path) -> bool:
-    try:
-        return json.loads((path / "manifest.json").read_text()).get("format") == "websem-bundle"
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _check_out(out: Path, force: bool) -> None:
-    if not out.exists() and not out.is_symlink():
-        return
-    if out.is_dir() and not out.is_symlink() and (_is_bundle(out) or not any(out.iterdir())):
-        return
-    if not force:
-        raise WebsemError(f"websem: --out {out} exists and is not a websem bundle; choose another "
-                          "path, or pass --force to replace it")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _clean_stale(out: Path) -> None:
-    """Remove temporary folders left by killed builds of the same ``out``."""
-    for p in out.parent.glob(f".{out.name}{_TMP_TAG}*"):
-        tail = p.name.rsplit("-", 1)[-1]
-        if tail.isdigit() and not _pid_alive(int(tail)):
-            shutil.rmtree(p, ignore_errors=True)
-        elif p.name.endswith("-old"):
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE). False if unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _install(tmp: Path, out: Path) -> None:
-    """Put the finished ``tmp`` at ``out``; the old ``out`` (if any) is removed afterwards."""
-    if not out.exists() and not out.is_symlink():
-        os.rename(tmp, out)
-        return
-    if out.is_dir() and not out.is_symlink() and _exchange(tmp, out):
-        shutil.rmtree(tmp)  # tmp now holds the previous bundle
-        return
-    # Fallback: two renames; the previous bundle is restored if the second one fails.
-    old = out.parent / f".{out.name}{_TMP_TAG}{os.getpid()}-old"
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)
-        raise
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old)
-    else:
-        old.unlink()
 
 
 def _copy(pairs: list[tuple[Path, str]], root: Path) -> None:
@@ -404,12 +328,7 @@ def build_bundle(
     # None: the layout's own default (float16 flat, int8 partitioned), known now that the chunks are.
     vector_dtype = vector_dtype or default_vector_dtype(choose_layout(index, len(chunks))[0])
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out)
-    tmp = out.parent / f".{out.name}{_TMP_TAG}{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = make_staging(out)
     try:
         model_files = model_manifest["files"]
         previous_ok = _is_bundle(out)
