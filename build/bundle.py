@@ -42,13 +42,7 @@ from .index import VECTOR_DTYPES, write_index
 from .lexical import LEXICAL_FILE, extract_files, snowball_files, write_lexical_index
 from .model_split import MODEL_LAYOUTS, install_model
 from .partition import apply_layout, check_index_options, choose_layout, default_vector_dtype
-
-# Under their old private names: build/partition.py (convert_bundle) imports them from here.
-from .publish import check_out as _check_out
-from .publish import clean_stale as _clean_stale  # noqa: F401  (re-exported for build/partition.py)
-from .publish import install as _install
-from .publish import is_bundle as _is_bundle
-from .publish import make_staging
+from .publish import check_out, install, is_bundle, make_staging
 from .snapshot import SNAPSHOT_PATH, make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 from .stdlib import trim_stdlib
@@ -289,7 +283,7 @@ def build_bundle(
     if model_layout not in MODEL_LAYOUTS:
         raise WebsemError(f"websem: --model-layout {model_layout!r} is unknown; allowed: {', '.join(MODEL_LAYOUTS)}")
     model_manifest = verify_model_package(model)
-    _check_out(out, force)
+    check_out(out, force)
     if engine == "ray":  # a missing install or a wrong --ray-address fails now, not after chunking
         from .ray_embed import check_ray_address
 
@@ -331,7 +325,7 @@ def build_bundle(
     tmp = make_staging(out)
     try:
         model_files = model_manifest["files"]
-        previous_ok = _is_bundle(out)
+        previous_ok = is_bundle(out)
         previous = previous_bundle_rows(
             out, model_sha256=model_files["model.onnx"]["sha256"],
             tokenizer_sha256=model_files["tokenizer.json"]["sha256"], max_tokens=budget,
@@ -445,7 +439,7 @@ def build_bundle(
         }
         (tmp / "manifest.json").write_text(
             json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        _install(tmp, out)
+        install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -9,8 +9,9 @@ can tell a current copy from a stale one. Layout and hosting recipes: docs/hosti
 Rule (``_worth_it``): every file but manifest.json (which cannot list a copy of itself) is tried,
 and a copy is kept when it is at least 10% smaller than the original (``MIN_SAVING``) or at least
 1 MB smaller (``MIN_SAVED_BYTES``: what counts on the wire is bytes; the int8 model saves 9.3%,
-2.1 MB). Text (JS, JSON, Python, HTML, the tokenizer) and the wasm binaries always pass; an
-already-compressed file (python_stdlib.zip, 2%) does not, and a host then sends the original.
+2.1 MB). Text (JS, JSON, Python, HTML, the tokenizer), the wasm binaries and the stdlib zip (its
+members stored, build/stdlib.py) always pass; an already-compressed file does not, and a host then
+sends the original.
 A partitioned index's rows shards (``index/ivf/*.bin``, ``NEVER_COMPRESSED``) get no copy at all:
 a query reads blocks of them by HTTP byte range, which must address the identity bytes (int8 rows
 keep ~90% of their size under brotli anyway).

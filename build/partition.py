@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import os
 import shutil
 from pathlib import Path
 
@@ -326,8 +325,9 @@ def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: in
     ``block_rows`` / ``order``: as :func:`partition_index`."""
     from websem.export.source import sha256_file
 
-    from .bundle import _check_out, _clean_stale, _file_table, _install, _is_bundle
+    from .bundle import _file_table
     from .cache import default_cache_dir
+    from .publish import check_out, install, is_bundle, make_staging
 
     check_ivf_options(nlist, nprobe)
     check_code(code, rerank)
@@ -350,13 +350,8 @@ def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: in
         p = src / rel
         if not p.is_file() or p.stat().st_size != files[rel]["size"] or sha256_file(p) != files[rel]["sha256"]:
             raise WebsemError(f"websem: {src}/{rel} does not match its manifest checksum; rebuild the bundle")
-    _check_out(out, force=False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out)
-    tmp = out.parent / f".{out.name}.websem-tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    check_out(out, force=False)
+    tmp = make_staging(out)
     try:
         for rel in sorted(files):
             dst = tmp / rel
@@ -374,7 +369,7 @@ def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: in
 
             # The source's copies of unchanged files are reused (same sha256, same settings).
             encodings, _ = write_copies(tmp, new_files, cache_dir=default_cache_dir(),
-                                        previous=src if _is_bundle(src) else None, progress=progress)
+                                        previous=src if is_bundle(src) else None, progress=progress)
         manifest = {k: v for k, v in manifest.items() if k not in ("files", "encodings")}
         manifest["index"] = section
         manifest["files"] = new_files
@@ -382,7 +377,7 @@ def convert_bundle(src: Path, out: Path, *, nlist: int | None = None, nprobe: in
             manifest["encodings"] = encodings
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
-        _install(tmp, out)
+        install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,16 +1,18 @@
 """Step 4a of `websem build`: Pyodide's standard library trimmed to what a bundle loads.
 
-Pyodide ships the whole standard library as ``python_stdlib.zip`` (2.5 MB, deflated, so transport
-compression gains nothing). A bundle's Python (``websem_text``, the trimmed snowballstemmer) and
-Pyodide's own start-up load about a third of it. ``trim_stdlib(bundle_tmp_dir)`` measures which
+Pyodide ships the whole standard library as ``python_stdlib.zip`` (2.5 MB, deflated). A bundle's
+Python (``websem_text``, the trimmed snowballstemmer) and Pyodide's own start-up load about a third
+of it. ``trim_stdlib(bundle_tmp_dir)`` measures which
 members are loaded (``web/tools/stdlib_modules.mjs``: the bundle's own Pyodide with the full zip
 boots, runs the runtime's set-up, imports every shipped module and every stdlib module the shipped
 Python names anywhere, function bodies included, then encodes a query and formats an error) and
 replaces ``vendor/pyodide/python_stdlib.zip`` with a zip of just those members, plus ``KEEP``.
 
-Deterministic: members in name order, fixed timestamps, deflate level 9; the same inputs give the
-same bytes. Cached like the snapshot: ``CACHE/stdlib/<key>.zip``, where the key is a sha256 over
-the full zip, the shipped Python, the measuring script and the Node version. Called before the
+The trimmed zip stores its members uncompressed: brotli over the whole archive (the bundle's
+``.br`` copy, docs/hosting.md) is 0.70 MB where per-member deflate was 0.86 MB, and zipimport reads
+stored members without inflating them. Deterministic: members in name order, fixed timestamps;
+the same inputs give the same bytes. Cached like the snapshot: ``CACHE/stdlib/<key>.zip``, where
+the key is a sha256 over the full zip, the shipped Python, the measuring script and the Node version. Called before the
 snapshot is made (the snapshot holds zipimport's table of the zip it was made with, so it must be
 made with the zip that ships). Without Node, or with ``WEBSEM_NO_STDLIB_TRIM=1``, the full zip
 ships (same results, 2 MB more).
@@ -72,7 +74,7 @@ def stdlib_imports(py_root: Path) -> list[str]:
 
 
 def _key(root: Path, node: str) -> str:
-    h = hashlib.sha256(b"websem-stdlib\x00")
+    h = hashlib.sha256(b"websem-stdlib-stored\x00")
     version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60).stdout
     h.update(version.strip().encode() + b"\x00" + _script().read_bytes() + b"\x00"
              + "\x00".join(KEEP).encode() + b"\x00")
@@ -89,12 +91,12 @@ def write_trimmed(full: Path, members: list[str], out: Path) -> None:
         present = set(src.namelist())
         wanted = sorted((set(members) | set(KEEP)) & present)
         tmp = out.with_name(out.name + f".{os.getpid()}.part")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as dst:
             for name in wanted:
                 info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
+                info.compress_type = zipfile.ZIP_STORED
                 info.external_attr = 0o644 << 16
-                dst.writestr(info, src.read(name), compresslevel=9)
+                dst.writestr(info, src.read(name))
     os.replace(tmp, out)
 
 

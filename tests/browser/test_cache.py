@@ -194,12 +194,13 @@ def check_bytes_events(events: list[dict], bundle: Path, *, source: str | None =
 
 def load_plan(manifest: dict) -> set[str]:
     """The files a default browser load fetches and verifies: the model, both runtimes' vendor
-    files, the snapshot, the Python files and the index files (not the runtime's own modules)."""
+    files, the snapshot (else the tokenizer, whose vocabulary a snapshot holds), the Python files
+    and the index files (not the runtime's own modules)."""
     vendor = manifest["runtime"]["vendor"]
-    paths = {"model/model.onnx", "model/tokenizer.json", *vendor["ort"].values(), *vendor["pyodide"].values(),
+    paths = {"model/model.onnx", *vendor["ort"].values(), *vendor["pyodide"].values(),
              *manifest["runtime"]["python_files"], *manifest["index"]["files"].values()}
-    if "runtime/pyodide-snapshot.bin" in manifest["files"]:
-        paths.add("runtime/pyodide-snapshot.bin")
+    paths.add("runtime/pyodide-snapshot.bin" if "runtime/pyodide-snapshot.bin" in manifest["files"]
+              else "model/tokenizer.json")
     if manifest["model"].get("word_rows"):  # a split model's block hashes (its rows: per query)
         paths.add(manifest["model"]["word_rows"]["hashes"])
     return paths

@@ -120,11 +120,13 @@ export class VerifiedFiles {
    * code cache for that URL applies on a repeat visit), and returned only once the sha256 and
    * size match manifest.json. Falls back to WebAssembly.compile of the verified bytes where
    * streaming compilation fails (e.g. a server that does not send `application/wasm`).
+   * `onBytes(bytes)`, if this call starts the load, sees the verified bytes once before they are
+   * dropped (python.js reads pyodide.asm.wasm's data segments from them).
    */
-  wasmModule(path) {
+  wasmModule(path, onBytes = null) {
     let p = this.modules.get(path);
     if (!p) {
-      p = this.#compile(path);
+      p = this.#compile(path, onBytes);
       this.modules.set(path, p);
     }
     return p;
@@ -174,7 +176,7 @@ export class VerifiedFiles {
     return new Uint8Array(buf);
   }
 
-  async #compile(path) {
+  async #compile(path, onBytes) {
     let started = 0;
     const streaming = this.streamsWasm
       ? (response) => {
@@ -183,6 +185,7 @@ export class VerifiedFiles {
         }
       : null;
     const { buf, side } = await this.#obtain(path, streaming);
+    onBytes?.(new Uint8Array(buf));
     let module = side ? await side : null;
     const streamed = module instanceof WebAssembly.Module;
     if (!streamed) {

@@ -38,7 +38,9 @@ export function loadPlan(manifest, opts = {}) {
   };
   const vendor = manifest.runtime?.vendor ?? {};
   add("model", "model/model.onnx");
-  add("model", "model/tokenizer.json");
+  // The vocabulary is in a restored snapshot's heap: tokenizer.json is read only without one.
+  const snapshot = opts.snapshot !== false && Boolean(files[SNAPSHOT_PATH]);
+  add("model", "model/tokenizer.json", !snapshot);
   // A split model's hash list is read at load; its word rows are read per query (model.js
   // WordRows), like a partitioned index's shards, so they are not part of loading.
   add("model", manifest.model?.word_rows?.hashes);
@@ -52,7 +54,7 @@ export function loadPlan(manifest, opts = {}) {
   add("pyodide", py.wasm, !opts.pyodideWasmModule);
   add("pyodide", py.stdlib);
   add("pyodide", py.lock);
-  add("pyodide", SNAPSHOT_PATH, opts.snapshot !== false);
+  add("pyodide", SNAPSHOT_PATH, snapshot);
   for (const path of manifest.runtime?.python_files ?? []) add("pyodide", path);
   const index = manifest.index ?? {};
   const paths = index.files ?? {};

@@ -6,7 +6,7 @@
 import { detach } from "./bundle.js";
 import { WebsemError, pythonErrorMessage } from "./errors.js";
 import { connect } from "./rpc.js";
-import { SNAPSHOT_PATH, unpackSnapshot } from "./snapshot.js";
+import { SNAPSHOT_PATH, restorePlan, snapshotBase, unpackSnapshot, wasmDataImage } from "./snapshot.js";
 
 /** Where the bundle's py/ folder lives in Pyodide's file system (on sys.path). */
 const PY_ROOT = "/websem";
@@ -21,15 +21,18 @@ export function setupPython(pyodide, maxLength) {
   );
 }
 
-/** Writes runtime.python_files and the tokenizer vocabulary to /websem/... in Pyodide's FS. */
-export function writePythonFiles(pyodide, entries, tokenizerJson) {
+/**
+ * Writes runtime.python_files and, when given (a boot without a snapshot builds the vocabulary
+ * from it), the tokenizer vocabulary to /websem/... in Pyodide's FS.
+ */
+export function writePythonFiles(pyodide, entries, tokenizerJson = null) {
   pyodide.FS.mkdirTree(`${PY_ROOT}/model`);
   for (const [path, bytes] of entries) {
     const target = `${PY_ROOT}/${path}`;
     pyodide.FS.mkdirTree(target.slice(0, target.lastIndexOf("/")));
     pyodide.FS.writeFile(target, bytes);
   }
-  pyodide.FS.writeFile(`${PY_ROOT}/model/tokenizer.json`, tokenizerJson);
+  if (tokenizerJson) pyodide.FS.writeFile(`${PY_ROOT}/model/tokenizer.json`, tokenizerJson);
 }
 
 function isWorkerd() {
@@ -62,8 +65,22 @@ async function bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }
   const { loadPyodide } = modules.pyodide ?? (await import(files.url(vendor.module)));
   const indexURL = new URL("./", files.url(vendor.module)).href;
   const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
-  if (snapshot) options._loadSnapshot = snapshot;
-  if (modules.pyodideAsm || modules.pyodideWasm) options.createPyodideModule = precompiledPyodide(modules);
+  const precompiled = modules.pyodideAsm || modules.pyodideWasm;
+  if (precompiled) options.createPyodideModule = precompiledPyodide(modules);
+  if (snapshot) {
+    // `snapshot` resolves to the whole heap image, or to a snapshot.js restorePlan: Pyodide then
+    // gets only its header and the plan writes the heap itself (sparseRestore).
+    let plan = null;
+    options._loadSnapshot = Promise.resolve(snapshot).then((s) => {
+      if (typeof s?.writeHeap !== "function") return s;
+      plan = s;
+      return s.head;
+    });
+    const create = precompiled
+      ? options.createPyodideModule
+      : async (settings) => (await import(files.url(vendor.asm))).default(settings);
+    options.createPyodideModule = sparseRestore(create, () => plan);
+  }
   if (isNodeRuntime()) {
     // Node: Pyodide reads indexURL from the file system itself; it needs a path, not a file: URL.
     options.indexURL = new URL(indexURL).pathname;
@@ -128,6 +145,32 @@ function precompiledPyodide({ pyodideAsm, pyodideWasm }) {
       return {};
     };
     return Promise.race([create(settings), failure]);
+  };
+}
+
+/**
+ * Wraps a `createPyodideModule` so that, when `getPlan()` gives a snapshot.js restorePlan, the
+ * module's snapshot restore reads only the header Pyodide was handed and the plan writes the
+ * heap: the heap's zero runs are never written (those wasm pages stay unbacked) and no full-size
+ * image is built. A Pyodide without the hook this relies on fails here, and loadPython boots
+ * without the snapshot.
+ */
+function sparseRestore(create, getPlan) {
+  return async (settings) => {
+    const module = await create(settings);
+    const plan = getPlan();
+    if (!plan) return module;
+    const api = module.API;
+    if (typeof api?.restoreSnapshot !== "function" || !module.HEAPU8) {
+      throw new Error("this Pyodide has no API.restoreSnapshot to restore a sparse snapshot through");
+    }
+    const restore = api.restoreSnapshot;
+    api.restoreSnapshot = (snapshot) => {
+      const state = restore.call(api, snapshot.subarray(0, plan.heapStart));
+      plan.writeHeap(module.HEAPU8);
+      return state;
+    };
+    return module;
   };
 }
 
@@ -203,7 +246,8 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
   const wantSnapshot = useSnapshot !== false && Boolean(manifest.files?.[SNAPSHOT_PATH]);
   // Start every download now; Pyodide boots while they arrive.
   const pyFiles = Promise.all(manifest.runtime.python_files.map((p) => files.bytes(p).then((b) => [p, b])));
-  const tokenizerJson = files.bytes("model/tokenizer.json");
+  // A restored snapshot holds the vocabulary: tokenizer.json is read only for a normal boot.
+  let tokenizerJson = wantSnapshot ? null : files.bytes("model/tokenizer.json");
   const snapshotP = wantSnapshot ? files.bytes(SNAPSHOT_PATH) : null;
   snapshotP?.catch(() => {});
   // JS and wasm handed in as modules (edge runtimes) are part of the deployed code, not bundle
@@ -211,7 +255,21 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
   // Browsers: pyodide.asm.wasm compiled while it streams in (bundle.js wasmModule: verified,
   // and on a repeat visit the browser's compiled-code cache applies), then handed to Pyodide as
   // a precompiled module, the path edge runtimes take with pyodideWasmModule.
-  if (!modules.pyodideWasm && files.streamsWasm) modules = { ...modules, pyodideWasm: files.wasmModule(vendor.wasm) };
+  // The snapshot is stored against pyodide.asm.wasm's data segments (snapshot.js): their image
+  // comes from the wasm bytes this load reads anyway, or, where the wasm was handed in
+  // precompiled (edge), from one read of the file, made only if the snapshot asks for it.
+  let image = null;
+  const keepImage = (bytes) => {
+    if (!wantSnapshot) return;
+    try {
+      image = wasmDataImage(bytes);
+    } catch (e) {
+      image = e;
+    }
+  };
+  if (!modules.pyodideWasm && files.streamsWasm) {
+    modules = { ...modules, pyodideWasm: files.wasmModule(vendor.wasm, keepImage) };
+  }
   const [, , wasm, stdlib, lock, compiled] = await Promise.all([
     modules.pyodide ? null : files.bytes(vendor.module),
     modules.pyodideAsm ? null : files.bytes(vendor.asm),
@@ -220,7 +278,13 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
     files.text(vendor.lock),
     modules.pyodideWasm,
   ]);
+  if (wasm) keepImage(wasm);
   if (compiled) modules = { ...modules, pyodideWasm: compiled };
+  const dataImage = async () => {
+    if (image === null) keepImage(await files.bytes(vendor.wasm));
+    if (image instanceof Error) throw image;
+    return image;
+  };
   onProgress({ stage: "pyodide-boot", snapshot: wantSnapshot });
   const maxLength = manifest.model?.max_seq_length ?? 256;
   let pyodide = null;
@@ -230,16 +294,28 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
       // The promise, not the bytes: Pyodide imports pyodide.asm.mjs while the snapshot arrives.
       let packed = null;
       let unpacked = null;
-      const snapshot = snapshotP.then((bytes) => {
+      const snapshot = snapshotP.then(async (bytes) => {
         packed = bytes;
-        unpacked = unpackSnapshot(bytes);
+        const base = snapshotBase(bytes);
+        const wasmSha = manifest.files?.[vendor.wasm]?.sha256;
+        if (base && base.wasmSha256 !== wasmSha) {
+          throw new Error(`the snapshot was packed against pyodide.asm.wasm ${base.wasmSha256.slice(0, 12)}, the bundle ships ${wasmSha}`);
+        }
+        const dataImageBytes = base ? await dataImage() : null;
+        image = null;
+        const plan = restorePlan(bytes, dataImageBytes);
+        if (plan) {
+          unpacked = plan.head;
+          return plan;
+        }
+        unpacked = unpackSnapshot(bytes, dataImageBytes);
         return unpacked;
       });
       try {
         pyodide = await bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }, modules);
       } finally {
-        // Pyodide copied the image into its heap. Detaching the two copies frees ~50 MB now;
-        // left to the GC, an idle worker kept them (renderer RSS +74 MB, measured).
+        // Pyodide's heap holds the snapshot now. Detaching what held it here frees it at once;
+        // left to the GC, an idle worker kept it (renderer RSS +74 MB, measured).
         detach(unpacked);
         if (unpacked !== packed) detach(packed);
       }
@@ -265,6 +341,7 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
   onProgress({ stage: "pyodide-ready", snapshot: fromSnapshot });
   // Also after a snapshot: its Python state is restored, the (JS-side) file system is not, and
   // websem_text may import a module lazily.
+  if (!bridge) tokenizerJson ??= files.bytes("model/tokenizer.json");
   writePythonFiles(pyodide, await pyFiles, await tokenizerJson);
   if (!bridge) {
     try {

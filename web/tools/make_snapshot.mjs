@@ -14,6 +14,7 @@
 // `_makeSnapshot` / `_loadSnapshot` / `makeMemorySnapshot()` are Pyodide 314's private (@ignore /
 // @private) snapshot API; the runtime falls back to a normal boot if a snapshot does not restore,
 // so a change there costs speed, not correctness.
+import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -38,7 +39,7 @@ async function walk(dir) {
 
 const runtime = (name) => import(pathToFileURL(join(bundle, "runtime", name)).href);
 const { setupPython, writePythonFiles } = await runtime("python.js");
-const { SNAPSHOT_PATH, packSnapshot, unpackSnapshot } = await runtime("snapshot.js");
+const { SNAPSHOT_PATH, packSnapshot, snapshotBase, unpackSnapshot, wasmDataImage } = await runtime("snapshot.js");
 const vendor = { module: moduleArg, lock: lockArg };
 const { loadPyodide } = await import(pathToFileURL(join(bundle, ...vendor.module.split("/"))).href);
 const indexURL = dirname(join(bundle, ...vendor.module.split("/"))) + sep;
@@ -62,15 +63,82 @@ const bridge = pyodide.pyimport("websem_text.bridge");
 const probe = bridge.encode("snapshot check");
 bridge.destroy();
 if (!(probe[0] instanceof BigInt64Array) || probe[0].length < 3) throw new Error("tokenizer probe failed");
-// The sparse container (snapshot.js) drops the heap's long zero runs; check the round trip
-// before shipping it.
+// Free malloc chunks still hold what the set-up read and dropped (tokenizer.json's parse, module
+// sources): zeroed, they cost the download nothing (snapshot.js drops and compresses zeros).
+pyodide.runPython("import gc; gc.collect()");
+const zeroed = zeroFreeChunks(pyodide._module);
 const raw = pyodide.makeMemorySnapshot();
-const snapshot = packSnapshot(raw);
-const back = unpackSnapshot(snapshot);
+// The snapshot restores in this very state: the tokenizer must still work after the zeroing.
+const after = pyodide.pyimport("websem_text.bridge");
+const again = after.encode("snapshot check");
+after.destroy();
+if (again[0].length !== probe[0].length || again[0].some((v, i) => v !== probe[0][i])) {
+  throw new Error("tokenizer probe changed after zeroing free memory");
+}
+// Pyodide's snapshot: a header (its length in the second u32), then the wasm heap.
+const heapOffset = new DataView(raw.buffer, raw.byteOffset).getUint32(4, true);
+const wasmPath = join(dirname(join(bundle, ...vendor.module.split("/"))), "pyodide.asm.wasm");
+const wasm = await readFile(wasmPath);
+const base = {
+  image: wasmDataImage(wasm),
+  offset: heapOffset,
+  wasmSha256: createHash("sha256").update(wasm).digest("hex"),
+};
+const snapshot = packSnapshot(raw, base);
+const back = unpackSnapshot(snapshot, snapshotBase(snapshot) ? base.image : null);
 if (back.length !== raw.length || Buffer.compare(Buffer.from(back), Buffer.from(raw)) !== 0) {
   throw new Error("sparse snapshot round trip failed");
 }
+process.stderr.write(`websem snapshot: zeroed ${(zeroed / 1e6).toFixed(1)} MB of free memory, ${snapshot.length} bytes packed\n`);
 const target = join(bundle, ...SNAPSHOT_PATH.split("/"));
 await mkdir(dirname(target), { recursive: true });
 await writeFile(target, snapshot);
 process.stdout.write(`${SNAPSHOT_PATH}\n`);
+
+/**
+ * Zeroes the payload of every free chunk of Emscripten's dlmalloc heap (from __heap_base to the
+ * sbrk break) and returns the bytes zeroed. The walk checks dlmalloc's invariants as it goes
+ * (chunk sizes that tile the heap, each chunk's PINUSE bit equal to its predecessor's CINUSE bit,
+ * a free chunk's footer equal to its size) and zeroes nothing unless the whole heap checks out:
+ * a different allocator or layout then costs bytes, never correctness. The first 24 bytes of a
+ * free chunk's payload (free-list and tree links) are kept.
+ */
+function zeroFreeChunks(M) {
+  const U32 = M.HEAPU32;
+  const heapBase = M.___heap_base >>> 0;
+  const end = U32[M._emscripten_get_sbrk_ptr() >> 2] >>> 0;
+  if (!heapBase || !end) return 0;
+  for (const start of [heapBase, heapBase + 8]) {
+    const plan = [];
+    let p = start;
+    let prevInUse = true;
+    let ok = true;
+    for (let n = 0; ; n++) {
+      const head = U32[(p + 4) >> 2];
+      const size = head & ~7;
+      const inUse = (head & 2) !== 0;
+      const next = p + size;
+      if (size < 16 || next > end || (n > 0 && ((head & 1) !== 0) !== prevInUse)) {
+        ok = false;
+        break;
+      }
+      const last = next >= end - 64;
+      if (!inUse && !last && U32[next >> 2] !== size) {
+        ok = false;
+        break;
+      }
+      if (!inUse && next > p + 32) plan.push([p + 32, next]);
+      if (last) break;
+      prevInUse = inUse;
+      p = next;
+    }
+    if (!ok) continue;
+    let zeroed = 0;
+    for (const [a, b] of plan) {
+      M.HEAPU8.fill(0, a, b);
+      zeroed += b - a;
+    }
+    return zeroed;
+  }
+  return 0;
+}
