@@ -53,7 +53,8 @@ class PipeCdp:
         self._id = 0
 
     def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
-        """Send one command and return its result (events are skipped)."""
+        """Send one command and return its result; every other message read meanwhile (events,
+        another session's replies) goes to :meth:`on_event`."""
         self._id += 1
         msg = {"id": self._id, "method": method, "params": params or {}} | ({"sessionId": session} if session else {})
         os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
@@ -65,10 +66,14 @@ class PipeCdp:
                 self._buf += chunk
             raw, self._buf = self._buf.split(b"\0", 1)
             reply = json.loads(raw)
-            if reply.get("id") == self._id:
+            if reply.get("id") == self._id and reply.get("sessionId") == session:
                 if "error" in reply:
                     raise RuntimeError(f"websem bench: {method} failed: {reply['error']}")
                 return reply["result"]
+            self.on_event(reply)
+
+    def on_event(self, message: dict) -> None:
+        """Called with each message ``send`` reads that is not its reply; skipped here."""
 
     def evaluate(self, session: str, expr: str):
         """``expr`` evaluated in the page of ``session`` (promises awaited), by value."""

@@ -80,6 +80,7 @@ from websem.text.reader import (
     is_binary,
     record_document,
     strip_shared_title_affix,
+    valid_unicode,
 )
 
 from .progress import progress as _progress
@@ -291,6 +292,8 @@ def _read_jsonl(
             if not isinstance(obj, dict) or "_id" not in obj:
                 raise WebsemError(f"websem: {where} has no `_id`; each line of a corpus.jsonl "
                                   "must be an object with _id, title, text")
+            # JSON can spell a lone surrogate that no UTF-8 text holds: the invalid-text rule.
+            obj = valid_unicode(obj, where, "", errors, report)
             doc_id = str(obj["_id"])
             if doc_id in seen:
                 raise duplicate_id_error(doc_id, where)

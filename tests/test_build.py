@@ -200,6 +200,13 @@ def test_invalid_utf8_names_the_file_or_is_replaced(tmp_path: Path) -> None:
         read_source(jl)
     with pytest.raises(WebsemError, match="encoding_errors='ignore'.*strict, replace"):
         read_source(jl, encoding_errors="ignore")
+    # Valid UTF-8 whose JSON spells a lone surrogate: the same rule (no raw UnicodeEncodeError later).
+    lone = tmp_path / "lone.jsonl"
+    lone.write_text('{"_id": "a", "title": "t", "text": "ok"}\n{"_id": "b", "text": "x \\ud800 y"}\n')
+    with pytest.raises(WebsemError, match=r"lone.jsonl line 2 field 'text' is not valid Unicode.*U\+D800.*replace"):
+        read_source(lone)
+    docs, report = read_source(lone, encoding_errors="replace")
+    assert docs[1].text == "x \ufffd y" and report.replaced == ["lone.jsonl line 2"]
 
 
 def test_20mb_document_fails_clearly_without_reading_it(tmp_path: Path) -> None:

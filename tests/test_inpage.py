@@ -6,7 +6,8 @@ from the token ids prepare returns, give byte-identical index files to `websem b
 documents; so do the HTML and Markdown sites. Bad input gets the build's error or skip and leaves
 the index usable. An export ranks in `websem query --index` exactly like the built bundle. In
 Pyodide under Node: prepare and files equal CPython's on records, HTML and Markdown files, with
-the bs4/markdown-it files the bundle ships.
+the bs4/markdown-it files the bundle ships. (The pieces that need no built bundle:
+tests/test_inpage_units.py.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from websem.build.bundle import build_bundle
 from websem.build.embed import ChunkEmbedder
 from websem.build.sources import SourceReport, discover, read_source
 from websem.text.errors import WebsemError
-from websem.text.inpage import InPageIndex, deep_sizeof, float16_bytes, read_export
+from websem.text.inpage import InPageIndex, read_export
 from websem.text.wordpiece import WordPieceTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,54 +104,6 @@ def cran(work: Path, model_package: Path, shared_data: Path) -> dict:
     ix = _inpage(bundle)
     prepared = _feed(ix, embedder, _records(src))
     return {"src": src, "bundle": bundle, "ix": ix, "prepared": prepared, "embedder": embedder}
-
-
-# ----------------------------------------------------------------------------- float16
-
-
-def test_float16_rounds_like_numpy() -> None:
-    """struct's IEEE half equals numpy's astype(float16) bit for bit: random values over every
-    exponent, exact ties between neighbouring halves, subnormals, the overflow edge, ±0, ±inf, NaN."""
-    rng = np.random.default_rng(14)
-    parts = [rng.standard_normal(20000).astype(np.float32),
-             (rng.standard_normal(20000) * 2.0 ** rng.integers(-30, 17, 20000)).astype(np.float32),
-             rng.uniform(-1, 1, 20000).astype(np.float32)]
-    halves = np.arange(0, 0x7C00, dtype=np.uint16).view(np.float16).astype(np.float64)
-    mids = ((halves[:-1] + halves[1:]) / 2).astype(np.float32)  # exact ties (float32 holds them)
-    parts += [mids, -mids, np.nextafter(mids, np.float32(np.inf)), np.nextafter(mids, np.float32(-np.inf))]
-    parts.append(np.array([0.0, -0.0, 65504.0, 65519.996, 65520.0, -65520.0, 1e9, -1e9, np.inf, -np.inf,
-                           np.nan, -np.nan, 2.0 ** -24, 2.0 ** -25, 2.0 ** -26, -(2.0 ** -25), 6.1e-5,
-                           np.finfo(np.float32).tiny, np.finfo(np.float32).max], dtype=np.float32))
-    values = np.concatenate(parts).astype("<f4")
-    from array import array
-
-    got = float16_bytes(array("f", values.tobytes()))
-    with np.errstate(over="ignore"):  # the overflow edge is the point
-        want = values.astype("<f2").tobytes()
-    assert got == want
-
-
-def test_deep_sizeof_counts_each_object_once() -> None:
-    """The memory breakdown's Python sizes: shared objects once, exclusions and what an earlier
-    walk counted left out, code objects never."""
-    import sys
-
-    text = "x" * 1000
-    rows = [text, text, (text, 7)]
-    assert deep_sizeof(rows) == sys.getsizeof(rows) + sys.getsizeof(text) + sys.getsizeof(rows[2]) + sys.getsizeof(7)
-    assert deep_sizeof(rows, exclude=[text]) == deep_sizeof(rows) - sys.getsizeof(text)
-    seen: set[int] = set()
-    first = deep_sizeof(rows, seen=seen)
-    holder = {"rows": rows, "f": deep_sizeof}
-    assert deep_sizeof(holder, seen=seen) == sys.getsizeof(holder) + sys.getsizeof("rows") + sys.getsizeof("f")
-    assert first == deep_sizeof(rows)
-
-    class Slotted:
-        __slots__ = ("a", "b")
-
-    obj = Slotted()
-    obj.a = text
-    assert deep_sizeof(obj) == sys.getsizeof(obj) + sys.getsizeof(text)  # slots are walked; unset ones skipped
 
 
 # ----------------------------------------------------------------------------- parity with the build

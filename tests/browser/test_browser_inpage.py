@@ -318,9 +318,21 @@ def test_bad_input_like_the_build_and_the_index_stays_usable(browser_context, si
     }""")
     assert res["added"] == [] and len(res["failed"]) == 1, res
     assert res["failed"][0]["error"].startswith("websem: duplicate document id 'k'"), res
-    # Still usable: both good documents are found, nothing else was added.
+    # Within one add() (the second is read while the first is embedded): the same refusal.
+    res = page.evaluate("""async () => window.bad.add([{id: 'm', title: 'Tides', text: 'Tides turn.'},
+                                                        {id: 'm', title: 'Again', text: 'x'}])""")
+    assert res["added"] == ["m"] and len(res["failed"]) == 1, res
+    assert res["failed"][0]["error"].startswith("websem: duplicate document id 'm'"), res
+    # A lone surrogate (JSON.stringify writes it as an escape, as a corpus.jsonl may): the same
+    # websem: error as InPageIndex gives in CPython, not a Python exception.
+    res = page.evaluate("async () => window.bad.add([{id: 's', title: 'S', text: 'bad \\ud800 text'}])")
+    assert res["added"] == [] and len(res["failed"]) == 1, res
+    assert res["failed"][0]["error"].startswith(
+        "websem: document 's' field 'text' is not valid Unicode (a lone surrogate U+D800 at character 4)"), res
+    assert page.evaluate("async () => (await window.bad.add([{id: 's', text: 'Surf.'}])).added") == ["s"]
+    # Still usable: the good documents are found, nothing else was added.
     hits = page.evaluate("async () => (await window.bad.search('kites wind', {k: 5})).map((h) => h.id)")
-    assert set(hits) == {"good.txt", "k"}, hits
+    assert set(hits) == {"good.txt", "k", "m", "s"}, hits
     page.close()
 
 
@@ -407,8 +419,10 @@ def test_abort_stops_after_the_current_document_and_searches_interleave(browser_
             const order = [];
             const controller = new AbortController();
             let searched = null;
+            let embedMs = 0;
             const r = await ix.add(records, {signal: controller.signal, onProgress: (e) => {
                 order.push(`doc ${e.index}`);
+                embedMs += e.embed_ms;
                 // A search while indexing runs between two documents, not after the whole batch.
                 if (e.index === 0) {
                     searched = ix.search('boundary layer', {k: 3}).then((h) => { order.push('search'); return h; });
@@ -418,15 +432,21 @@ def test_abort_stops_after_the_current_document_and_searches_interleave(browser_
             order.push('add resolved');
             await searched;
             const after = await ix.search('boundary layer', {k: 3});
+            // The document read ahead while the last one was embedded was never added: it can be now.
+            const next = records[r.added.length];
+            const again = await ix.add([next]);
             const info = ix.info;
             await ix.close();
-            return {added: r.added.length, aborted: r.aborted, order, after: after.length, docs: info.index.docs};
+            return {added: r.added.length, aborted: r.aborted, order, after: after.length, docs: info.index.docs,
+                    embedMs, again: again.added, againFailed: again.failed, next: String(next.id)};
         }""",
         records,
     )
     assert res["aborted"] is True, res
     assert 5 <= res["added"] < len(records), res
-    assert res["docs"] == res["added"] and res["after"] == 3, res
+    assert res["docs"] == res["added"] + 1 and res["after"] == 3, res
+    assert res["again"] == [res["next"]] and res["againFailed"] == [], res
+    assert res["embedMs"] > 0, res
     order = res["order"]
     assert order.index("search") < order.index("add resolved"), order
     page.close()

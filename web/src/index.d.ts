@@ -351,6 +351,8 @@ export interface AddProgress {
   /** Its position in this add() call, from 0, and the call's input count. */
   index: number;
   total: number;
+  /** Milliseconds its chunks took in the model (0 when none were embedded). */
+  embed_ms?: number;
   /** Milliseconds this document took. */
   ms: number;
 }

@@ -3,7 +3,8 @@
 // code as a bundle.
 //
 // Per document: websem_text.bridge.inpage_prepare (Pyodide: the build's decoding rules,
-// extraction, chunking and tokenization) -> each chunk embedded by onnxruntime-web at batch 1,
+// extraction, chunking and tokenization; in Pyodide's own worker, so the next document is prepared
+// while this one's chunks are embedded) -> each chunk embedded by onnxruntime-web at batch 1,
 // exactly as a query is (model.js) -> bridge.inpage_add, which returns the rows in the index's
 // dtype (float16 rounded like numpy). This worker holds those rows, once: per document until the
 // next reload, then as views of the one index/vectors.bin dense.js scores; Pyodide keeps no copy
@@ -15,8 +16,9 @@
 // index's export archive is saved to this browser's storage (inpage-store.js) after every change
 // and restored on open. Nothing is sent anywhere: the only requests are the bundle's runtime and
 // model files.
-import { VerifiedFiles, asBundleBase, halfTable, readManifest } from "./bundle.js";
+import { VerifiedFiles, asBundleBase, readManifest } from "./bundle.js";
 import { WebsemError, cspError, errorMessage } from "./errors.js";
+import { asBytes, layoutVectors, modelInputs, packVectors, searchIndex, toPrepareInput } from "./inpage-data.js";
 import { checkName, chooseBackend, openStore } from "./inpage-store.js";
 import { openLexical } from "./lexical.js";
 import { embedder, loadSession } from "./model.js";
@@ -27,130 +29,6 @@ export { WebsemError };
 
 /** Rows of index/chunks.json per bridge call when the export is assembled (~250 KB of text). */
 const EXPORT_ROWS = 256;
-
-/** File name endings add() reads as files (the types `websem build` reads from a folder). */
-export const FILE_TYPES = [".txt", ".md", ".markdown", ".html", ".htm"];
-
-/**
- * One add() input as `[item, data]` for bridge.inpage_prepare: a record `{id?, title, text, url?,
- * meta?}` (websem_text.reader's record rules, as `websem build` applies them to corpus.jsonl) with
- * data null, or a file (a File/Blob with a name,
- * or `{name, data}` with data a Uint8Array, ArrayBuffer or string) as `{name, id?}` and its bytes.
- */
-export async function toPrepareInput(input) {
-  if (input == null || typeof input !== "object") {
-    throw new WebsemError(`add() takes documents {id, title, text, url?, meta?} or files (.txt, .md, .html), got ${describe(input)}`);
-  }
-  const isBlob = typeof input.arrayBuffer === "function" && typeof input.size === "number";
-  if (isBlob || "data" in input) {
-    const name = input.name;
-    if (typeof name !== "string" || !name) {
-      throw new WebsemError("a file given to add() needs a name ending in .txt, .md or .html (its type); got none");
-    }
-    const item = { name };
-    if (input.id != null) item.id = String(input.id);
-    return [item, isBlob ? new Uint8Array(await input.arrayBuffer()) : asBytes(input.data, name)];
-  }
-  // The record as it is: the Python reader applies the JSONL rules to its fields (and refuses
-  // what `websem build` refuses).
-  return [input, null];
-}
-
-function asBytes(data, name) {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (typeof data === "string") return new TextEncoder().encode(data);
-  throw new WebsemError(`file ${JSON.stringify(name)}: data must be a Uint8Array, ArrayBuffer or string, got ${describe(data)}`);
-}
-
-function describe(v) {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  return typeof v === "object" ? `an object (${Object.prototype.toString.call(v)})` : `${typeof v} ${JSON.stringify(v)}`;
-}
-
-/** A document's chunk vectors, in chunk order, as the little-endian float32 bytes inpage_add takes. */
-export function packVectors(vectors, dims) {
-  const out = new Float32Array(vectors.length * dims);
-  vectors.forEach((v, i) => {
-    if (v.length !== dims) throw new WebsemError(`the model returned ${v.length} dimensions, the bundle says ${dims}`);
-    out.set(v, i * dims);
-  });
-  // Float32Array is platform-endian; every browser and Node platform websem runs on is little-endian.
-  return new Uint8Array(out.buffer);
-}
-
-/** The token arrays onnxruntime-web takes for one chunk's ids: what python.encode gives a query. */
-export function modelInputs(inputIds) {
-  const ids = BigInt64Array.from(inputIds, (x) => BigInt(x));
-  const mask = new BigInt64Array(ids.length).fill(1n);
-  const types = new BigInt64Array(ids.length);
-  return [ids, mask, types];
-}
-
-/** `bytes` as a `Type` array: a view when aligned, else an aligned copy. */
-function typedView(bytes, Type, what) {
-  if (!(bytes instanceof Uint8Array)) throw new WebsemError(`the in-page index has no ${what}`);
-  if (bytes.byteLength % Type.BYTES_PER_ELEMENT) {
-    throw new WebsemError(`the in-page index's ${what} has ${bytes.byteLength} bytes, not a multiple of ${Type.BYTES_PER_ELEMENT}`);
-  }
-  const aligned = bytes.byteOffset % Type.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
-  return new Type(aligned.buffer, aligned.byteOffset, aligned.byteLength / Type.BYTES_PER_ELEMENT);
-}
-
-/**
- * The documents' rows as index/vectors.bin lays them out: `ids` (bridge.inpage_search()'s
- * doc_ids.json) in order, each one's rows from `rows` (id -> Uint8Array), copied into one
- * buffer. Afterwards every listed entry of `rows` is a view of that buffer, so the rows are held
- * once; an entry left out (a page without the body mark while others have it) gets its own copy,
- * so that no earlier buffer stays alive through it.
- */
-export function layoutVectors(ids, rows, rowBytes) {
-  let size = 0;
-  for (const id of ids) {
-    const r = rows.get(id);
-    if (!r) throw new WebsemError(`the in-page index lists document ${JSON.stringify(id)}, whose vectors this worker does not hold`);
-    size += r.byteLength;
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const id of ids) {
-    const r = rows.get(id);
-    out.set(r, at);
-    rows.set(id, out.subarray(at, at + r.byteLength));
-    at += r.byteLength;
-  }
-  const listed = new Set(ids);
-  for (const [id, r] of rows) {
-    if (!listed.has(id) && r.byteLength !== r.buffer.byteLength) rows.set(id, r.slice());
-  }
-  if (rowBytes && size % rowBytes) throw new WebsemError(`the in-page index's vectors are ${size} bytes, not whole rows of ${rowBytes}`);
-  return out;
-}
-
-/**
- * The flat index search.js scores, in bundle.js loadIndex's shape, from bridge.inpage_search()'s
- * files and index/vectors.bin as this worker lays it out (layoutVectors). float16 vectors stay
- * as they arrive, 2 bytes a value (dense.js widens each through `half`, the table loadIndex
- * decodes index/vectors.bin with: the same scores, half the memory
- * of a float32 copy); each chunk's document comes from chunk_doc.bin. The rows (chunk texts,
- * titles, urls) are not copied here: they stay in Pyodide, where the ranker renders hits from
- * them (search.js's flat path asks it for every hit's text).
- */
-export function searchIndex(files, section) {
-  const { dims, chunks: n, docs: nDocs } = section;
-  const half = section.vector_dtype === "float16";
-  const vectors = half
-    ? typedView(files["index/vectors.bin"], Uint16Array, "index/vectors.bin")
-    : typedView(files["index/vectors.bin"], Float32Array, "index/vectors.bin");
-  const chunkDoc = typedView(files["chunk_doc.bin"], Int32Array, "chunk_doc.bin");
-  if (vectors.length !== n * dims || chunkDoc.length !== n) {
-    throw new WebsemError(`the in-page index has ${vectors.length / dims} vectors and ${chunkDoc.length} chunk rows for ${n} chunks`);
-  }
-  // search.js reads only the document count from `docs` (the rows are the ranker's).
-  return { dims, n, vectors, scales: null, half: half ? halfTable() : null, chunks: null, docs: new Array(nDocs), chunkDoc };
-}
 
 /**
  * Open an in-page index over a bundle's model and runtime (see inpage.js createIndex for the
@@ -264,7 +142,9 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
 
   // One step at a time: an ORT session must not run concurrently with itself, and Pyodide holds
   // one index and one query's state. Indexing queues one document per step, so searches
-  // interleave with a long import.
+  // interleave with a long import. The one call outside the steps is the next document's
+  // inpage_prepare (prepareAhead), which touches only documents not yet added; Pyodide's worker
+  // runs its calls in the order they are sent.
   function serial(fn) {
     const p = queue.then(fn, fn);
     queue = p.catch(() => {});
@@ -374,19 +254,68 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     return serial(() => (state.run ? state.run(query, { k, mode, filters: options?.filters }) : { hits: [], facets: {}, mode }));
   }
 
-  /** One document: prepare, embed every chunk at batch 1, commit. Returns its report. */
-  async function addOne(input) {
+  // Documents read and tokenized ahead (prepareAhead) and not yet added. Pyodide runs in a
+  // worker of its own, so it prepares the next document of an add() while ORT embeds this one's
+  // chunks here: on two cores the two overlap instead of taking turns.
+  const aheads = new Set();
+
+  /** bridge.inpage_prepare's result for one add() input (the document is then pending in Pyodide). */
+  async function prepare(input) {
     const [item, data] = await toPrepareInput(input);
-    const prepared = JSON.parse(await python.inpage("inpage_prepare", [JSON.stringify(item), data]));
-    if (prepared.skipped) return { id: prepared.id, status: "skipped", reason: prepared.skipped, chunks: 0 };
-    const vectors = [];
-    for (const chunk of prepared.chunks) vectors.push(await runModel(...modelInputs(chunk.input_ids)));
-    const packed = packVectors(vectors, dims);
-    rows.set(prepared.id, await python.inpage("inpage_add", [prepared.id, packed]));
+    return JSON.parse(await python.inpage("inpage_prepare", [JSON.stringify(item), data]));
+  }
+
+  function prepareAhead(input) {
+    const ahead = { promise: prepare(input), stale: false };
+    ahead.promise.catch(() => {}); // its error is the document's, reported when its turn comes
+    aheads.add(ahead);
+    return ahead;
+  }
+
+  /** Forgets documents prepared ahead (a change of the index comes first): Pyodide drops them, their add() prepares them again. */
+  async function dropAhead(list = [...aheads]) {
+    for (const ahead of list) {
+      if (ahead.stale) continue; // dropped already: its id may be another add()'s document by now
+      aheads.delete(ahead);
+      ahead.stale = true;
+      const prepared = await ahead.promise.catch(() => null);
+      if (prepared && !prepared.skipped) await python.inpage("inpage_remove", [JSON.stringify([prepared.id])]);
+    }
+  }
+
+  /**
+   * One document: prepared (or taken from `ahead`), every chunk embedded at batch 1 while
+   * `startNext` has the next one prepared, committed. Returns its report, with the milliseconds
+   * its chunks took in the model (`embed_ms`).
+   */
+  async function addOne(input, ahead, startNext) {
+    let prepared;
+    if (ahead && !ahead.stale) {
+      aheads.delete(ahead);
+      prepared = await ahead.promise;
+    } else {
+      prepared = await prepare(input);
+    }
+    startNext();
+    if (prepared.skipped) return { id: prepared.id, status: "skipped", reason: prepared.skipped, chunks: 0, embed_ms: 0 };
+    let packed;
+    let embedMs;
+    const t0 = now();
+    try {
+      const vectors = [];
+      for (const chunk of prepared.chunks) vectors.push(await runModel(...modelInputs(chunk.input_ids)));
+      embedMs = now() - t0;
+      packed = packVectors(vectors, dims);
+      rows.set(prepared.id, await python.inpage("inpage_add", [prepared.id, packed]));
+    } catch (e) {
+      // Not committed: Pyodide forgets the document, so that adding it again is not a duplicate.
+      await python.inpage("inpage_remove", [JSON.stringify([prepared.id])]).catch(() => {});
+      throw e;
+    }
     laidOut = false;
     // Test hook (opts.debugKeep): what was embedded, to compare with `websem build`.
     if (kept) kept.push({ id: prepared.id, input_ids: prepared.chunks.map((c) => c.input_ids), vectors: new Float32Array(packed.buffer) });
-    return { id: prepared.id, status: "added", chunks: prepared.chunks.length };
+    return { id: prepared.id, status: "added", chunks: prepared.chunks.length, embed_ms: embedMs };
   }
 
   /**
@@ -401,6 +330,7 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     signal?.addEventListener?.("abort", onAbort);
     if (signal?.aborted) controller.abort();
     const report = { added: [], skipped: [], failed: [], aborted: false };
+    let ahead = null; // the next document's prepare, started while this one is embedded
     try {
       for (let i = 0; i < list.length; i++) {
         if (controller.signal.aborted) {
@@ -410,13 +340,20 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
         const t0 = now();
         let event;
         try {
-          const r = await serial(() => addOne(list[i]));
+          const r = await serial(() => {
+            const mine = ahead;
+            ahead = null;
+            const startNext = () => {
+              if (i + 1 < list.length && !controller.signal.aborted) ahead = prepareAhead(list[i + 1]);
+            };
+            return addOne(list[i], mine, startNext);
+          });
           event = r;
           if (r.status === "added") report.added.push(r.id);
           else report.skipped.push({ id: r.id, reason: r.reason });
         } catch (e) {
           const what = list[i]?.id ?? list[i]?.name ?? null;
-          event = { id: what, status: "failed", error: errorMessage(e), chunks: 0 };
+          event = { id: what, status: "failed", error: errorMessage(e), chunks: 0, embed_ms: 0 };
           report.failed.push({ id: what, error: event.error });
         }
         try {
@@ -430,6 +367,8 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
     } finally {
       signal?.removeEventListener?.("abort", onAbort);
       if (id != null) aborts.delete(id);
+      // Aborted after the next document was prepared: Pyodide forgets it.
+      if (ahead) await serial(() => dropAhead([ahead]));
       if (report.added.length) {
         await serial(reload);
         await serial(persist);
@@ -441,6 +380,7 @@ export async function createInpageEngine(bundleUrl, opts = {}) {
   /** One change to the index (remove, import, clear), then search over it reloaded and stored. */
   function change(fn) {
     return serial(async () => {
+      await dropAhead();
       const value = await fn();
       await reload();
       await persist();

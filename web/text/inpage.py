@@ -3,7 +3,8 @@
 A page (web/src, through bridge.py in Pyodide) feeds documents one at a time:
 
 1. :meth:`InPageIndex.prepare` reads one record or file with the build's reading rules
-   (reader.py: size limit, binary and UTF-8 rules, extraction by type, empty-text skip), chunks it
+   (inpage_read.py over reader.py: size limit, binary and UTF-8 rules, extraction by type,
+   empty-text skip), chunks it
    with the build's chunker (chunk.py) and tokenizes each chunk exactly as the build embeds it
    (``[CLS]``/``[SEP]``, truncated at the model's ``max_seq_length``);
 2. the page embeds each chunk with onnxruntime-web, batch 1 (the build's vectors equal batch-1
@@ -35,15 +36,12 @@ has one. :meth:`export` / :meth:`load_export` move the index out of the page and
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import PurePosixPath
 
 from .chunk import chunk_document, default_overlap
 from .errors import WebsemError
-from .extract import Document
 from .inpage_export import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
@@ -53,21 +51,18 @@ from .inpage_export import (
     tar_parts,
     write_tar,
 )
+from .inpage_read import item_label, read_file, read_record
 from .inpage_rows import ByteSource, ChunkRows, DocRows, Entry, deep_sizeof, dump_json, float16_bytes, float32_from16
 from .lexbuild import build_lexical
 from .meta import FACET_FIELDS
 from .reader import (
     DEFAULT_MAX_DOC_BYTES,
     ENCODING_ERRORS,
-    FOLDER_SUFFIXES,
-    R_TYPE,
     SourceReport,
-    check_size,
     drop_unmarked,
     duplicate_id_error,
-    file_document,
-    record_document,
     strip_shared_title_affix,
+    valid_unicode,
 )
 from .rules import search_table
 
@@ -169,10 +164,12 @@ class InPageIndex:
             raise WebsemError("websem: a document is an object {id, title, text, url?, meta?} or a file "
                               "{name, id?} with its bytes")
         before = len(self.report.skipped)
+        item = valid_unicode(item, item_label(item), "", self.encoding_errors, self.report)
         if data is not None or "name" in item:
-            doc_id, doc, marked = self._read_file(item, data)
+            doc_id, doc, marked = read_file(item, data, self.encoding_errors, self.max_doc_bytes, self.report,
+                                            self._check_new)
         else:
-            doc_id, doc, marked = self._read_record(item)
+            doc_id, doc, marked = read_record(item, self.max_doc_bytes, self.report, self._check_new)
         if doc is None:
             reason = self.report.skipped[-1]["reason"] if len(self.report.skipped) > before else "no text"
             return {"id": doc_id, "title": "", "skipped": reason, "n_chunks": 0, "chunks": []}
@@ -187,33 +184,6 @@ class InPageIndex:
     def _check_new(self, doc_id: str) -> None:
         if doc_id in self._docs or doc_id in self._pending:
             raise duplicate_id_error(doc_id, _WHERE)
-
-    def _read_file(self, item: Mapping, data: bytes | None) -> tuple[str, Document | None, bool]:
-        name = str(item.get("name") or "")
-        if not name or data is None:
-            raise WebsemError(f"websem: a file needs a name and its bytes (got name {name!r}, "
-                              f"{'no' if data is None else len(data)} bytes)")
-        rel = str(item.get("id") or PurePosixPath(name).name)
-        self._check_new(rel)
-        if PurePosixPath(rel).suffix.lower() not in FOLDER_SUFFIXES:  # the build never reads those
-            self.report.skip(rel, R_TYPE)
-            return rel, None, False
-        check_size(len(data), rel, self.max_doc_bytes)
-        doc, marked = file_document(bytes(data), rel, self.encoding_errors, self.report)
-        return rel, doc, marked
-
-    def _read_record(self, item: Mapping) -> tuple[str, Document | None, bool]:
-        title, text = item.get("title"), item.get("text")
-        doc_id = item.get("id") if item.get("id") not in (None, "") else item.get("_id")  # BEIR's names too
-        if doc_id is None or doc_id == "":
-            doc_id = hashlib.sha256(f"{title or ''}\x00{text or ''}".encode()).hexdigest()[:16]
-        doc_id = str(doc_id)
-        self._check_new(doc_id)
-        size = len(str(title or "").encode("utf-8")) + len(str(text or "").encode("utf-8"))
-        check_size(size, f"document {doc_id!r}", self.max_doc_bytes)
-        meta = item.get("meta") if item.get("meta") is not None else item.get("metadata")
-        doc = record_document(doc_id, title, text, item.get("url"), meta, "in-page record", self.report)
-        return doc_id, doc, False
 
     def add(self, doc_id: str, vectors: bytes) -> bytes:
         """Commit a prepared document with its chunk vectors: float32 little-endian, one row of

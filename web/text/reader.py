@@ -23,7 +23,9 @@ Site-wide rules that need every page (the shared ``<title>`` affix, ``data-webse
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import quote
@@ -46,6 +48,7 @@ __all__ = [
     "is_binary",
     "record_document",
     "strip_shared_title_affix",
+    "valid_unicode",
 ]
 
 HTML_SUFFIXES = (".html", ".htm")
@@ -232,3 +235,32 @@ def strip_shared_title_affix(docs: list[Document]) -> str:
             t = t[len(best_pre):].strip()
         d.title = t
     return best_suf or best_pre
+
+
+# A lone UTF-16 surrogate: JSON can spell one ("\ud800"), no UTF-8 text holds one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(value: object, label: str, field: str, errors: str, report: SourceReport) -> object:
+    """``value`` (a record or file item, or one of its fields, walked through its dicts and lists)
+    with no lone surrogate (module docstring). ``label`` names the document, ``field`` the
+    top-level field being walked ("" for the item itself)."""
+    if isinstance(value, str):
+        bad = _SURROGATE.search(value)
+        if bad is None:
+            return value
+        if errors == "replace":
+            if label not in report.replaced:
+                report.replaced.append(label)
+            return _SURROGATE.sub("\ufffd", value)
+        where = f" field {field!r}" if field else ""
+        raise WebsemError(
+            f"websem: {label}{where} is not valid Unicode (a lone surrogate U+{ord(bad.group()):04X} at "
+            f"character {bad.start()}), so it cannot be written as UTF-8; remove or replace that character, "
+            "or index with encoding_errors \"replace\" to store U+FFFD for it")
+    if isinstance(value, Mapping):
+        return {valid_unicode(k, label, field or "key", errors, report):
+                valid_unicode(v, label, field or str(k), errors, report) for k, v in value.items()}
+    if isinstance(value, list):
+        return [valid_unicode(v, label, field, errors, report) for v in value]
+    return value
