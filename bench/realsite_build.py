@@ -60,9 +60,19 @@ def build_websem(site: Site, *, reuse: bool) -> dict:
     return facts | _bundle_facts(out)
 
 
+def _bundle_docs(bundle: Path, index: dict) -> list[dict]:
+    """The bundle's documents: index/docs.json of a flat index, or every document fragment of a
+    partitioned one (`--index auto` partitions both sites)."""
+    if index.get("layout") != "partitioned":
+        return json.loads((bundle / "index" / "docs.json").read_text())
+    pattern = index["shards"]["fragments"]
+    return [d for i in range(index["fragments"])
+            for d in json.loads((bundle / pattern.format(i)).read_text())["docs"]]
+
+
 def _bundle_facts(bundle: Path) -> dict:
     m = json.loads((bundle / "manifest.json").read_text())
-    docs = json.loads((bundle / "index" / "docs.json").read_text())
+    docs = _bundle_docs(bundle, m["index"])
     not_html = [d["id"] for d in docs if not d["id"].lower().endswith((".html", ".htm"))]
     source = dict(m.get("source") or {})
     skipped = source.pop("skipped", None)
