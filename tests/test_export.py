@@ -182,10 +182,13 @@ def test_ortweb_runs_every_mode(
     tok = load_tokenizer(model_package / "tokenizer.json", 256)
     ids = [tok.encode(s).ids for s in SENTENCES]
     # weight-int8 and fp32 compute in fp32 on both sides: the same numbers up to float rounding.
-    # dynamic-int8 quantizes activations per run with kernels that differ between x86 and wasm
-    # (docs/quantization.md): it must load and run, and stay close, but it is not bit-exact.
     # weight-int8-packed (com.microsoft MatMulNBits, 8 bits, accuracy_level 0) is fp32 compute too.
-    bounds = {"weight-int8": 0.9999, "weight-int8-packed": 0.9999, "none": 0.9999, "dynamic-int8": 0.995}
+    # dynamic-int8 quantizes activations per run with int8 kernels that differ between x86 and
+    # wasm, and between x86 CPUs (AVX2's u8s8 multiply saturates where AVX-512 VNNI does not):
+    # ORT-web against CPU gave min cosine 0.9985 on one machine and 0.955 on an AVX2-only one, each
+    # side 0.972 from fp32 there. So it is held to what it promises: it runs, and ORT-web's vectors
+    # are as close to fp32's as the CPU's are (docs/quantization.md).
+    ref = np.stack([OnnxEmbedder(fp32_package, threads=1).embed_ids(i) for i in ids])
     for pkg in (model_package, fp32_package, dynamic_package, packed_package):
         m = load_model_package(pkg)
         mode = m["quantization"]["mode"]
@@ -195,9 +198,14 @@ def test_ortweb_runs_every_mode(
         cos = _cos(cpu, web)
         diff = float(np.abs(cpu - web).max())
         print(f"{mode}: ORT-web vs CPU min cosine {cos.min():.8f}, max abs diff {diff:.2e}")
-        assert cos.min() >= bounds[mode], (mode, cos.min(), diff)
-        if mode != "dynamic-int8":
-            assert diff < 1e-5, (mode, diff)
+        if mode == "dynamic-int8":
+            web_fp32, cpu_fp32 = _cos(web, ref).min(), _cos(cpu, ref).min()
+            print(f"{mode}: min cosine to fp32, ORT-web {web_fp32:.6f}, CPU {cpu_fp32:.6f}")
+            assert web_fp32 >= m["quality"]["threshold"]["min"], (mode, web_fp32)
+            assert web_fp32 >= cpu_fp32 - 0.01, (mode, web_fp32, cpu_fp32)
+            continue
+        assert cos.min() >= 0.9999, (mode, cos.min(), diff)
+        assert diff < 1e-5, (mode, diff)
 
 
 def test_packed_weights_stay_int8(packed_package: Path, fp32_package: Path) -> None:
