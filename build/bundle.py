@@ -40,7 +40,8 @@ from websem.text.rules import search_table
 from .chunk import chunk_documents, default_overlap
 from .index import VECTOR_DTYPES, write_index
 from .lexical import LEXICAL_FILE, extract_files, snowball_files, write_lexical_index
-from .model_split import MODEL_LAYOUTS, install_model
+from .model_pack import check_matmul
+from .model_split import DEFAULT_MATMUL, MODEL_LAYOUTS, install_model
 from .partition import apply_layout, check_index_options, choose_layout, default_vector_dtype
 from .publish import check_out, install, is_bundle, make_staging
 from .snapshot import SNAPSHOT_PATH, make_snapshot
@@ -258,6 +259,7 @@ def build_bundle(
     nlist: int | None = None,
     nprobe: int | None = None,
     model_layout: str = "split",
+    model_matmul: str = DEFAULT_MATMUL,
 ) -> dict:
     """Build a static search bundle from ``source`` into ``out``; return its manifest.
 
@@ -269,7 +271,8 @@ def build_bundle(
     ``index``: "flat", "partitioned" or "auto" (partitioned from ``AUTO_PARTITION_CHUNKS`` chunks);
     ``nlist``/``nprobe``: the IVF lists of a partitioned index (None: ``default_ivf``), build/partition.py.
     ``model_layout``: "split" (model.onnx without its word-embedding table, whose rows a query
-    reads by byte range, build/model_split.py) or "whole"."""
+    reads by byte range, build/model_split.py) or "whole"; ``model_matmul``: the split body's dense
+    layers, "nbits8" (MatMulNBits, build/model_pack.py) or "fp32"."""
     from rich.console import Console
 
     # soft_wrap: off a terminal rich would wrap every line at a guessed 80 columns, mid-sentence.
@@ -282,6 +285,7 @@ def build_bundle(
     check_index_options(index, nlist, nprobe, vector_dtype)
     if model_layout not in MODEL_LAYOUTS:
         raise WebsemError(f"websem: --model-layout {model_layout!r} is unknown; allowed: {', '.join(MODEL_LAYOUTS)}")
+    check_matmul(model_matmul)
     model_manifest = verify_model_package(model)
     check_out(out, force)
     if engine == "ray":  # a missing install or a wrong --ray-address fails now, not after chunking
@@ -361,8 +365,9 @@ def build_bundle(
         py_extract = _write_extract(tmp)
         # The model's identity stays the package's model.onnx (manifest.model.sha256, the index's
         # model_sha256); a split bundle ships its body (manifest.files, model.body_sha256) and rows.
-        word_rows = install_model(model, tmp / "model", layout=model_layout,
+        word_rows = install_model(model, tmp / "model", layout=model_layout, matmul=model_matmul,
                                   package_sha256=model_files["model.onnx"]["sha256"])
+        body_matmul = word_rows.pop("matmul", None) if word_rows else None
         _copy(copies, tmp)
         # Pyodide's stdlib cut to the modules the bundle's Python loads (2.5 MB -> ~0.9 MB), before
         # the snapshot: the snapshot holds zipimport's table of the zip it was made with.
@@ -420,6 +425,8 @@ def build_bundle(
                 # the word-embedding rows are (build/model_split.py).
                 **({"body_sha256": files["model/model.onnx"]["sha256"], "word_rows": word_rows}
                    if word_rows else {}),
+                # "nbits8": the body's dense layers are MatMulNBits (build/model_pack.py)
+                **({"matmul": body_matmul} if body_matmul else {}),
             },
             "index": index_section,
             "search": search,

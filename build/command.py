@@ -10,6 +10,7 @@ import click
 from websem.text.errors import WebsemError
 
 from .index import VECTOR_DTYPES
+from .model_pack import DEFAULT_MATMUL, MODEL_MATMULS, check_matmul
 from .partition import AUTO_PARTITION_CHUNKS, check_index_options, parse_count
 from .sources import DEFAULT_MAX_DOC_BYTES
 
@@ -108,13 +109,17 @@ def _quantization_modes() -> list[str]:
               help="split: ship the model without its word-embedding table, whose rows a query reads "
                    "by byte range (~56 KB a query instead of 11.8 MB); whole: model.onnx as exported "
                    "(docs/architecture.md).")
+@click.option("--model-matmul", default=DEFAULT_MATMUL, show_default=True, metavar="|".join(MODEL_MATMULS),
+              help="Dense layers of the split model's body: nbits8 (int8 MatMulNBits, the same weights; "
+                   "the browser keeps them as int8) or fp32 (DequantizeLinear -> MatMul, folded to "
+                   "float32 at load) (docs/build.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(
     source: Path, out: Path, model: Path | None, force: bool, vector_dtype: str | None,
     encoding_errors: str, max_doc_bytes: int, quantization: str | None, globs: tuple[str, ...],
     verbose: bool, cache_dir: Path | None, no_cache: bool, jobs: int | None, engine: str,
     ray_address: str | None, no_precompress: bool, index: str, nlist_s: str | None, nprobe_s: str | None,
-    model_layout: str, quiet: bool,
+    model_layout: str, model_matmul: str, quiet: bool,
 ) -> None:
     """Build a static search bundle from SOURCE: a folder of .html/.htm/.md/.txt files or a
     BEIR corpus.jsonl (_id, title, text, optional url)."""
@@ -124,6 +129,7 @@ def build_cmd(
         # Checked here, before a model export: a typo must not cost minutes (build_bundle checks again).
         nlist, nprobe = parse_count("--nlist", nlist_s), parse_count("--nprobe", nprobe_s)
         check_index_options(index, nlist, nprobe, vector_dtype)
+        check_matmul(model_matmul)
         if model and quantization:
             raise WebsemError(
                 f"websem: --quantization {quantization} applies to the embedded default model only; "
@@ -143,7 +149,8 @@ def build_cmd(
                      progress=not quiet, globs=globs, verbose=verbose,
                      cache=False if no_cache else (cache_dir or True), jobs=jobs, engine=engine,
                      ray_address=ray_address, precompress=not no_precompress, index=index,
-                     nlist=nlist, nprobe=nprobe, model_layout=model_layout)
+                     nlist=nlist, nprobe=nprobe, model_layout=model_layout,
+                     model_matmul=model_matmul)
     except WebsemError as e:
         click.echo(str(e), err=True)
         sys.exit(2)

@@ -10,7 +10,8 @@ Cast + Mul), so the sentence embedding is bit-identical (tests/test_model_split.
 
 Files written (bundle layout, docs/architecture.md "Model files"):
 
-- ``model.onnx``: the body (``input_ids`` stays an input: the position and attention parts read it);
+- ``model.onnx``: the body (``input_ids`` stays an input: the position and attention parts read it;
+  its dense layers as MatMulNBits unless ``matmul`` is "fp32", build/model_pack.py);
 - ``word_rows.bin``: row ``i`` at byte ``i * row_bytes``: its ``dims`` int8 values, then its scale
   as a little-endian float32 (388 B a row);
 - ``word_rows.sha256``: the sha256 of each block of ``block_rows`` consecutive rows (32 B a block,
@@ -29,8 +30,10 @@ from pathlib import Path
 import numpy as np
 from websem.text.errors import WebsemError
 
-__all__ = ["BLOCK_ROWS", "HASHES_FILE", "MODEL_LAYOUTS", "ROWS_FILE", "SplitModel", "find_word_rows",
-           "install_model", "split_model", "word_rows_blocks"]
+from .model_pack import DEFAULT_MATMUL, MODEL_MATMULS, check_matmul, pack_matmuls
+
+__all__ = ["BLOCK_ROWS", "DEFAULT_MATMUL", "HASHES_FILE", "MODEL_LAYOUTS", "MODEL_MATMULS", "ROWS_FILE",
+           "SplitModel", "find_word_rows", "install_model", "split_model", "word_rows_blocks"]
 
 # Rows a block holds. A query reads the blocks holding its token ids, so bytes per query grow with
 # the block, while the hash list every load fetches shrinks with it (32 B a block). Over the 225
@@ -119,16 +122,19 @@ def word_rows_blocks(n_rows: int, block_rows: int) -> int:
     return -(-n_rows // block_rows)
 
 
-def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name: str = "model.onnx") -> dict | None:
+def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name: str = "model.onnx",
+                matmul: str = DEFAULT_MATMUL) -> dict | None:
     """Write the body ``out_dir/model.onnx``, ``word_rows.bin`` and ``word_rows.sha256`` for the
     model bytes ``src`` (``name`` in errors); return ``manifest.model.word_rows`` (file names
-    relative to ``out_dir``), or None (nothing written) when the model has no int8
-    word-embedding table to cut out."""
+    relative to ``out_dir``) plus ``matmul``: "nbits8" when the body's dense layers were rewritten
+    as MatMulNBits (``matmul`` "nbits8", build/model_pack.py), else None; or None (nothing
+    written) when the model has no int8 word-embedding table to cut out."""
     import onnx
     from onnx import TensorProto, helper
 
     if not isinstance(block_rows, int) or block_rows < 1:
         raise WebsemError(f"websem: block_rows must be a positive integer, got {block_rows!r}")
+    check_matmul(matmul)
     model = onnx.load_from_string(src)
     found = find_word_rows(model)
     if found is None:
@@ -150,6 +156,7 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
     if found.ids_input not in still_read:
         raise WebsemError(f"websem: {name} reads {found.ids_input} only for its word embeddings, so the "
                           "split model would lose that input; build with --model-layout whole")
+    packed = pack_matmuls(model) if matmul == "nbits8" else 0
     onnx.checker.check_model(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -172,26 +179,31 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
         "block_rows": block_rows,
         "file": ROWS_FILE,
         "hashes": HASHES_FILE,
+        "matmul": "nbits8" if packed else None,
     }
 
 
-def install_model(package: Path, dest: Path, *, layout: str, package_sha256: str) -> dict | None:
+def install_model(package: Path, dest: Path, *, layout: str, package_sha256: str,
+                  matmul: str = DEFAULT_MATMUL) -> dict | None:
     """Write the bundle's ``model/`` folder ``dest`` from the verified model ``package``: its
-    tokenizer.json and manifest.json, and its model.onnx whole or split (``layout``). Returns
-    ``manifest.model.word_rows`` with bundle paths, or None for a whole model (layout "whole", or
-    a model with no int8 word-embedding table). ``package_sha256``: the package manifest's sha256
-    of model.onnx, checked against the bytes actually read."""
+    tokenizer.json and manifest.json, and its model.onnx whole or split (``layout``; a split body's
+    dense layers per ``matmul``, build/model_pack.py). Returns ``manifest.model.word_rows`` with
+    bundle paths and the body's ``matmul`` ("nbits8" or None) under that key, or None for a whole
+    model (layout "whole", or a model with no int8 word-embedding table), which ships as the
+    package has it. ``package_sha256``: the package manifest's sha256 of model.onnx, checked
+    against the bytes actually read."""
     import shutil
 
     if layout not in MODEL_LAYOUTS:
         raise WebsemError(f"websem: --model-layout {layout!r} is unknown; allowed: {', '.join(MODEL_LAYOUTS)}")
+    check_matmul(matmul)
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "manifest.json"):
         shutil.copyfile(package / name, dest / name)
     src = (package / "model.onnx").read_bytes()
     if hashlib.sha256(src).hexdigest() != package_sha256:
         raise WebsemError(f"websem: {package}/model.onnx changed while it was being copied; re-run `websem build`")
-    section = split_model(src, dest, name=str(package / "model.onnx")) if layout == "split" else None
+    section = split_model(src, dest, name=str(package / "model.onnx"), matmul=matmul) if layout == "split" else None
     if section is None:
         (dest / "model.onnx").write_bytes(src)
         return None

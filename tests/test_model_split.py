@@ -34,6 +34,13 @@ def split_bundle(model_package: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
+def split_fp32_bundle(model_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The split with the body's dense layers left as DequantizeLinear -> MatMul: the same graph
+    as the whole model's but for the cut lookup, so bit-identical to a whole bundle."""
+    return _build(model_package, tmp_path_factory.mktemp("split_fp32") / "bundle", model_matmul="fp32")
+
+
+@pytest.fixture(scope="module")
 def whole_bundle(model_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build(model_package, tmp_path_factory.mktemp("whole") / "bundle", model_layout="whole")
 
@@ -56,6 +63,15 @@ def test_split_embeddings_are_bitwise_equal_to_the_whole_model(split_bundle: Pat
     manifest = verify_bundle(split_bundle)
     tokenizer = _bundle_tokenizer(split_bundle, manifest)
     whole = OnnxEmbedder(model_package)
+    if manifest["model"].get("matmul") == "nbits8":
+        import onnx
+        from websem.build.model_pack import pack_matmuls
+
+        # The body's dense layers are MatMulNBits (build/model_pack.py): compare with the whole
+        # model rewritten the same way (test_model_pack.py compares the two forms).
+        packed = onnx.load(str(model_package / "model.onnx"))
+        assert pack_matmuls(packed) == 36
+        whole = OnnxEmbedder(packed.SerializeToString())
     split = SplitEmbedder(split_bundle, manifest)
     strings = [s["text"] for s in json.loads((FIXTURES / "golden_strings.json").read_text("utf-8"))]
     assert len(strings) > 10
@@ -83,9 +99,10 @@ def test_split_bundle_layout_and_manifest(split_bundle: Path, model_package: Pat
     assert body < package["files"]["model.onnx"]["size"] - 11_000_000
 
 
-def test_split_and_whole_bundles_answer_identically(split_bundle: Path, whole_bundle: Path) -> None:
+def test_split_and_whole_bundles_answer_identically(split_fp32_bundle: Path, whole_bundle: Path) -> None:
     from websem.web.query import Searcher
 
+    split_bundle = split_fp32_bundle
     whole_m = json.loads((whole_bundle / "manifest.json").read_text("utf-8"))
     assert "word_rows" not in whole_m["model"] and "body_sha256" not in whole_m["model"]
     assert whole_m["files"]["model/model.onnx"]["sha256"] == whole_m["model"]["sha256"]
@@ -201,13 +218,20 @@ def _node(bundle: Path, queries: list[str], server: str = "ranges", word_rows: s
 QUERIES = ["install the plugin", "configuration options for the theme", "install"]
 
 
-def test_node_runtime_embeds_split_bundles_like_whole_ones(split_bundle: Path, whole_bundle: Path) -> None:
-    """Bit-identical to the whole model under the same onnxruntime-web; like CPU onnxruntime
-    within the wasm-vs-CPU difference the parity tests allow."""
+def test_node_runtime_embeds_split_bundles_like_whole_ones(split_bundle: Path, split_fp32_bundle: Path,
+                                                          whole_bundle: Path) -> None:
+    """Bit-identical to the whole model under the same onnxruntime-web (the fp32 body); like CPU
+    onnxruntime within the wasm-vs-CPU difference the parity tests allow. The default MatMulNBits
+    body agrees with the whole model to float rounding."""
     from websem.web.query import Searcher
 
-    out = _node(split_bundle, QUERIES)
     whole = _node(whole_bundle, QUERIES)
+    packed = _node(split_bundle, QUERIES)
+    for q, got, want in zip(QUERIES, packed["results"], whole["results"], strict=True):
+        diff = np.abs(np.array(got["embedding"], dtype=np.float32) - np.array(want["embedding"], dtype=np.float32))
+        assert float(diff.max()) <= 1e-6, q
+    split_bundle = split_fp32_bundle
+    out = _node(split_bundle, QUERIES)
     assert whole["stats"] is None and whole["requests"] == []
     cpu = Searcher(split_bundle)
     for q, got, want in zip(QUERIES, out["results"], whole["results"], strict=True):

@@ -17,6 +17,7 @@
 // "lexical"`), a lexical one with its own full answer, a semantic one waits for the model.
 // `progressive: false` loads everything before `load()` resolves.
 import { VerifiedFiles, asBundleBase, indexPaths, loadIndex, readManifest } from "./bundle.js";
+import { denseDocs } from "./dense.js";
 import { WebsemError, cspError } from "./errors.js";
 import { openLexical } from "./lexical.js";
 import { createLexicalTier, createPartitionedLexicalTier, lexicalTierTable } from "./lexical-tier.js";
@@ -197,6 +198,16 @@ export async function createEngine(bundleUrl, opts = {}) {
     const rankerP = setupRanker(pythonP, files, manifest, onProgress, indexP, lexicalP);
     // Avoid unhandled-rejection noise from the losers when one part fails first.
     for (const p of [pythonP, sessionP, indexP, rankerP]) p.catch(() => {});
+    // The dense scorer's first call runs its loops unoptimised until V8 optimises them mid-loop
+    // (~60 ms of the first query on Cranfield in Chromium). Scored once with a zero query after
+    // ORT's warm-up run (model.js), while Pyodide still sets up the ranker, the first real query
+    // finds them optimised. The result is dropped; a flat index only (a partitioned one scores
+    // the shards a query reads).
+    if (!partitioned) {
+      Promise.all([indexP, sessionP.then((m) => m.warm)])
+        .then(([index]) => denseDocs(index, new Float32Array(index.dims), 1))
+        .catch(() => {});
+    }
     let python;
     let model;
     let index;

@@ -142,7 +142,9 @@ export async function loadSession(files, manifest, opts, onProgress) {
   // ORT copied the wasm into its module at init; keeping the bytes referenced would pin 14 MB.
   ort.env.wasm.wasmBinary = undefined;
   onProgress({ stage: "ort-ready" });
-  return { ort, session, output, memory, rows };
+  const loaded = { ort, session, output, memory, rows };
+  loaded.warm = warmUp(loaded);
+  return loaded;
 }
 
 /**
@@ -272,25 +274,50 @@ function threadCount(requested) {
   return isolated ? n : 1;
 }
 
+/** One ORT run of the model on `ids` (int64 arrays): the sentence embedding. */
+async function runModel({ ort, session, output, rows }, ids, mask, types) {
+  const dims = [1, ids.length];
+  // Split model: the rows first (a missing or bad block fails the query before ORT runs).
+  const embeddings = rows ? await rows.embeddings(ids) : null;
+  const feeds = {
+    input_ids: new ort.Tensor("int64", ids, dims),
+    attention_mask: new ort.Tensor("int64", mask, dims),
+  };
+  if (session.inputNames.includes("token_type_ids")) feeds.token_type_ids = new ort.Tensor("int64", types, dims);
+  if (rows) feeds[rows.spec.input] = new ort.Tensor("float32", embeddings, [1, ids.length, rows.spec.dims]);
+  const result = await session.run(feeds, [output]);
+  const data = Float32Array.from(result[output].data);
+  for (const t of Object.values(result)) t.dispose?.();
+  return data;
+}
+
+/**
+ * A first ORT run on the rows loadSession preloaded ([CLS] [SEP]), started as soon as the session
+ * exists. ORT's first run pays for compiling the kernels it calls (wasm code compiles lazily) and
+ * for growing its memory arena: ~200 ms of the first query in Chromium, which here overlaps the
+ * rest of the load (the Python ranker's set-up) instead. Settles, never rejects: a failure shows
+ * again in the first real query, with its message.
+ */
+function warmUp(model) {
+  const ids = model.rows?.spec.preload_ids ?? [];
+  if (!ids.length) return Promise.resolve();
+  const n = ids.length;
+  const warm = runModel(model, BigInt64Array.from(ids, BigInt), new BigInt64Array(n).fill(1n), new BigInt64Array(n));
+  return warm.then(() => {}, () => {});
+}
+
 /**
  * `embed(ids, mask, types)` -> Float32Array query embedding. Calls must not overlap (an ORT
- * session must not run concurrently with itself): engine.js serializes them.
+ * session must not run concurrently with itself): engine.js serializes them, and the first
+ * waits for loadSession's warm-up run.
  */
-export function embedder({ ort, session, output, rows = null }) {
-  const useTypeIds = session.inputNames.includes("token_type_ids");
+export function embedder(model) {
+  let warm = model.warm ?? null;
   return async (ids, mask, types) => {
-    const dims = [1, ids.length];
-    // Split model: the rows first (a missing or bad block fails the query before ORT runs).
-    const embeddings = rows ? await rows.embeddings(ids) : null;
-    const feeds = {
-      input_ids: new ort.Tensor("int64", ids, dims),
-      attention_mask: new ort.Tensor("int64", mask, dims),
-    };
-    if (useTypeIds) feeds.token_type_ids = new ort.Tensor("int64", types, dims);
-    if (rows) feeds[rows.spec.input] = new ort.Tensor("float32", embeddings, [1, ids.length, rows.spec.dims]);
-    const result = await session.run(feeds, [output]);
-    const data = Float32Array.from(result[output].data);
-    for (const t of Object.values(result)) t.dispose?.();
-    return data;
+    if (warm) {
+      await warm;
+      warm = null;
+    }
+    return runModel(model, ids, mask, types);
   };
 }

@@ -65,8 +65,11 @@ bridge.destroy();
 if (!(probe[0] instanceof BigInt64Array) || probe[0].length < 3) throw new Error("tokenizer probe failed");
 // Free malloc chunks still hold what the set-up read and dropped (tokenizer.json's parse, module
 // sources): zeroed, they cost the download nothing (snapshot.js drops and compresses zeros).
+// Pyodide's CPython is built without pymalloc (sys.getallocatedblocks() is 0), so every freed
+// Python object is such a chunk too.
 pyodide.runPython("import gc; gc.collect()");
 const zeroed = zeroFreeChunks(pyodide._module);
+const stackZeroed = zeroDeadStack(pyodide._module);
 const raw = pyodide.makeMemorySnapshot();
 // The snapshot restores in this very state: the tokenizer must still work after the zeroing.
 const after = pyodide.pyimport("websem_text.bridge");
@@ -89,7 +92,10 @@ const back = unpackSnapshot(snapshot, snapshotBase(snapshot) ? base.image : null
 if (back.length !== raw.length || Buffer.compare(Buffer.from(back), Buffer.from(raw)) !== 0) {
   throw new Error("sparse snapshot round trip failed");
 }
-process.stderr.write(`websem snapshot: zeroed ${(zeroed / 1e6).toFixed(1)} MB of free memory, ${snapshot.length} bytes packed\n`);
+process.stderr.write(
+  `websem snapshot: zeroed ${(zeroed / 1e6).toFixed(1)} MB of free memory and ${(stackZeroed / 1e6).toFixed(1)} MB ` +
+    `of dead stack, ${snapshot.length} bytes packed\n`,
+);
 const target = join(bundle, ...SNAPSHOT_PATH.split("/"));
 await mkdir(dirname(target), { recursive: true });
 await writeFile(target, snapshot);
@@ -141,4 +147,21 @@ function zeroFreeChunks(M) {
     return zeroed;
   }
   return 0;
+}
+
+/**
+ * Zeroes the wasm stack below the stack pointer and returns the bytes zeroed. Called from JS with
+ * no wasm frame live, everything there is what the set-up's deepest calls left behind (the stack
+ * grows down from its base to its end), and a frame writes its slots before reading them.
+ * Zeroes nothing unless end < pointer <= base; the lowest 16 bytes are kept (where an Emscripten
+ * build with stack-overflow checks keeps its cookie).
+ */
+function zeroDeadStack(M) {
+  if (typeof M._emscripten_stack_get_current !== "function") return 0;
+  const sp = M._emscripten_stack_get_current() >>> 0;
+  const low = M._emscripten_stack_get_end() >>> 0;
+  const high = M._emscripten_stack_get_base() >>> 0;
+  if (!low || !(low + 16 < sp && sp <= high && high <= M.HEAPU8.length)) return 0;
+  M.HEAPU8.fill(0, low + 16, sp);
+  return sp - low - 16;
 }
