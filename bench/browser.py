@@ -234,7 +234,8 @@ def measure_stack(
 
 
 def file_sizes(server: BenchServer, paths: list[str]) -> list[dict]:
-    """Raw and brotli (q9) bytes of every file a cold load fetched."""
+    """Raw and brotli bytes (as websem's build ships them: common.wire_quality) of every file a
+    cold load fetched."""
     out = []
     for p in paths:
         f = server.resolve(p)

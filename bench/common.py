@@ -29,6 +29,7 @@ __all__ = [
     "median",
     "percentile",
     "brotli_size",
+    "wire_quality",
     "read_queries",
     "model_package",
     "default_bundle",
@@ -169,14 +170,24 @@ def percentile(xs: list[float], p: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def brotli_size(path: Path, quality: int = 9) -> int:
-    """Brotli-compressed size of a file, cached by sha256.
+def wire_quality(path: Path) -> int:
+    """The brotli quality websem's build gives a file of this kind (build/compress.py
+    ``brotli_quality``), applied alike to every stack's files: the runtime's files (wasm and JS
+    binaries, anything under a bundle's ``vendor/`` or ``runtime/``, e.g. the Pyodide snapshot) at
+    11 whatever their size; other files at 11 up to 1 MB and 9 above (the model, vectors)."""
+    from websem.build.compress import brotli_quality
 
-    Quality 9, not 11: q11 on the 23-27 MB model/wasm files takes minutes on a shared 2-core box
-    (2026-11-28: >90 s per file at load 18) and would blow the quick mode's 10-minute budget;
-    q9 is within a few percent of q11 and the same quality is used for every stack."""
+    runtime = path.suffix in (".wasm", ".mjs", ".js") or {"vendor", "runtime"} & set(path.parts)
+    return brotli_quality(path.stat().st_size, "runtime/" + path.name if runtime else path.name)
+
+
+def brotli_size(path: Path, quality: int | None = None) -> int:
+    """Brotli-compressed size of a file, cached by sha256; ``quality`` None: ``wire_quality``,
+    what websem's build ships (quality 11 on a 10-15 MB wasm file takes ~35 s once, then the cache)."""
     import brotli
 
+    if quality is None:
+        quality = wire_quality(path)
     data = path.read_bytes()
     key = f"{hashlib.sha256(data).hexdigest()}-q{quality}"
     cache_file = CACHE / "brotli-sizes.json"

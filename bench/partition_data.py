@@ -127,7 +127,7 @@ def brotli_of(bundle: Path, manifest: dict, rel: str, ratios: dict[str, float] |
     """What a browser downloads for ``rel`` with brotli: the bundle's .br copy when the build
     kept one (manifest.encodings), else the file itself when the build found no copy worth it;
     for a bundle built without precompression, the file's size times ``ratios[kind]`` (measured
-    on a sample of that kind's files) or its own brotli q9 size."""
+    on a sample of that kind's files) or its own brotli size (common.brotli_size)."""
     enc = (manifest.get("encodings") or {}).get(rel) or {}
     if "br" in enc:
         return int(enc["br"]["size"])
@@ -145,7 +145,7 @@ def _kind(rel: str) -> str:
 
 
 def shard_ratios(bundle: Path, manifest: dict, sample: int = 40) -> dict[str, float]:
-    """Brotli q9 / raw size of an evenly spaced sample of each shard kind (ivf, code, lex, frag)."""
+    """Brotli (common.brotli_size) / raw size of an evenly spaced sample of each shard kind (ivf, code, lex, frag)."""
     out = {}
     for kind in ("ivf", "code", "lex", "frag"):
         rels = sorted(r for r in manifest["files"] if r.startswith(f"index/{kind}/"))

@@ -8,7 +8,8 @@ A B A B ..., medians):
   peer-tuned      transformers.js web bundle + ORT's plain wasm build (bench/browser.py's strongest
                   peer): cold start to its first result
 
-Bytes to the first lexical result, two ways, brotli q9 of each file (as bench/results/browser.md):
+Bytes to the first lexical result, two ways, brotli of each file at the quality websem ships it
+(as bench/results/browser.md):
   needed   every file requested before `load()` resolved (the page, the runtime modules, the
            manifest, chunks.json, docs.json, lexical.bin): what the lexical tier waits for (the
            full tier's files, requested right after it is up, are left out: see FULL_TIER);
@@ -165,7 +166,7 @@ def judged_bundle(dataset: str) -> Path:
 
 def judged_visit(pw, dataset: str) -> dict:
     """What a first visitor of ``dataset``'s default bundle (``--index auto``) fetches before the
-    first lexical result of the set's first query: brotli q9 bytes by part (see the module doc)."""
+    first lexical result of the set's first query: brotli bytes by part (see the module doc)."""
     bundle = judged_bundle(dataset)
     manifest = json.loads((bundle / "manifest.json").read_text())
     query = read_queries(dataset)[0]
@@ -282,7 +283,7 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
         f"the same query from the full tier {s['websem_full_result_ms']:,.0f}. First-result tiers: "
         f"{', '.join(s['tiers'])}.",
         "",
-        f"Bytes to the first lexical result (brotli q9): **{s['bytes_needed_brotli'] / mb:.2f} MB** needed (every "
+        f"Bytes to the first lexical result (brotli): **{s['bytes_needed_brotli'] / mb:.2f} MB** needed (every "
         f"file requested before `load()` resolved; target ≤ {s['target_bytes'] / mb:.0f} MB), "
         f"{s['bytes_arrived_brotli_median'] / mb:.2f} MB arrived before the first result (median; on loopback "
         "the full tier's first files are already coming in).",
@@ -293,7 +294,7 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
     if data.get("judged_sets"):
         lines += ["", "Per judged set: one visit of this page to the set's bundle as `websem build` writes it by "
                   f"default (`--index auto`: partitioned from {s['auto_partition_chunks']:,} chunks on) with the "
-                  "set's first query; every file fetched before the first lexical result, brotli q9 bytes. Index "
+                  "set's first query; every file fetched before the first lexical result, brotli bytes. Index "
                   "at load: what `load()` waits for (flat: chunks.json, docs.json, lexical.bin; partitioned: "
                   "table.json, centroids, document map); first query: a partitioned bundle's term shards and "
                   "document fragments that query read.", "",

@@ -59,26 +59,28 @@ class Link:
 
 # --network presets of bench/browser.py (None: plain loopback).
 NETWORKS: dict[str, Link | None] = {"loopback": None, "20mbit-40ms": Link(mbit=20, rtt_ms=40)}
-# Compressed on the fly (brotli q9, once per file) when the client accepts br, as static hosts
+# Compressed on the fly (once per file, at common.wire_quality: the quality websem's build gives a
+# file of that kind, for every stack) when the client accepts br, as static hosts
 # and CDNs do for these types; wasm and onnx too, since CDNs compress application/wasm and
 # websem's precompressed copies cover them (docs/hosting.md).
 _COMPRESSIBLE = (".html", ".js", ".mjs", ".json", ".wasm", ".onnx", ".bin", ".py", ".txt", ".css", ".zip")
 
 
-def _brotli_q9(raw: bytes) -> bytes:
-    """brotli q9 of ``raw``, kept on disk by sha256 (the model and wasm files take seconds each)."""
+def _brotli(raw: bytes, quality: int) -> bytes:
+    """brotli of ``raw`` at ``quality``, kept on disk by sha256 (the model and wasm files take
+    seconds to a minute each)."""
     import hashlib
 
     import brotli
     from common import CACHE
 
     folder = CACHE / "brotli-bodies"
-    path = folder / f"{hashlib.sha256(raw).hexdigest()}.br"
+    path = folder / f"{hashlib.sha256(raw).hexdigest()}-q{quality}.br"
     if path.is_file():
         packed = path.read_bytes()
         if brotli.decompress(packed) == raw:
             return packed
-    packed = brotli.compress(raw, quality=9)
+    packed = brotli.compress(raw, quality=quality)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{threading.get_ident()}.part")
     tmp.write_bytes(packed)
@@ -174,7 +176,7 @@ class BenchServer:
         return None
 
     def compressed(self, target: Path) -> bytes | None:
-        """Brotli q9 bytes of ``target`` (memoised per path, size and mtime), or None where
+        """Brotli bytes of ``target`` (quality: common.wire_quality) (memoised per path, size and mtime), or None where
         compression does not pay (under 5 % saved) or the type is not compressible."""
         if not target.name.endswith(_COMPRESSIBLE):
             return None
@@ -183,7 +185,9 @@ class BenchServer:
         with self._compress_lock:
             if key not in self._compressed:
                 raw = target.read_bytes()
-                packed = _brotli_q9(raw)
+                from common import wire_quality
+
+                packed = _brotli(raw, wire_quality(target))
                 self._compressed[key] = packed if len(packed) < 0.95 * len(raw) else None
             return self._compressed[key]
 

@@ -8,21 +8,26 @@ can tell a current copy from a stale one. Layout and hosting recipes: docs/hosti
 
 Rule (``_worth_it``): every file but manifest.json (which cannot list a copy of itself) is tried,
 and a copy is kept when it is at least 10% smaller than the original (``MIN_SAVING``) or at least
-1 MB smaller (``MIN_SAVED_BYTES``: what counts on the wire is bytes; the int8 model saves 9.3%,
-2.1 MB). Text (JS, JSON, Python, HTML, the tokenizer), the wasm binaries and the stdlib zip (its
-members stored, build/stdlib.py) always pass; an already-compressed file does not, and a host then
-sends the original.
+100 kB smaller (``MIN_SAVED_BYTES``: what counts on the wire is bytes; the int8 model body saves
+11%, Cranfield's float16 vectors 8%, 0.11 MB). Text (JS, JSON, Python, HTML, the tokenizer), the
+wasm binaries and the stdlib zip (its members stored, build/stdlib.py) always pass; an
+already-compressed file does not, and a host then sends the original.
 A partitioned index's rows shards (``index/ivf/*.bin``, ``NEVER_COMPRESSED``) get no copy at all:
 a query reads blocks of them by HTTP byte range, which must address the identity bytes (int8 rows
 keep ~90% of their size under brotli anyway).
 
-Settings (``_brotli_quality``): brotli quality 11 up to ``BIG`` (1 MB), quality 9 above. On larger
-files q11 runs at 0.1 to 0.4 MB/s: on the Cranfield bundle's eight files over 1 MB it took 275 s
-(Pyodide wasm 79 s, model 66 s, snapshot 52 s, ORT wasm 38 s, ...) for 1.6 MB (4%) fewer bytes
-than q9, which took 12 s (docs/hosting.md has the table). A partitioned index's shards
-(``index/ivf/``, ``index/lex/``, ``index/frag/``: thousands of small files) get quality 9 whatever
-their size: at q11 the 3,000 shards of a 100k-chunk bundle took ~1,000 s on this 2-core box.
-gzip level 9 with mtime 0 and no file name, so the same input gives the same bytes.
+Settings (``brotli_quality``): brotli quality 11 for the runtime's files (``vendor/``, ``runtime/``:
+the two wasm binaries, the Pyodide snapshot, the JS and Python) whatever their size, and for every
+other file up to ``BIG`` (4 MB); quality 9 for the larger corpus and model files. On the wasm
+binaries and the snapshot quality 11 saves 11-15% (1.2 MB of the 22.3 MB a Cranfield visitor
+fetched at q9), on float16 vectors and chunk text 5-9%, on the int8 model 0.2%. It runs at 0.1 to
+0.4 MB/s: the runtime's three big files take ~2 min of CPU, once per machine (their bytes are the
+same in every bundle of a websem version and model, and copies are reused, below); the model
+would add 66 s for 0.04 MB, and a corpus file's cost grows with the corpus (docs/hosting.md has
+the table). A partitioned index's shards (``index/ivf/``, ``index/lex/``, ``index/frag/``:
+thousands of small files) get quality 9 whatever their size: at q11 the 3,000 shards of a
+100k-chunk bundle took ~1,000 s on this 2-core box. Files are compressed on a thread per core
+(brotli and zlib release the GIL). gzip level 9 with mtime 0 and no file name, so the same input gives the same bytes.
 
 Reuse: compressing is a pure function of (input bytes, settings, library version), recorded in each
 entry as ``by``. A build reuses a copy made with the same ``by`` from the cache folder
@@ -40,17 +45,20 @@ import json
 import os
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import brotli
 
-__all__ = ["BIG", "ENCODINGS", "MIN_SAVED_BYTES", "MIN_SAVING", "compress_bytes", "precompress", "settings"]
+__all__ = ["BIG", "ENCODINGS", "MIN_SAVED_BYTES", "MIN_SAVING", "RUNTIME_PREFIXES", "brotli_quality", "compress_bytes",
+           "precompress", "settings"]
 
 # manifest.encodings key -> file suffix (Content-Encoding br is "br", gzip is "gz")
 ENCODINGS = {"br": ".br", "gz": ".gz"}
 MIN_SAVING = 0.10  # a copy is kept when it is at least 10% smaller than its original ...
-MIN_SAVED_BYTES = 1_000_000  # ... or at least this many bytes smaller
-BIG = 1_000_000  # above this, brotli quality 9 instead of 11 (see the module docstring)
+MIN_SAVED_BYTES = 100_000  # ... or at least this many bytes smaller
+BIG = 4_000_000  # above this, brotli quality 9 instead of 11, except for the runtime's files
+RUNTIME_PREFIXES = ("vendor/", "runtime/")  # quality 11 whatever the size (module docstring)
 GZIP_LEVEL = 9
 _CACHE_SUBDIR = "compressed"
 
@@ -65,7 +73,10 @@ SHARD_PREFIXES = ("index/ivf/", "index/lex/", "index/frag/")  # partitioned inde
 NEVER_COMPRESSED = ("index/ivf/",)  # rows shards, read by byte range: identity bytes only
 
 
-def _brotli_quality(size: int, rel: str = "") -> int:
+def brotli_quality(size: int, rel: str = "") -> int:
+    """The brotli quality of the copy of the bundle file ``rel`` of ``size`` bytes (module docstring)."""
+    if rel.startswith(RUNTIME_PREFIXES):
+        return 11
     return 9 if size > BIG or rel.startswith(SHARD_PREFIXES) else 11
 
 
@@ -73,7 +84,7 @@ def settings(encoding: str, size: int, rel: str = "") -> str:
     """The ``by`` of a copy of the file ``rel`` of ``size`` bytes: what made it (library, version,
     level). Equal ``by`` and equal input give equal bytes, which is what makes reuse safe."""
     if encoding == "br":
-        return f"brotli {brotli.__version__} q{_brotli_quality(size, rel)}"
+        return f"brotli {brotli.__version__} q{brotli_quality(size, rel)}"
     if encoding == "gz":
         return f"zlib {zlib.ZLIB_RUNTIME_VERSION} level {GZIP_LEVEL}"
     raise ValueError(f"websem: unknown encoding {encoding!r}; allowed: {', '.join(ENCODINGS)}")
@@ -83,7 +94,7 @@ def compress_bytes(data: bytes, encoding: str, rel: str = "") -> bytes:
     """``data`` (the file ``rel``) compressed as ``encoding`` (br or gz) with the settings of
     :func:`settings`."""
     if encoding == "br":
-        return brotli.compress(data, quality=_brotli_quality(len(data), rel))
+        return brotli.compress(data, quality=brotli_quality(len(data), rel))
     if encoding == "gz":
         # gzip.compress(mtime=0) writes no file name and a zero timestamp: deterministic bytes.
         return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
@@ -184,20 +195,36 @@ def precompress(root: Path, files: dict[str, dict], *, cache_dir: Path | None = 
     cache = Path(cache_dir) / _CACHE_SUBDIR if cache_dir is not None else None
     prev = _previous_copies(previous)
     skip = set(skip)
-    encodings: dict[str, dict] = {}
     stats = {"reused": 0, "compressed": 0, "rejected": 0}
-    with report("precompressing", len(files), unit="files", enabled=progress and len(files) > 500) as bar:
-        for rel in sorted(files):
+    todo = [rel for rel in sorted(files)
+            if rel not in skip and files[rel].get("size") and not rel.startswith(NEVER_COMPRESSED)]
+
+    def one(rel: str) -> tuple[str, dict, dict[str, int]]:
+        # Per-file stats, summed by the caller: the threads share nothing but the cache folder,
+        # whose writes are atomic (_store).
+        mine = {"reused": 0, "compressed": 0, "rejected": 0}
+        data = (root / rel).read_bytes()
+        sha = files[rel]["sha256"]
+        kept: dict = {}
+        for enc, suffix in ENCODINGS.items():
+            by = settings(enc, len(data), rel)
+            blob = _copy_for(data, rel, sha, enc, by, cache, prev, mine)
+            if not _worth_it(len(blob), len(data)):
+                continue  # not worth a second file: the host sends the original
+            (root / (rel + suffix)).write_bytes(blob)
+            kept[enc] = {"size": len(blob), "sha256": _sha(blob), "by": by}
+        return rel, kept, mine
+
+    encodings: dict[str, dict] = {}
+    # Largest first, so the runtime's q11 wasm/snapshot copies start at once and overlap the rest.
+    order = sorted(todo, key=lambda r: -int(files[r]["size"]))
+    with report("precompressing", len(files), unit="files", enabled=progress and len(files) > 500) as bar, \
+            ThreadPoolExecutor(max_workers=max(1, min(len(order), os.cpu_count() or 1))) as pool:
+        bar.advance(len(files) - len(todo))
+        for rel, kept, mine in pool.map(one, order):
             bar.advance(1)
-            if rel in skip or not files[rel].get("size") or rel.startswith(NEVER_COMPRESSED):
-                continue
-            data = (root / rel).read_bytes()
-            sha = files[rel]["sha256"]
-            for enc, suffix in ENCODINGS.items():
-                by = settings(enc, len(data), rel)
-                blob = _copy_for(data, rel, sha, enc, by, cache, prev, stats)
-                if not _worth_it(len(blob), len(data)):
-                    continue  # not worth a second file: the host sends the original
-                (root / (rel + suffix)).write_bytes(blob)
-                encodings.setdefault(rel, {})[enc] = {"size": len(blob), "sha256": _sha(blob), "by": by}
-    return encodings, stats
+            for k, v in mine.items():
+                stats[k] += v
+            if kept:
+                encodings[rel] = kept
+    return dict(sorted(encodings.items())), stats

@@ -53,6 +53,11 @@ def test_copies_are_deterministic_and_round_trip() -> None:
         assert settings("br", 100, rel).endswith(" q9")
         assert brotli.decompress(compress_bytes(TEXT, "br", rel)) == TEXT
     assert settings("br", 100, "index/part/table.json").endswith(" q11")
+    # The runtime's files (the same in every bundle, copies reused) get quality 11 at any size;
+    # large corpus and model files stay at 9.
+    for rel in ("vendor/ort/ort-wasm-simd-threaded.wasm", "runtime/pyodide-snapshot.bin"):
+        assert settings("br", BIG + 1, rel).endswith(" q11")
+    assert settings("br", BIG + 1, "model/model.onnx").endswith(" q9")
     with pytest.raises(ValueError, match="websem: unknown encoding 'zstd'; allowed: br, gz"):
         compress_bytes(TEXT, "zstd")
 

@@ -40,6 +40,9 @@ def _write(path: Path, docs: list[dict]) -> Path:
 def _build(source: Path, out: Path, model: Path, **kw) -> tuple[dict, dict]:
     """Build; return the manifest and the numbers of the `embedding:` line it printed."""
     buf = io.StringIO()
+    # No precompressed copies: these tests are about the vectors, and every fresh cache folder
+    # would otherwise spend ~1 min of CPU on the runtime's quality-11 brotli copies.
+    kw.setdefault("precompress", False)
     manifest = build_bundle(source, out, model=model, progress=False,
                             console=Console(file=buf, width=400), **kw)
     text = buf.getvalue()
