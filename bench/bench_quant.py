@@ -71,6 +71,19 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "weight-int8+emb6": ("weight-int8", {"embedding_bits": 6}),
     "weight-int8+w7": ("weight-int8", {"weight_bits": 7}),
     "weight-int8+emb7+w7": ("weight-int8", {"embedding_bits": 7, "weight_bits": 7}),
+    # (e) the same fewer-level dense weights, rounded with GPTQ error compensation (export/gptq.py,
+    # calibrated on export/data/calibration.txt) instead of round-to-nearest
+    "weight-int8+w7-gptq": ("weight-int8", {"weight_bits": 7, "rounding": "gptq"}),
+    "weight-int8+w7-gptq-act": ("weight-int8", {"weight_bits": 7, "rounding": "gptq", "gptq_act_order": True}),
+    "weight-int8+w7-gptq-d0.1": ("weight-int8", {"weight_bits": 7, "rounding": "gptq", "gptq_damp": 0.1}),
+    "weight-int8+w7-gptq-max": ("weight-int8", {"weight_bits": 7, "rounding": "gptq", "scale": "max"}),
+    "weight-int8+w7-gptq-max-act": ("weight-int8", {"weight_bits": 7, "rounding": "gptq", "scale": "max",
+                                                    "gptq_act_order": True}),
+    "weight-int8+w6-gptq-max": ("weight-int8", {"weight_bits": 6, "rounding": "gptq", "scale": "max"}),
+    # 7-bit FFN weights (2/3 of the dense bytes), 8-bit attention weights
+    "weight-int8+w7ffn": ("weight-int8", {"weight_bits": 7, "weight_bits_keep": ["/attention/"]}),
+    "weight-int8+w7ffn-gptq-max-act": ("weight-int8", {"weight_bits": 7, "weight_bits_keep": ["/attention/"],
+                                                       "rounding": "gptq", "scale": "max", "gptq_act_order": True}),
     # everything 4-bit
     "int4-b32+emb4": ("weight-int4", {"block_size": 32, "embeddings": "block4"}),
     "int4-b128+emb4-b128": ("weight-int4", {"block_size": 128, "embeddings": "block4", "embedding_block_size": 128}),
@@ -90,7 +103,7 @@ def _fp32_model():
     return model, package_tokenizer_json(src.tokenizer_json, src.max_seq_length), src.max_seq_length
 
 
-def _quantized_bytes(fp32_bytes: bytes, mode: str, overrides: dict) -> tuple[bytes, dict, list[str]]:
+def _quantized_bytes(fp32_bytes: bytes, mode: str, overrides: dict, tokenizer) -> tuple[bytes, dict, list[str]]:
     import onnx
     from websem.export.graph import canonicalize
     from websem.export.ops import graph_ops
@@ -99,9 +112,26 @@ def _quantized_bytes(fp32_bytes: bytes, mode: str, overrides: dict) -> tuple[byt
     settings = default_settings(mode, overrides)
     model = onnx.load_from_string(fp32_bytes)
     if mode != "none":
-        model = canonicalize(quantize(model, settings), "websem bench")
+        model = canonicalize(quantize(model, settings, tokenizer=tokenizer), "websem bench")
     ops = sorted(f"{d}:{o}" if d else o for d, o in graph_ops(model))
     return (fp32_bytes if mode == "none" else model.SerializeToString()), settings, ops
+
+
+def _dense_brotli(model_bytes: bytes) -> int:
+    """Brotli bytes of the model without its word-embedding table: what a bundle's visitor downloads
+    at load (`websem build` cuts the table out and reads rows by byte range, docs/architecture.md)."""
+    import brotli
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    ids = model.graph.input[0].name  # input_ids
+    # the word table and (int8-rows / GatherBlockQuantized) its scales: what the Gathers on the ids read
+    table = {i for n in model.graph.node if n.op_type in ("Gather", "GatherBlockQuantized")
+             and len(n.input) > 1 and n.input[1] == ids for i in n.input if i != ids}
+    keep = [t for t in model.graph.initializer if t.name not in table]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    return len(brotli.compress(model.SerializeToString(), quality=9))
 
 
 def _cache_path(cache: Path, name: str, sha: str, texts: list[str]) -> Path:
@@ -156,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ort-web", action="store_true")
     ap.add_argument("--resume", action="store_true",
                     help="take bytes, gate and ORT-web rows (and model sha256, the vector cache key) from "
-                    "bench/results/<out>.json instead of re-measuring; not after changing export/quantize.py")
+                    "bench/results/<out>.json instead of re-measuring, and keep its rows of unselected "
+                    "candidates; not after changing export/quantize.py")
     ap.add_argument("--cached-only", action="store_true",
                     help="nDCG@10 only for (candidate, set) pairs whose vectors are already in --cache")
     ap.add_argument("--out", default="quant", help="results name under bench/results/")
@@ -197,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
             # nDCG@10 cells measured before are kept unless phase 2 measures them again
             rows.append({k: v for k, v in previous[cname].items() if k not in ("max_drop", "default_ok")})
             rows[-1].setdefault("eval", {})
+            if "dense_brotli_bytes" not in rows[-1] and mode == "weight-int8":
+                q_bytes = _quantized_bytes(fp32_bytes, mode, overrides, tokenizer)[0]
+                rows[-1]["dense_brotli_bytes"] = _dense_brotli(q_bytes)
             continue
-        q_bytes, settings, ops = _quantized_bytes(fp32_bytes, mode, overrides)
+        q_bytes, settings, ops = _quantized_bytes(fp32_bytes, mode, overrides, tokenizer)
         path = scratch / f"{cname}.onnx"
         path.write_bytes(q_bytes)
         models[cname] = q_bytes
@@ -207,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "candidate": cname, "mode": mode, "settings": settings, "ops": ops,
             "sha256": hashlib.sha256(q_bytes).hexdigest(),
             "bytes": len(q_bytes), "brotli_bytes": len(brotli.compress(q_bytes, quality=9)),
+            "dense_brotli_bytes": _dense_brotli(q_bytes),
             "sentences": sentence_quality(ref, cand, tokenizer), "eval": {},
         }
         s = row["sentences"]
@@ -215,8 +250,15 @@ def main(argv: list[str] | None = None) -> int:
             cpu = np.stack([OnnxEmbedder(q_bytes, threads=1).embed_ids(i) for i in golden_ids]).astype(np.float64)
             row["ort_web"] = _ort_web(path, golden_ids, cpu, scratch)
         rows.append(row)
-        print(json.dumps({k: row.get(k) for k in ("candidate", "bytes", "brotli_bytes", "sentences", "gate",
+        print(json.dumps({k: row.get(k) for k in ("candidate", "bytes", "brotli_bytes", "dense_brotli_bytes",
+                                                   "sentences", "gate",
                                                    "ort_web")}), flush=True)
+    if args.resume:
+        # rows measured before and not selected this time stay in the results as they were
+        done = {r["candidate"] for r in rows}
+        rows += [{k: v for k, v in r.items() if k not in ("max_drop", "default_ok")}
+                 for c, r in previous.items() if c not in done and c in CANDIDATES]
+        rows.sort(key=lambda r: list(CANDIDATES).index(r["candidate"]))
     result = {
         "bench": "quant",
         "machine": machine_info(),
@@ -247,9 +289,14 @@ def main(argv: list[str] | None = None) -> int:
             if row["candidate"] == "fp32":
                 vecs = ref_vecs
             else:
+                kept = scratch / f"{row['candidate']}.onnx"  # written by an earlier run with --scratch
+                if row["candidate"] not in models and kept.is_file():
+                    data_bytes = kept.read_bytes()
+                    if hashlib.sha256(data_bytes).hexdigest() == row["sha256"]:
+                        models[row["candidate"]] = data_bytes
                 if row["candidate"] not in models:
                     mode, overrides = CANDIDATES[row["candidate"]]
-                    models[row["candidate"]] = _quantized_bytes(fp32_bytes, mode, overrides)[0]
+                    models[row["candidate"]] = _quantized_bytes(fp32_bytes, mode, overrides, tokenizer)[0]
                 cand = OnnxEmbedder(models[row["candidate"]], threads=args.threads)
                 vecs = _embed_set(cand, tokenizer, name, row["sha256"], docs + qs, args.cache)
             ndcg, top = _ndcg(vecs, len(docs), doc_ids, q_ids, qrels)
@@ -292,7 +339,8 @@ def _default_cell(row: dict) -> str:
 
 def render_md(result: dict) -> str:
     """The results table (bench/results/quant.md)."""
-    sets = result["settings"]["sets"]
+    # every set measured in this run or kept from an earlier one (--resume --sets ...)
+    sets = [s for s in SETS if s in result["settings"]["sets"] or any(s in r["eval"] for r in result["rows"])]
     lines = [
         "# Quantization candidates for all-MiniLM-L6-v2 (`bench/bench_quant.py`)",
         "",
@@ -303,10 +351,10 @@ def render_md(result: dict) -> str:
         "",
         "fp32 nDCG@10: " + (", ".join(f"{k} {v:.4f}" for k, v in result["fp32_ndcg@10"].items()) or "not measured"),
         "",
-        "| candidate | MB | MB brotli | mean cos | min cos | gate | "
+        "| candidate | MB | MB brotli | dense MB brotli | mean cos | min cos | gate | "
         + " | ".join(f"Δ nDCG {s}" for s in sets)
         + " | default ok | ORT-web | max abs diff | ms/run (web) |",
-        "|---|---:|---:|---:|---:|---|" + "---:|" * len(sets) + "---|---|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---|" + "---:|" * len(sets) + "---|---|---:|---:|",
     ]
     for r in result["rows"]:
         web = r.get("ort_web") or {}
@@ -318,12 +366,14 @@ def render_md(result: dict) -> str:
             web_cells = [f"fails: {web.get('error', '')}", "—", "—"]
         cells = [
             r["candidate"], f"{r['bytes'] / 1e6:.1f}", f"{r['brotli_bytes'] / 1e6:.1f}",
+            f"{r['dense_brotli_bytes'] / 1e6:.2f}" if "dense_brotli_bytes" in r else "—",
             f"{r['sentences']['mean']:.6f}", f"{r['sentences']['min']:.6f}", "yes" if r["gate"] else "no",
             *(f"{r['eval'][s]['drop']:+.4f}" if s in r["eval"] else "—" for s in sets),
             _default_cell(r), *web_cells,
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Δ nDCG = fp32 minus candidate (positive = the candidate is worse).", ""]
+    lines += ["", "Δ nDCG = fp32 minus candidate (positive = the candidate is worse). dense MB brotli: "
+              "model.onnx without the word-embedding table, what a bundle's visitor downloads at load.", ""]
     return "\n".join(lines)
 
 

@@ -110,19 +110,21 @@ def export_model(
         fp32 = add_sentence_embedding(fp32, src.pooling, src.normalize, src.dims)
         fp32 = canonicalize(fp32, _version())
         fp32_bytes = fp32.SerializeToString()
+    tok_bytes = package_tokenizer_json(src.tokenizer_json, src.max_seq_length)
+    # the package's own tokenizer: the gate embeds with it, and rounding=gptq calibrates with it
+    tokenizer = load_tokenizer(tok_bytes, src.max_seq_length)
     with _step(console, timings, f"quantize ({mode})"):
         if mode == "none":
             qmodel, q_bytes = fp32, fp32_bytes
         else:
-            qmodel = canonicalize(q.quantize(onnx.load_from_string(fp32_bytes), settings), _version())
+            qmodel = onnx.load_from_string(fp32_bytes)
+            qmodel = canonicalize(q.quantize(qmodel, settings, tokenizer=tokenizer), _version())
             q_bytes = qmodel.SerializeToString()
     with _step(console, timings, "op check (onnxruntime-web wasm)"):
         ops = check_ops(qmodel, mode)
-    tok_bytes = package_tokenizer_json(src.tokenizer_json, src.max_seq_length)
 
     quality: dict = {"threshold": th, "eval": None}
     with _step(console, timings, "quality (cosine vs fp32)"):
-        tokenizer = load_tokenizer(tok_bytes, src.max_seq_length)
         ref = OnnxEmbedder(fp32_bytes)
         cand = ref if mode == "none" else OnnxEmbedder(q_bytes)
         quality["sentences"] = sentence_quality(ref, cand, tokenizer)

@@ -35,7 +35,10 @@ names kept in fp32). Weight-only modes: embeddings, how the 2-D Gather tables ar
 (com.microsoft GatherBlockQuantized, one scale per `embedding_block_size` values, default 32),
 false (fp32); embedding_bits (8|7|6|5) stores the int8-rows word table with values in
 [-(2^(b-1) - 1), 2^(b-1) - 1], the same int8 rows and ops with fewer levels, so brotli shrinks
-them. weight-int8: scale ("mse"|"max"), weight_bits (8|7|6|5, the same for its dense weights).
+them. weight-int8: scale ("mse"|"max"), weight_bits (8|7|6|5, the same for its dense weights;
+weight_bits_keep lists node-name substrings of MatMuls that keep 8 bits),
+rounding ("nearest", or "gptq": error-compensated rounding calibrated on
+export/data/calibration.txt, export/gptq.py; knobs gptq_damp, gptq_act_order, gptq_sequential).
 dynamic-int8: per_channel, reduce_range, attention (also act×act MatMuls); activations is
 uint8 only (onnxruntime's dynamic quantization has no int8 activations). weight-int8-packed:
 scale ("mse"|"max", per block), block_size (16..256, a power of two), accuracy_level (0 only:
@@ -114,8 +117,12 @@ _DEFAULTS: dict[str, dict] = {
 # package's manifest does not change): the block of GatherBlockQuantized tables, and the levels of
 # the int8-rows word table.
 _OPTIONAL = ("embedding_block_size", "embedding_bits")
-# Accepted by weight-int8 only, recorded only when given: the levels of its int8 dense weights.
-_OPTIONAL_WEIGHT_INT8 = ("weight_bits",)
+# Accepted by weight-int8 only, recorded only when given: the levels of its int8 dense weights
+# (weight_bits_keep: MatMul node-name substrings whose weights keep 8 bits), and how they are
+# rounded (`rounding`: "nearest", or "gptq" with its gptq_* knobs, export/gptq.py).
+_OPTIONAL_WEIGHT_INT8 = ("weight_bits", "weight_bits_keep", "rounding", "gptq_damp", "gptq_act_order",
+                         "gptq_sequential")
+ROUNDINGS = ("nearest", "gptq")
 # `embedding_bits` / `weight_bits`: how many levels the int8 containers use. b bits = values in
 # [-(2^(b-1) - 1), 2^(b-1) - 1], still stored as int8 with the same graph and ops; fewer levels
 # only make the file compress better (brotli), see docs/quantization.md.
@@ -144,12 +151,32 @@ def default_settings(mode: str, overrides: dict | None = None) -> dict:
     for key in ("embedding_bits", "weight_bits"):
         if key in settings:
             _qmax(settings, key)  # refuse a bad value here, before any export work
+    _check_rounding(settings)
     if "embedding_bits" in settings and _embedding_format(settings) != "int8-rows":
         raise WebsemError(
             f"websem: embedding_bits applies to int8-rows embedding tables only, not "
             f"embeddings={settings.get('embeddings')!r}; use embeddings=true or drop embedding_bits"
         )
     return settings
+
+
+def _check_rounding(settings: dict) -> None:
+    """Refuse a bad `rounding` or a gptq_* knob without rounding=gptq, before any export work."""
+    rounding = settings.get("rounding", "nearest")
+    if rounding not in ROUNDINGS:
+        raise WebsemError(
+            f"websem: rounding {rounding!r} is not supported; choose one of {', '.join(ROUNDINGS)}"
+        )
+    keep = settings.get("weight_bits_keep", [])
+    if not isinstance(keep, list) or not all(isinstance(k, str) and k for k in keep):
+        raise WebsemError(f"websem: weight_bits_keep {keep!r} must be a list of MatMul node-name substrings, "
+                          'e.g. ["/attention/"]')
+    knobs = [k for k in settings if k.startswith("gptq_")]
+    if knobs and rounding != "gptq":
+        raise WebsemError(f"websem: {', '.join(knobs)} apply to rounding=gptq only; add rounding=gptq or drop them")
+    damp = settings.get("gptq_damp", 0.01)
+    if isinstance(damp, bool) or not isinstance(damp, int | float) or not 0 < damp <= 1:
+        raise WebsemError(f"websem: gptq_damp {damp!r} is not supported; choose a number in (0, 1], e.g. 0.01")
 
 
 def _qmax(settings: dict, key: str) -> int:
@@ -168,7 +195,7 @@ def weight_matmuls(model) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
 
 
-def _weight_int8(model, settings: dict):
+def _weight_int8(model, settings: dict, tokenizer=None):
     import onnx
     from onnx import helper, numpy_helper
 
@@ -182,6 +209,7 @@ def _weight_int8(model, settings: dict):
     inits = {t.name: t for t in g.initializer}
     exclude = list(settings.get("exclude") or [])
     matmul_w: set[str] = set()
+    keep8: set[str] = set()  # MatMul weights that keep 8 bits under weight_bits (weight_bits_keep)
     tables: set[str] = set()
     for n in g.node:
         if any(pat in n.name for pat in exclude):
@@ -193,6 +221,8 @@ def _weight_int8(model, settings: dict):
             and len(inits[n.input[1]].dims) == 2
         ):
             matmul_w.add(n.input[1])
+            if any(pat in n.name for pat in settings.get("weight_bits_keep") or []):
+                keep8.add(n.input[1])
         elif (
             _embedding_format(settings) == "int8-rows"
             and n.op_type == "Gather"
@@ -203,12 +233,23 @@ def _weight_int8(model, settings: dict):
             tables.add(n.input[0])
     head, new_inits = [], []
     weight_qmax, table_qmax = _qmax(settings, "weight_bits"), _qmax(settings, "embedding_bits")
+    solved: dict[str, np.ndarray] = {}
+    if settings.get("rounding", "nearest") == "gptq" and matmul_w:
+        from .gptq import gptq_weights
+
+        # the scales stay those of round-to-nearest; GPTQ only chooses the int8 values
+        qmaxes = {n: 127 if n in keep8 else weight_qmax for n in matmul_w}
+        scales = {n: channel_scales(numpy_helper.to_array(inits[n]).astype(np.float32), 1,
+                                    settings.get("scale", "max"), qmaxes[n]) for n in sorted(matmul_w)}
+        solved = gptq_weights(model, sorted(matmul_w), scales, qmaxes, tokenizer, settings)
 
     def q8(name: str, axis: int, qmax: int) -> tuple[str, str, np.ndarray]:
         w = numpy_helper.to_array(inits[name]).astype(np.float32)
         scale = channel_scales(w, axis, settings.get("scale", "max"), qmax)
         shape = (1, -1) if axis == 1 else (-1, 1)
-        q = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax).astype(np.int8)
+        q = solved.get(name)
+        if q is None:
+            q = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax).astype(np.int8)
         g.initializer.remove(inits[name])
         new_inits.append(numpy_helper.from_array(q, f"{name}_int8"))
         new_inits.append(numpy_helper.from_array(scale, f"{name}_scale"))
@@ -220,7 +261,7 @@ def _weight_int8(model, settings: dict):
         # onnxruntime does not constant-fold DequantizeLinear by default (it keeps
         # QDQ units for its int8 kernels); OnnxEmbedder sets session.disable_quant_qdq=1 so
         # these are folded once at session load instead of re-run on every call.
-        qn, sn, scale = q8(name, 1, weight_qmax)
+        qn, sn, scale = q8(name, 1, 127 if name in keep8 else weight_qmax)
         zp = f"{name}_zero_point"
         new_inits.append(numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), zp))
         head.append(
@@ -434,13 +475,14 @@ def _dynamic_int8(model, settings: dict):
     return qmodel
 
 
-def quantize(model, settings: dict):
-    """Quantize `model` (an onnx.ModelProto) per `settings` (see default_settings)."""
+def quantize(model, settings: dict, tokenizer=None):
+    """Quantize `model` (an onnx.ModelProto) per `settings` (see default_settings). `tokenizer`
+    (the package's, export/embed.load_tokenizer) is needed by rounding=gptq only, to calibrate."""
     mode = settings["mode"]
     if mode == "none":
         return model
     if mode == "weight-int8":
-        return _weight_int8(model, settings)
+        return _weight_int8(model, settings, tokenizer)
     if mode == "weight-int8-packed":
         return _weight_int8_packed(model, settings)
     if mode == "weight-int4":
