@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from websem.text.errors import WebsemError
 
-__all__ = ["DEFAULT_MATMUL", "MODEL_MATMULS", "check_matmul", "nbits_block_size", "pack_matmuls"]
+__all__ = ["DEFAULT_MATMUL", "MODEL_MATMULS", "check_matmul", "consumers", "nbits_block_size", "pack_matmuls"]
 
 # --model-matmul: "nbits8" (the body's weight-int8 dense layers as MatMulNBits) or "fp32" (the
 # body keeps DequantizeLinear -> MatMul, which the runtimes fold to float32 weights at load).
@@ -65,6 +65,16 @@ def _attr(node, name: str, default):
     return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
+def consumers(graph) -> dict[str, list]:
+    """Tensor name -> the nodes of ``graph`` that read it (the graph walks of this module and
+    model_split.py both need it)."""
+    users: dict[str, list] = {}
+    for n in graph.node:
+        for name in n.input:
+            users.setdefault(name, []).append(n)
+    return users
+
+
 def pack_matmuls(model) -> int:
     """Rewrite the weight-int8 dense layers of ``model`` (an onnx ModelProto, changed in place)
     as MatMulNBits bits=8; return how many MatMuls were rewritten (0: the model is unchanged)."""
@@ -74,10 +84,7 @@ def pack_matmuls(model) -> int:
 
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    users: dict[str, list] = {}
-    for n in g.node:
-        for name in n.input:
-            users.setdefault(name, []).append(n)
+    users = consumers(g)
     outputs = {o.name for o in g.output}
     replace: dict[int, object] = {}  # id(MatMul) -> its MatMulNBits
     drop: set[int] = set()  # id(DequantizeLinear) of the rewritten layers

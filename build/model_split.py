@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from websem.text.errors import WebsemError
 
-from .model_pack import DEFAULT_MATMUL, MODEL_MATMULS, check_matmul, pack_matmuls
+from .model_pack import DEFAULT_MATMUL, MODEL_MATMULS, check_matmul, consumers, pack_matmuls
 
 __all__ = ["BLOCK_ROWS", "DEFAULT_MATMUL", "HASHES_FILE", "MODEL_LAYOUTS", "MODEL_MATMULS", "ROWS_FILE",
            "SplitModel", "find_word_rows", "install_model", "split_model", "word_rows_blocks"]
@@ -70,10 +70,7 @@ def find_word_rows(model) -> SplitModel | None:
 
     g = model.graph
     inits = {i.name: i for i in g.initializer}
-    by_input: dict[str, list] = {}
-    for n in g.node:
-        for name in n.input:
-            by_input.setdefault(name, []).append(n)
+    by_input = consumers(g)
     graph_inputs = {i.name for i in g.input}
     for gather in g.node:
         if gather.op_type != "Gather" or len(gather.input) != 2 or gather.input[1] not in graph_inputs:
