@@ -224,7 +224,7 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
                   "counterpart's: " + ", ".join(f"{k} {v:.3f}" for k, v in data["baseline_agreement"].items()
                                                 if v is not None)]
     lines += ["", ("Files fetched on a cold load (raw / brotli bytes, at the quality websem's build ships: 11 for "
-              "wasm, JS and the snapshot, 9 for other files over 1 MB; the same rule for every stack):"), ""]
+              "wasm, JS and the snapshot, 9 for other files over 4 MB; the same rule for every stack):"), ""]
     for s, b in data["bytes"].items():
         lines.append(f"- **{s}**: " + ", ".join(
             f"`{x['path']}` {x['raw']:,} / {x['brotli']:,}"

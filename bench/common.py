@@ -174,7 +174,7 @@ def wire_quality(path: Path) -> int:
     """The brotli quality websem's build gives a file of this kind (build/compress.py
     ``brotli_quality``), applied alike to every stack's files: the runtime's files (wasm and JS
     binaries, anything under a bundle's ``vendor/`` or ``runtime/``, e.g. the Pyodide snapshot) at
-    11 whatever their size; other files at 11 up to 1 MB and 9 above (the model, vectors)."""
+    11 whatever their size; other files at 11 up to ``BIG`` (4 MB) and 9 above (the model body)."""
     from websem.build.compress import brotli_quality
 
     runtime = path.suffix in (".wasm", ".mjs", ".js") or {"vendor", "runtime"} & set(path.parts)

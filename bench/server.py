@@ -176,8 +176,8 @@ class BenchServer:
         return None
 
     def compressed(self, target: Path) -> bytes | None:
-        """Brotli bytes of ``target`` (quality: common.wire_quality) (memoised per path, size and mtime), or None where
-        compression does not pay (under 5 % saved) or the type is not compressible."""
+        """Brotli bytes of ``target`` at common.wire_quality (memoised per path, size and mtime), or
+        None where compression does not pay (under 5 % saved) or the type is not compressible."""
         if not target.name.endswith(_COMPRESSIBLE):
             return None
         st = target.stat()
