@@ -11,22 +11,14 @@ checks it through the engine in Chromium."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tier_helpers import EXTRA_QUERIES, run_driver, websem_query
 from websem.text.snippets import utf16_ranges
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "js" / "lexical_tier_driver.mjs"
-# Queries beyond the judged ones: non-ASCII and astral text (UTF-16 highlights), identifiers,
-# stopwords only, nothing at all, repeated terms (qtf).
-EXTRA_QUERIES = (
-    "Mach 𝐀 number ✈ boundary-layer", "heatTransfer flat_plate", "the of and", "", "flow flow flow",
-    "naïve Reynolds-number café", "terrestrial hazard detectable",
-)
 
 
 def _queries(shared_data: Path, limit: int | None = None) -> list[str]:
@@ -35,27 +27,6 @@ def _queries(shared_data: Path, limit: int | None = None) -> list[str]:
     return (texts[:limit] if limit else texts) + list(EXTRA_QUERIES)
 
 
-def _cli(bundle: Path, queries: list[str], k: int, filters: dict[str, list[str]] | None,
-         tmp: Path) -> subprocess.CompletedProcess:
-    qfile = tmp / "queries.jsonl"
-    qfile.write_text("".join(json.dumps({"_id": str(i), "text": q}) + "\n" for i, q in enumerate(queries)), "utf-8")
-    args = [a for field, values in (filters or {}).items() for v in values for a in ("--filter", f"{field}={v}")]
-    return subprocess.run(
-        [sys.executable, "-m", "websem.build.cli", "query", str(bundle), "--queries", str(qfile), "--mode", "lexical",
-         "-k", str(k), "--json", *args],
-        capture_output=True, text=True, timeout=900,
-    )
-
-
-def _tier(bundle: Path, requests: list[dict], tmp: Path) -> list[dict]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node not found; install Node 20 (see .ci/setup)")
-    rfile = tmp / "requests.json"
-    rfile.write_text(json.dumps(requests), "utf-8")
-    proc = subprocess.run([node, str(DRIVER), str(bundle), str(rfile)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
 
 
 def _titles(bundle: Path) -> dict:
@@ -70,10 +41,10 @@ def _titles(bundle: Path) -> dict:
 
 
 def _assert_equal(bundle: Path, queries: list[str], k: int, filters: dict | None, tmp: Path) -> int:
-    proc = _cli(bundle, queries, k, filters, tmp)
+    proc = websem_query(bundle, queries, "lexical", k, filters, tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     want = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    got = _tier(bundle, [{"query": q, "k": k, "filters": filters} for q in queries], tmp)
+    got = run_driver(DRIVER, bundle, [{"query": q, "k": k, "filters": filters} for q in queries], tmp)
     assert len(got) == len(want) == len(queries)
     titles = _titles(bundle)
     hits = 0
@@ -141,8 +112,8 @@ def test_partitioned_filters_and_facets_equal_websem_query(faceted_partitioned: 
 
 
 def test_unknown_filter_field_message_equals_websem_query(faceted_flat: Path, tmp_path: Path) -> None:
-    proc = _cli(faceted_flat, ["heat"], 5, {"colour": ["red"]}, tmp_path)
+    proc = websem_query(faceted_flat, ["heat"], "lexical", 5, {"colour": ["red"]}, tmp_path)
     assert proc.returncode != 0
     want = [line for line in proc.stderr.splitlines() if "websem:" in line][-1]
-    got = _tier(faceted_flat, [{"query": "heat", "k": 5, "filters": {"colour": ["red"]}}], tmp_path)
+    got = run_driver(DRIVER, faceted_flat, [{"query": "heat", "k": 5, "filters": {"colour": ["red"]}}], tmp_path)
     assert got == [{"error": want[want.index("websem:"):].strip()}]

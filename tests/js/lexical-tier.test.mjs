@@ -1,13 +1,17 @@
 // web/src/lexical-tier.js: the lexical tier (JS analyzer twin, BM25, filters, facets, top k,
 // snippets) against websem_text's Ranker.results(mode="lexical", utf16=True) in Pyodide over the
-// same chunks, documents and lexical.bin; its refusals and the manifest.search rule it reads.
-// The whole-bundle comparison with `websem query --mode lexical --json` is
-// tests/test_lexical_tier.py (driver: tests/js/lexical_tier_driver.mjs).
+// same chunks, documents and lexical.bin; the flat ranker the full tier uses (createFlatRanker)
+// against Ranker.results in every mode and with every fusion setting, given the same dense
+// ranking; its refusals and the manifest.search rules it reads (lexicalTierTable, fullTierTable
+// against rules.check_search). The whole-bundle comparisons with `websem query --json` are
+// tests/test_lexical_tier.py and tests/test_full_tier.py (drivers: tests/js/lexical_tier_driver.mjs,
+// tests/js/full_tier_driver.mjs).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WebsemError } from "../../web/src/errors.js";
 import { openLexical } from "../../web/src/lexical.js";
-import { allowedDocs, createLexicalTier, facetCounts, lexicalTierTable } from "../../web/src/lexical-tier.js";
+import { aggregateDocs } from "../../web/src/lexical.js";
+import { allowedDocs, createFlatRanker, createLexicalTier, facetCounts, fullTierTable, lexicalTierTable } from "../../web/src/lexical-tier.js";
 import { bootPython } from "./pyodide_env.mjs";
 
 const FILLER = "Padding words about nothing in particular, repeated to push the terms past the window. ";
@@ -64,7 +68,7 @@ _bytes
       "json.dumps(_ranker.results(q, mode='lexical', filters=json.loads(f) if f else None, k=k, utf16=True))",
     ));
   };
-  return { tier, python, docs, pyodide };
+  return { tier, python, docs, chunks, lexical, search, pyodide };
 }
 
 test("lexical results equal Ranker.results(mode='lexical') in Python: hits, scores, snippets, highlights, facets", async () => {
@@ -123,7 +127,7 @@ test("allowedDocs and facetCounts: any value within a field, every field; counts
 
 test("lexicalTierTable: the rules the tier reads, or null when the table is for Python to refuse", () => {
   const search = { modes: ["hybrid"], k: 10, n: 100, snippet_chars: 240, facets: ["section"], fusion: {} };
-  assert.deepEqual(lexicalTierTable({ search }), { k: 10, snippet_chars: 240, facets: ["section"] });
+  assert.deepEqual(lexicalTierTable({ search }), { k: 10, n: 100, snippet_chars: 240, facets: ["section"] });
   assert.equal(lexicalTierTable({}), null);
   assert.equal(lexicalTierTable({ search: { ...search, k: 0 } }), null);
   assert.equal(lexicalTierTable({ search: { ...search, snippet_chars: "240" } }), null);
@@ -137,4 +141,96 @@ test("an index header without an analyzer config is refused", () => {
     () => createLexicalTier({ chunks: [], docs: [], lexical: { analyzer: null }, chunkDoc: [], search: { k: 1, snippet_chars: 10, facets: [] } }),
     /websem: the lexical index header has no analyzer config; rebuild the bundle/,
   );
+});
+
+const FUSIONS = [
+  { method: "convex", norm: "max", alpha: 0.6 },
+  { method: "convex", norm: "minmax", alpha: 0.3 },
+  { method: "convex", norm: "zscore", alpha: 0.5 },
+  { method: "rrf", rrf_k: 60 },
+  { method: "rrf", rrf_k: 2, alpha: 0.7 },
+];
+
+test("createFlatRanker: every mode and fusion setting equals Ranker.results given the same dense scores", async () => {
+  const { docs, chunks, lexical, search, pyodide } = await setup();
+  const chunkDoc = chunks.map((c) => c.doc);
+  let compared = 0;
+  for (const fusion of FUSIONS) {
+    const table = { ...search, fusion };
+    const ranker = createFlatRanker({ chunks, docs, lexical, chunkDoc, search: fullTierTable({ search: table }) });
+    pyodide.globals.set("search_json", JSON.stringify(table));
+    pyodide.runPython("_full = Ranker(_bytes, json.loads(chunks_json), json.loads(docs_json), search=json.loads(search_json))");
+    for (const [qi, query] of QUERIES.entries()) {
+      // Dense chunk scores: distinct for some queries, tied (one decimal) for others.
+      const dense = new Map(chunks.map((_, c) => {
+        const s = Math.sin(c * 7 + qi * 3);
+        return [c, qi % 2 ? Math.round(s * 10) / 10 : s];
+      }));
+      pyodide.globals.set("dense_json", JSON.stringify([...dense]));
+      for (const filters of FILTERS) {
+        const terms = ranker.terms(query);
+        const allowed = ranker.allowed(filters);
+        for (const mode of ["hybrid", "semantic", "lexical"]) {
+          for (const k of [1, 3, 10]) {
+            const n = table.n;
+            const lex = mode === "semantic" ? null : ranker.lexicalDocs(terms, allowed, mode === "lexical" ? Infinity : n);
+            const sem = mode === "lexical" ? null : aggregateDocs(dense, (c) => chunkDoc[c], allowed, Math.max(k, n));
+            const got = ranker.finish(terms, { mode, k, lexical: lex, semantic: sem });
+            pyodide.globals.set("q", query);
+            pyodide.globals.set("f", filters ? JSON.stringify(filters) : "");
+            pyodide.globals.set("mode", mode);
+            pyodide.globals.set("k", k);
+            const want = JSON.parse(pyodide.runPython(`
+from websem_text.bm25 import aggregate_docs
+_filters = json.loads(f) if f else None
+_sem = aggregate_docs(dict(json.loads(dense_json)), _full.chunk_doc, allowed=_full.allowed(_filters), k=max(k, _full.search["n"]))
+json.dumps(_full.results(q, mode=mode, semantic=[] if mode == "lexical" else _sem, filters=_filters, k=k, utf16=True))
+`));
+            assert.deepEqual(got, want, `${JSON.stringify(fusion)} / ${mode} / ${JSON.stringify(query)} / ${JSON.stringify(filters)} / k ${k}`);
+            compared += got.hits.length;
+          }
+        }
+      }
+    }
+  }
+  assert.ok(compared > 2000, `only ${compared} hits compared`);
+});
+
+test("fullTierTable: the table rules.check_search accepts, as it returns it, or null where it refuses", async () => {
+  const { pyodide } = await bootPython();
+  const base = { modes: ["hybrid", "semantic", "lexical"], k: 10, n: 100, snippet_chars: 240, facets: ["tags", "section"],
+    fusion: { method: "convex", norm: "max", alpha: 0.6 } };
+  const { fusion: _, ...noFusion } = base;
+  const tables = [
+    base, { ...base, modes: ["lexical"] }, { ...base, facets: [] }, { ...base, fusion: { method: "rrf" } },
+    { ...base, fusion: { method: "rrf", rrf_k: 0, alpha: 1 } }, { ...base, fusion: { method: "convex", alpha: 0 } },
+    { ...base, fusion: { method: "convex", alpha: 0.5, norm: "zscore", note: "ignored" } },
+    null, [], "table", {}, noFusion, { ...base, extra: 1 }, { ...base, k: 0 }, { ...base, n: true }, { ...base, snippet_chars: "240" },
+    { ...base, modes: [] }, { ...base, modes: ["hybrid", "hybrid"] }, { ...base, modes: ["fuzzy"] }, { ...base, modes: "hybrid" },
+    { ...base, facets: ["colour"] }, { ...base, facets: ["tags", "tags"] }, { ...base, fusion: null },
+    { ...base, fusion: { method: "borda" } }, { ...base, fusion: { method: "convex", alpha: 2 } },
+    { ...base, fusion: { method: "convex", alpha: 0.5, norm: "l2" } }, { ...base, fusion: { method: "rrf", rrf_k: -1 } },
+  ];
+  pyodide.globals.set("tables_json", JSON.stringify(tables));
+  const want = JSON.parse(pyodide.runPython(`
+import json
+from websem_text.errors import WebsemError
+from websem_text.rules import check_search
+def _check(t):
+    try:
+        return check_search(t)
+    except WebsemError:
+        return None
+json.dumps([_check(t) for t in json.loads(tables_json)])
+`));
+  assert.deepEqual(tables.map((search) => fullTierTable({ search })), want);
+  assert.equal(want.filter((w) => w !== null).length, 7);
+});
+
+test("a ranker with the lexical tier's rules only refuses the other modes", async () => {
+  const { docs, chunks, lexical, search } = await setup();
+  const ranker = createFlatRanker({ chunks, docs, lexical, chunkDoc: chunks.map((c) => c.doc), search: lexicalTierTable({ search }) });
+  assert.throws(() => ranker.finish(["cache"], { mode: "hybrid", k: 3 }), /websem: this ranker has the lexical tier's rules only/);
+  const terms = ranker.terms("cache");
+  assert.equal(ranker.finish(terms, { mode: "lexical", k: 3, lexical: ranker.lexicalDocs(terms, null) }).hits.length, 3);
 });

@@ -254,7 +254,7 @@ test("a whole query (plan, shards, rank, fragments, render) equals Ranker.result
   const { c, index, log } = await open({ nlist: 4, nprobe: 2 });
   const { bridge } = await import("./pyodide_env.mjs").then((m) => m.bootPython());
   const python = { ranker: (method, args) => bridge.ranker[method](...args) };
-  assert.equal(await setupRanker(Promise.resolve(python), null, c.manifest, () => {}, Promise.resolve(index)), null);
+  assert.deepEqual(await setupRanker(Promise.resolve(python), null, c.manifest, () => {}, Promise.resolve(index)), { lexical: null, ranker: null });
   let qv = null;
   const run = createSearch({ python, index, lexical: null, embed: async () => qv, search: c.search });
   let compared = 0;

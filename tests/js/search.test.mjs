@@ -1,12 +1,15 @@
-// web/src/search.js: the mode rule and filters, and one whole query (plan in Pyodide, BM25 in JS
-// over a real index/lexical.bin, dense in JS, finish in Pyodide) against websem_text's Ranker
+// web/src/search.js: the mode rule and filters, and one whole query against websem_text's Ranker
 // doing all of it in Python (its own BM25, dense scores from the same vectors): same hits,
-// scores, snippets, highlights and facets in every mode.
+// scores, snippets, highlights and facets in every mode, both ways a flat bundle ranks: in JS
+// (setupRanker's JS ranker: no Pyodide at all) and with Pyodide's ranker (plan and finish, as
+// the in-page index and a table the JS cannot read do). Which one setupRanker picks, and that it
+// reuses the lexical tier's ranker.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WebsemError } from "../../web/src/errors.js";
 import { openLexical } from "../../web/src/lexical.js";
-import { createSearch, filtersJson, modeError, resolveMode, setupRanker } from "../../web/src/search.js";
+import { createLexicalTier, fullTierTable } from "../../web/src/lexical-tier.js";
+import { createSearch, filtersJson, modeError, normalizeFilters, resolveMode, setupRanker } from "../../web/src/search.js";
 import { bootPython } from "./pyodide_env.mjs";
 
 const MODES = ["hybrid", "semantic", "lexical"];
@@ -27,6 +30,8 @@ test("filtersJson: strings become one-element lists, empty filters none", () => 
   assert.equal(filtersJson({ section: "guide", tags: ["a", 2] }), '{"section":["guide"],"tags":["a","2"]}');
   assert.throws(() => filtersJson(["section"]), /websem: filters must be an object like/);
   assert.throws(() => filtersJson("section=x"), /websem: filters must be an object like/);
+  assert.equal(normalizeFilters({ section: null }), null);
+  assert.deepEqual(normalizeFilters({ tags: ["a", 2] }), { tags: ["a", "2"] });
 });
 
 const TEXTS = [
@@ -85,40 +90,81 @@ json.dumps(_r.results(_j["query"], mode=_j["mode"], semantic=_sem, filters=_j["f
 `));
 }
 
-test("a whole query ranks like websem_text's Ranker alone, in every mode, with filters", async () => {
-  const c = await corpus();
+/** Pyodide must not be needed: a promise that never settles. */
+const NEVER = new Promise(() => {});
+
+/** The two ways a flat bundle ranks: `[name, run]`. */
+async function searchers(c, embed) {
   const { bridge } = await bootPython();
   const python = { ranker: (method, args) => bridge.ranker[method](...args) };
-  const lexical = await setupRanker(Promise.resolve(python), c.files, c.manifest);
-  assert.deepEqual(lexical.analyzer, openLexical(new Uint8Array(c.lexBytes)).analyzer);
+  const js = await setupRanker(NEVER, c.files, c.manifest, () => {}, Promise.resolve(c.index));
+  assert.ok(js.ranker, "a readable table gets the JS ranker");
+  assert.deepEqual(js.lexical.analyzer, openLexical(new Uint8Array(c.lexBytes)).analyzer);
+  const jsRun = createSearch({ python: null, index: c.index, lexical: js.lexical, ranker: js.ranker, embed, search: c.search });
+  // Pyodide's ranker, as bridge.inpage_search or a table only Python reads sets it up.
+  await python.ranker("init", [await c.files.bytes("c"), await c.files.bytes("d"), JSON.stringify(js.lexical.analyzer), JSON.stringify(c.search)]);
+  const pyRun = createSearch({ python, index: c.index, lexical: js.lexical, embed, search: c.search });
+  return [["js", jsRun], ["pyodide", pyRun]];
+}
+
+test("a whole query ranks like websem_text's Ranker alone, in every mode, with filters, both ways", async () => {
+  const c = await corpus();
   const queryVec = Float32Array.from({ length: c.index.dims }, (_, j) => Math.cos(j));
-  const run = createSearch({ python, index: c.index, lexical, embed: async () => queryVec, search: c.search });
-  let compared = 0;
-  for (const query of ["install cache", "bm25 search", "cache"]) {
-    for (const mode of MODES) {
-      for (const filters of [undefined, { section: "guide" }, { section: ["howto", "reference"] }]) {
-        const got = await run(query, { k: 3, mode, filters });
-        const want = pythonResults(c.pyodide, c, query, queryVec, mode, 3, filters ?? null);
-        assert.equal(got.mode, mode);
-        assert.deepEqual(got.hits, want.hits, `${query} / ${mode} / ${JSON.stringify(filters)}`);
-        assert.deepEqual(got.facets, want.facets);
-        compared += got.hits.length;
+  for (const [name, run] of await searchers(c, async () => queryVec)) {
+    let compared = 0;
+    for (const query of ["install cache", "bm25 search", "cache"]) {
+      for (const mode of MODES) {
+        for (const filters of [undefined, { section: "guide" }, { section: ["howto", "reference"] }]) {
+          const got = await run(query, { k: 3, mode, filters });
+          const want = pythonResults(c.pyodide, c, query, queryVec, mode, 3, filters ?? null);
+          assert.equal(got.mode, mode);
+          assert.deepEqual(got.hits, want.hits, `${name}: ${query} / ${mode} / ${JSON.stringify(filters)}`);
+          assert.deepEqual(got.facets, want.facets);
+          compared += got.hits.length;
+        }
       }
     }
+    assert.ok(compared > 40, `${name}: ${compared} hits compared`);
+    // The snippet of a match past snippet_chars shows the match (not the text's start).
+    const far = await run("finally mentioned", { k: 1, mode: "lexical" });
+    assert.equal(far.hits[0].id, "misc");
+    const [s, e] = far.hits[0].highlights[0];
+    assert.equal(far.hits[0].snippet.slice(s, e).toLowerCase(), "finally");
   }
-  assert.ok(compared > 40, `${compared} hits compared`);
-  // The snippet of a match past snippet_chars shows the match (not the text's start).
-  const far = await run("finally mentioned", { k: 1, mode: "lexical" });
-  assert.equal(far.hits[0].id, "misc");
-  const [s, e] = far.hits[0].highlights[0];
-  assert.equal(far.hits[0].snippet.slice(s, e).toLowerCase(), "finally");
 });
 
-test("an unknown filter field is refused by Python with a websem: message", async () => {
+test("an unknown filter field is refused with the websem: message, both ways", async () => {
   const c = await corpus();
+  const messages = [];
+  for (const [, run] of await searchers(c, async () => new Float32Array(c.index.dims))) {
+    const err = await run("cache", { k: 3, mode: "hybrid", filters: { colour: "red" } }).catch((e) => e);
+    assert.ok(err instanceof WebsemError, String(err));
+    messages.push(err.message);
+  }
+  assert.match(messages[0], /^websem: unknown filter field 'colour'; this bundle has filters for section$/);
+  assert.equal(messages[0], messages[1]);
+});
+
+test("setupRanker: the lexical tier's ranker is reused; a table the JS cannot read gets Pyodide's ranker and its error", async () => {
+  const c = await corpus();
+  // The tier's ranker over the same chunks and docs, on the index's validated chunk map from now on.
+  const tier = createLexicalTier({ chunks: c.chunks, docs: c.docs, lexical: openLexical(new Uint8Array(c.lexBytes)),
+    chunkDoc: c.chunks.map((x) => x.doc), search: fullTierTable(c.manifest) });
+  const reused = await setupRanker(NEVER, c.files, c.manifest, () => {}, Promise.resolve(c.index), null, tier.ranker);
+  assert.equal(reused.ranker, tier.ranker);
+  assert.equal(reused.ranker.chunkDoc, c.index.chunkDoc);
+  // Other chunks (a copy): a new ranker, not the tier's.
+  const other = await setupRanker(NEVER, c.files, c.manifest, () => {}, Promise.resolve({ ...c.index, chunks: [...c.chunks] }), null, tier.ranker);
+  assert.ok(other.ranker && other.ranker !== tier.ranker);
+  // A fusion Python refuses: Pyodide's ranker is set up, and rules.check_search's message is the error.
   const { bridge } = await bootPython();
   const python = { ranker: (method, args) => bridge.ranker[method](...args) };
-  const lexical = await setupRanker(Promise.resolve(python), c.files, c.manifest);
-  const run = createSearch({ python, index: c.index, lexical, embed: async () => new Float32Array(c.index.dims), search: c.search });
-  await assert.rejects(run("cache", { k: 3, mode: "hybrid", filters: { colour: "red" } }), /^WebsemError: websem: .*colour/);
+  const bad = { ...c.manifest, search: { ...c.search, fusion: { method: "convex", alpha: 2 } } };
+  assert.equal(fullTierTable(bad), null);
+  await assert.rejects(setupRanker(Promise.resolve(python), c.files, bad, () => {}, Promise.resolve(c.index)),
+    /^WebsemError: websem: convex fusion needs a weight 0 <= alpha <= 1 \(dense side\), got alpha=2$/);
+  // An analyzer config the JS twin refuses: Pyodide's ranker ranks (Python knows a default analyzer).
+  const noAnalyzer = { ...openLexical(new Uint8Array(c.lexBytes)), analyzer: null };
+  const py = await setupRanker(Promise.resolve(python), c.files, c.manifest, () => {}, Promise.resolve(c.index), Promise.resolve(noAnalyzer));
+  assert.equal(py.ranker, null);
 });

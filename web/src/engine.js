@@ -3,28 +3,32 @@
 // Runs wherever ES modules, WebAssembly, fetch and crypto.subtle exist: a Web Worker (worker.js),
 // the main thread, Node 20, Deno, Cloudflare Workers. It loads one bundle (bundle.js: every file
 // verified against manifest.json before use; a flat index whole, a partitioned one's shards on
-// demand, partitioned.js + shards.js), tokenizes queries in Pyodide with the shipped
-// stdlib package `websem_text` (python.js), embeds them with onnxruntime-web (model.js) and ranks
+// demand, partitioned.js + shards.js), tokenizes queries in Pyodide with the shipped stdlib
+// package `websem_text` (python.js), embeds them with onnxruntime-web (model.js) and ranks
 // exactly like the CPU reference `websem query` (search.js; docs/architecture.md "Search
-// semantics").
+// semantics"): a flat bundle in JS (lexical-tier.js createFlatRanker, fusion.js), so Pyodide's
+// part in its queries is the WordPiece tokenization; a partitioned bundle with Pyodide's ranker
+// (websem_text.bridge plan/rank/render).
 //
 // Two tiers (docs/architecture.md, "Tiers"): the lexical tier (lexical-tier.js: the analyzer's
 // JS twin, BM25, filters, facets and snippets in plain JS over chunks.json, docs.json and
 // lexical.bin, or a partitioned bundle's always-loaded files and per-query shards) answers as
 // soon as those files are verified, so `load()` resolves long before Pyodide and the model; the
 // full tier (Pyodide + onnxruntime-web) starts downloading right after and `engine.ready`
-// resolves when it is up. Until then a hybrid query answers with the lexical ranking (`tier:
-// "lexical"`), a lexical one with its own full answer, a semantic one waits for the model.
-// `progressive: false` loads everything before `load()` resolves.
+// resolves when it is up. A flat bundle's full tier ranks with the lexical tier's ranker (the
+// same parsed files, analyzer and filter values, held once). Until then a hybrid query answers
+// with the lexical ranking (`tier: "lexical"`), a lexical one with its own full answer, a
+// semantic one waits for the model. `progressive: false` loads everything before `load()`
+// resolves.
 import { VerifiedFiles, asBundleBase, indexPaths, loadIndex, readManifest } from "./bundle.js";
 import { denseDocs } from "./dense.js";
 import { WebsemError, cspError } from "./errors.js";
 import { openLexical } from "./lexical.js";
-import { createLexicalTier, createPartitionedLexicalTier, lexicalTierTable } from "./lexical-tier.js";
+import { createLexicalTier, createPartitionedLexicalTier, fullTierTable, lexicalTierTable } from "./lexical-tier.js";
 import { embedder, loadSession } from "./model.js";
 import { openPartitioned, partitionedPaths } from "./partitioned.js";
 import { startPython } from "./python.js";
-import { createSearch, filtersJson, resolveMode, setupRanker } from "./search.js";
+import { createSearch, normalizeFilters, resolveMode, setupRanker } from "./search.js";
 import { checkCacheBytes } from "./shards.js";
 
 export { WebsemError };
@@ -127,7 +131,9 @@ export async function createEngine(bundleUrl, opts = {}) {
         tier = createPartitionedLexicalTier({ index: await partitionedP, search: tierTable });
       } else {
         const [chunks, docs, lexical] = await Promise.all([files.json(paths.chunks), files.json(paths.docs), lexicalP]);
-        tier = createLexicalTier({ chunks, docs, lexical, chunkDoc: chunks.map((c) => c.doc), search: tierTable });
+        // With the whole table (fusion included) the full tier ranks with this tier's ranker.
+        const search = fullTierTable(manifest) ?? tierTable;
+        tier = createLexicalTier({ chunks, docs, lexical, chunkDoc: chunks.map((c) => c.doc), search });
       }
       onProgress({ stage: "lexical-ready" });
     } catch {
@@ -170,7 +176,7 @@ export async function createEngine(bundleUrl, opts = {}) {
   };
   const fullP = loadFull().then((f) => {
     full = f;
-    tier = null; // the full tier answers every mode now; let the JS tier's tables go
+    tier = null; // the full tier answers every mode now (a flat bundle's with the tier's ranker)
     parsed.clear();
     Object.assign(info, { tier: "full", threads: f.threads, pyodide_snapshot: f.snapshot, ready_ms: now() - started });
     Object.assign(info.index, {
@@ -188,20 +194,21 @@ export async function createEngine(bundleUrl, opts = {}) {
   if (!tier) await fullP;
   info.load_ms = now() - started;
 
-  /** Everything else: Pyodide (tokenizer, ranker), the ORT session, the dense index. */
+  /** Everything else: Pyodide (tokenizer; a partitioned bundle's ranker), the ORT session, the dense index. */
   async function loadFull() {
     // Everything at once: the loaders share the verified-file cache, and each awaits only what it
     // needs, so Pyodide boots while the model and index download and ORT compiles.
     const pythonP = startPython(files, manifest, base, onProgress, opts);
     const sessionP = loadSession(files, manifest, opts, onProgress);
     const indexP = partitioned ? partitionedP : loadIndex(files, manifest);
-    const rankerP = setupRanker(pythonP, files, manifest, onProgress, indexP, lexicalP);
+    // A flat bundle's full tier reuses the lexical tier's ranker (parsed files, analyzer, filter values).
+    const rankerP = setupRanker(pythonP, files, manifest, onProgress, indexP, lexicalP, tier?.ranker ?? null);
     // Avoid unhandled-rejection noise from the losers when one part fails first.
     for (const p of [pythonP, sessionP, indexP, rankerP]) p.catch(() => {});
     // The dense scorer's first call runs its loops unoptimised until V8 optimises them mid-loop
     // (~60 ms of the first query on Cranfield in Chromium). Scored once with a zero query after
-    // ORT's warm-up run (model.js), while Pyodide still sets up the ranker, the first real query
-    // finds them optimised. The result is dropped; a flat index only (a partitioned one scores
+    // ORT's warm-up run (model.js), while Pyodide still boots, the first real query finds
+    // them optimised. The result is dropped; a flat index only (a partitioned one scores
     // the shards a query reads).
     if (!partitioned) {
       Promise.all([indexP, sessionP.then((m) => m.warm)])
@@ -211,9 +218,9 @@ export async function createEngine(bundleUrl, opts = {}) {
     let python;
     let model;
     let index;
-    let lexical;
+    let ranked;
     try {
-      [python, model, index, lexical] = await Promise.all([pythonP, sessionP, indexP, rankerP]);
+      [python, model, index, ranked] = await Promise.all([pythonP, sessionP, indexP, rankerP]);
     } catch (e) {
       // Stop what did start (a nested worker would otherwise live on).
       pythonP.then((p) => p.close(), () => {});
@@ -243,9 +250,12 @@ export async function createEngine(bundleUrl, opts = {}) {
       const vector = await runModel(ids, mask, types);
       if (fill === null) {
         // After the first answer, not before: the fill's 11.8 MB must not delay the first result.
-        // A block it fails to read is read again by the query that needs it (and fails that query,
-        // naming the file and block), so its own failure ends the fill quietly.
-        fill = model.rows.fill().catch(() => {});
+        // Started from a task of its own, once the query that embedded has ranked and answered
+        // (the rest of it runs in this task's microtasks): the first segment's request must not
+        // race that answer. A block the fill fails to read is read again by the query that needs
+        // it (and fails that query, naming the file and block), so its own failure ends the fill
+        // quietly.
+        fill = new Promise((resolve) => setTimeout(resolve, 0)).then(() => model.rows.fill()).catch(() => {});
       }
       return vector;
     };
@@ -259,7 +269,7 @@ export async function createEngine(bundleUrl, opts = {}) {
       rowsFilled: () => fill ?? Promise.resolve(),
       index,
       embed,
-      run: createSearch({ python, index, lexical, embed, search: manifest.search }),
+      run: createSearch({ python, index, lexical: ranked.lexical, ranker: ranked.ranker, embed, search: manifest.search }),
       threads: model.ort.env.wasm.numThreads,
       snapshot: python.snapshot === true,
     };
@@ -268,7 +278,7 @@ export async function createEngine(bundleUrl, opts = {}) {
   const modes = info.modes;
 
   // One query at a time: an ORT session must not run concurrently with itself, and Pyodide's
-  // ranker holds one query's state.
+  // ranker, where it ranks (partitioned bundles), holds one query's state.
   function serial(fn) {
     const p = queue.then(fn, fn);
     queue = p.catch(() => {});
@@ -284,8 +294,7 @@ export async function createEngine(bundleUrl, opts = {}) {
   /** One query by the full tier, or the lexical tier before it is up (never semantic: runs inside `serial`). */
   async function runNow(query, k, mode, filters) {
     if (full) return { ...(await full.run(query, { k, mode, filters })), tier: "full" };
-    const fj = filtersJson(filters);
-    const res = await tier.search(query, { k, filters: fj ? JSON.parse(fj) : null });
+    const res = await tier.search(query, { k, filters: normalizeFilters(filters) });
     // Lexical mode: the full answer. Hybrid: the lexical ranking standing in for it.
     return { hits: res.hits, facets: res.facets, mode, tier: mode === "lexical" ? "full" : "lexical" };
   }

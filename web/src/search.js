@@ -1,17 +1,24 @@
-// websem search: one query, split so the runtime ranks exactly like `websem query` (which calls
-// the same `Ranker`):
-//   1. plan   (Pyodide, websem_text.bridge.plan): query terms from the shipped analyzer,
-//             documents passing the filters;
-//   2. BM25 and dense scores in JS: over index/lexical.bin and the vectors (lexical.js,
-//      dense.js) in a flat bundle, over the shards a query needs in a partitioned one
-//      (partitioned.js);
-//   3. flat:        finish (Pyodide, bridge.finish): fusion, facets, snippets with highlight
-//                   ranges in UTF-16 code units (so `snippet.slice(s, e)` is exact in JS);
-//      partitioned: rank (bridge.rank: fusion, facets, the top k), then the document fragments
-//                   of those k (partitioned.js rows), then render (bridge.render: snippets).
+// websem search: one query, ranked exactly like `websem query` (docs/architecture.md, "Search
+// semantics"). What runs where:
+//
+//   flat bundle (the default): everything in JS. The ranker (lexical-tier.js createFlatRanker,
+//     the twin of web/text/ranker.py over the chunks.json, docs.json and lexical.bin the lexical
+//     tier already parsed) gives the query terms (analyze.js) and the documents passing the
+//     filters; BM25 (lexical.js) and dense scores (dense.js, over the query embedding) rank each
+//     side; the ranker fuses them (fusion.js), counts facets and cuts snippets with highlights in
+//     UTF-16 code units. Pyodide's one part in a query is the WordPiece tokenization that feeds
+//     the model (engine.js embed).
+//   partitioned bundle: Pyodide's ranker (websem_text.bridge): plan (query terms, filters), BM25
+//     and dense scores in JS over the shards a query needs (partitioned.js), rank (fusion,
+//     facets, the top k), the document fragments of those k, render (snippets).
+//   a flat bundle whose manifest.search the JS cannot read whole (fullTierTable is null), or an
+//     index whose rows Pyodide holds (the in-page index, inpage-engine.js): Pyodide's ranker as
+//     for a partitioned bundle, plan then finish (fusion, facets, snippets) in one step; so a
+//     malformed table is refused by rules.check_search, with its own message.
 // The rules (modes, n, snippet length, facets, fusion) come from manifest.search only.
 import { denseDocs } from "./dense.js";
 import { WebsemError } from "./errors.js";
+import { createFlatRanker, fullTierTable } from "./lexical-tier.js";
 import { lexicalDocs, openLexical } from "./lexical.js";
 
 /** THE unknown-mode message (handler.js uses it too); `modes` = the bundle's manifest.search.modes. */
@@ -26,9 +33,12 @@ export function resolveMode(mode, modes) {
   return mode;
 }
 
-/** Filters as `{field: [values]}` JSON (string values become one-element lists), or "" for none. */
-export function filtersJson(filters) {
-  if (filters == null) return "";
+/**
+ * Filters as `{field: [values]}` (string values become one-element lists; null values dropped),
+ * or null for none; anything but a plain object is refused.
+ */
+export function normalizeFilters(filters) {
+  if (filters == null) return null;
   if (typeof filters !== "object" || Array.isArray(filters)) {
     throw new WebsemError(`filters must be an object like {section: "x"} or {tags: ["a", "b"]}, got ${JSON.stringify(filters)}`);
   }
@@ -37,25 +47,41 @@ export function filtersJson(filters) {
     if (v == null) continue;
     out[field] = Array.isArray(v) ? v.map(String) : [String(v)];
   }
-  return Object.keys(out).length ? JSON.stringify(out) : "";
+  return Object.keys(out).length ? out : null;
+}
+
+/** `normalizeFilters` as JSON (what the Python ranker takes), or "" for none. */
+export function filtersJson(filters) {
+  const f = normalizeFilters(filters);
+  return f ? JSON.stringify(f) : "";
 }
 
 /**
- * Load the lexical side while the rest loads: index/lexical.bin (verified) and Pyodide's ranker
- * over chunks.json, docs.json and manifest.search (validated there by websem_text.rules); for a
- * partitioned bundle, the ranker over table.json's facets (bridge.ranker_init_partitioned).
+ * Set up the ranking side while the rest loads. A flat bundle whose manifest.search the JS reads
+ * whole (lexical-tier.js fullTierTable) gets the JS ranker (createFlatRanker: the lexical tier's
+ * own when given, else one over the index's chunks and docs), and Pyodide is not involved.
+ * Otherwise Pyodide's ranker: over chunks.json, docs.json and manifest.search (validated there by
+ * websem_text.rules, whose error a malformed table gets), or for a partitioned bundle over
+ * table.json's facets (bridge.ranker_init_partitioned).
  *
- * @param {Promise<object>} pythonP python.js loadPython()/loadPythonWorker() result
+ * @param {Promise<object>} pythonP python.js loadPython()/loadPythonWorker() result (awaited
+ *   only when Pyodide ranks)
  * @param {object} files bundle.js VerifiedFiles
  * @param {object} manifest the bundle manifest (checked)
  * @param {(event: object) => void} [onProgress] gets {stage: "ranker-ready"}
- * @param {Promise<object>|null} [indexP] the partitioned index (openPartitioned), whose
- *   table.json gives a partitioned bundle's ranker its facets and analyzer
+ * @param {Promise<object>|null} [indexP] the index: bundle.js loadIndex() (flat: its chunks,
+ *   docs and validated chunk -> document map) or partitioned.js openPartitioned() (table.json's
+ *   facets and analyzer); null: a flat bundle's chunks.json and docs.json are read from `files`
  * @param {Promise<object>|null} [lexicalP] index/lexical.bin already opened (openLexical), e.g.
  *   by the lexical tier, so the postings are parsed once
- * @returns {Promise<object|null>} openLexical() result (null for a partitioned bundle)
+ * @param {object|null} [tierRanker] the lexical tier's createFlatRanker(), reused (so the
+ *   analyzer and the documents' filter values are made once) when it was made with the whole
+ *   table over the index's own chunks and docs
+ * @returns {Promise<{lexical: object|null, ranker: object|null}>} openLexical() result (null for
+ *   a partitioned bundle) and the JS ranker (null when Pyodide ranks)
  */
-export async function setupRanker(pythonP, files, manifest, onProgress = () => {}, indexP = null, lexicalP = null) {
+export async function setupRanker(pythonP, files, manifest, onProgress = () => {}, indexP = null, lexicalP = null,
+  tierRanker = null) {
   if (manifest.index.layout === "partitioned") {
     // Documents and chunks are fetched per result page: the ranker gets the facet values of
     // every document (table.json) instead, and the analyzer the build used.
@@ -67,14 +93,25 @@ export async function setupRanker(pythonP, files, manifest, onProgress = () => {
       JSON.stringify(manifest.search ?? null),
     ]);
     onProgress({ stage: "ranker-ready" });
-    return null;
+    return { lexical: null, ranker: null };
   }
   const paths = manifest.index.files;
+  lexicalP ??= files.bytes(paths.lexical).then((bytes) => openLexical(bytes, manifest.index.chunks));
+  const table = fullTierTable(manifest);
+  if (table) {
+    const [index, lexical] = await Promise.all([indexP, lexicalP]);
+    const source = index ?? await readChunksDocs(files, paths);
+    const ranker = reuseRanker(tierRanker, source) ?? newRanker(table, source, lexical);
+    if (ranker) {
+      onProgress({ stage: "ranker-ready" });
+      return { lexical, ranker };
+    }
+  }
   const [python, chunksBytes, docsBytes, lexical] = await Promise.all([
     pythonP,
     files.bytes(paths.chunks),
     files.bytes(paths.docs),
-    lexicalP ?? files.bytes(paths.lexical).then((bytes) => openLexical(bytes, manifest.index.chunks)),
+    lexicalP,
   ]);
   await python.ranker("init", [
     chunksBytes,
@@ -84,13 +121,38 @@ export async function setupRanker(pythonP, files, manifest, onProgress = () => {
     JSON.stringify(manifest.search ?? null),
   ]);
   onProgress({ stage: "ranker-ready" });
-  return lexical;
+  return { lexical, ranker: null };
+}
+
+async function readChunksDocs(files, paths) {
+  const [chunks, docs] = await Promise.all([files.json(paths.chunks), files.json(paths.docs)]);
+  return { chunks, docs, chunkDoc: Int32Array.from(chunks, (c) => c.doc) };
+}
+
+/**
+ * The lexical tier's ranker when it holds `source`'s chunks and docs ({chunks, docs, chunkDoc}:
+ * the index) and the whole table, now on the index's validated chunk -> document map; else null.
+ */
+function reuseRanker(ranker, source) {
+  if (!ranker?.search.fusion || ranker.chunks !== source.chunks || ranker.docs !== source.docs) return null;
+  ranker.chunkDoc = source.chunkDoc; // the same values: the tier's own copy is dropped
+  return ranker;
+}
+
+/** A JS ranker over `source`, or null when the analyzer twin refuses the index's analyzer config
+ * (then Pyodide's analyzer ranks, and refuses it with its own message if it must). */
+function newRanker(table, source, lexical) {
+  try {
+    return createFlatRanker({ chunks: source.chunks, docs: source.docs, lexical, chunkDoc: source.chunkDoc, search: table });
+  } catch {
+    return null;
+  }
 }
 
 const NO_DOCS = { docs: new Int32Array(0), scores: new Float64Array(0), chunks: new Int32Array(0) };
 
-/** The documents passing the filters as a Uint8Array (1 = passes), or null for all. */
-function allowedDocs(plan, nDocs) {
+/** The documents of a Python plan passing the filters as a Uint8Array (1 = passes), or null for all. */
+function planAllowed(plan, nDocs) {
   if (!plan.allowed) return null;
   const allowed = new Uint8Array(nDocs);
   for (const d of plan.allowed) allowed[d] = 1;
@@ -101,22 +163,25 @@ function allowedDocs(plan, nDocs) {
  * The searcher of one loaded bundle.
  *
  * @param {object} p
- * @param {object} p.python python.js loadPython() result (its `ranker` steps)
+ * @param {object} p.python python.js loadPython() result (its `ranker` steps; unused with `ranker`)
  * @param {object} p.index bundle.js loadIndex() result, or partitioned.js openPartitioned()'s
  * @param {object|null} p.lexical openLexical() result (null for a partitioned bundle)
+ * @param {object|null} [p.ranker] setupRanker()'s JS ranker: a flat bundle ranks in JS; null:
+ *   Pyodide's ranker (set up by setupRanker or bridge.inpage_search) ranks
  * @param {(text: string) => Promise<Float32Array>} p.embed query embedding (serialized ORT run)
  * @param {object} p.search manifest.search
  * @returns {(query: string, opts: {k: number, mode: string, filters?: object}) => Promise<{hits: object[], facets: object, mode: string}>}
  *   mode must already be resolved (resolveMode)
  */
-export function createSearch({ python, index, lexical, embed, search }) {
+export function createSearch({ python, index, lexical, ranker = null, embed, search }) {
   const n = search.n;
   if (index.layout === "partitioned") return partitionedSearch({ python, index, embed, n });
+  if (ranker) return jsSearch({ index, ranker, embed, search });
   const chunkDoc = index.chunkDoc;
   return async function run(query, { k, mode, filters }) {
     const fj = filtersJson(filters);
     const plan = JSON.parse(await python.ranker("plan", [query, fj]));
-    const allowed = allowedDocs(plan, index.docs.length);
+    const allowed = planAllowed(plan, index.docs.length);
     // Lexical: every matching document in lexical mode (facets count them all), the top n in
     // hybrid (all that fusion and facets use there); none in semantic mode.
     let lex = null;
@@ -135,12 +200,27 @@ export function createSearch({ python, index, lexical, embed, search }) {
   };
 }
 
+/** createSearch for a flat bundle ranked in JS: the same steps, no Pyodide. */
+function jsSearch({ index, ranker, embed, search }) {
+  const n = search.n;
+  return async function run(query, { k, mode, filters }) {
+    mode = resolveMode(mode, search.modes);
+    const terms = ranker.terms(query);
+    const allowed = ranker.allowed(normalizeFilters(filters));
+    // As the Python path: every match in lexical mode, the top n in hybrid, none in semantic.
+    const lex = mode === "semantic" ? null : ranker.lexicalDocs(terms, allowed, mode === "lexical" ? Infinity : n);
+    const sem = mode === "lexical" ? null : denseDocs(index, await embed(query), Math.max(k, n), allowed);
+    const res = ranker.finish(terms, { mode, k, lexical: lex, semantic: sem });
+    return { hits: res.hits, facets: res.facets, mode };
+  };
+}
+
 /** createSearch for a partitioned index: the same steps, over the shards each query needs. */
 function partitionedSearch({ python, index, embed, n }) {
   return async function run(query, { k, mode, filters }) {
     const fj = filtersJson(filters);
     const plan = JSON.parse(await python.ranker("plan", [query, fj]));
-    const allowed = allowedDocs(plan, index.nDocs);
+    const allowed = planAllowed(plan, index.nDocs);
     // The lexical shards download while the model embeds the query.
     const lexP = mode === "semantic" ? null : index.lexicalDocs(plan.terms, allowed, mode === "lexical" ? Infinity : n);
     lexP?.catch(() => {});

@@ -28,6 +28,7 @@ const websem :Workerd.Worker = (
     (name = "bundle/runtime/cache.js", esModule = embed "bundle/runtime/cache.js"),
     (name = "bundle/runtime/progress.js", esModule = embed "bundle/runtime/progress.js"),
     (name = "bundle/runtime/lexical-tier.js", esModule = embed "bundle/runtime/lexical-tier.js"),
+    (name = "bundle/runtime/fusion.js", esModule = embed "bundle/runtime/fusion.js"),
     (name = "bundle/runtime/analyze.js", esModule = embed "bundle/runtime/analyze.js"),
     (name = "bundle/runtime/analyze-tables.js", esModule = embed "bundle/runtime/analyze-tables.js"),
     (name = "bundle/runtime/stem-english.js", esModule = embed "bundle/runtime/stem-english.js"),
