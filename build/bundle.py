@@ -44,7 +44,7 @@ from .model_pack import check_matmul
 from .model_split import DEFAULT_MATMUL, MODEL_LAYOUTS, install_model
 from .partition import apply_layout, check_index_options, choose_layout, default_vector_dtype
 from .publish import check_out, install, is_bundle, make_staging
-from .snapshot import SNAPSHOT_PATH, make_snapshot
+from .snapshot import SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH, make_snapshot
 from .sources import DEFAULT_MAX_DOC_BYTES, FACET_FIELDS, read_source
 from .stdlib import trim_stdlib
 
@@ -372,14 +372,16 @@ def build_bundle(
         # Pyodide's stdlib cut to the modules the bundle's Python loads (2.5 MB -> ~0.9 MB), before
         # the snapshot: the snapshot holds zipimport's table of the zip it was made with.
         trim_stdlib(tmp, max_len, cache_dir, console=console)
-        # Pyodide memory snapshot with websem_text imported: cold start 3.4 s -> 1.45 s (docs/architecture.md).
-        # Reused from the cache / previous bundle when made from identical inputs (build/cache.py):
-        # making one is not deterministic, and a rebuild must be byte-identical.
+        # Pyodide memory snapshot with websem_text imported: cold start 3.4 s -> 1.45 s (docs/architecture.md),
+        # and with it the stdlib zip its restore mounts (the members it has not loaded, build/snapshot.py).
+        # The pair is reused from the cache / previous bundle when made from identical inputs
+        # (build/cache.py): making a snapshot is not deterministic, and a rebuild must be byte-identical.
         snap_key = snapshot_key(tmp, max_len) if os.environ.get("WEBSEM_NO_SNAPSHOT") != "1" else None
-        if snap_key and restore_snapshot(tmp, snap_key, cache_dir, out if previous_ok else None, SNAPSHOT_PATH):
+        previous_dir = out if previous_ok else None
+        if snap_key and restore_snapshot(tmp, snap_key, cache_dir, previous_dir, SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH):
             pass
         elif make_snapshot(tmp, console=console) and snap_key:
-            store_snapshot(tmp, snap_key, cache_dir, SNAPSHOT_PATH)
+            store_snapshot(tmp, snap_key, cache_dir, SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH)
         else:
             snap_key = None
         files = _file_table(tmp)
@@ -439,7 +441,8 @@ def build_bundle(
                 "python_files": [rel for _, rel in _python_sources()] + py_extra,
                 "extract_python_files": py_extract,
                 "vendor": VENDOR,
-                **({"snapshot_key": snap_key} if snap_key else {}),
+                # The stdlib zip a snapshot restore mounts instead of vendor.pyodide.stdlib.
+                **({"snapshot_key": snap_key, "snapshot_stdlib": SNAPSHOT_STDLIB_PATH} if snap_key else {}),
             },
             "files": files,
             **({"encodings": encodings} if precompress else {}),

@@ -252,90 +252,111 @@ def _partitioned_rows(out: Path, index: dict, files: dict) -> tuple[dict[bytes, 
 # make_snapshot.mjs saves a wasm heap that differs from run to run (hash seeds, file times), so two
 # builds of the same input would differ in runtime/pyodide-snapshot.bin. The snapshot is a pure
 # function of its inputs' *behaviour*, so a build reuses one made from byte-identical inputs:
-# from the cache folder (``snapshots/<key>.<sha256>.bin``) or from the previous bundle (its
-# manifest's ``runtime.snapshot_key``). Only a build with neither makes a new one.
+# from the cache folder or from the previous bundle (its manifest's ``runtime.snapshot_key``).
+# Only a build with neither makes a new one. A snapshot comes with the stdlib zip its restore
+# mounts (snapshot.SNAPSHOT_STDLIB_PATH): the snapshot holds zipimport's table of that very zip,
+# so the two are stored and restored only as a pair, both named by both sha256s
+# (``snapshots/<key>.<snapshot sha256>.<zip sha256>.bin`` and ``.zip``; the ``.bin`` is written
+# last, so a half-stored pair is never found).
 # All of runtime/ (the snapshot is made by the runtime's own python.js / snapshot.js, which may
-# move between modules), minus the snapshot itself (snapshot.SNAPSHOT_PATH).
+# move between modules), minus the pair itself.
 _SNAPSHOT_INPUTS = ("runtime/", "vendor/pyodide/", "py/", "model/tokenizer.json")
 
 
 def snapshot_key(root: Path, max_length: int) -> str:
     """sha256 over everything make_snapshot.mjs reads in the bundle being built ``root``, the
-    script itself, the Node version and the token cap."""
+    scripts themselves, the codecs the restore's zip keeps, the Node version and the token cap."""
     import shutil
     import subprocess
 
-    from .snapshot import SNAPSHOT_PATH, _script
+    from .snapshot import SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH, script_files
+    from .stdlib import KEEP
 
     h = hashlib.sha256(f"websem-snapshot\x00{max_length}\x00".encode())
     node = shutil.which("node")
     if node:
         version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60).stdout
         h.update(version.strip().encode() + b"\x00")
-    h.update(_script().read_bytes() + b"\x00")
+    for script in script_files():
+        h.update(script.read_bytes() + b"\x00")
+    h.update("\x00".join(KEEP).encode() + b"\x00")
     for p in sorted(root.rglob("*"), key=lambda q: q.relative_to(root).as_posix()):
         rel = p.relative_to(root).as_posix()
         wanted = any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in _SNAPSHOT_INPUTS)
-        if wanted and rel != SNAPSHOT_PATH and p.is_file():
+        if wanted and rel not in (SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH) and p.is_file():
             h.update(rel.encode() + b"\x00" + hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
 
 
 def restore_snapshot(root: Path, key: str, cache_dir: Path | None, previous: Path | None,
-                     snapshot_rel: str) -> bool:
-    """Copy a snapshot made from the same inputs (``key``) into ``root``; True if one was found.
-    Every candidate is checked against its recorded sha256 first (a corrupt one is ignored)."""
+                     snapshot_rel: str, stdlib_rel: str) -> bool:
+    """Copy a snapshot made from the same inputs (``key``) and the stdlib zip made with it into
+    ``root`` (at ``snapshot_rel`` and ``stdlib_rel``); True if a pair was found. Both files of a
+    candidate are checked against their recorded sha256 first (a corrupt or incomplete pair is
+    ignored), so a snapshot never lands next to another snapshot's zip."""
+    import shutil
+
     from websem.export.source import sha256_file
 
-    target = root / snapshot_rel
-    candidates: list[tuple[Path, str]] = []
+    candidates: list[list[tuple[Path, str, str]]] = []  # per pair: (source, sha256, bundle path)
     if cache_dir is not None:
         for p in sorted((Path(cache_dir) / "snapshots").glob(f"{key}.*.bin")):
-            candidates.append((p, p.name.split(".")[1]))
+            parts = p.name.split(".")
+            if len(parts) == 4:
+                candidates.append([(p, parts[1], snapshot_rel), (p.with_suffix(".zip"), parts[2], stdlib_rel)])
     if previous is not None:
         try:
             manifest = json.loads((Path(previous) / "manifest.json").read_text("utf-8"))
-            if manifest.get("runtime", {}).get("snapshot_key") == key:
-                candidates.append((Path(previous) / snapshot_rel, manifest["files"][snapshot_rel]["sha256"]))
+            runtime = manifest.get("runtime", {})
+            if runtime.get("snapshot_key") == key and runtime.get("snapshot_stdlib") == stdlib_rel:
+                candidates.append([(Path(previous) / rel, manifest["files"][rel]["sha256"], rel)
+                                   for rel in (snapshot_rel, stdlib_rel)])
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    for path, sha in candidates:
+    for pair in candidates:
+        parts: list[tuple[Path, Path]] = []
         try:
-            if sha256_file(path) != sha:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".part")
-            import shutil
-
-            shutil.copyfile(path, tmp)
-            if sha256_file(tmp) != sha:  # changed while copying (a concurrent writer)
-                tmp.unlink()
-                continue
-            os.replace(tmp, target)
-            return True
+            for path, sha, rel in pair:
+                if sha256_file(path) != sha:
+                    break
+                target = root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".part")
+                shutil.copyfile(path, tmp)
+                parts.append((tmp, target))
+                if sha256_file(tmp) != sha:  # changed while copying (a concurrent writer)
+                    break
+            else:
+                for tmp, target in parts:
+                    os.replace(tmp, target)
+                return True
         except OSError:
-            continue
+            pass
+        for tmp, _ in parts:
+            tmp.unlink(missing_ok=True)
     return False
 
 
-def store_snapshot(root: Path, key: str, cache_dir: Path | None, snapshot_rel: str) -> None:
-    """Keep the freshly made snapshot in the cache folder (atomically; errors are not fatal)."""
+def store_snapshot(root: Path, key: str, cache_dir: Path | None, snapshot_rel: str, stdlib_rel: str) -> None:
+    """Keep the freshly made snapshot and its stdlib zip in the cache folder, as a pair
+    (atomically; errors are not fatal)."""
+    import shutil
+
     from websem.export.source import sha256_file
 
-    src = root / snapshot_rel
-    if cache_dir is None or not src.is_file():
+    snap, zipped = root / snapshot_rel, root / stdlib_rel
+    if cache_dir is None or not snap.is_file() or not zipped.is_file():
         return
     folder = Path(cache_dir) / "snapshots"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        sha = sha256_file(src)
-        dst = folder / f"{key}.{sha}.bin"
-        if dst.is_file():
+        stem = f"{key}.{sha256_file(snap)}.{sha256_file(zipped)}"
+        if (folder / f"{stem}.bin").is_file():
             return
-        tmp = folder / f".{key}.{os.getpid()}.part"
-        import shutil
-
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        # The zip first: restore_snapshot looks for .bin files, so it never finds half a pair.
+        for src, suffix in ((zipped, ".zip"), (snap, ".bin")):
+            tmp = folder / f".{key}.{os.getpid()}{suffix}.part"
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, folder / f"{stem}{suffix}")
     except OSError:
         pass

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 from websem.build.bundle import build_bundle
-from websem.build.cache import CACHE_FILE, EmbeddingCache, chunk_key
+from websem.build.cache import CACHE_FILE, EmbeddingCache, chunk_key, restore_snapshot, store_snapshot
+from websem.build.snapshot import SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH
 
 N_DOCS = 40
 
@@ -151,7 +152,12 @@ def test_snapshot_reused_so_rebuilds_stay_identical(tmp_path, model_package, sha
     if "runtime/pyodide-snapshot.bin" not in m1["files"]:
         pytest.skip("no Node here, so no snapshot to reuse")
     assert m1["runtime"]["snapshot_key"]
-    assert len(list((cache / "snapshots").glob("*.bin"))) == 1
+    assert m1["runtime"]["snapshot_stdlib"] == SNAPSHOT_STDLIB_PATH and SNAPSHOT_STDLIB_PATH in m1["files"]
+    # The snapshot and the stdlib zip its restore mounts are cached as one pair.
+    pair = sorted(p.name for p in (cache / "snapshots").iterdir())
+    shas = [m1["files"][rel]["sha256"] for rel in (SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH)]
+    stem = ".".join([m1["runtime"]["snapshot_key"], *shas])
+    assert pair == [f"{stem}.bin", f"{stem}.zip"]
     _build(v1, tmp_path / "b", model_package, cache=cache)  # from the cache
     _assert_identical(tmp_path / "a", tmp_path / "b")
     shutil.copytree(tmp_path / "a", tmp_path / "c")
@@ -200,3 +206,58 @@ def test_cli_option_conflicts(tmp_path, model_package, args, message):
                            str(tmp_path / "out"), "--model", str(model_package), *args],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("websem:") and message in proc.stderr, proc.stderr
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_snapshot_cache_restores_a_snapshot_only_with_its_own_stdlib_zip(tmp_path):
+    """build/cache.py keeps the snapshot and its stdlib zip as a pair: a damaged or missing half,
+    an entry of the older single-file layout, or a previous bundle that does not name its zip
+    restores nothing (the build then makes a new pair), never half a pair."""
+    src = tmp_path / "src"
+    (src / "runtime").mkdir(parents=True)
+    snap, zipped = b"snapshot heap " * 100, b"PK zip of the rest " * 50
+    (src / SNAPSHOT_PATH).write_bytes(snap)
+    (src / SNAPSHOT_STDLIB_PATH).write_bytes(zipped)
+    cache = tmp_path / "cache"
+    store_snapshot(src, "k", cache, SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH)
+    stem = f"k.{_sha(snap)}.{_sha(zipped)}"
+    assert sorted(p.name for p in (cache / "snapshots").iterdir()) == [f"{stem}.bin", f"{stem}.zip"]
+
+    def restored(root: Path, **kw) -> dict[str, bytes]:
+        args = {"cache_dir": cache, "previous": None, **kw}
+        ok = restore_snapshot(root, "k", args["cache_dir"], args["previous"], SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH)
+        files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        assert ok == bool(files), files.keys()  # all or nothing, no .part files left
+        return files
+
+    assert restored(tmp_path / "a") == {SNAPSHOT_PATH: snap, SNAPSHOT_STDLIB_PATH: zipped}
+    assert restored(tmp_path / "a2", cache_dir=None) == {}
+    # The cached zip damaged: the pair is refused.
+    cached_zip = cache / "snapshots" / f"{stem}.zip"
+    cached_zip.write_bytes(zipped[:-1] + b"!")
+    assert restored(tmp_path / "b") == {}
+    # The zip missing, or an entry of the older layout (<key>.<sha256>.bin, no zip): nothing.
+    cached_zip.unlink()
+    assert restored(tmp_path / "c") == {}
+    (cache / "snapshots" / f"{stem}.bin").rename(cache / "snapshots" / f"k.{_sha(snap)}.bin")
+    assert restored(tmp_path / "d") == {}
+    # The previous bundle: its manifest names both files of the pair, or it is not used.
+    prev = tmp_path / "prev"
+    shutil.copytree(src, prev)
+    manifest = {"runtime": {"snapshot_key": "k", "snapshot_stdlib": SNAPSHOT_STDLIB_PATH},
+                "files": {SNAPSHOT_PATH: {"sha256": _sha(snap)}, SNAPSHOT_STDLIB_PATH: {"sha256": _sha(zipped)}}}
+    (prev / "manifest.json").write_text(json.dumps(manifest))
+    assert restored(tmp_path / "e", cache_dir=None, previous=prev) == {SNAPSHOT_PATH: snap,
+                                                                      SNAPSHOT_STDLIB_PATH: zipped}
+    del manifest["runtime"]["snapshot_stdlib"]
+    (prev / "manifest.json").write_text(json.dumps(manifest))
+    assert restored(tmp_path / "f", cache_dir=None, previous=prev) == {}
+    manifest["runtime"]["snapshot_stdlib"] = SNAPSHOT_STDLIB_PATH
+    (prev / "manifest.json").write_text(json.dumps(manifest))
+    (prev / SNAPSHOT_STDLIB_PATH).write_bytes(b"another zip")
+    assert restored(tmp_path / "g", cache_dir=None, previous=prev) == {}

@@ -275,3 +275,35 @@ def test_config_options_follow_hf(tok) -> None:
             if (h.ids, [tuple(o) for o in h.offsets]) != (m.ids, m.offsets):
                 bad.append(s["name"])
         assert bad == [], norm
+
+
+def test_packed_vocab_encodes_the_same(golden, tok_path: Path) -> None:
+    """pack_vocab (what the memory snapshot holds) changes nothing a caller sees: the first
+    lookup rebuilds the same dict, every golden string encodes to the same ids and offsets."""
+    strings, _ = golden
+    ref = WordPieceTokenizer.from_json(tok_path.read_text(encoding="utf-8"), max_length=MAX_LENGTH)
+    packed = WordPieceTokenizer.from_json(tok_path.read_text(encoding="utf-8"), max_length=MAX_LENGTH)
+    vocab = dict(packed.vocab)
+    assert packed.pack_vocab() is True
+    assert packed.vocab is None and isinstance(packed._packed_vocab, str)
+    assert packed.convert_ids_to_tokens([0, 101, 102]) == ref.convert_ids_to_tokens([0, 101, 102])
+    assert packed.vocab == vocab and packed._packed_vocab is None
+    assert packed.pack_vocab() is True
+    for name, text in strings.items():
+        a, b = ref.encode(text), packed.encode(text)
+        assert (a.ids, a.offsets, a.attention_mask) == (b.ids, b.offsets, b.attention_mask), name
+    assert packed.vocab == vocab
+
+
+@pytest.mark.parametrize("change", ["gap", "newline"])
+def test_pack_vocab_refuses_what_it_cannot_hold(tok_path: Path, change: str) -> None:
+    """Ids that are not exactly 0..n-1, or a token with the separator in it: the dict stays."""
+    data = json.loads(tok_path.read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    if change == "gap":
+        vocab["zzzz-gap"] = len(vocab) + 5
+    else:
+        vocab["a\nb"] = len(vocab)
+    t = WordPieceTokenizer.from_json(json.dumps(data), max_length=MAX_LENGTH)
+    assert t.pack_vocab() is False
+    assert t.vocab == vocab

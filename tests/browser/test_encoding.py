@@ -13,10 +13,14 @@ QUERIES = ["flow over a flat plate", "heat transfer in hypersonic flow", "buckli
 
 
 def _big_files(bundle: Path) -> list[str]:
-    """The bundle's files of a megabyte or more that have a brotli copy (model, wasm, snapshot...)."""
+    """The bundle's files of a megabyte or more that have a brotli copy (model, wasm, snapshot...)
+    and that a load reads: a snapshot restore reads the stdlib zip made with the snapshot
+    (runtime.snapshot_stdlib), not the whole python_stdlib.zip."""
     m = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     encodings = m.get("encodings", {})
-    big = [rel for rel, info in m["files"].items() if info["size"] >= 1_000_000 and "br" in encodings.get(rel, {})]
+    unread = {m["runtime"]["vendor"]["pyodide"]["stdlib"]} if m["runtime"].get("snapshot_stdlib") else set()
+    big = [rel for rel, info in m["files"].items()
+           if info["size"] >= 1_000_000 and "br" in encodings.get(rel, {}) and rel not in unread]
     # The build must have precompressed the files that dominate a cold load.
     vendor = m["runtime"]["vendor"]
     for rel in ("model/model.onnx", vendor["ort"]["wasm"], vendor["pyodide"]["wasm"], "index/chunks.json"):

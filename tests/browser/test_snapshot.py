@@ -1,7 +1,9 @@
 """Pyodide memory snapshot (build/snapshot.py + web/tools/make_snapshot.mjs): a bundle restored
 from its snapshot, the same bundle booting Pyodide from scratch (no snapshot in the manifest, or
 `load(..., {snapshot: false})`) all return exactly what `websem query --json` does; a tampered
-snapshot is refused like any other bundle file."""
+snapshot is refused like any other bundle file. A restore fetches the stdlib zip made with the
+snapshot (runtime.snapshot_stdlib) and not the bundle's whole one; every normal boot, the fallback
+from a snapshot that does not restore included, fetches the whole one."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 
 SNAPSHOT_PATH = "runtime/pyodide-snapshot.bin"
+SNAPSHOT_STDLIB_PATH = "runtime/pyodide-snapshot.stdlib.zip"
+STDLIB_PATH = "vendor/pyodide/python_stdlib.zip"
 N_QUERIES = 5
 
 LOAD_JS = """async ([queries, options]) => {
@@ -50,15 +54,26 @@ def snapshot_bundles(browser_bundle: Path, tmp_path_factory, bt) -> dict[str, Pa
     listed = SNAPSHOT_PATH in json.loads((browser_bundle / "manifest.json").read_text(encoding="utf-8"))["files"]
     if listed:
         plain = bt.linked_copy(browser_bundle, root / "plain")
-        (plain / SNAPSHOT_PATH).unlink()
-        _rewrite_manifest(plain, lambda m: m["files"].pop(SNAPSHOT_PATH))
+
+        def drop(m: dict) -> None:
+            for rel in (SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH):
+                (plain / rel).unlink()
+                m["files"].pop(rel)
+            m["runtime"].pop("snapshot_stdlib")
+
+        _rewrite_manifest(plain, drop)
         return {"snapshot": browser_bundle, "plain": plain}
     if shutil.which("node") is None:
         pytest.fail("node not found; install Node 20 (see .ci/setup)")
     snap = bt.linked_copy(browser_bundle, root / "snapshot")
     assert make_snapshot(snap) == SNAPSHOT_PATH
-    entry = {"sha256": sha256_file(snap / SNAPSHOT_PATH), "size": (snap / SNAPSHOT_PATH).stat().st_size}
-    _rewrite_manifest(snap, lambda m: m["files"].__setitem__(SNAPSHOT_PATH, entry))
+
+    def add(m: dict) -> None:
+        for rel in (SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH):
+            m["files"][rel] = {"sha256": sha256_file(snap / rel), "size": (snap / rel).stat().st_size}
+        m["runtime"]["snapshot_stdlib"] = SNAPSHOT_STDLIB_PATH
+
+    _rewrite_manifest(snap, add)
     return {"snapshot": snap, "plain": browser_bundle}
 
 
@@ -92,13 +107,23 @@ def incompatible_bundle(snapshot_bundles: dict[str, Path], tmp_path_factory, bt)
 
 
 def _load_and_search(context, url: str, queries: list[str], options: dict) -> dict:
+    """The engine's info and results, and ``requested``: the bundle paths the page and its
+    workers requested (from the browser's HTTP cache too)."""
+    requested: list[str] = []
+
+    def on_request(request) -> None:
+        if request.url.startswith(url):
+            requested.append(request.url[len(url):].split("?", 1)[0])
+
+    context.on("request", on_request)
     page = context.new_page()
     try:
         # Any same-origin page will do; load() runs in its own module worker.
         page.goto(url + "manifest.json")
-        return page.evaluate(LOAD_JS, [queries, options])
+        return {**page.evaluate(LOAD_JS, [queries, options]), "requested": requested}
     finally:
         page.close()
+        context.remove_listener("request", on_request)
 
 
 @pytest.mark.parametrize(
@@ -116,6 +141,9 @@ def test_snapshot_and_fallback_match_websem_query(
     out = _load_and_search(browser_context, serve(snapshot_bundles[variant]), queries, options)
     assert out["info"]["pyodide_snapshot"] is restored
     assert ("snapshot-fallback" in out["info"]["timings"]) is False
+    # A restore mounts the snapshot's own stdlib zip (what it has not loaded), a normal boot the whole one.
+    assert (SNAPSHOT_STDLIB_PATH in out["requested"]) is restored, out["requested"]
+    assert (STDLIB_PATH in out["requested"]) is not restored, out["requested"]
     bt.assert_same_results(snapshot_bundles[variant], bt.MODES[0], queries, out["results"], reference,
                            engine=f"chromium ({variant}, {options})")
 
@@ -136,5 +164,6 @@ def test_unrestorable_snapshot_falls_back_to_a_normal_boot(
     out = _load_and_search(browser_context, serve(incompatible_bundle), queries, {})
     assert out["info"]["pyodide_snapshot"] is False
     assert "snapshot-fallback" in out["info"]["timings"]
+    assert STDLIB_PATH in out["requested"], out["requested"]
     bt.assert_same_results(incompatible_bundle, bt.MODES[0], queries, out["results"], reference,
                            engine="chromium (unrestorable snapshot)")

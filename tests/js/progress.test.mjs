@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { VerifiedFiles } from "../../web/src/bundle.js";
 import { ByteProgress, GROUPS, loadPlan } from "../../web/src/progress.js";
-import { SNAPSHOT_PATH } from "../../web/src/snapshot.js";
+import { SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH } from "../../web/src/snapshot.js";
 
 const BASE = "https://bundle.test/_websem/";
 const VENDOR = {
@@ -102,6 +102,17 @@ test("loadPlan lists what load() fetches, per group, and leaves out what the opt
   const part = bundle("partitioned").manifest;
   assert.deepEqual(loadPlan(part).filter((f) => f.group === "index").map((f) => f.path),
     ["index/part/table.json", "index/part/centroids.bin", "index/part/docmap.bin"]);
+});
+
+test("loadPlan: a snapshot restore reads the snapshot's stdlib zip instead of the whole one", () => {
+  const { manifest } = bundle();
+  manifest.runtime.snapshot_stdlib = SNAPSHOT_STDLIB_PATH;
+  manifest.files[SNAPSHOT_STDLIB_PATH] = { sha256: "ab".repeat(32), size: 81_000 };
+  const pyodide = (opts) => loadPlan(manifest, opts).filter((f) => f.group === "pyodide").map((f) => f.path);
+  const restore = pyodide({});
+  assert.ok(restore.includes(SNAPSHOT_STDLIB_PATH) && !restore.includes(VENDOR.pyodide.stdlib), restore.join(", "));
+  const plain = pyodide({ snapshot: false });
+  assert.ok(plain.includes(VENDOR.pyodide.stdlib) && !plain.includes(SNAPSHOT_STDLIB_PATH), plain.join(", "));
 });
 
 test("ByteProgress: counts only grow, are capped at each file's size, unknown files are ignored", () => {

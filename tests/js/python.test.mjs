@@ -13,7 +13,7 @@ import { pathToFileURL, fileURLToPath } from "node:url";
 import { after, test } from "node:test";
 import { VerifiedFiles } from "../../web/src/bundle.js";
 import { loadPython } from "../../web/src/python.js";
-import { SNAPSHOT_PATH } from "../../web/src/snapshot.js";
+import { SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH } from "../../web/src/snapshot.js";
 import { REPO, tokenizerJson } from "./pyodide_env.mjs";
 
 const VENDOR = {
@@ -52,19 +52,28 @@ function bundle(maxLength) {
   return { model: { max_seq_length: maxLength }, runtime: { python_files: pythonFiles, vendor: { pyodide: VENDOR } }, files };
 }
 
+/** The manifest with a make_snapshot.mjs snapshot and the stdlib zip its restore mounts. */
 function withSnapshot(manifest, maxLength) {
-  execFileSync("node", [join(REPO, "web", "tools", "make_snapshot.mjs"), dir, String(maxLength), VENDOR.module, VENDOR.lock]);
-  const path = join(dir, SNAPSHOT_PATH);
-  return { ...manifest, files: { ...manifest.files, [SNAPSHOT_PATH]: { sha256: sha(path), size: readFileSync(path).length } } };
+  execFileSync("node", [join(REPO, "web", "tools", "make_snapshot.mjs"), dir, String(maxLength), VENDOR.module, VENDOR.lock, VENDOR.stdlib, "[]"]);
+  const entry = (rel) => ({ sha256: sha(join(dir, rel)), size: readFileSync(join(dir, rel)).length });
+  return {
+    ...manifest,
+    runtime: { ...manifest.runtime, snapshot_stdlib: SNAPSHOT_STDLIB_PATH },
+    files: { ...manifest.files, [SNAPSHOT_PATH]: entry(SNAPSHOT_PATH), [SNAPSHOT_STDLIB_PATH]: entry(SNAPSHOT_STDLIB_PATH) },
+  };
 }
 
 async function boot(manifest, opts = {}) {
   const base = pathToFileURL(`${dir}/`).href;
-  const fetchFn = async (url) => new Response(readFileSync(fileURLToPath(url)));
+  const fetched = [];
+  const fetchFn = async (url) => {
+    fetched.push(url.slice(base.length));
+    return new Response(readFileSync(fileURLToPath(url)));
+  };
   const stages = [];
   const files = new VerifiedFiles(base, manifest, fetchFn);
   const python = await loadPython(files, manifest, base, (e) => stages.push(e.stage === "snapshot-fallback" ? `${e.stage}: ${e.reason}` : e.stage), opts);
-  return { python, stages };
+  return { python, stages, fetched };
 }
 
 const TEXT = "How do I parse JSON with the stdlib? Überprüfung naïve café 東京";
@@ -84,24 +93,35 @@ test("boots from scratch: [CLS]-first ids as BigInt64Arrays, ranker steps refuse
   assert.throws(() => python.ranker("plan", ["x", ""]), /websem: the ranker is not set up/);
 });
 
-test("restores a make_snapshot.mjs snapshot: same ids, no interpreter start", async () => {
+test("restores a make_snapshot.mjs snapshot: same ids, no interpreter start, the snapshot's stdlib zip", async () => {
   const manifest = withSnapshot(bundle(256), 256);
-  const { python, stages } = await boot(manifest);
+  const { python, stages, fetched } = await boot(manifest);
   assert.equal(python.snapshot, true, stages.join("; "));
   assert.deepEqual(Array.from(python.encode(TEXT)[0]), scratchIds);
+  // The zip of the members the snapshot has not loaded, not the whole one.
+  assert.ok(fetched.includes(SNAPSHOT_STDLIB_PATH) && !fetched.includes(VENDOR.stdlib), fetched.join(", "));
+  assert.ok(readFileSync(join(dir, SNAPSHOT_STDLIB_PATH)).length < readFileSync(join(dir, VENDOR.stdlib)).length);
 });
 
 test("a snapshot made for another max_length is not used: the boot falls back and still works", async () => {
   const manifest = withSnapshot(bundle(8), 8); // snapshot for 8 tokens, manifest says 256
   manifest.model.max_seq_length = 256;
-  const { python, stages } = await boot(manifest);
+  const { python, stages, fetched } = await boot(manifest);
   assert.equal(python.snapshot, false);
   assert.ok(stages.some((s) => s.includes("snapshot-fallback: the snapshot was made for max_length 8, the manifest says 256")), stages.join("; "));
   assert.deepEqual(Array.from(python.encode(TEXT)[0]), scratchIds);
+  // The normal boot after it mounts the whole zip.
+  assert.ok(fetched.includes(VENDOR.stdlib), fetched.join(", "));
 });
 
 test("a snapshot that fails its integrity check is refused, not skipped", async () => {
   const manifest = withSnapshot(bundle(256), 256);
   manifest.files[SNAPSHOT_PATH].sha256 = "0".repeat(64);
   await assert.rejects(boot(manifest), /websem: runtime\/pyodide-snapshot.bin failed its integrity check/);
+});
+
+test("a snapshot stdlib zip that fails its integrity check is refused, not skipped", async () => {
+  const manifest = withSnapshot(bundle(256), 256);
+  manifest.files[SNAPSHOT_STDLIB_PATH].sha256 = "0".repeat(64);
+  await assert.rejects(boot(manifest), /websem: runtime\/pyodide-snapshot.stdlib.zip failed its integrity check/);
 });

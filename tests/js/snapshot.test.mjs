@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { SNAPSHOT_PATH, packSnapshot, restorePlan, snapshotBase, unpackSnapshot, wasmDataImage } from "../../web/src/snapshot.js";
+import {
+  SNAPSHOT_PATH, SNAPSHOT_STDLIB_PATH, packSnapshot, restorePlan, snapshotBase, snapshotStdlib, unpackSnapshot, wasmDataImage,
+} from "../../web/src/snapshot.js";
 
 // A valid module: one memory page, an active segment [1, 2, 3] at 16 and a passive one.
 const TINY_WASM = new Uint8Array([
@@ -113,4 +115,12 @@ test("restorePlan writes into a dirty heap exactly what unpackSnapshot restores"
 
 test("the snapshot lives under runtime/", () => {
   assert.equal(SNAPSHOT_PATH, "runtime/pyodide-snapshot.bin");
+});
+
+test("the stdlib zip a restore mounts is the one manifest.runtime.snapshot_stdlib names, if any", () => {
+  assert.equal(SNAPSHOT_STDLIB_PATH, "runtime/pyodide-snapshot.stdlib.zip");
+  assert.equal(snapshotStdlib({ runtime: { snapshot_stdlib: SNAPSHOT_STDLIB_PATH } }), SNAPSHOT_STDLIB_PATH);
+  // A bundle built before the key existed: its snapshot was made with the whole zip.
+  assert.equal(snapshotStdlib({ runtime: {} }), null);
+  assert.equal(snapshotStdlib({ runtime: { snapshot_stdlib: 1 } }), null);
 });

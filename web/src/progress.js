@@ -11,7 +11,7 @@
 // plan is read, `overall.loaded === overall.total`.
 
 import { WebsemError } from "./errors.js";
-import { SNAPSHOT_PATH } from "./snapshot.js";
+import { SNAPSHOT_PATH, snapshotStdlib } from "./snapshot.js";
 
 /** The groups of files `load()` fetches, in the order they are listed. */
 export const GROUPS = ["model", "onnxruntime", "pyodide", "index"];
@@ -52,7 +52,9 @@ export function loadPlan(manifest, opts = {}) {
   add("pyodide", py.module, !opts.pyodideModule);
   add("pyodide", py.asm, !opts.pyodideAsmModule);
   add("pyodide", py.wasm, !opts.pyodideWasmModule);
-  add("pyodide", py.stdlib);
+  // A snapshot restore mounts the stdlib zip made with the snapshot instead of the whole one
+  // (python.js; a failed restore's fallback reads the whole one outside this plan).
+  add("pyodide", (snapshot && snapshotStdlib(manifest)) || py.stdlib);
   add("pyodide", py.lock);
   add("pyodide", SNAPSHOT_PATH, snapshot);
   for (const path of manifest.runtime?.python_files ?? []) add("pyodide", path);

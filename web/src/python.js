@@ -6,7 +6,7 @@
 import { detach } from "./bundle.js";
 import { WebsemError, pythonErrorMessage } from "./errors.js";
 import { connect } from "./rpc.js";
-import { SNAPSHOT_PATH, restorePlan, snapshotBase, unpackSnapshot, wasmDataImage } from "./snapshot.js";
+import { SNAPSHOT_PATH, restorePlan, snapshotBase, snapshotStdlib, unpackSnapshot, wasmDataImage } from "./snapshot.js";
 
 /** Where the bundle's py/ folder lives in Pyodide's file system (on sys.path). */
 const PY_ROOT = "/websem";
@@ -46,10 +46,11 @@ function isNodeRuntime() {
 /**
  * Boots Pyodide from the bundle's verified files. `snapshot` (verified bytes, a promise of them,
  * or null) restores a build-time memory snapshot instead of starting the interpreter from
- * scratch. `modules` holds what an edge runtime that forbids run-time wasm compilation and
- * dynamic import passes in (createEngine: pyodideModule, pyodideAsmModule, pyodideWasmModule).
+ * scratch. `stdlib` is the standard-library zip Pyodide mounts, the verified bytes of the bundle
+ * file `stdlibPath`. `modules` holds what an edge runtime that forbids run-time wasm compilation
+ * and dynamic import passes in (createEngine: pyodideModule, pyodideAsmModule, pyodideWasmModule).
  */
-async function bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }, modules = {}) {
+async function bootPyodide(files, base, vendor, { wasm, stdlib, stdlibPath, lock, snapshot }, modules = {}) {
   if (isWorkerd() && typeof process !== "undefined" && typeof process.versions?.node === "string") {
     // Pyodide decides at import time that a global process.versions.node means Node, then reads
     // node:fs paths and fails with an unrelated-looking error; say what to change instead.
@@ -64,7 +65,8 @@ async function bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }
   // bytes, with no `blob:` in the page's CSP (docs/architecture.md, "Runtime").
   const { loadPyodide } = modules.pyodide ?? (await import(files.url(vendor.module)));
   const indexURL = new URL("./", files.url(vendor.module)).href;
-  const options = { indexURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
+  const stdLibURL = files.url(stdlibPath);
+  const options = { indexURL, stdLibURL, lockFileContents: lock, packageBaseUrl: indexURL, stdout: () => {}, stderr: () => {} };
   const precompiled = modules.pyodideAsm || modules.pyodideWasm;
   if (precompiled) options.createPyodideModule = precompiledPyodide(modules);
   if (snapshot) {
@@ -76,6 +78,8 @@ async function bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }
       plan = s;
       return s.head;
     });
+    // Pyodide awaits this only once pyodide.asm.mjs is loaded: as for `snapshot` (loadPython).
+    options._loadSnapshot.catch(() => {});
     const create = precompiled
       ? options.createPyodideModule
       : async (settings) => (await import(files.url(vendor.asm))).default(settings);
@@ -85,15 +89,17 @@ async function bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }
     // Node: Pyodide reads indexURL from the file system itself; it needs a path, not a file: URL.
     options.indexURL = new URL(indexURL).pathname;
     options.packageBaseUrl = options.indexURL;
+    options.stdLibURL = new URL(stdLibURL).pathname;
     return loadPyodide(options);
   }
-  // Pyodide fetches pyodide.asm.wasm and python_stdlib.zip through the global fetch. Serve it
-  // the bytes already verified above, so nothing unverified runs and nothing is fetched twice.
+  // Pyodide fetches pyodide.asm.wasm and the stdlib zip (stdLibURL) through the global fetch.
+  // Serve it the bytes already verified above, so nothing unverified runs and nothing is fetched
+  // twice.
   // With a precompiled pyodideWasm module the wasm is never read: an empty answer stops Pyodide
   // from fetching it (its loader starts that fetch before it would call our instantiateWasm).
   const verified = new Map([
     [files.url(vendor.wasm), [wasm ?? new Uint8Array(0), "application/wasm"]],
-    [files.url(vendor.stdlib), [stdlib, "application/zip"]],
+    [stdLibURL, [stdlib, "application/zip"]],
   ]);
   const realFetch = globalThis.fetch;
   globalThis.fetch = (input, init) => {
@@ -236,14 +242,19 @@ function callInpage(pyodide, name, args) {
 
 /**
  * Pyodide + websem_text in this thread. Uses the bundle's memory snapshot when manifest.json
- * lists one (and `useSnapshot` is not false); if restoring it fails, boots normally (same
- * results, slower).
+ * lists one (and `useSnapshot` is not false), with the stdlib zip made for it
+ * (manifest.runtime.snapshot_stdlib); if restoring it fails, boots normally with the bundle's
+ * whole stdlib zip (same results, slower).
  *
  * @returns {Promise<{snapshot: boolean, encode: Function, ranker: Function, memoryBytes: Function, close: Function}>}
  */
 export async function loadPython(files, manifest, base, onProgress, { useSnapshot = true, modules = {} } = {}) {
   const vendor = manifest.runtime.vendor.pyodide;
   const wantSnapshot = useSnapshot !== false && Boolean(manifest.files?.[SNAPSHOT_PATH]);
+  // A snapshot restore mounts the stdlib zip made with the snapshot (the members its modules did
+  // not already load: ~80 KB brotli instead of ~630 KB), a normal boot the bundle's whole trimmed
+  // zip; a restore that fails fetches that one for its fallback boot.
+  const stdlibPath = (wantSnapshot && snapshotStdlib(manifest)) || vendor.stdlib;
   // Start every download now; Pyodide boots while they arrive.
   const pyFiles = Promise.all(manifest.runtime.python_files.map((p) => files.bytes(p).then((b) => [p, b])));
   // A restored snapshot holds the vocabulary: tokenizer.json is read only for a normal boot.
@@ -274,7 +285,7 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
     modules.pyodide ? null : files.bytes(vendor.module),
     modules.pyodideAsm ? null : files.bytes(vendor.asm),
     modules.pyodideWasm ? null : files.bytes(vendor.wasm),
-    files.bytes(vendor.stdlib),
+    files.bytes(stdlibPath),
     files.text(vendor.lock),
     modules.pyodideWasm,
   ]);
@@ -311,8 +322,11 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
         unpacked = unpackSnapshot(bytes, dataImageBytes);
         return unpacked;
       });
+      // Handled where Pyodide awaits it (bootPyodide); until then Node would end the process
+      // over a refused snapshot's unhandled rejection instead of falling back.
+      snapshot.catch(() => {});
       try {
-        pyodide = await bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot }, modules);
+        pyodide = await bootPyodide(files, base, vendor, { wasm, stdlib, stdlibPath, lock, snapshot }, modules);
       } finally {
         // Pyodide's heap holds the snapshot now. Detaching what held it here frees it at once;
         // left to the GC, an idle worker kept it (renderer RSS +74 MB, measured).
@@ -337,7 +351,10 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
     }
   }
   const fromSnapshot = bridge !== null;
-  if (!pyodide) pyodide = await bootPyodide(files, base, vendor, { wasm, stdlib, lock, snapshot: null }, modules);
+  if (!pyodide) {
+    const full = stdlibPath === vendor.stdlib ? stdlib : await files.bytes(vendor.stdlib);
+    pyodide = await bootPyodide(files, base, vendor, { wasm, stdlib: full, stdlibPath: vendor.stdlib, lock, snapshot: null }, modules);
+  }
   onProgress({ stage: "pyodide-ready", snapshot: fromSnapshot });
   // Also after a snapshot: its Python state is restored, the (JS-side) file system is not, and
   // websem_text may import a module lazily.

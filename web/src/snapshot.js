@@ -18,6 +18,25 @@
  */
 export const SNAPSHOT_PATH = "runtime/pyodide-snapshot.bin";
 
+/**
+ * Bundle path of the standard-library zip a snapshot restore mounts instead of
+ * manifest.runtime.vendor.pyodide.stdlib: that zip without the members whose modules the
+ * snapshot already holds (plus a few codecs). web/tools/make_snapshot.mjs writes both files, and
+ * the snapshot's zipimport table (each member's offset) describes this zip, so the two only go
+ * together. The manifest names it in runtime.snapshot_stdlib.
+ */
+export const SNAPSHOT_STDLIB_PATH = "runtime/pyodide-snapshot.stdlib.zip";
+
+/**
+ * The bundle path of the stdlib zip a restore of the manifest's snapshot mounts
+ * (manifest.runtime.snapshot_stdlib), or null: a snapshot made before that key existed holds the
+ * table of the full zip (manifest.runtime.vendor.pyodide.stdlib).
+ */
+export function snapshotStdlib(manifest) {
+  const rel = manifest?.runtime?.snapshot_stdlib;
+  return typeof rel === "string" ? rel : null;
+}
+
 const SPARSE_MAGIC = 0x53505357; // "WSPS"
 const SPARSE_MIN_ZERO_RUN = 1 << 16;
 const V2_HEADER = 56;

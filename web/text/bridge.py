@@ -59,6 +59,7 @@ __all__ = [
     "inpage_sizes",
     "is_absent",
     "max_length",
+    "pack_for_snapshot",
     "plan",
     "rank",
     "ranker_init",
@@ -86,6 +87,16 @@ def setup(max_length: int, tokenizer_path: str = TOKENIZER_PATH) -> None:
     with open(tokenizer_path, encoding="utf-8") as f:
         _tokenizer = WordPieceTokenizer.from_json(f.read(), max_length=int(max_length))
     _max_length = int(max_length)
+
+
+def pack_for_snapshot() -> bool:
+    """Shrink the set-up state right before a memory snapshot is saved (make_snapshot.mjs): the
+    tokenizer's vocab is held packed (``WordPieceTokenizer.pack_vocab``: ~0.5 MB less snapshot
+    brotli) and rebuilt by the first encode after the restore (~10 ms). Returns whether it was
+    packed."""
+    if _tokenizer is None:
+        raise WebsemError("websem: the tokenizer is not set up; call bridge.setup(max_length) first")
+    return _tokenizer.pack_vocab()
 
 
 def max_length() -> int | None:

@@ -219,6 +219,8 @@ class WordPieceTokenizer:
             else None
         )
         self._id_to_token: dict[int, str] | None = None  # built on first use (cold start)
+        # The vocab as one string while packed (pack_vocab), else None.
+        self._packed_vocab: str | None = None
         self._max_piece = max(len(t) for t in vocab)
         # Caches, filled lazily (a cold start in Pyodide must stay cheap): per original char its
         # normalized form; the chars that normalize 1:1 (and their str.translate table); the
@@ -378,10 +380,36 @@ class WordPieceTokenizer:
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
         """Token strings of ``ids`` (for debugging and tests)."""
         if self._id_to_token is None:
+            self.unpack_vocab()
             self._id_to_token = {i: t for t, i in self.vocab.items()}
             for t, i in self.added_tokens.items():
                 self._id_to_token.setdefault(i, t)
         return [self._id_to_token.get(i, self.unk_token) for i in ids]
+
+    def pack_vocab(self) -> bool:
+        """Hold the vocab as one string (tokens in id order, newline-separated) instead of the
+        dict, until the next lookup rebuilds the dict (:meth:`unpack_vocab`).
+
+        For the build-time Pyodide memory snapshot (web/tools/make_snapshot.mjs): in the wasm
+        heap the dict costs about 0.5 MB of the snapshot's brotli (a str object per token, the
+        table's hashes and pointers), the string about a fifth of that, and rebuilding the dict
+        takes ~10 ms in Pyodide. Returns False and changes nothing when the vocab cannot be held
+        that way losslessly: ids other than exactly 0..n-1, or a token containing a newline."""
+        if self.vocab is None:
+            return True
+        tokens = sorted(self.vocab, key=self.vocab.__getitem__)
+        if any(self.vocab[t] != i for i, t in enumerate(tokens)) or any("\n" in t for t in tokens):
+            return False
+        self._packed_vocab = "\n".join(tokens)
+        self.vocab = None
+        self._id_to_token = None
+        return True
+
+    def unpack_vocab(self) -> None:
+        """The vocab dict back from :meth:`pack_vocab`'s string (a no-op when not packed)."""
+        if self.vocab is None:
+            self.vocab = {t: i for i, t in enumerate(self._packed_vocab.split("\n"))}
+            self._packed_vocab = None
 
     # ------------------------------------------------------------------ internals
     def _pieces(
@@ -609,6 +637,9 @@ class WordPieceTokenizer:
         """Greedy longest-match-first. Returns (id, start, end) in chars of ``word``."""
         n = len(word)
         vocab = self.vocab
+        if vocab is None:  # packed for a memory snapshot: rebuilt on the first lookup
+            self.unpack_vocab()
+            vocab = self.vocab
         if n > self.max_input_chars_per_word:
             return ((self.unk_id, 0, n),)
         whole = vocab.get(word)

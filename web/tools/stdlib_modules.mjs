@@ -11,6 +11,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { pathToFileURL } from "node:url";
+import { LOADED_MEMBERS_PY } from "./stdlib_zip.mjs";
 
 const [bundleArg, maxLengthArg, moduleArg, lockArg, modulesArg] = process.argv.slice(2);
 if (!bundleArg || !maxLengthArg || !moduleArg || !lockArg || !modulesArg) {
@@ -76,19 +77,8 @@ try {
 } catch (e) {
   pythonErrorMessage(e); // the runtime's formatting of a Python error
 }
-const members = pyodide.runPython(`
-import sys
-zips = [p for p in sys.path if p.endswith(".zip")]
-found = set()
-for mod in list(sys.modules.values()):
-    # Frozen modules (os, codecs, ...) need no zip member to import, but their __file__ points
-    # into the zip, where tracebacks read source lines from: keep those members too.
-    spec = getattr(mod, "__spec__", None)
-    for origin in (getattr(spec, "origin", None), getattr(mod, "__file__", None)):
-        for z in zips:
-            if isinstance(origin, str) and origin.startswith(z + "/"):
-                found.add(origin[len(z) + 1:])
-import json
-json.dumps(sorted(found))
-`);
+// Frozen modules count as loaded (their __file__ points into the zip, where tracebacks read
+// source lines from): the trimmed zip keeps those members too.
+pyodide.runPython(LOADED_MEMBERS_PY);
+const members = pyodide.runPython("import json; json.dumps(_websem_loaded_members())");
 process.stdout.write(`${members}\n`);
