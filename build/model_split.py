@@ -14,9 +14,10 @@ Files written (bundle layout, docs/architecture.md "Model files"):
   its dense layers as MatMulNBits unless ``matmul`` is "fp32", build/model_pack.py);
 - ``word_rows.bin``: row ``i`` at byte ``i * row_bytes``: its ``dims`` int8 values, then its scale
   as a little-endian float32 (388 B a row);
-- ``word_rows.sha256``: the sha256 of each block of ``block_rows`` consecutive rows (32 B a block,
-  the last block shorter), so a reader that fetches a block by HTTP byte range can check it alone;
-  this file is listed in manifest.json like every other.
+- ``word_rows.sha256``: the sha256 of each block of ``block_rows`` consecutive rows (the last
+  block shorter), truncated to its first ``hash_bytes`` bytes (16 a block; 32, the whole digest, in
+  bundles whose section has no ``hash_bytes``), so a reader that fetches a block by HTTP byte range
+  can check it alone; this file is listed in manifest.json with its full sha256 like every other.
 
 ``manifest.model.word_rows`` (``section``) tells readers the layout; a bundle without it ships the
 whole model.
@@ -29,20 +30,27 @@ from pathlib import Path
 
 import numpy as np
 from websem.text.errors import WebsemError
+from websem.web.verify import WORD_ROW_HASH_BYTES
 
 from .model_pack import DEFAULT_MATMUL, MODEL_MATMULS, check_matmul, consumers, pack_matmuls
 
-__all__ = ["BLOCK_ROWS", "DEFAULT_MATMUL", "HASHES_FILE", "MODEL_LAYOUTS", "MODEL_MATMULS", "ROWS_FILE",
-           "SplitModel", "find_word_rows", "install_model", "split_model", "word_rows_blocks"]
+__all__ = ["BLOCK_ROWS", "DEFAULT_MATMUL", "HASHES_FILE", "HASH_BYTES", "MODEL_LAYOUTS", "MODEL_MATMULS",
+           "ROWS_FILE", "SplitModel", "find_word_rows", "install_model", "split_model", "word_rows_blocks"]
 
 # Rows a block holds. A query reads the blocks holding its token ids, so bytes per query grow with
-# the block, while the hash list every load fetches shrinks with it (32 B a block). Over the 225
-# Cranfield queries (20 distinct ids median; ids of one query rarely share a block): 4 rows ->
-# 28 KB a query + 244 KB of hashes, 8 -> 56 KB + 122 KB, 16 -> 106 KB + 61 KB, 32 -> 199 KB + 31 KB.
-# 8 costs the first query 178 KB in all (16: 167 KB, the least) and every later one half of 16's;
-# the rows are read after tokenizing, on the path to the answer, the hashes in parallel with the
-# 10 MB body. docs/architecture.md "Model files" has the table.
+# the block, while the hash list every load fetches shrinks with it (HASH_BYTES a block). Over the
+# 225 Cranfield queries (20 distinct ids median; ids of one query rarely share a block): 4 rows ->
+# 28 KB a query + 122 KB of hashes, 8 -> 56 KB + 61 KB, 16 -> 106 KB + 31 KB, 32 -> 199 KB + 15 KB.
+# 8 costs the first query 117 KB in all, the least (4: 150 KB, 16: 137 KB), and every later one
+# half of 16's; the rows are read after tokenizing, on the path to the answer, the hashes in
+# parallel with the 10 MB body. docs/architecture.md "Model files" has the table.
 BLOCK_ROWS = 8
+# Bytes of each block's sha256 the hash list keeps (manifest.model.word_rows.hash_bytes). The list
+# itself is checked against its full sha256 in manifest.json, so a block's prefix only has to catch
+# a corrupt or swapped block: 128 bits leave a second preimage at 2^128 work, and the list every
+# cold load fetches (incompressible) is 61 KB, not 122 KB. Readers accept WORD_ROW_HASH_BYTES
+# (web/verify.py).
+HASH_BYTES = 16
 ROWS_FILE = "word_rows.bin"
 # --model-layout: "split" (the default: body + rows blocks, when the model has an int8 table) or
 # "whole" (model.onnx as the package has it).
@@ -120,8 +128,9 @@ def word_rows_blocks(n_rows: int, block_rows: int) -> int:
 
 
 def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name: str = "model.onnx",
-                matmul: str = DEFAULT_MATMUL) -> dict | None:
-    """Write the body ``out_dir/model.onnx``, ``word_rows.bin`` and ``word_rows.sha256`` for the
+                matmul: str = DEFAULT_MATMUL, hash_bytes: int = HASH_BYTES) -> dict | None:
+    """Write the body ``out_dir/model.onnx``, ``word_rows.bin`` and ``word_rows.sha256`` (each
+    block's sha256 cut to ``hash_bytes`` bytes, one of ``WORD_ROW_HASH_BYTES``) for the
     model bytes ``src`` (``name`` in errors); return ``manifest.model.word_rows`` (file names
     relative to ``out_dir``) plus ``matmul``: "nbits8" when the body's dense layers were rewritten
     as MatMulNBits (``matmul`` "nbits8", build/model_pack.py), else None; or None (nothing
@@ -131,6 +140,9 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
 
     if not isinstance(block_rows, int) or block_rows < 1:
         raise WebsemError(f"websem: block_rows must be a positive integer, got {block_rows!r}")
+    if not isinstance(hash_bytes, int) or isinstance(hash_bytes, bool) or hash_bytes not in WORD_ROW_HASH_BYTES:
+        raise WebsemError(f"websem: hash_bytes {hash_bytes!r} is not allowed; pass one of "
+                          f"{', '.join(map(str, WORD_ROW_HASH_BYTES))}")
     check_matmul(matmul)
     model = onnx.load_from_string(src)
     found = find_word_rows(model)
@@ -165,7 +177,8 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
     data = np.ascontiguousarray(rows).tobytes()
     (out_dir / ROWS_FILE).write_bytes(data)
     block = block_rows * row_bytes
-    hashes = b"".join(hashlib.sha256(data[at:at + block]).digest() for at in range(0, len(data), block))
+    hashes = b"".join(hashlib.sha256(data[at:at + block]).digest()[:hash_bytes]
+                      for at in range(0, len(data), block))
     (out_dir / HASHES_FILE).write_bytes(hashes)
     return {
         "input": found.output,
@@ -174,6 +187,7 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
         "dims": dims,
         "row_bytes": row_bytes,
         "block_rows": block_rows,
+        "hash_bytes": hash_bytes,
         "file": ROWS_FILE,
         "hashes": HASHES_FILE,
         "matmul": "nbits8" if packed else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -56,6 +57,37 @@ def _replace(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def _block_digests(bundle: Path, spec: dict) -> list[bytes]:
+    """The full sha256 of each rows block of ``bundle``'s rows file."""
+    import hashlib
+
+    data = (bundle / spec["file"]).read_bytes()
+    block = spec["block_rows"] * spec["row_bytes"]
+    return [hashlib.sha256(data[at:at + block]).digest() for at in range(0, len(data), block)]
+
+
+@pytest.fixture(scope="module", params=["absent", 32])
+def full_hash_bundle(request: pytest.FixtureRequest, split_bundle: Path,
+                     tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The split bundle as a build before ``hash_bytes`` wrote it: whole 32-byte digests in the
+    hash list, the key absent (or 32), the list's manifest entry to match."""
+    import hashlib
+
+    b = _copy(split_bundle, tmp_path_factory.mktemp("full_hash") / "bundle")
+    m = json.loads((b / "manifest.json").read_text("utf-8"))
+    spec = m["model"]["word_rows"]
+    if request.param == "absent":
+        del spec["hash_bytes"]
+    else:
+        spec["hash_bytes"] = request.param
+    hashes = b"".join(_block_digests(b, spec))
+    _replace(b / spec["hashes"], hashes)
+    m["files"][spec["hashes"]] = {**m["files"][spec["hashes"]], "size": len(hashes),
+                                  "sha256": hashlib.sha256(hashes).hexdigest()}
+    _replace(b / "manifest.json", json.dumps(m).encode())
+    return b
+
+
 def test_split_embeddings_are_bitwise_equal_to_the_whole_model(split_bundle: Path, model_package: Path) -> None:
     from websem.export.embed import OnnxEmbedder
     from websem.web.query import SplitEmbedder, _bundle_tokenizer, verify_bundle
@@ -82,7 +114,7 @@ def test_split_embeddings_are_bitwise_equal_to_the_whole_model(split_bundle: Pat
 
 
 def test_split_bundle_layout_and_manifest(split_bundle: Path, model_package: Path) -> None:
-    from websem.build.model_split import BLOCK_ROWS
+    from websem.build.model_split import BLOCK_ROWS, HASH_BYTES
 
     m = json.loads((split_bundle / "manifest.json").read_text("utf-8"))
     package = json.loads((model_package / "manifest.json").read_text("utf-8"))
@@ -93,7 +125,12 @@ def test_split_bundle_layout_and_manifest(split_bundle: Path, model_package: Pat
     assert spec["block_rows"] == BLOCK_ROWS and spec["row_bytes"] == spec["dims"] + 4 == 388
     assert spec["preload_ids"] == [101, 102]  # [CLS] and [SEP]
     assert m["files"][spec["file"]]["size"] == spec["rows"] * spec["row_bytes"]
-    assert m["files"][spec["hashes"]]["size"] == 32 * -(-spec["rows"] // spec["block_rows"])
+    # The hash list: the first 16 bytes of each block's sha256, 61,056 B for the 3,816 blocks.
+    blocks = -(-spec["rows"] // spec["block_rows"])
+    assert spec["hash_bytes"] == HASH_BYTES == 16
+    assert m["files"][spec["hashes"]]["size"] == 16 * blocks == 61_056
+    hashes = (split_bundle / spec["hashes"]).read_bytes()
+    assert hashes == b"".join(d[:16] for d in _block_digests(split_bundle, spec))
     # The body is the package's model without the table (11.8 MB smaller).
     body = m["files"]["model/model.onnx"]["size"]
     assert body < package["files"]["model.onnx"]["size"] - 11_000_000
@@ -143,6 +180,40 @@ def test_a_tampered_rows_block_fails_the_query_naming_file_and_block(split_bundl
     msg = _query_error(b)
     assert msg.startswith("websem: ") and f"{spec['file']} block {k} " in msg, msg
     assert spec["hashes"] in msg and "re-upload the whole bundle folder" in msg, msg
+    # The 16-byte prefixes of the default hash list are what is compared.
+    assert spec["hash_bytes"] == 16
+    assert re.search(r"\(got [0-9a-f]{32}, expected [0-9a-f]{32}\)", msg), msg
+
+
+def test_a_hash_list_of_whole_digests_still_verifies_and_checks_blocks(full_hash_bundle: Path,
+                                                                      split_bundle: Path, tmp_path: Path) -> None:
+    """A bundle built before ``hash_bytes`` (32-byte digests, the key absent) or with it 32 loads,
+    answers like the 16-byte bundle, and still refuses a tampered block."""
+    from websem.web.query import Searcher, verify_bundle
+
+    spec = verify_bundle(full_hash_bundle)["model"]["word_rows"]
+    assert spec.get("hash_bytes", 32) == 32
+    assert (full_hash_bundle / spec["hashes"]).stat().st_size == 32 * -(-spec["rows"] // spec["block_rows"])
+    q = "configuration options for the theme"
+    assert Searcher(full_hash_bundle).embed(q).tobytes() == Searcher(split_bundle).embed(q).tobytes()
+    b = _copy(full_hash_bundle, tmp_path / "b")
+    k, spec = _block_of_query(b)
+    path = b / spec["file"]
+    data = bytearray(path.read_bytes())
+    data[k * spec["block_rows"] * spec["row_bytes"] + 3] ^= 1
+    _replace(path, bytes(data))
+    msg = _query_error(b)
+    assert msg.startswith("websem: ") and f"{spec['file']} block {k} " in msg, msg
+    assert re.search(r"\(got [0-9a-f]{64}, expected [0-9a-f]{64}\)", msg), msg
+
+
+def test_split_model_refuses_a_bad_hash_bytes(tmp_path: Path) -> None:
+    from websem.build.model_split import split_model
+    from websem.text.errors import WebsemError
+
+    for bad in (24, 0, True, "16"):
+        with pytest.raises(WebsemError, match=r"^websem: hash_bytes .* is not allowed; pass one of 16, 32$"):
+            split_model(b"", tmp_path, hash_bytes=bad)
 
 
 def test_a_truncated_rows_file_fails_the_query(split_bundle: Path, tmp_path: Path) -> None:
@@ -168,7 +239,14 @@ def test_a_tampered_hash_list_is_refused_at_load(split_bundle: Path, tmp_path: P
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda m: m["model"].update(body_sha256="0" * 64), "manifest.model.body_sha256 0000"),
-    (lambda m: m["model"]["word_rows"].update(block_rows=16), "model/word_rows.sha256 is listed with 122112 bytes"),
+    (lambda m: m["model"]["word_rows"].update(block_rows=16),
+     "model/word_rows.sha256 is listed with 61056 bytes but manifest.model.word_rows makes it 30528"),
+    (lambda m: m["model"]["word_rows"].pop("hash_bytes"),
+     "model/word_rows.sha256 is listed with 61056 bytes but manifest.model.word_rows makes it 122112"),
+    (lambda m: m["model"]["word_rows"].update(hash_bytes=24),
+     r"^websem: manifest\.model\.word_rows\.hash_bytes is 24 but must be 16 or 32; rebuild the bundle"),
+    (lambda m: m["model"]["word_rows"].update(hash_bytes=16.0), "hash_bytes is 16.0 but must be 16 or 32"),
+    (lambda m: m["model"]["word_rows"].update(hash_bytes=None), "hash_bytes is null but must be 16 or 32"),
     (lambda m: m["model"]["word_rows"].update(row_bytes=384), "row_bytes 384"),
     (lambda m: m["files"].pop("model/word_rows.bin"), "lists no file 'model/word_rows.bin'"),
     (lambda m: m["model"].pop("word_rows"), "index built with model"),
@@ -297,6 +375,7 @@ def test_node_runtime_refuses_a_tampered_or_truncated_rows_block(split_bundle: P
     bad, good = out["results"]
     assert bad["error"].startswith("websem: ") and f"model/word_rows.bin block {k} " in bad["error"], bad
     assert "model/word_rows.sha256" in bad["error"], bad
+    assert re.search(r"\(got [0-9a-f]{32}, expected [0-9a-f]{32}\)", bad["error"]), bad  # 16-byte prefixes
     assert "embedding" in good, good  # a bad block fails the query that needs it, not the engine
 
     # Cut inside the query's block (after the [CLS]/[SEP] block the load reads).
@@ -306,6 +385,25 @@ def test_node_runtime_refuses_a_tampered_or_truncated_rows_block(split_bundle: P
     out = _node(t, ["install the plugin"])
     err = out["results"][0]["error"]
     assert err.startswith("websem: model/word_rows.bin bytes ") and "truncated" in err, err
+
+
+def test_node_runtime_reads_a_hash_list_of_whole_digests(full_hash_bundle: Path, tmp_path: Path) -> None:
+    """A bundle with 32-byte digests (``hash_bytes`` absent or 32) loads in the runtime, embeds
+    like CPU onnxruntime, and a tampered block is refused against the whole digest."""
+    from websem.web.query import Searcher
+
+    b = _copy(full_hash_bundle, tmp_path / "tampered")
+    k, spec = _block_of_query(b, "install the plugin")
+    path = b / spec["file"]
+    data = bytearray(path.read_bytes())
+    data[k * spec["block_rows"] * spec["row_bytes"] + 3] ^= 1
+    _replace(path, bytes(data))
+    out = _node(b, ["install the plugin", "zebra"])
+    bad, good = out["results"]
+    assert bad["error"].startswith("websem: ") and f"model/word_rows.bin block {k} " in bad["error"], bad
+    assert re.search(r"\(got [0-9a-f]{64}, expected [0-9a-f]{64}\)", bad["error"]), bad
+    vec = np.array(good["embedding"], dtype=np.float32)
+    assert float(np.abs(vec - Searcher(full_hash_bundle).embed("zebra")).max()) < 1e-5
 
 
 def test_an_unknown_model_layout_is_refused_before_any_work(model_package: Path, tmp_path: Path) -> None:

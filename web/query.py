@@ -268,7 +268,8 @@ class Searcher:
 
 class WordRows:
     """The word-embedding rows of a split model (``manifest.model.word_rows``), read block by
-    block as a query needs them, each block checked against its sha256 before use and kept."""
+    block as a query needs them, each block checked against its sha256 (its first ``hash_bytes``
+    bytes, as the hash list keeps them) before use and kept."""
 
     def __init__(self, bundle: Path, manifest: dict) -> None:
         """``manifest``: verified (``verify_bundle`` checked the hash list, not the rows file)."""
@@ -279,6 +280,7 @@ class WordRows:
         self.row_bytes, self.block_rows = int(spec["row_bytes"]), int(spec["block_rows"])
         self.input = spec["input"]
         self.hashes = (Path(bundle) / spec["hashes"]).read_bytes()
+        self.hash_bytes = int(spec.get("hash_bytes", 32))  # verify_bundle allowed it
         self.size = int(manifest["files"][spec["file"]]["size"])
         self.blocks: dict[int, np.ndarray] = {}  # block -> its rows as [n, row_bytes] uint8
 
@@ -301,7 +303,8 @@ class WordRows:
             raise WebsemError(f"websem: {self.rel} bytes {start}-{end - 1} (block {k}) came back as {len(data)} "
                               f"bytes, not {end - start}; the file is truncated: re-upload the whole bundle "
                               f"folder or {REBUILD}")
-        got, want = hashlib.sha256(data).hexdigest(), self.hashes[32 * k:32 * k + 32].hex()
+        n = self.hash_bytes
+        got, want = hashlib.sha256(data).digest()[:n].hex(), self.hashes[n * k:n * k + n].hex()
         if got != want:
             raise WebsemError(f"websem: {self.rel} block {k} (bytes {start}-{end - 1}) does not match the sha256 "
                               f"in {self.hashes_rel} (got {got}, expected {want or 'none'}); the file is corrupt, "

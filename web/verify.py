@@ -17,10 +17,14 @@ from pathlib import Path
 from websem.text.errors import WebsemError
 from websem.text.rules import check_search
 
-__all__ = ["LAYOUTS", "REBUILD", "check_manifest", "verify_bundle"]
+__all__ = ["LAYOUTS", "REBUILD", "WORD_ROW_HASH_BYTES", "check_manifest", "verify_bundle", "word_rows_hash_bytes"]
 
 LAYOUTS = ("flat", "partitioned")  # manifest.index.layout; a manifest without one is flat
 REBUILD = "rebuild the bundle with `websem build`"
+# manifest.model.word_rows.hash_bytes: bytes of each block's sha256 the hash list keeps (a prefix;
+# build/model_split.py writes 16). Absent means 32, the whole digest, what bundles before the key
+# carry, so they still load without a format_version bump.
+WORD_ROW_HASH_BYTES = (16, 32)
 
 
 def check_manifest(manifest: object, where: str) -> dict:
@@ -111,8 +115,9 @@ def _check_word_rows(model: dict, table: dict, where: str) -> None:
     if not isinstance(preload, list) or not all(_is_int(i) and 0 <= i < spec["rows"] for i in preload):
         raise WebsemError(f"websem: manifest.model.word_rows.preload_ids must be a list of token ids below "
                           f"{spec['rows']}, got {json.dumps(preload)}; {REBUILD}")
+    hash_bytes = word_rows_hash_bytes(spec)
     blocks = -(-spec["rows"] // spec["block_rows"])
-    for key, size in (("file", spec["rows"] * spec["row_bytes"]), ("hashes", 32 * blocks)):
+    for key, size in (("file", spec["rows"] * spec["row_bytes"]), ("hashes", hash_bytes * blocks)):
         entry = table.get(spec[key])
         if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)):
             raise WebsemError(f"websem: {where} lists no file {spec[key]!r} (manifest.model.word_rows.{key}); "
@@ -120,6 +125,15 @@ def _check_word_rows(model: dict, table: dict, where: str) -> None:
         if entry.get("size") != size:
             raise WebsemError(f"websem: {spec[key]} is listed with {entry.get('size')} bytes but "
                               f"manifest.model.word_rows makes it {size}; {REBUILD}")
+
+
+def word_rows_hash_bytes(spec: dict) -> int:
+    """``spec["hash_bytes"]`` (32 when absent), refused with a websem: error unless 16 or 32."""
+    hash_bytes = spec.get("hash_bytes", 32)
+    if not _is_int(hash_bytes) or hash_bytes not in WORD_ROW_HASH_BYTES:
+        raise WebsemError(f"websem: manifest.model.word_rows.hash_bytes is {json.dumps(hash_bytes)} but must be "
+                          f"{' or '.join(map(str, WORD_ROW_HASH_BYTES))}; {REBUILD}")
+    return hash_bytes
 
 
 def _check_partitioned(index: dict, files: dict) -> None:

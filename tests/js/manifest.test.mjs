@@ -32,10 +32,11 @@ function wordRowsManifest({ split = true } = {}) {
     model.body_sha256 = SHA("b");
     model.word_rows = {
       input: "/embeddings/word_embeddings/Gather_output_0", ids_input: "input_ids", rows: 30522, dims: 384,
-      row_bytes: 388, block_rows: 8, file: "model/word_rows.bin", hashes: "model/word_rows.sha256", preload_ids: [101, 102],
+      row_bytes: 388, block_rows: 8, hash_bytes: 16, file: "model/word_rows.bin", hashes: "model/word_rows.sha256",
+      preload_ids: [101, 102],
     };
     files["model/word_rows.bin"] = { sha256: SHA("e"), size: 30522 * 388 };
-    files["model/word_rows.sha256"] = { sha256: SHA("f"), size: 32 * 3816 };
+    files["model/word_rows.sha256"] = { sha256: SHA("f"), size: 16 * 3816 };
   }
   return {
     format: "websem-bundle",
@@ -55,6 +56,16 @@ test("checkManifest: a split model's manifest and a whole model's both pass", ()
   checkManifest(wordRowsManifest({ split: false }));
 });
 
+test("checkManifest: a hash list of whole 32-byte digests, hash_bytes 32 or absent (bundles before the key), passes", () => {
+  for (const legacy of [true, false]) {
+    const m = wordRowsManifest();
+    if (legacy) delete m.model.word_rows.hash_bytes;
+    else m.model.word_rows.hash_bytes = 32;
+    m.files["model/word_rows.sha256"].size = 32 * 3816;
+    checkManifest(m);
+  }
+});
+
 const WORD_ROWS_CASES = [
   ["the body is not model/model.onnx", (m) => (m.model.body_sha256 = SHA("0")), /manifest\.model\.body_sha256 0{64} is not the sha256 of model\/model\.onnx/],
   ["the index names another model", (m) => (m.index.model_sha256 = SHA("0")), /index built with model 0{64} but bundle ships model a{64}/],
@@ -64,7 +75,11 @@ const WORD_ROWS_CASES = [
   ["rows of another width", (m) => (m.model.word_rows.row_bytes = 384), /dims 384 and row_bytes 384/],
   ["a preload id past the table", (m) => (m.model.word_rows.preload_ids = [30522]), /preload_ids must be a list of token ids below 30522/],
   ["the rows file unlisted", (m) => delete m.files["model/word_rows.bin"], /lists no file "model\/word_rows\.bin" \(manifest\.model\.word_rows\.file\)/],
-  ["a hash list of the wrong size", (m) => (m.model.word_rows.block_rows = 16), /model\/word_rows\.sha256 is listed with 122112 bytes but manifest\.model\.word_rows makes it 61056/],
+  ["a hash list of the wrong size", (m) => (m.model.word_rows.block_rows = 16), /model\/word_rows\.sha256 is listed with 61056 bytes but manifest\.model\.word_rows makes it 30528/],
+  ["16-byte hashes read as 32-byte ones", (m) => delete m.model.word_rows.hash_bytes, /model\/word_rows\.sha256 is listed with 61056 bytes but manifest\.model\.word_rows makes it 122112/],
+  ["hash_bytes 24", (m) => (m.model.word_rows.hash_bytes = 24), /manifest\.model\.word_rows\.hash_bytes is 24 but must be 16 or 32; rebuild the bundle/],
+  ["hash_bytes null", (m) => (m.model.word_rows.hash_bytes = null), /manifest\.model\.word_rows\.hash_bytes is null but must be 16 or 32/],
+  ["hash_bytes a string", (m) => (m.model.word_rows.hash_bytes = "16"), /manifest\.model\.word_rows\.hash_bytes is "16" but must be 16 or 32/],
 ];
 
 for (const [name, edit, message] of WORD_ROWS_CASES) {

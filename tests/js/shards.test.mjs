@@ -246,6 +246,22 @@ test("a tampered block fails with a websem: error naming the file, the block and
   assert.equal(log.length, 2);
 });
 
+test("blocks against a list of 16-byte sha256 prefixes (hashBytes 16, a split model's word rows)", async () => {
+  const { files, cache, faults } = blockSetup();
+  const prefixes = new Uint8Array(6 * 16);
+  for (let k = 0; k < 6; k++) prefixes.set(createHash("sha256").update(files.get("s/r.bin").subarray(...RANGE(k))).digest().subarray(0, 16), 16 * k);
+  const spec = (blocks, hashes = prefixes) => ({ blocks, count: 6, range: RANGE, hashes, hashBytes: 16, hashPath: "model/h.sha256", parse: (b) => Array.from(b) });
+  assert.deepEqual(await cache.getBlocks("s/r.bin", spec([0, 5])), [0, 5].map((k) => Array.from(files.get("s/r.bin").subarray(...RANGE(k)))));
+  // Read with the 32-byte stride, the same list names the wrong digests: refused.
+  await assert.rejects(cache.getBlocks("s/r.bin", { ...spec([2]), hashBytes: undefined }), /block 2 .*does not match/);
+  faults.set("s/r.bin", "tamper");
+  await assert.rejects(cache.getBlocks("s/r.bin", spec([3])), (e) => e instanceof WebsemError &&
+    /^websem: s\/r\.bin block 3 \(bytes 58-73\) does not match the sha256 in model\/h\.sha256 \(got [0-9a-f]{32}, expected [0-9a-f]{32}\); .*rebuild it with `websem build`$/.test(e.message));
+  faults.delete("s/r.bin");
+  // A list one prefix short: the last block has none.
+  await assert.rejects(cache.getBlocks("s/r.bin", spec([4], prefixes.subarray(0, 4 * 16))), /block 4 .*expected none\)/);
+});
+
 test("a short range answer fails with a websem: error naming the file and the range; not retried", async () => {
   const { get, faults, log, want } = blockSetup();
   faults.set("s/r.bin", "short");

@@ -13,6 +13,24 @@ const VECTOR_DTYPES = ["int8", "float16", "float32"];
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
+/**
+ * manifest.model.word_rows.hash_bytes this runtime reads: bytes of each block's sha256 the hash
+ * list keeps (a prefix; build/model_split.py writes 16). Absent means 32, the whole digest, what
+ * bundles written before the key carry (web/verify.py WORD_ROW_HASH_BYTES).
+ */
+export const WORD_ROW_HASH_BYTES = [16, 32];
+
+/** A split model's hash_bytes (`spec`: manifest.model.word_rows), refused unless 16 or 32. */
+export function wordRowsHashBytes(spec) {
+  const hashBytes = spec.hash_bytes === undefined ? 32 : spec.hash_bytes;
+  if (!WORD_ROW_HASH_BYTES.includes(hashBytes)) {
+    throw new WebsemError(
+      `manifest.model.word_rows.hash_bytes is ${JSON.stringify(hashBytes)} but must be ${WORD_ROW_HASH_BYTES.join(" or ")}; ${REBUILD}`,
+    );
+  }
+  return hashBytes;
+}
+
 /** Index layouts this runtime reads (manifest.index.layout; absent = flat). */
 export const LAYOUTS = ["flat", "partitioned"];
 /** A partitioned index's always-loaded files (manifest.index.files), fetched by load(). */
@@ -52,7 +70,7 @@ function checkWordRows(model, files, manifestUrl) {
       `manifest.model.word_rows.preload_ids must be a list of token ids below ${spec.rows}, got ${JSON.stringify(preload)}; ${REBUILD}`,
     );
   }
-  const sizes = { file: spec.rows * spec.row_bytes, hashes: 32 * Math.ceil(spec.rows / spec.block_rows) };
+  const sizes = { file: spec.rows * spec.row_bytes, hashes: wordRowsHashBytes(spec) * Math.ceil(spec.rows / spec.block_rows) };
   for (const [key, size] of Object.entries(sizes)) {
     const entry = files[spec[key]];
     if (!isObject(entry) || typeof entry.sha256 !== "string") {

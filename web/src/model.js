@@ -6,11 +6,12 @@
 //
 // A split model (manifest.model.word_rows, build/model_split.py) ships without its int8
 // word-embedding table: before each run the embedder reads the rows of the query's token ids
-// (WordRows: blocks of the rows file by HTTP byte range, each checked against its sha256 in the
-// manifest-verified hash list, kept for later queries) and feeds them as the graph input the cut
-// nodes used to compute, each value Math.fround(int8 * scale): exactly ORT's Cast + Mul in float32,
-// so the embedding is bit-identical to the whole model's.
+// (WordRows: blocks of the rows file by HTTP byte range, each checked against its sha256, cut to
+// the section's hash_bytes, in the manifest-verified hash list, kept for later queries) and feeds
+// them as the graph input the cut nodes used to compute, each value Math.fround(int8 * scale):
+// exactly ORT's Cast + Mul in float32, so the embedding is bit-identical to the whole model's.
 import { WebsemError } from "./errors.js";
+import { wordRowsHashBytes } from "./manifest.js";
 import { ShardCache } from "./shards.js";
 import { WEIGHTS_FILE, externalizeWeights } from "./weights.js";
 
@@ -158,6 +159,7 @@ export class WordRows {
   constructor(files, manifest, spec, hashes) {
     this.spec = spec;
     this.hashes = hashes;
+    this.hashBytes = wordRowsHashBytes(spec);
     this.size = spec.rows * spec.row_bytes;
     this.count = Math.ceil(spec.rows / spec.block_rows);
     this.cache = new ShardCache(files.base, manifest, files.fetch, { cacheBytes: this.size });
@@ -187,6 +189,7 @@ export class WordRows {
       count: this.count,
       range: (k) => [k * blockRows * rowBytes, Math.min((k + 1) * blockRows * rowBytes, this.size)],
       hashes: this.hashes,
+      hashBytes: this.hashBytes,
       hashPath,
       parse: (bytes) => bytes.slice(),
     });

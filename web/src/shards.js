@@ -89,15 +89,16 @@ export class ShardCache {
   /**
    * Blocks `blocks` (block numbers, ascending, distinct) of the file at `path`, parsed, in that
    * order: each from the cache, from a read already under way, or read now. Missing blocks with
-   * consecutive numbers are read as one byte range (one request a run); each block's bytes must
-   * have the sha256 `hashes[32k, 32k + 32)` (from `hashPath`, the codes shard that carries them).
+   * consecutive numbers are read as one byte range (one request a run); the first `hashBytes`
+   * (n, 32 when not given) bytes of each block's sha256 must be `hashes[n k, n k + n)` (from
+   * `hashPath`: the codes shard that carries them, or a split model's hash list of 16-byte ones).
    * When the server answers with the whole file (200) it is checked against the manifest and
    * `check(bytes)` (which throws when its header disagrees), and all its blocks are kept.
    *
    * @template T
    * @param {string} path
    * @param {{blocks: number[], count: number, range: (k: number) => [number, number],
-   *   hashes: Uint8Array, hashPath: string, parse: (bytes: Uint8Array, k: number) => T,
+   *   hashes: Uint8Array, hashBytes?: number, hashPath: string, parse: (bytes: Uint8Array, k: number) => T,
    *   check?: (bytes: Uint8Array) => void}} spec count: the file's number of blocks;
    *   range(k): block k's bytes [start, end) in the file; parse must copy what its value keeps:
    *   the bytes read are detached once every block is parsed (freed now, not at the next GC)
@@ -213,12 +214,13 @@ export class ShardCache {
 
   /** Block k's verified, parsed value, kept (`asked` false: only if it fits without evicting). */
   async #block(path, k, bytes, at, spec, asked = true) {
-    const got = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    const want = spec.hashes.subarray(32 * k, 32 * k + 32);
-    if (want.length !== 32 || got.some((x, i) => x !== want[i])) {
+    const n = spec.hashBytes ?? 32;
+    const got = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)).subarray(0, n);
+    const want = spec.hashes.subarray(n * k, n * k + n);
+    if (want.length !== n || got.some((x, i) => x !== want[i])) {
       throw new WebsemError(
         `${path} block ${k} (bytes ${at}-${at + bytes.length - 1}) does not match the sha256 in ${spec.hashPath} ` +
-          `(got ${hex(got)}, expected ${want.length === 32 ? hex(want) : "none"}); the file is corrupt, tampered ` +
+          `(got ${hex(got)}, expected ${want.length === n ? hex(want) : "none"}); the file is corrupt, tampered ` +
           "with or from another build: re-upload the whole bundle folder or rebuild it with `websem build`",
       );
     }
