@@ -226,9 +226,13 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
     lines += ["", ("Files fetched on a cold load (raw / brotli bytes, at the quality websem's build ships: 11 for "
               "wasm, JS and the snapshot, 9 for other files over 4 MB; the same rule for every stack):"), ""]
     for s, b in data["bytes"].items():
+        ranges = b.get("ranges") or {}
         lines.append(f"- **{s}**: " + ", ".join(
             f"`{x['path']}` {x['raw']:,} / {x['brotli']:,}"
-            for x in sorted(b["files"], key=lambda x: -x["raw"])[:8]))
+            for x in sorted(b["files"], key=lambda x: -x["raw"])[:8])
+            + (f"; plus {ranges['requests']} byte ranges of {', '.join(f'`{p}`' for p in ranges['paths'])}, "
+               f"{ranges['bytes']:,} bytes asked for before the first result (sent as is, counted in both "
+               "totals)" if ranges.get("requests") else ""))
     lines += [
         "",
         "Cold start = `performance.now()` at the first query's hits (counted from navigation start), "

@@ -122,7 +122,8 @@ class BenchServer:
     """Serve `mounts` (URL prefix -> folder) on 127.0.0.1 in a background thread.
 
     Use as a context manager; `url` is the origin (``http://127.0.0.1:PORT``).
-    `take_log()` returns and clears the list of `{path, status, bytes}` served since the last call.
+    `take_log()` returns and clears the list of `{path, status, bytes, t}` served since the last
+    call (t: `time.perf_counter()` when the request arrived).
     """
 
     def __init__(self, mounts: dict[str, Path], port: int = 0, link: Link | None = None,
@@ -217,9 +218,10 @@ class BenchServer:
                 super().end_headers()
 
             def send_head(self):  # noqa: ANN202 - stdlib signature
-                if server.link is not None:
-                    import time
+                import time
 
+                arrived = time.perf_counter()  # when the request arrived (the harness's clock)
+                if server.link is not None:
                     time.sleep(server.link.rtt_ms / 1000)  # request out, first byte back
                 self._status_sent = False
                 f = self._send_range() if self.command == "GET" and self.headers.get("Range") else None
@@ -237,7 +239,7 @@ class BenchServer:
                     size = os.fstat(f.fileno()).st_size if self.command == "GET" else 0
                 with server._log.lock:
                     server._log.entries.append(
-                        {"path": self.path.split("?", 1)[0], "status": self._status, "bytes": size}
+                        {"path": self.path.split("?", 1)[0], "status": self._status, "bytes": size, "t": arrived}
                     )
                 return f
 
