@@ -18,8 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tier_helpers import EXTRA_QUERIES, run_driver, websem_query
-from websem.text.snippets import utf16_ranges
+from tier_helpers import EXTRA_QUERIES, assert_same_hits, run_driver, websem_query
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "js" / "full_tier_driver.mjs"
@@ -82,8 +81,6 @@ def _with_table(bundle: Path, dest: Path, **changes) -> Path:
     return dest
 
 
-
-
 def _assert_equal(bundle: Path, queries: list[str], vectors: dict, mode: str, k: int, filters: dict | None,
                   tmp: Path) -> int:
     proc = websem_query(bundle, queries, mode, k, filters, tmp)
@@ -94,21 +91,9 @@ def _assert_equal(bundle: Path, queries: list[str], vectors: dict, mode: str, k:
     assert len(got) == len(want) == len(queries)
     docs = json.loads((bundle / "index" / "docs.json").read_text("utf-8"))
     titles = {d["id"]: d.get("title") for d in docs}
-    hits = 0
-    for q, g, w in zip(queries, got, want, strict=True):
-        where = f"{mode}, query {q!r}, filters {filters}"
-        assert "error" not in g, f"{where}: {g}"
-        assert g["mode"] == w["mode"] == mode
-        assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], f"{where}: ranking differs"
-        for gh, wh in zip(g["hits"], w["hits"], strict=True):
-            at = f"{where}, hit {wh['id']!r}"
-            assert gh["score"] == wh["score"], f"{at}: score {gh['score']!r} != {wh['score']!r}"
-            assert (gh["url"], gh["snippet"]) == (wh["url"], wh["snippet"]), at
-            assert gh["title"] == (titles[wh["id"]] or ""), at  # `websem query --json` has no title
-            assert gh["highlights"] == utf16_ranges(wh["snippet"], wh["highlights"]), at
-        assert g["facets"] == w["facets"], f"{where}: facets {g['facets']} vs {w['facets']}"
-        hits += len(g["hits"])
-    return hits
+    for g, w in zip(got, want, strict=True):
+        assert g.get("mode") == w["mode"] == mode, (g, w["mode"])
+    return assert_same_hits(got, want, queries, titles, f"{mode}, filters {filters}, ")
 
 
 @pytest.mark.parametrize("filters", FILTERS.values(), ids=FILTERS.keys())

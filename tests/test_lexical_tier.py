@@ -14,8 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tier_helpers import EXTRA_QUERIES, run_driver, websem_query
-from websem.text.snippets import utf16_ranges
+from tier_helpers import EXTRA_QUERIES, assert_same_hits, run_driver, websem_query
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "js" / "lexical_tier_driver.mjs"
@@ -47,20 +46,7 @@ def _assert_equal(bundle: Path, queries: list[str], k: int, filters: dict | None
     got = run_driver(DRIVER, bundle, [{"query": q, "k": k, "filters": filters} for q in queries], tmp)
     assert len(got) == len(want) == len(queries)
     titles = _titles(bundle)
-    hits = 0
-    for q, g, w in zip(queries, got, want, strict=True):
-        where = f"query {q!r}, filters {filters}"
-        assert "error" not in g, f"{where}: {g}"
-        assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], f"{where}: ranking differs"
-        for gh, wh in zip(g["hits"], w["hits"], strict=True):
-            at = f"{where}, hit {wh['id']!r}"
-            assert gh["score"] == wh["score"], f"{at}: BM25 {gh['score']!r} != {wh['score']!r}"
-            assert (gh["url"], gh["snippet"]) == (wh["url"], wh["snippet"]), at
-            assert gh["title"] == (titles[wh["id"]] or ""), at  # `websem query --json` has no title
-            assert gh["highlights"] == utf16_ranges(wh["snippet"], wh["highlights"]), at
-        assert g["facets"] == w["facets"], f"{where}: facets {g['facets']} vs {w['facets']}"
-        hits += len(g["hits"])
-    return hits
+    return assert_same_hits(got, want, queries, titles, f"filters {filters}, ", score="BM25")
 
 
 def test_cranfield_every_query_equals_websem_query(cranfield_bundle: Path, shared_data: Path, tmp_path: Path) -> None:

@@ -170,13 +170,19 @@ def _block_of_query(bundle: Path, text: str = "install the plugin") -> tuple[int
     return ids[1] // spec["block_rows"], spec
 
 
-def test_a_tampered_rows_block_fails_the_query_naming_file_and_block(split_bundle: Path, tmp_path: Path) -> None:
-    b = _copy(split_bundle, tmp_path / "b")
-    k, spec = _block_of_query(b)
-    path = b / spec["file"]
+def _tamper_block_of_query(bundle: Path) -> tuple[int, dict]:
+    """Flip one bit in the rows block the default query reads first; returns (block, word_rows spec)."""
+    k, spec = _block_of_query(bundle)
+    path = bundle / spec["file"]
     data = bytearray(path.read_bytes())
     data[k * spec["block_rows"] * spec["row_bytes"] + 3] ^= 1
     _replace(path, bytes(data))
+    return k, spec
+
+
+def test_a_tampered_rows_block_fails_the_query_naming_file_and_block(split_bundle: Path, tmp_path: Path) -> None:
+    b = _copy(split_bundle, tmp_path / "b")
+    k, spec = _tamper_block_of_query(b)
     msg = _query_error(b)
     assert msg.startswith("websem: ") and f"{spec['file']} block {k} " in msg, msg
     assert spec["hashes"] in msg and "re-upload the whole bundle folder" in msg, msg
@@ -197,11 +203,7 @@ def test_a_hash_list_of_whole_digests_still_verifies_and_checks_blocks(full_hash
     q = "configuration options for the theme"
     assert Searcher(full_hash_bundle).embed(q).tobytes() == Searcher(split_bundle).embed(q).tobytes()
     b = _copy(full_hash_bundle, tmp_path / "b")
-    k, spec = _block_of_query(b)
-    path = b / spec["file"]
-    data = bytearray(path.read_bytes())
-    data[k * spec["block_rows"] * spec["row_bytes"] + 3] ^= 1
-    _replace(path, bytes(data))
+    k, spec = _tamper_block_of_query(b)
     msg = _query_error(b)
     assert msg.startswith("websem: ") and f"{spec['file']} block {k} " in msg, msg
     assert re.search(r"\(got [0-9a-f]{64}, expected [0-9a-f]{64}\)", msg), msg
@@ -366,11 +368,7 @@ def test_node_runtime_retries_a_transient_rows_failure_once(split_bundle: Path) 
 
 def test_node_runtime_refuses_a_tampered_or_truncated_rows_block(split_bundle: Path, tmp_path: Path) -> None:
     b = _copy(split_bundle, tmp_path / "tampered")
-    k, spec = _block_of_query(b)
-    path = b / spec["file"]
-    data = bytearray(path.read_bytes())
-    data[k * spec["block_rows"] * spec["row_bytes"] + 3] ^= 1
-    _replace(path, bytes(data))
+    k, spec = _tamper_block_of_query(b)
     out = _node(b, ["install the plugin", "zebra"])
     bad, good = out["results"]
     assert bad["error"].startswith("websem: ") and f"model/word_rows.bin block {k} " in bad["error"], bad

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from websem.text.snippets import utf16_ranges
 
 # Beyond the judged queries: astral and non-ASCII text (UTF-16 highlights), identifiers, stopwords
 # only, nothing at all, repeated terms (qtf).
@@ -42,3 +43,24 @@ def run_driver(driver: Path, bundle: Path, requests: list[dict], tmp: Path) -> l
     proc = subprocess.run([node, str(driver), str(bundle), str(rfile)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
+
+
+def assert_same_hits(got: list[dict], want: list[dict], queries: list[str], titles: dict, where: str,
+                     score: str = "score") -> int:
+    """The JS answers `got` equal `websem query --json`'s `want`, query by query: ids in order,
+    scores to the bit, urls, snippets, titles (from `titles`: the CLI prints none), highlights in
+    UTF-16 units, facet counts. Returns the number of hits compared."""
+    hits = 0
+    for q, g, w in zip(queries, got, want, strict=True):
+        at_query = f"{where}query {q!r}"
+        assert "error" not in g, f"{at_query}: {g}"
+        assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], f"{at_query}: ranking differs"
+        for gh, wh in zip(g["hits"], w["hits"], strict=True):
+            at = f"{at_query}, hit {wh['id']!r}"
+            assert gh["score"] == wh["score"], f"{at}: {score} {gh['score']!r} != {wh['score']!r}"
+            assert (gh["url"], gh["snippet"]) == (wh["url"], wh["snippet"]), at
+            assert gh["title"] == (titles[wh["id"]] or ""), at
+            assert gh["highlights"] == utf16_ranges(wh["snippet"], wh["highlights"]), at
+        assert g["facets"] == w["facets"], f"{at_query}: facets {g['facets']} vs {w['facets']}"
+        hits += len(g["hits"])
+    return hits

@@ -25,12 +25,6 @@ const manifest = JSON.parse(await readFile(join(bundle, "manifest.json"), "utf-8
 const table = fullTierTable(manifest);
 if (!table) throw new Error(`${bundle}: manifest.search is not readable by the JS full tier`);
 const files = new VerifiedFiles(pathToFileURL(`${resolve(bundle)}/`).href, manifest, fileFetch, () => {}, { plan: false });
-const parsed = new Map();
-const verifiedJson = files.json.bind(files);
-files.json = (path) => {
-  if (!parsed.has(path)) parsed.set(path, verifiedJson(path));
-  return parsed.get(path);
-};
 const paths = manifest.index.files;
 const lexicalP = files.bytes(paths.lexical).then((b) => openLexical(b, manifest.index.chunks));
 const [chunks, docs, lexical] = await Promise.all([files.json(paths.chunks), files.json(paths.docs), lexicalP]);

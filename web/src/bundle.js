@@ -90,6 +90,9 @@ export class VerifiedFiles {
     this.onProgress = onProgress;
     this.cache = new Map();
     this.modules = new Map();
+    // Parsed JSON by path: readers of the same file (the lexical tier and the flat index both read
+    // chunks.json and docs.json) share one parse.
+    this.parsed = new Map();
     this.pruned = false;
     // Opened on first use: most small files never ask.
     this.cacheOption = options.cache;
@@ -142,13 +145,24 @@ export class VerifiedFiles {
     }
     this.cache.clear();
     this.modules.clear();
+    this.parsed.clear();
   }
 
   async text(path) {
     return new TextDecoder().decode(await this.bytes(path));
   }
 
-  async json(path) {
+  /** The parsed JSON of `path`, parsed once (callers share the value: read it, do not change it). */
+  json(path) {
+    let p = this.parsed.get(path);
+    if (!p) {
+      p = this.#parse(path);
+      this.parsed.set(path, p);
+    }
+    return p;
+  }
+
+  async #parse(path) {
     const text = await this.text(path);
     try {
       return JSON.parse(text);

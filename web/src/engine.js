@@ -102,14 +102,6 @@ export async function createEngine(bundleUrl, opts = {}) {
   onProgress({ stage: "manifest" });
   const files = new VerifiedFiles(base, manifest, fetchFn, onProgress, opts);
   const partitioned = manifest.index.layout === "partitioned";
-  // The lexical tier and the flat index read the same chunks.json and docs.json: parse each once
-  // (an own property shadowing VerifiedFiles.json; dropped with the download cache).
-  const parsed = new Map();
-  const verifiedJson = files.json.bind(files);
-  files.json = (path) => {
-    if (!parsed.has(path)) parsed.set(path, verifiedJson(path));
-    return parsed.get(path);
-  };
   const paths = manifest.index.files;
   const lexicalP = partitioned ? null : files.bytes(paths.lexical).then((b) => openLexical(b, manifest.index.chunks));
   // A partitioned index's always-loaded files: both tiers read the same index (and shard cache).
@@ -177,7 +169,7 @@ export async function createEngine(bundleUrl, opts = {}) {
   const fullP = loadFull().then((f) => {
     full = f;
     tier = null; // the full tier answers every mode now (a flat bundle's with the tier's ranker)
-    parsed.clear();
+    files.parsed.clear(); // the parsed JSON lives on in the full tier, not in the download cache
     Object.assign(info, { tier: "full", threads: f.threads, pyodide_snapshot: f.snapshot, ready_ms: now() - started });
     Object.assign(info.index, {
       docs: partitioned ? f.index.nDocs : f.index.docs.length,

@@ -4,8 +4,10 @@ The same file runs in CPython at build time (``websem.text.wordpiece``) and in P
 browser (``websem_text.wordpiece``), so build-time chunk token counts and query-time embeddings
 see exactly the same token ids.
 
-One module on purpose: normalizer, pre-tokenizer and WordPiece share the Unicode tables and the
-offset bookkeeping, and their parity with HF is proven as one unit (docs/tokenizer.md).
+One module on purpose, and so past 600 lines: normalizer, pre-tokenizer and WordPiece share the
+Unicode tables and the offset bookkeeping in one class, whose parity with HF is proven as one
+unit (docs/tokenizer.md); the Pyodide tests reach its module-level character classes by this
+module's name, and every bundle ships it as one file that the snapshot imports.
 
 Pipeline, read from the model's ``tokenizer.json`` (anything else is refused):
 
