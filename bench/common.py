@@ -246,7 +246,7 @@ def model_package() -> Path:
 
 # The websem code a bundle is made of (build step, browser runtime, Pyodide-side Python): its hash
 # is part of the cached bundle's key, so a bundle built by older code is never measured.
-CODE_GLOBS = ("build/*.py", "web/src/*.js", "web/text/*.py")
+CODE_GLOBS = ("build/*.py", "web/src/*.js", "web/text/*.py", "web/tools/*.mjs")
 # Files the current build_bundle must produce (the Pyodide memory snapshot for the cold start, the
 # BM25 index that bundle format 2 requires); a cached bundle without them is stale by definition.
 REQUIRED_BUNDLE_FILES = ("runtime/pyodide-snapshot.bin", "index/lexical.bin")

@@ -39,6 +39,7 @@ from websem.text.rules import search_table
 
 from .chunk import chunk_documents, default_overlap
 from .index import VECTOR_DTYPES, write_index
+from .jsbundle import bundle_workers
 from .lexical import LEXICAL_FILE, extract_files, snowball_files, write_lexical_index
 from .model_pack import check_matmul
 from .model_split import DEFAULT_MATMUL, MODEL_LAYOUTS, install_model
@@ -369,6 +370,9 @@ def build_bundle(
                                   package_sha256=model_files["model.onnx"]["sha256"])
         body_matmul = word_rows.pop("matmul", None) if word_rows else None
         _copy(copies, tmp)
+        # The two worker entry points as one file each: no module waterfall before manifest.json
+        # and Pyodide's downloads are requested (build/jsbundle.py).
+        bundle_workers(tmp, console=console)
         # Pyodide's stdlib cut to the modules the bundle's Python loads (2.5 MB -> ~0.9 MB), before
         # the snapshot: the snapshot holds zipimport's table of the zip it was made with.
         trim_stdlib(tmp, max_len, cache_dir, console=console)

@@ -544,3 +544,31 @@ def test_bundle_ships_a_pyodide_snapshot(cranfield_bundle: Path) -> None:
     manifest = json.loads((cranfield_bundle / "manifest.json").read_text())
     assert "runtime/pyodide-snapshot.bin" in manifest["files"]
     assert manifest["files"]["runtime/pyodide-snapshot.bin"]["size"] > 1_000_000
+
+
+def test_bundle_ships_its_workers_bundled(cranfield_bundle: Path, tmp_path: Path) -> None:
+    """runtime/worker.js and runtime/python-worker.js are one module each (esbuild, build/jsbundle.py):
+    no static import left for the browser to fetch level by level; the modules they were made
+    from still ship for the in-process engine. Like the snapshot, a silent fallback would only show
+    as a slower cold start, so the session bundle must have them; and they are reproducible."""
+    import re
+
+    from websem.build.jsbundle import WORKER_ENTRIES, bundle_workers
+
+    static_import = re.compile(r"""(?:^|[;}\n])\s*(?:import|export)\s*(?:[\w*{}\s,]+from\s*)?["']\./""")
+    for rel in WORKER_ENTRIES:
+        text = (cranfield_bundle / rel).read_text(encoding="utf-8")
+        assert text.startswith("// websem runtime, bundled by `websem build`"), rel
+        assert not static_import.search(text), f"{rel} still imports a sibling module"
+    # What they bundle: the engine, the lexical tier, Pyodide's loader; the rpc of both.
+    worker = (cranfield_bundle / "runtime/worker.js").read_text(encoding="utf-8")
+    assert "function createEngine" in worker and "function createInpageEngine" in worker
+    assert "function loadPython" in (cranfield_bundle / "runtime/python-worker.js").read_text(encoding="utf-8")
+    for rel in ("runtime/engine.js", "runtime/python.js", "runtime/rpc.js"):
+        assert 'from "./' in (cranfield_bundle / rel).read_text(encoding="utf-8"), rel
+    # Reproducible: bundling again writes the same bytes.
+    again = tmp_path / "again"
+    (again / "runtime").mkdir(parents=True)
+    assert bundle_workers(again)
+    for rel in WORKER_ENTRIES:
+        assert (again / rel).read_bytes() == (cranfield_bundle / rel).read_bytes(), rel

@@ -3,6 +3,9 @@ still verified; a tampered entry is refused and fetched again; `cache: false` ke
 The two wasm binaries stay out of Cache Storage and come from the HTTP cache, the only place
 Chromium keeps V8's compiled code for: a repeat visit compiles them from that code cache (seen in
 a Chromium trace), and a tampered wasm is still refused.
+A split model's word rows (read by byte range, which Chromium's HTTP cache does not serve again)
+go into Cache Storage once the background fill has read them all; a later visit cuts its blocks
+from that copy, each still checked against the block hash list, and refuses a tampered one.
 Also the byte progress of a real load (web/src/progress.js): "bytes" events that only grow and
 end at the manifest total, on the network load and on the cached one.
 
@@ -49,7 +52,8 @@ assert LOAD_OPEN != LOAD
 
 def cached_paths(bundle: Path) -> dict[str, str]:
     """The bundle files a default load keeps in Cache Storage (those it reads of 1 MiB or more, JS
-    modules and wasm excepted; a split model's word rows are read per query by byte range):
+    modules and wasm excepted; a split model's word rows are not read by the load but by byte
+    range per query, and stored once a fill has read them all, see the tests at the end):
     path -> sha256."""
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     loaded = load_plan(manifest)
@@ -363,3 +367,169 @@ def test_prune_drops_wasm_entries_an_earlier_runtime_stored(browser_context, cra
     assert keys <= set(out["before"])
     assert out["deleted"] == 2
     assert set(out["after"]) == set(out["before"]) - keys
+
+
+# A split model's word rows (web/src/model.js WordRows): read per query by byte range, which
+# Chromium's HTTP cache does not serve again; once the background fill has read every block the
+# whole file goes into Cache Storage, and a later visit cuts its blocks from that copy.
+
+# One hybrid query, then the fill; the rows' counters after each (engine.debug: only with
+# `worker: false`, null in the default worker). `waitFor`: a Cache Storage key to wait for before
+# the engine closes (the store after the fill is not awaited; closing stops the worker).
+ROWS_VISIT = """async ([query, options, cacheName, waitFor]) => {
+    const { load } = await import('./websem.js');
+    const events = [];
+    const engine = await load(new URL('./', location.href), {...options, onProgress: (e) => events.push(e)});
+    if (engine.ready) await engine.ready;
+    const started = performance.now();
+    const result = await engine.searchFull(query, {k: 10, mode: 'hybrid'});
+    const ms = performance.now() - started;
+    const stats = () => engine.debug.wordRowsStats?.() ?? null;
+    const afterQuery = stats();
+    await engine.debug.wordRowsFilled?.();
+    const afterFill = stats();
+    for (let i = 0; waitFor && i < 600; i++) {
+        if (await (await caches.open(cacheName)).match(waitFor)) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await engine.close();
+    return {events: events.filter((e) => e.stage !== 'bytes'), result, ms, afterQuery, afterFill};
+}"""
+
+
+def rows_spec(bundle: Path) -> tuple[dict, str]:
+    """The bundle's manifest.model.word_rows and the rows file's sha256."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    spec = manifest["model"]["word_rows"]
+    return spec, manifest["files"][spec["file"]]["sha256"]
+
+
+def rows_key(url: str, bundle: Path) -> str:
+    spec, sha = rows_spec(bundle)
+    return f"{url}{spec['file']}?websem-sha256={sha}"
+
+
+def rows_visit(context, url: str, options: dict | None = None, wait_for: str | None = None) -> tuple[dict, list[str]]:
+    """ROWS_VISIT in a new page: its result and the URLs the page (and its workers) requested."""
+    requests: list[str] = []
+    listener = lambda r: requests.append(r.url)  # noqa: E731
+    context.on("request", listener)
+    page = context.new_page()
+    try:
+        page.goto(url + BLANK)
+        out = page.evaluate(ROWS_VISIT, [QUERIES[0], options or {}, CACHE_NAME, wait_for])
+    finally:
+        page.close()
+        context.remove_listener("request", listener)
+    return out, requests
+
+
+def set_rows_entry(context, url: str, bundle: Path, flip: int | None = None) -> None:
+    """Deletes the rows file's Cache Storage entry (`flip` None) or stores the served file there,
+    with the byte at offset `flip` flipped unless `flip` is -1."""
+    spec, _ = rows_spec(bundle)
+    page = context.new_page()
+    try:
+        page.goto(url + BLANK)
+        page.evaluate("""async ([name, key, file, flip]) => {
+            const cache = await caches.open(name);
+            if (flip === null) return cache.delete(key);
+            const bytes = new Uint8Array(await (await fetch(file, {cache: 'no-store'})).arrayBuffer());
+            if (flip >= 0) bytes[flip] ^= 0xff;
+            await cache.put(key, new Response(bytes));
+        }""", [CACHE_NAME, rows_key(url, bundle), url + spec["file"], flip])
+    finally:
+        page.close()
+
+
+def prune_now(context, url: str, bundle: Path) -> int:
+    """FileCache.prune against the bundle's manifest, in a page: the entries it deleted."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    page = context.new_page()
+    try:
+        page.goto(url + BLANK)
+        return page.evaluate("""async ([name, manifest]) => {
+            const { FileCache } = await import('./runtime/cache.js');
+            return new FileCache(await caches.open(name), new URL('./', location.href).href).prune(manifest);
+        }""", [CACHE_NAME, manifest])
+    finally:
+        page.close()
+
+
+def rows_requested(requests: list[str], bundle: Path) -> list[str]:
+    spec, _ = rows_spec(bundle)
+    return [r for r in requests if r.split("?")[0].endswith(spec["file"])]
+
+
+def top_hits(result: dict) -> list[tuple]:
+    return [(h["id"], round(h["score"], 6), h["snippet"]) for h in result["hits"]]
+
+
+def test_word_rows_are_stored_after_the_fill_and_read_from_the_cache(first_visit, browser_context, cranfield_url,
+                                                                     browser_bundle) -> None:
+    """The first visit's query reads its blocks by range and the fill the rest; then the whole
+    file is in Cache Storage (kept by prune: the manifest lists it with that sha256). The next
+    visits read no rows from the network, neither for the first query nor for the fill (the
+    rows' counters: no range request, no byte fetched), and answer the same."""
+    first, _ = first_visit
+    key = rows_key(cranfield_url, browser_bundle)
+    _, sha = rows_spec(browser_bundle)
+    set_rows_entry(browser_context, cranfield_url, browser_bundle)  # whatever earlier tests left
+    cold, cold_requests = rows_visit(browser_context, cranfield_url, wait_for=key)
+    assert rows_requested(cold_requests, browser_bundle)
+    assert wait_for_entries(browser_context, cranfield_url, {key: sha}).get(key) == sha
+    assert prune_now(browser_context, cranfield_url, browser_bundle) == 0  # not stale: kept
+    assert key in cache_entries(browser_context, cranfield_url)
+    warm, warm_requests = rows_visit(browser_context, cranfield_url)
+    assert rows_requested(warm_requests, browser_bundle) == []
+    # In this thread (worker: false) the engine's counters are at hand.
+    again, again_requests = rows_visit(browser_context, cranfield_url, {"worker": False})
+    assert rows_requested(again_requests, browser_bundle) == []
+    for stats in (again["afterQuery"], again["afterFill"]):
+        assert stats["range_requests"] == 0 and stats["fetched_bytes"] == 0, stats
+        assert stats["cache_storage_hits"] > 0 and stats["misses"] == 0, stats
+    for out in (warm, again):
+        assert not [e for e in out["events"] if e["stage"] == "cache-refused"], out["events"]
+        assert top_hits(out["result"]) == top_hits(first["results"]["hybrid"][0])
+    assert top_hits(cold["result"]) == top_hits(first["results"]["hybrid"][0])
+    print(f"first hybrid query: {cold['ms']:.0f} ms with the rows by range, {warm['ms']:.0f} ms from Cache Storage")
+
+
+def test_tampered_word_rows_entry_is_refused(first_visit, browser_context, cranfield_url, browser_bundle) -> None:
+    """One byte flipped inside a block the query reads (same size: only that block's hash can
+    tell): the copy is refused and deleted, the rows come from the network, the hits are right."""
+    from websem.web.query import _bundle_tokenizer
+
+    first, _ = first_visit
+    spec, _ = rows_spec(browser_bundle)
+    manifest = json.loads((browser_bundle / "manifest.json").read_text(encoding="utf-8"))
+    k = _bundle_tokenizer(browser_bundle, manifest).encode(QUERIES[0]).ids[1] // spec["block_rows"]
+    assert all(i // spec["block_rows"] != k for i in spec["preload_ids"])  # the query's, not the load's
+    set_rows_entry(browser_context, cranfield_url, browser_bundle, flip=k * spec["block_rows"] * spec["row_bytes"] + 5)
+    # "on-demand": no fill, so nothing stores a good copy again behind the test's back.
+    out, requests = rows_visit(browser_context, cranfield_url, {"wordRows": "on-demand"})
+    refused = [e for e in out["events"] if e["stage"] == "cache-refused"]
+    assert [e["file"] for e in refused] == [spec["file"]], out["events"]
+    assert refused[0]["reason"].startswith("websem: ") and f"block {k} " in refused[0]["reason"], refused
+    assert rows_requested(requests, browser_bundle)
+    assert top_hits(out["result"]) == top_hits(first["results"]["hybrid"][0])
+    assert rows_key(cranfield_url, browser_bundle) not in cache_entries(browser_context, cranfield_url)
+
+
+def test_cache_false_never_stores_or_reads_the_word_rows(first_visit, browser_context, cranfield_url,
+                                                         browser_bundle) -> None:
+    first, _ = first_visit
+    key = rows_key(cranfield_url, browser_bundle)
+    spec, _ = rows_spec(browser_bundle)
+    set_rows_entry(browser_context, cranfield_url, browser_bundle)
+    out, _ = rows_visit(browser_context, cranfield_url, {"cache": False, "worker": False})
+    assert out["afterFill"]["fetched_bytes"] == spec["rows"] * spec["row_bytes"], out["afterFill"]
+    time.sleep(2)  # a store would have started when the fill ended
+    assert key not in cache_entries(browser_context, cranfield_url)
+    # A good copy there is not read either.
+    set_rows_entry(browser_context, cranfield_url, browser_bundle, flip=-1)
+    options = {"cache": False, "worker": False, "wordRows": "on-demand"}
+    out, requests = rows_visit(browser_context, cranfield_url, options)
+    assert out["afterQuery"]["range_requests"] > 0 and out["afterQuery"]["cache_storage_hits"] == 0, out
+    assert rows_requested(requests, browser_bundle)
+    assert top_hits(out["result"]) == top_hits(first["results"]["hybrid"][0])

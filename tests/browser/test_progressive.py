@@ -33,9 +33,9 @@ HELD = re.compile(r"/(model/|vendor/|runtime/pyodide-snapshot\.bin)")
 class Gate:
     """Holds every matching request of a context until `release()`; later ones pass at once."""
 
-    def __init__(self, context, origin: str) -> None:
+    def __init__(self, context, origin: str, held: re.Pattern = HELD) -> None:
         self.context = context
-        self.pattern = re.compile(re.escape(origin) + HELD.pattern)
+        self.pattern = re.compile(re.escape(origin) + held.pattern)
         self.held: list = []
         self.open = False
         self.lock = threading.Lock()
@@ -226,6 +226,61 @@ def test_component_shows_keyword_results_then_updates_them_in_place(browser_cont
     finally:
         page.close()
         gate.close()
+
+
+def test_a_query_asked_while_loading_is_prepared_for_the_full_tier(browser_context, browser_bundle: Path,
+                                                                   fresh_url: str, bt) -> None:
+    """A hybrid query asked before the model is up (answered by the lexical tier) is tokenized and
+    its word rows read while the rest loads (engine.js `early`): with model.onnx held back, the
+    query's blocks are read anyway; when the full tier answers it, every block the model run
+    needs is already held (no read of its own), and the answer equals `websem query --json`. The
+    engine in the page (`worker: false`) so its word-row counters are reachable; `cache: false`
+    so the rows come by byte range."""
+    gate = Gate(browser_context, fresh_url.rstrip("/"), re.compile(r"/model/model\.onnx$"))
+    page = browser_context.new_page()
+    try:
+        page.goto(fresh_url + "manifest.json")
+        page.evaluate(
+            """async (query) => {
+                const m = await import('./websem.js');
+                const engine = await m.load(new URL('./', location.href), {worker: false, cache: false});
+                window.engine = engine;
+                window.early = await engine.searchFull(query, {k: 10});
+                for (let i = 0; i < 1200; i++) {  // Pyodide up, the query's rows read: model.onnx still held
+                    const s = engine.debug.wordRowsStats();
+                    if (s && s.misses > 1 && s.bytes > 3104) break;
+                    await new Promise((r) => setTimeout(r, 100));
+                }
+            }""",
+            QUERIES[0],
+        )
+        assert any(u.endswith("/model/model.onnx") for u in gate.urls()), gate.urls()
+        early_stats = page.evaluate("engine.debug.wordRowsStats()")
+        gate.release()
+        got = page.evaluate(
+            """async (query) => {
+                const engine = window.engine;
+                await engine.ready;
+                const before = engine.debug.wordRowsStats();
+                const full = await engine.searchFull(query, {k: 10});
+                const after = engine.debug.wordRowsStats();
+                await engine.close();
+                return {early: window.early.tier, full, before, after};
+            }""",
+            QUERIES[0],
+        )
+    finally:
+        page.close()
+        gate.close()
+    assert early_stats["misses"] > 1, early_stats
+    assert got["early"] == "lexical", "the query must have been asked before the full tier was up"
+    before, after = got["before"], got["after"]
+    # [CLS]/[SEP] are preloaded; the query's other ~15 blocks were asked for early.
+    assert before["misses"] > 2, before
+    assert after["misses"] == before["misses"] and after["range_requests"] == before["range_requests"], (before, after)
+    assert got["full"]["tier"] == "full"
+    bt.assert_same_results(browser_bundle, "hybrid", QUERIES[:1], [got["full"]], _cpu(bt, browser_bundle, "hybrid")[:1],
+                           engine="full tier, query prepared while loading")
 
 
 def test_a_failed_full_tier_keeps_keyword_results(browser_context, browser_bundle: Path, fresh_url: str, bt) -> None:

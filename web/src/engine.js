@@ -27,13 +27,16 @@ import { openLexical } from "./lexical.js";
 import { createLexicalTier, createPartitionedLexicalTier, fullTierTable, lexicalTierTable } from "./lexical-tier.js";
 import { embedder, loadSession } from "./model.js";
 import { openPartitioned, partitionedPaths } from "./partitioned.js";
-import { startPython } from "./python.js";
+import { preparePython } from "./python.js";
 import { createSearch, normalizeFilters, resolveMode, setupRanker } from "./search.js";
 import { checkCacheBytes } from "./shards.js";
 
 export { WebsemError };
 
 const WORD_ROWS = ["fill", "on-demand"];
+// How many queries asked while the full tier loads are prepared ahead of it (createEngine `early`):
+// the component asks one per keystroke; the last few are the ones it re-runs.
+const EARLY_QUERIES = 4;
 
 /** `opts.wordRows` as given (undefined: "fill"), or a WebsemError naming the bad value. */
 function checkWordRows(value) {
@@ -101,6 +104,8 @@ export async function createEngine(bundleUrl, opts = {}) {
   const manifest = await readManifest(fetchFn, base);
   onProgress({ stage: "manifest" });
   const files = new VerifiedFiles(base, manifest, fetchFn, onProgress, opts);
+  // Pyodide's nested worker starts now (its thread and one module), its downloads with loadFull.
+  const startPython = preparePython(files, manifest, base, onProgress, opts);
   const partitioned = manifest.index.layout === "partitioned";
   const paths = manifest.index.files;
   const lexicalP = partitioned ? null : files.bytes(paths.lexical).then((b) => openLexical(b, manifest.index.chunks));
@@ -136,6 +141,14 @@ export async function createEngine(bundleUrl, opts = {}) {
   }
 
   let full = null; // the full tier once up: {python, session, ortMemory, index, run, embed, ...}
+  // Queries asked while the full tier loads (hybrid answered by the lexical tier, semantic
+  // waiting): the latest EARLY_QUERIES texts -> their token ids, asked of Pyodide as soon as it is
+  // up, their word rows read as soon as the ids and the rows' hash list are in. ORT may still be
+  // creating its session (or Pyodide still booting while ORT is ready): the full tier's first
+  // answer then starts at the model run, not with the tokenizer and ~15 byte-range reads
+  // (~150 ms of a cold first query on loopback, more on a real link). What is never used is a
+  // few small arrays and rows the query would have read anyway.
+  const early = { texts: new Map(), python: null, rows: null, held: null };
   let fullError = null;
   let queue = Promise.resolve();
   let closed = false;
@@ -190,8 +203,14 @@ export async function createEngine(bundleUrl, opts = {}) {
   async function loadFull() {
     // Everything at once: the loaders share the verified-file cache, and each awaits only what it
     // needs, so Pyodide boots while the model and index download and ORT compiles.
-    const pythonP = startPython(files, manifest, base, onProgress, opts);
-    const sessionP = loadSession(files, manifest, opts, onProgress);
+    const pythonP = startPython();
+    const sessionP = loadSession(files, manifest, opts, onProgress, {
+      onRows: (rowsP) => {
+        early.rows = rowsP;
+        rowsP.then((rows) => (early.held = rows), () => {});
+      },
+    });
+    early.python = pythonP;
     const indexP = partitioned ? partitionedP : loadIndex(files, manifest);
     // A flat bundle's full tier reuses the lexical tier's ranker (parsed files, analyzer, filter values).
     const rankerP = setupRanker(pythonP, files, manifest, onProgress, indexP, lexicalP, tier?.ranker ?? null);
@@ -238,7 +257,10 @@ export async function createEngine(bundleUrl, opts = {}) {
     // The background read of a split model's remaining word rows (WordRows.fill), once started.
     let fill = model.rows === null || wordRows === "on-demand" ? Promise.resolve() : null;
     const embed = async (text) => {
-      const [ids, mask, types] = await python.encode(text);
+      // A query asked while loading was tokenized then (prepareEarly).
+      const prepared = early.texts.get(text);
+      early.texts.delete(text);
+      const [ids, mask, types] = await (prepared ?? python.encode(text));
       const vector = await runModel(ids, mask, types);
       if (fill === null) {
         // After the first answer, not before: the fill's 11.8 MB must not delay the first result.
@@ -277,6 +299,19 @@ export async function createEngine(bundleUrl, opts = {}) {
     return p;
   }
 
+  /** Tokenize `text` (and read its word rows) ahead of the full tier: see `early`. */
+  function prepareEarly(text) {
+    // loadFull has started Pyodide by now: createEngine returns (and takes queries) only after.
+    if (full || closed || !early.python || early.texts.has(text)) return;
+    const encoded = early.python.then((python) => python.encode(text));
+    encoded.catch(() => {}); // the query that uses it reports its error
+    early.texts.set(text, encoded);
+    while (early.texts.size > EARLY_QUERIES) early.texts.delete(early.texts.keys().next().value);
+    Promise.all([encoded, early.rows])
+      .then(([[ids], rows]) => rows?.embeddings(ids))
+      .catch(() => {}); // a failing block fails the query that needs it, with its message
+  }
+
   /** The full tier, or its load error / a closed engine's error. */
   function needFull() {
     if (closed) return Promise.reject(new WebsemError("this engine was closed; call load() again"));
@@ -312,6 +347,7 @@ export async function createEngine(bundleUrl, opts = {}) {
       return Promise.reject(new WebsemError(`wait must be true or false, got ${JSON.stringify(wait)}`));
     }
     if (!full && mode !== "lexical") {
+      prepareEarly(query);
       // Semantic waits for the model unless told not to; hybrid answers lexically unless told to
       // wait. Waiting happens outside the queue, so lexical answers are not held up meanwhile.
       if (wait ?? mode === "semantic") return needFull().then(() => searchFull(query, { ...options, wait: undefined }));
@@ -376,7 +412,8 @@ export async function createEngine(bundleUrl, opts = {}) {
       // Partitioned bundles: the shard cache's {bytes, files, hits, misses, fetched_bytes}.
       shardStats: () => (pindex ? pindex.cache.stats() : null),
       // Split model: the word rows' cache {bytes, files, hits, misses, fetched_bytes, range_requests}.
-      wordRowsStats: () => full?.rows?.stats() ?? null,
+      // (Readable as soon as the rows' hash list is in, while the rest still loads.)
+      wordRowsStats: () => (full?.rows ?? early.held)?.stats() ?? null,
       // Split model: settles when the background fill of the word rows is over.
       wordRowsFilled: () => full?.rowsFilled() ?? Promise.resolve(),
     },

@@ -7,9 +7,11 @@
 // A split model (manifest.model.word_rows, build/model_split.py) ships without its int8
 // word-embedding table: before each run the embedder reads the rows of the query's token ids
 // (WordRows: blocks of the rows file by HTTP byte range, each checked against its sha256, cut to
-// the section's hash_bytes, in the manifest-verified hash list, kept for later queries) and feeds
+// the section's hash_bytes, in the manifest-verified hash list, kept for later queries; in browsers
+// cut from the whole file in Cache Storage once a visit has read all of it) and feeds
 // them as the graph input the cut nodes used to compute, each value Math.fround(int8 * scale):
 // exactly ORT's Cast + Mul in float32, so the embedding is bit-identical to the whole model's.
+import { isCached, openFileCache } from "./cache.js";
 import { WebsemError } from "./errors.js";
 import { wordRowsHashBytes } from "./manifest.js";
 import { ShardCache } from "./shards.js";
@@ -20,26 +22,29 @@ const MODEL_ONNX = "model/model.onnx";
 const FILL_BLOCKS = 128;
 
 /**
- * The ORT session of a bundle's model.
+ * The ORT session of a bundle's model. `onRows`, if given, gets at once the promise of the split
+ * model's WordRows (null for a whole model), which resolves as soon as the block hash list is in,
+ * long before the session exists: the engine reads the rows of queries asked while loading.
  * @returns {Promise<{ort: object, session: object, output: string, memory: WebAssembly.Memory|null}>}
  */
-export async function loadSession(files, manifest, opts, onProgress) {
+export async function loadSession(files, manifest, opts, onProgress, { onRows } = {}) {
   const vendor = manifest.runtime.vendor.ort;
   // Browsers: the wasm compiled while it streams in (bundle.js wasmModule: verified, and on a
   // repeat visit the browser's compiled-code cache applies), then used like a precompiled module.
   const streamed = !opts.ortWasmModule && files.streamsWasm ? files.wasmModule(vendor.wasm) : null;
   // JS and wasm handed in as modules are deployed code: nothing to fetch or verify for them.
   const spec = manifest.model?.word_rows ?? null;
-  const [, , wasm, model, compiled, hashes] = await Promise.all([
+  // A copy of the hashes: the engine detaches the verified downloads once loaded (VerifiedFiles.release).
+  const rowsP = spec ? files.bytes(spec.hashes).then((hashes) => new WordRows(files, manifest, spec, hashes.slice())) : Promise.resolve(null);
+  onRows?.(rowsP);
+  const [, , wasm, model, compiled, rows] = await Promise.all([
     opts.ortModule ? null : files.bytes(vendor.module),
     opts.ortModule ? null : files.bytes(vendor.glue),
     opts.ortWasmModule || streamed ? null : files.bytes(vendor.wasm),
     files.bytes(MODEL_ONNX),
     streamed,
-    spec ? files.bytes(spec.hashes) : null,
+    rowsP,
   ]);
-  // A copy: the engine detaches the verified downloads once loaded (VerifiedFiles.release).
-  const rows = spec ? new WordRows(files, manifest, spec, hashes.slice()) : null;
   // The rows every query needs ([CLS], [SEP]) while the session is created: the first query
   // then learns nothing new about the server (a server that ignores Range has sent the whole
   // file once, here, instead of once per range the first query would ask for in parallel).
@@ -154,8 +159,27 @@ export async function loadSession(files, manifest, opts, onProgress) {
  * one retry of a transient failure, errors naming the file and block) whose budget is the whole
  * rows file: a long session never holds more than the whole model's table did, and a server that
  * ignores Range costs one download of the file, not one per query.
+ *
+ * Browsers also keep the whole file in the bundle files' Cache Storage cache (cache.js), stored
+ * once a fill has read and verified every block: Chromium's HTTP cache does not serve the 206
+ * answers of Range reads, so without it every visit reads its first query's blocks over the
+ * network again. A later visit looks the copy up at construction and cuts blocks from it, each
+ * checked against the hash list like a block read by range when first used; a copy of the wrong
+ * size or with a block that fails its check is deleted ("cache-refused") and every block is read
+ * from the network again. No copy where openFileCache gives no store (`cache: false`, Node,
+ * workerd) or where the file is too small to be kept (cache.js isCached).
  */
 export class WordRows {
+  #files;
+  #manifest;
+  #entry;
+  // Promise of the Cache Storage copy in use ({bytes, checks, refused}) or null; #held: the same,
+  // once the lookup is over.
+  #copy;
+  #held = null;
+  // Blocks cut from the copy (stats: hits that read nothing).
+  #copyHits = 0;
+
   constructor(files, manifest, spec, hashes) {
     this.spec = spec;
     this.hashes = hashes;
@@ -163,6 +187,11 @@ export class WordRows {
     this.size = spec.rows * spec.row_bytes;
     this.count = Math.ceil(spec.rows / spec.block_rows);
     this.cache = new ShardCache(files.base, manifest, files.fetch, { cacheBytes: this.size });
+    this.#files = files;
+    this.#manifest = manifest;
+    this.#entry = manifest.files?.[spec.file] ?? null;
+    // Started now: the lookup reads the copy (local, ~12 MB) while the ORT session is created.
+    this.#copy = this.#lookup().catch(() => null);
   }
 
   /**
@@ -172,27 +201,148 @@ export class WordRows {
    * until the fill is done; after it, no query waits on the network for rows (on loopback the
    * per-query reads made a warm hybrid query ~30 ms slower). Segments, not one request for the
    * whole file: a query needing a block waits at most for the segment holding it.
+   * With a Cache Storage copy it reads nothing: it checks the copy's blocks not yet checked (the
+   * hashing a network fill does anyway), so no later query can find a bad one. Once every block
+   * came from the network, the whole file is stored for the next visit (not awaited).
    */
   async fill() {
+    const copy = await this.#copy;
+    if (copy && (await this.#checkAll(copy))) return;
+    const parts = [];
     for (let first = 0; first < this.count; first += FILL_BLOCKS) {
       const blocks = [];
       for (let k = first; k < Math.min(first + FILL_BLOCKS, this.count); k++) blocks.push(k);
-      await this.#blocks(blocks);
+      parts.push(...(await this.#network(blocks)));
     }
+    this.#store(parts).catch(() => {});
   }
 
-  /** The verified bytes of blocks `blocks` (ascending), from the cache or by Range reads. */
-  #blocks(blocks) {
-    const { row_bytes: rowBytes, block_rows: blockRows, file, hashes: hashPath } = this.spec;
-    return this.cache.getBlocks(file, {
+  /** Whether every block of `copy` passes its check, FILL_BLOCKS blocks at a time. */
+  async #checkAll(copy) {
+    for (let first = 0; first < this.count; first += FILL_BLOCKS) {
+      const checks = [];
+      for (let k = first; k < Math.min(first + FILL_BLOCKS, this.count); k++) checks.push(this.#check(copy, k));
+      if (!(await Promise.all(checks)).every(Boolean)) return false;
+    }
+    return true;
+  }
+
+  /** The verified bytes of blocks `blocks` (ascending): cut from the Cache Storage copy, else from the network. */
+  async #blocks(blocks) {
+    const copy = await this.#copy;
+    if (copy) {
+      const ok = await Promise.all(blocks.map((k) => this.#check(copy, k)));
+      if (ok.every(Boolean)) {
+        this.#copyHits += blocks.length;
+        return blocks.map((k) => copy.bytes.subarray(...this.#range(k)));
+      }
+    }
+    return this.#network(blocks);
+  }
+
+  /** Blocks `blocks` from the rows cache or by Range reads. */
+  #network(blocks) {
+    return this.cache.getBlocks(this.spec.file, {
       blocks,
       count: this.count,
-      range: (k) => [k * blockRows * rowBytes, Math.min((k + 1) * blockRows * rowBytes, this.size)],
+      range: (k) => this.#range(k),
       hashes: this.hashes,
       hashBytes: this.hashBytes,
-      hashPath,
+      hashPath: this.spec.hashes,
       parse: (bytes) => bytes.slice(),
     });
+  }
+
+  /** Block k's bytes [start, end) in the rows file. */
+  #range(k) {
+    const step = this.spec.block_rows * this.spec.row_bytes;
+    return [k * step, Math.min((k + 1) * step, this.size)];
+  }
+
+  /**
+   * The FileCache the rows file is kept in: the bundle files' own (bundle.js VerifiedFiles
+   * #storeFor, the same rules and the same `cache` option), or null.
+   */
+  #storeFor() {
+    if (!isCached(this.#entry, this.spec.file)) return Promise.resolve(null);
+    const files = this.#files;
+    files.store ??= openFileCache(files.cacheOption, files.base);
+    return files.store;
+  }
+
+  /** The Cache Storage copy of the rows file, or null (none, unreadable, or refused for its size). */
+  async #lookup() {
+    const store = await this.#storeFor();
+    const hit = store ? await store.match(this.spec.file, this.#entry.sha256) : null;
+    if (!hit) return null;
+    let bytes;
+    try {
+      bytes = new Uint8Array(await hit.arrayBuffer());
+    } catch {
+      return null; // e.g. the entry was evicted meanwhile: read from the network
+    }
+    const copy = { bytes, checks: new Array(this.count), refused: false };
+    if (bytes.byteLength !== this.size) {
+      const reason = `${this.spec.file} in the browser's Cache Storage has ${bytes.byteLength} bytes, not ${this.size}`;
+      await this.#refuse(copy, reason);
+      return null;
+    }
+    this.#held = copy;
+    return copy;
+  }
+
+  /** Whether block k of `copy` matches its hash, checked once (refusing the copy when it does not). */
+  #check(copy, k) {
+    copy.checks[k] ??= this.#verify(copy, k);
+    return copy.checks[k];
+  }
+
+  async #verify(copy, k) {
+    // As shards.js checks a block read by range: the first hashBytes bytes of its sha256.
+    const [a, b] = this.#range(k);
+    const n = this.hashBytes;
+    const got = new Uint8Array(await crypto.subtle.digest("SHA-256", copy.bytes.subarray(a, b))).subarray(0, n);
+    const want = this.hashes.subarray(n * k, n * k + n);
+    if (want.length === n && got.every((x, i) => x === want[i])) return true;
+    await this.#refuse(
+      copy,
+      `${this.spec.file} block ${k} (bytes ${a}-${b - 1}) in the browser's Cache Storage does not match the sha256 ` +
+        `in ${this.spec.hashes} (got ${hex(got)}, expected ${want.length === n ? hex(want) : "none"}); ` +
+        "the copy is deleted and the rows are read from the network",
+    );
+    return false;
+  }
+
+  /** Drops `copy` for good: deleted from Cache Storage, reported, every block read from the network. */
+  async #refuse(copy, reason) {
+    if (copy.refused) return;
+    copy.refused = true;
+    this.#copy = Promise.resolve(null);
+    if (this.#held === copy) this.#held = null;
+    const store = await this.#storeFor();
+    await store?.remove(this.spec.file, this.#entry.sha256);
+    this.#files.onProgress?.({ stage: "cache-refused", file: this.spec.file, reason: `websem: ${reason}` });
+  }
+
+  /**
+   * Stores the rows file, assembled from all its verified blocks `parts` (in order), for the next
+   * visit; like VerifiedFiles, the first file this load stores prunes an earlier build's entries.
+   */
+  async #store(parts) {
+    const store = await this.#storeFor();
+    if (!store) return;
+    const whole = new Uint8Array(this.size);
+    let at = 0;
+    for (const part of parts) {
+      whole.set(part, at);
+      at += part.byteLength;
+    }
+    if (at !== this.size) return; // cannot happen: every block was read
+    const files = this.#files;
+    if ((await store.put(this.spec.file, this.#entry.sha256, whole)) && !files.pruned) {
+      files.pruned = true;
+      await store.prune(this.#manifest);
+    }
   }
 
   /** The float32 rows of `ids` (BigInt64Array or numbers), `ids.length * dims` values. */
@@ -221,11 +371,26 @@ export class WordRows {
     return out;
   }
 
-  /** The rows cache's counters: `{bytes, files, hits, misses, fetched_bytes, range_requests}`. */
+  /**
+   * The rows' counters: `{bytes, files, hits, misses, fetched_bytes, range_requests,
+   * cache_storage_hits}`. A held Cache Storage copy counts as one file of the file's size, and
+   * each block cut from it as a hit (also counted in cache_storage_hits): a visit served from it
+   * shows no range requests and no fetched bytes.
+   */
   stats() {
-    return this.cache.stats();
+    const s = this.cache.stats();
+    const held = this.#held !== null;
+    return {
+      ...s,
+      bytes: s.bytes + (held ? this.size : 0),
+      files: s.files + (held ? 1 : 0),
+      hits: s.hits + this.#copyHits,
+      cache_storage_hits: this.#copyHits,
+    };
   }
 }
+
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
 /** The bytes of `view` as a whole ArrayBuffer (the view's own buffer when it spans all of it). */
 function wholeBuffer(view) {

@@ -20,13 +20,25 @@ const emit = serve(self, {
     // session creation) when they arrive.
     const onProgress = (event) => emit({ ...event, at: performance.timeOrigin + performance.now() });
     // The manifest was already fetched and checked by the engine; every file is verified here.
-    // Byte counts go to the engine's thread as "file-bytes" events (python.js startPython), which
+    // Byte counts go to the engine's thread as "file-bytes" events (python.js preparePython), which
     // adds them into the one overall count (progress.js).
     const files = new VerifiedFiles(base, manifest, globalThis.fetch.bind(globalThis), onProgress, { cache, plan: false });
     python = await loadPython(files, manifest, base, onProgress, { useSnapshot: useSnapshot !== false });
     // Pyodide copied what it needs into its heap and FS: free the verified downloads (~15 MB)
     // now rather than whenever the GC of this mostly idle worker gets to them.
     files.release();
+    // The first encode after a snapshot restore rebuilds the vocabulary's dict (~10 ms, the
+    // snapshot holds it packed) and runs the tokenizer's Python for the first time: done here,
+    // from a task of its own once `init` has answered, it is over before (or while) the first
+    // query's encode arrives instead of inside it. Its result is dropped; a failure shows again
+    // in that query, with its message.
+    setTimeout(() => {
+      try {
+        python.encode("Warm-up: the tokenizer's first encode, e.g. WordPiece.");
+      } catch {
+        // reported by the first real encode
+      }
+    }, 0);
     return { snapshot: python.snapshot };
   },
   encode(text) {

@@ -255,8 +255,6 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
   // not already load: ~80 KB brotli instead of ~630 KB), a normal boot the bundle's whole trimmed
   // zip; a restore that fails fetches that one for its fallback boot.
   const stdlibPath = (wantSnapshot && snapshotStdlib(manifest)) || vendor.stdlib;
-  // Start every download now; Pyodide boots while they arrive.
-  const pyFiles = Promise.all(manifest.runtime.python_files.map((p) => files.bytes(p).then((b) => [p, b])));
   // A restored snapshot holds the vocabulary: tokenizer.json is read only for a normal boot.
   let tokenizerJson = wantSnapshot ? null : files.bytes("model/tokenizer.json");
   const snapshotP = wantSnapshot ? files.bytes(SNAPSHOT_PATH) : null;
@@ -291,6 +289,12 @@ export async function loadPython(files, manifest, base, onProgress, { useSnapsho
   ]);
   if (wasm) keepImage(wasm);
   if (compiled) modules = { ...modules, pyodideWasm: compiled };
+  // The ~20 small py/ files are asked for only now, while Pyodide boots: requested first, they
+  // took the browser's connections (6 per host over HTTP/1.1) ahead of pyodide.asm.wasm and
+  // the snapshot. A restored snapshot has websem_text imported already; they are written into
+  // the file system before the tokenizer is reported ready, for modules imported later.
+  const pyFiles = Promise.all(manifest.runtime.python_files.map((p) => files.bytes(p).then((b) => [p, b])));
+  pyFiles.catch(() => {});
   const dataImage = async () => {
     if (image === null) keepImage(await files.bytes(vendor.wasm));
     if (image instanceof Error) throw image;
@@ -413,8 +417,12 @@ export function usePythonWorker(opts) {
   return typeof globalThis.Worker === "function";
 }
 
-/** Pyodide + websem_text in runtime/python-worker.js; same interface as loadPython() (async). */
-export async function loadPythonWorker(base, manifest, onProgress, useSnapshot, cache) {
+/**
+ * Starts runtime/python-worker.js: its thread, and its module fetched and evaluated, while the
+ * engine still reads the lexical tier's files (one small request; Pyodide's downloads wait for
+ * `init`). Connected at once, so a worker that fails to load is reported to the first call.
+ */
+function spawnPythonWorker(onProgress) {
   const url = new URL("./python-worker.js", import.meta.url).href;
   const worker = new Worker(url, { type: "module", name: "websem-python" });
   const rpc = connect(worker, {
@@ -425,6 +433,11 @@ export async function loadPythonWorker(base, manifest, onProgress, useSnapshot, 
           "complete bundle folder (runtime/ included), e.g. with `websem serve BUNDLE`",
       ),
   });
+  return rpc;
+}
+
+/** Pyodide + websem_text in a spawnPythonWorker worker; same interface as loadPython() (async). */
+async function initPythonWorker(rpc, base, manifest, useSnapshot, cache) {
   let ready;
   try {
     ready = await rpc.call("init", base, manifest, useSnapshot, cache);
@@ -443,17 +456,28 @@ export async function loadPythonWorker(base, manifest, onProgress, useSnapshot, 
   };
 }
 
-/** Starts Pyodide where `opts` says (see usePythonWorker). */
-export function startPython(files, manifest, base, onProgress, opts) {
+/**
+ * Prepares Pyodide where `opts` says (see usePythonWorker) and returns `start()`, which boots it
+ * and resolves to the python object (loadPython's interface). A nested worker is spawned here,
+ * so its thread and module load overlap whatever the caller does before `start()`; call
+ * `start()` exactly once (the engine: when the full tier's loading begins).
+ */
+export function preparePython(files, manifest, base, onProgress, opts) {
   const useSnapshot = opts.snapshot !== false;
   if (usePythonWorker(opts)) {
     // The worker's byte counts go into `files`' ByteProgress (one overall count for both threads).
     const relay = typeof files.relay === "function" ? (event) => files.relay(event) : onProgress;
-    return loadPythonWorker(base, manifest, relay, useSnapshot, opts.cache);
+    const rpc = spawnPythonWorker(relay);
+    return () => initPythonWorker(rpc, base, manifest, useSnapshot, opts.cache);
   }
-  return loadPython(files, manifest, base, onProgress, {
-    useSnapshot,
-    modules: { pyodide: opts.pyodideModule, pyodideAsm: opts.pyodideAsmModule, pyodideWasm: opts.pyodideWasmModule },
-  });
+  return () =>
+    loadPython(files, manifest, base, onProgress, {
+      useSnapshot,
+      modules: { pyodide: opts.pyodideModule, pyodideAsm: opts.pyodideAsmModule, pyodideWasm: opts.pyodideWasmModule },
+    });
 }
 
+/** Boots Pyodide where `opts` says (see usePythonWorker): preparePython, started at once. */
+export function startPython(files, manifest, base, onProgress, opts) {
+  return preparePython(files, manifest, base, onProgress, opts)();
+}

@@ -64,7 +64,7 @@ export function filtersJson(filters) {
  * websem_text.rules, whose error a malformed table gets), or for a partitioned bundle over
  * table.json's facets (bridge.ranker_init_partitioned).
  *
- * @param {Promise<object>} pythonP python.js loadPython()/loadPythonWorker() result (awaited
+ * @param {Promise<object>} pythonP python.js loadPython() result (or its worker twin) (awaited
  *   only when Pyodide ranks)
  * @param {object} files bundle.js VerifiedFiles
  * @param {object} manifest the bundle manifest (checked)
