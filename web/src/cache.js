@@ -65,12 +65,13 @@ export class FileCache {
     }
   }
 
-  /** Stores `bytes` (verified) as (path, sha256); resolves to whether the cache took it. */
+  /** Stores `bytes` (verified; a Uint8Array or a Blob) as (path, sha256); resolves to whether the cache took it. */
   async put(path, sha256, bytes, contentType = "application/octet-stream") {
+    const size = bytes instanceof Blob ? bytes.size : bytes.byteLength;
     try {
       await this.cache.put(
         this.key(path, sha256),
-        new Response(bytes, { headers: { "content-type": contentType, "content-length": String(bytes.byteLength) } }),
+        new Response(bytes, { headers: { "content-type": contentType, "content-length": String(size) } }),
       );
       return true;
     } catch {

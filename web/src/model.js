@@ -331,13 +331,10 @@ export class WordRows {
   async #store(parts) {
     const store = await this.#storeFor();
     if (!store) return;
-    const whole = new Uint8Array(this.size);
-    let at = 0;
-    for (const part of parts) {
-      whole.set(part, at);
-      at += part.byteLength;
-    }
-    if (at !== this.size) return; // cannot happen: every block was read
+    // A Blob, not one assembled 12 MB array: the browser moves its bytes out of the page's
+    // heap (its blob store), so storing adds no lasting renderer memory.
+    const whole = new Blob(parts);
+    if (whole.size !== this.size) return; // cannot happen: every block was read
     const files = this.#files;
     if ((await store.put(this.spec.file, this.#entry.sha256, whole)) && !files.pruned) {
       files.pruned = true;
