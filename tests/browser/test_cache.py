@@ -126,20 +126,26 @@ def traced_load(context, url: str) -> tuple[dict, list[dict]]:
     return out, wasm
 
 
-def load_page(context, url: str, options: dict | None = None) -> tuple[dict, list[str]]:
-    """Load the bundle through the public API in a new page; returns the page's result and the
-    URLs it (and its workers) requested."""
+def evaluate_logged(context, url: str, script: str, args: list) -> tuple[dict, list[str]]:
+    """`script(args)` in a new page of the bundle's origin; returns its result and the URLs the
+    page (and its workers) requested."""
     requests: list[str] = []
     listener = lambda r: requests.append(r.url)  # noqa: E731
     context.on("request", listener)
     page = context.new_page()
     try:
         page.goto(url + BLANK)
-        out = page.evaluate(LOAD, [QUERIES, options or {}])
+        out = page.evaluate(script, args)
     finally:
         page.close()
         context.remove_listener("request", listener)
     return out, requests
+
+
+def load_page(context, url: str, options: dict | None = None) -> tuple[dict, list[str]]:
+    """Load the bundle through the public API in a new page; returns the page's result and the
+    URLs it (and its workers) requested."""
+    return evaluate_logged(context, url, LOAD, [QUERIES, options or {}])
 
 
 def cache_entries(context, url: str) -> dict[str, str]:
@@ -411,17 +417,7 @@ def rows_key(url: str, bundle: Path) -> str:
 
 def rows_visit(context, url: str, options: dict | None = None, wait_for: str | None = None) -> tuple[dict, list[str]]:
     """ROWS_VISIT in a new page: its result and the URLs the page (and its workers) requested."""
-    requests: list[str] = []
-    listener = lambda r: requests.append(r.url)  # noqa: E731
-    context.on("request", listener)
-    page = context.new_page()
-    try:
-        page.goto(url + BLANK)
-        out = page.evaluate(ROWS_VISIT, [QUERIES[0], options or {}, CACHE_NAME, wait_for])
-    finally:
-        page.close()
-        context.remove_listener("request", listener)
-    return out, requests
+    return evaluate_logged(context, url, ROWS_VISIT, [QUERIES[0], options or {}, CACHE_NAME, wait_for])
 
 
 def set_rows_entry(context, url: str, bundle: Path, flip: int | None = None) -> None:

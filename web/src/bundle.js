@@ -212,7 +212,12 @@ export class VerifiedFiles {
     return module;
   }
 
-  #storeFor(path, entry) {
+  /**
+   * The Cache Storage store (cache.js FileCache) that keeps `path` (manifest entry `entry`), or
+   * null: files too small to keep, JS and wasm, `cache: false`, outside browsers. Opened once, on
+   * first use; model.js WordRows keeps the word rows file in it too.
+   */
+  storeFor(path, entry) {
     if (!isCached(entry, path)) return Promise.resolve(null);
     this.store ??= openFileCache(this.cacheOption, this.base);
     return this.store;
@@ -226,7 +231,7 @@ export class VerifiedFiles {
   async #obtain(path, onResponse) {
     const entry = manifestEntry(this.manifest, path, this.url("manifest.json"));
     const url = this.url(path);
-    const store = await this.#storeFor(path, entry);
+    const store = await this.storeFor(path, entry);
     if (store) {
       const hit = await store.match(path, entry.sha256);
       if (hit) {

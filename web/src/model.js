@@ -11,7 +11,6 @@
 // cut from the whole file in Cache Storage once a visit has read all of it) and feeds
 // them as the graph input the cut nodes used to compute, each value Math.fround(int8 * scale):
 // exactly ORT's Cast + Mul in float32, so the embedding is bit-identical to the whole model's.
-import { isCached, openFileCache } from "./cache.js";
 import { WebsemError } from "./errors.js";
 import { wordRowsHashBytes } from "./manifest.js";
 import { ShardCache } from "./shards.js";
@@ -166,8 +165,8 @@ export async function loadSession(files, manifest, opts, onProgress, { onRows } 
  * network again. A later visit looks the copy up at construction and cuts blocks from it, each
  * checked against the hash list like a block read by range when first used; a copy of the wrong
  * size or with a block that fails its check is deleted ("cache-refused") and every block is read
- * from the network again. No copy where openFileCache gives no store (`cache: false`, Node,
- * workerd) or where the file is too small to be kept (cache.js isCached).
+ * from the network again. No copy where VerifiedFiles.storeFor gives no store (`cache: false`,
+ * Node, workerd, a file too small to be kept).
  */
 export class WordRows {
   #files;
@@ -259,15 +258,9 @@ export class WordRows {
     return [k * step, Math.min((k + 1) * step, this.size)];
   }
 
-  /**
-   * The FileCache the rows file is kept in: the bundle files' own (bundle.js VerifiedFiles
-   * #storeFor, the same rules and the same `cache` option), or null.
-   */
+  /** The FileCache the rows file is kept in (the bundle files' own, VerifiedFiles.storeFor), or null. */
   #storeFor() {
-    if (!isCached(this.#entry, this.spec.file)) return Promise.resolve(null);
-    const files = this.#files;
-    files.store ??= openFileCache(files.cacheOption, files.base);
-    return files.store;
+    return this.#files.storeFor(this.spec.file, this.#entry);
   }
 
   /** The Cache Storage copy of the rows file, or null (none, unreadable, or refused for its size). */
