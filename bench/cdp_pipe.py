@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from procmem import renderer_memory
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "PipeCdp", "rss_run"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "PipeCdp", "open_bench_page", "rss_run"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -94,6 +94,25 @@ class PipeCdp:
         os.close(self._res_r)
 
 
+def open_bench_page(cdp: PipeCdp, server_url: str, path: str, first: str, timeout_s: float = 300) -> str:
+    """Opens bench page ``path`` under ``server_url`` (first query ``first``) in ``cdp``'s browser and
+    waits for its first result (``window.__bench.firstResultMs``); returns the page's session id.
+    A page error, or no result within ``timeout_s``, raises."""
+    url = f"{server_url}{path}{'&' if '?' in path else '?'}q={quote(first)}"
+    target = cdp.send("Target.createTarget", {"url": url})["targetId"]
+    sid = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    t = time.monotonic()
+    while not cdp.evaluate(sid, "!!(window.__bench && (window.__bench.firstResultMs !== undefined"
+                                " || window.__bench.error !== undefined))"):
+        if time.monotonic() - t > timeout_s:
+            raise RuntimeError(f"websem bench: {path} gave no first result in {timeout_s:.0f} s")
+        time.sleep(0.25)
+    err = cdp.evaluate(sid, "window.__bench.error ?? null")
+    if err:
+        raise RuntimeError(f"websem bench: {path}: {err}")
+    return sid
+
+
 def rss_run(server_url: str, path: str, first: str, warm: list[str], measured: list[str],
             timeout_s: float = 300) -> dict:
     """One run of a bench page (``path`` under ``server_url``, its first query ``first``; the page
@@ -103,18 +122,7 @@ def rss_run(server_url: str, path: str, first: str, warm: list[str], measured: l
     profile = Path(tempfile.mkdtemp(prefix="websem-bare-rss-"))
     cdp = PipeCdp(profile)
     try:
-        url = f"{server_url}{path}{'&' if '?' in path else '?'}q={quote(first)}"
-        target = cdp.send("Target.createTarget", {"url": url})["targetId"]
-        sid = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        t = time.monotonic()
-        while not cdp.evaluate(sid, "!!(window.__bench && (window.__bench.firstResultMs !== undefined"
-                                    " || window.__bench.error !== undefined))"):
-            if time.monotonic() - t > timeout_s:
-                raise RuntimeError(f"websem bench: {path} gave no first result in {timeout_s:.0f} s")
-            time.sleep(0.25)
-        err = cdp.evaluate(sid, "window.__bench.error ?? null")
-        if err:
-            raise RuntimeError(f"websem bench: {path}: {err}")
+        sid = open_bench_page(cdp, server_url, path, first, timeout_s)
         cdp.evaluate(sid, f"window.__bench.run({json.dumps(warm)}, false).then(() => null)")
         out = cdp.evaluate(sid, f"window.__bench.run({json.dumps(measured)}, false)")
         return {"query_ms": out["times"], **renderer_memory(profile)}

@@ -3,8 +3,9 @@ transformers.js tuned in the same run.
 
 What it answers: does a page that searches for a long time keep its memory? The target (issue
 "First visit") is renderer RSS growth of at most 5% between query 100 and query 1,000. Each stack
-runs in a fresh Chromium profile (`bench/browser.py` stacks and pages, same server, same model
-file); stacks alternate A B A B over the rounds; queries are the judged set's real queries, cycled.
+runs in a fresh Chromium profile spoken to over a bare DevTools pipe, so its RSS is the one
+bench/browser.py reports (`bench/browser.py` stacks and pages, same server, same model file);
+stacks alternate A B A B over the rounds; queries are the judged set's real queries, cycled.
 
     .venv/bin/python bench/soak.py [--queries 1000] [--every 100] [--rounds 2] [--stacks websem-hybrid peer-tuned]
 
@@ -24,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import CHROMIUM, CHROMIUM_ARGS, STACKS, _wait_first_result, mounts, peer_model_root  # noqa: E402
+from browser import STACKS, mounts, peer_model_root  # noqa: E402
+from cdp_pipe import PipeCdp, open_bench_page  # noqa: E402
 from common import RESULTS, default_bundle, median, read_queries, write_result  # noqa: E402
 from procmem import renderer_memory  # noqa: E402
 from server import BenchServer  # noqa: E402
@@ -34,38 +36,33 @@ __all__ = ["soak_stack", "main"]
 GROWTH_TARGET = 0.05  # RSS growth between the first sample (query `every`) and the last
 
 
-def soak_stack(pw, server: BenchServer, stack: str, queries: list[str], every: int,
+def soak_stack(server: BenchServer, stack: str, queries: list[str], every: int,
                timeout_s: float = 300) -> dict:
     """Run `queries` one by one in one page of `stack`; sample renderer RSS and JS heap every
-    `every` queries (after a GC when the page exposes one: it does not, so samples are what a
-    visitor's tab really holds)."""
-    from urllib.parse import quote
+    `every` queries (no forced GC: the samples are what a visitor's tab really holds).
 
+    The page runs in a Chromium spoken to over a bare DevTools pipe (cdp_pipe.PipeCdp), as
+    bench/browser.py measures RSS: through Playwright, Chromium keeps every response body for
+    DevTools in the renderer (~80 MB more for websem's cold load, ~30 MB for the peer's), which
+    no visitor's tab holds."""
     profile = Path(tempfile.mkdtemp(prefix="websem-soak-profile-"))
-    url = f"{server.url}{STACKS[stack]}{'&' if '?' in STACKS[stack] else '?'}q={quote(queries[0])}"
-    ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
-                                                args=CHROMIUM_ARGS)
+    cdp = PipeCdp(profile)
     samples: list[dict] = []
     try:
-        page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        page.goto(url, wait_until="commit")
-        res = _wait_first_result(page, timeout_s)
-        if res["error"]:
-            raise RuntimeError(f"{stack}: page error: {res['error']}")
-        cdp = ctx.new_cdp_session(page)
-        cdp.send("Performance.enable")
+        sid = open_bench_page(cdp, server.url, STACKS[stack], queries[0], timeout_s)
+        # The Performance domain only reports counters (JS heap); it keeps no response bodies.
+        cdp.send("Performance.enable", session=sid)
         t0 = time.perf_counter()
         for start in range(0, len(queries), every):
-            out = page.evaluate("qs => window.__bench.run(qs, false)", queries[start:start + every])
-            metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+            out = cdp.evaluate(sid, f"window.__bench.run({json.dumps(queries[start:start + every])}, false)")
+            metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics", session=sid)["metrics"]}
             mem = renderer_memory(profile)
             samples.append({"queries": start + len(out["times"]), "renderer_rss_mb": mem.get("renderer_rss_mb"),
                             "js_heap_used_mb": round(metrics.get("JSHeapUsedSize", 0) / 2**20, 1),
                             "p50_ms": median(out["times"]), "elapsed_s": round(time.perf_counter() - t0, 1)})
             print(f"[soak] {stack}: {samples[-1]}", flush=True)
-        cdp.detach()
     finally:
-        ctx.close()
+        cdp.close()
         shutil.rmtree(profile, ignore_errors=True)
     first, last = samples[0]["renderer_rss_mb"], samples[-1]["renderer_rss_mb"]
     return {"stack": stack, "samples": samples, "rss_first_mb": first, "rss_last_mb": last,
@@ -77,7 +74,9 @@ def write_markdown(data: dict, results: Path) -> Path:
              f"{data['queries']} queries from `{data['dataset']}` (cycled), renderer RSS sampled every "
              f"{data['every']}; {data['rounds']} round(s), stacks alternated; medians over rounds. "
              f"Target: growth from query {data['every']} to query {data['queries']} <= "
-             f"{GROWTH_TARGET:.0%}. Load average during the run: {data['loadavg']}.", "",
+             f"{GROWTH_TARGET:.0%}. Chromium driven over a bare DevTools pipe (no response bodies kept for "
+             "DevTools), as bench/browser.py measures RSS. "
+             f"Load average during the run: {data['loadavg']}.", "",
              "| stack | RSS at first sample MB | RSS at last sample MB | growth | JS heap first / last MB "
              "| meets target |",
              "|---|---:|---:|---:|---:|---|"]
@@ -106,16 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stacks", nargs="+", default=["websem-hybrid", "peer-tuned"], choices=list(STACKS))
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-
     bundle = (args.bundle or default_bundle(args.dataset)).resolve()
     pool = read_queries(args.dataset)
     queries = [pool[i % len(pool)] for i in range(args.queries)]
     runs = []
-    with BenchServer(mounts(bundle, peer_model_root(bundle))) as server, sync_playwright() as pw:
+    with BenchServer(mounts(bundle, peer_model_root(bundle))) as server:
         for rnd in range(args.rounds):
             for stack in args.stacks:
-                r = soak_stack(pw, server, stack, queries, args.every)
+                r = soak_stack(server, stack, queries, args.every)
                 r["round"] = rnd
                 runs.append(r)
     summary = {}

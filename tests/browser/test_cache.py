@@ -379,27 +379,27 @@ def test_prune_drops_wasm_entries_an_earlier_runtime_stored(browser_context, cra
 # Chromium's HTTP cache does not serve again; once the background fill has read every block the
 # whole file goes into Cache Storage, and a later visit cuts its blocks from that copy.
 
-# One hybrid query, then the fill; the rows' counters after each (engine.debug: only with
-# `worker: false`, null in the default worker). `waitFor`: a Cache Storage key to wait for before
-# the engine closes (the store after the fill is not awaited; closing stops the worker).
+# One hybrid query, then the fill; the rows' counters after each (engine.debug, relayed by the
+# default worker). `waitFor`: a Cache Storage key to wait for before the engine closes (the store
+# after the fill is not awaited; closing stops the worker).
 ROWS_VISIT = """async ([query, options, cacheName, waitFor]) => {
     const { load } = await import('./websem.js');
     const events = [];
     const engine = await load(new URL('./', location.href), {...options, onProgress: (e) => events.push(e)});
     if (engine.ready) await engine.ready;
+    const runsAtReady = await engine.debug.modelRuns();
     const started = performance.now();
     const result = await engine.searchFull(query, {k: 10, mode: 'hybrid'});
     const ms = performance.now() - started;
-    const stats = () => engine.debug.wordRowsStats?.() ?? null;
-    const afterQuery = stats();
-    await engine.debug.wordRowsFilled?.();
-    const afterFill = stats();
+    const afterQuery = await engine.debug.wordRowsStats();
+    await engine.debug.wordRowsFilled();
+    const afterFill = await engine.debug.wordRowsStats();
     for (let i = 0; waitFor && i < 600; i++) {
         if (await (await caches.open(cacheName)).match(waitFor)) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
     }
     await engine.close();
-    return {events: events.filter((e) => e.stage !== 'bytes'), result, ms, afterQuery, afterFill};
+    return {events: events.filter((e) => e.stage !== 'bytes'), result, ms, afterQuery, afterFill, runsAtReady};
 }"""
 
 
@@ -478,12 +478,14 @@ def test_word_rows_are_stored_after_the_fill_and_read_from_the_cache(first_visit
     assert key in cache_entries(browser_context, cranfield_url)
     warm, warm_requests = rows_visit(browser_context, cranfield_url)
     assert rows_requested(warm_requests, browser_bundle) == []
-    # In this thread (worker: false) the engine's counters are at hand.
+    # And with the engine in the page's thread (worker: false), the other place it runs.
     again, again_requests = rows_visit(browser_context, cranfield_url, {"worker": False})
     assert rows_requested(again_requests, browser_bundle) == []
-    for stats in (again["afterQuery"], again["afterFill"]):
+    for stats in (warm["afterQuery"], warm["afterFill"], again["afterQuery"], again["afterFill"]):
         assert stats["range_requests"] == 0 and stats["fetched_bytes"] == 0, stats
         assert stats["cache_storage_hits"] > 0 and stats["misses"] == 0, stats
+    # No query was asked while loading: ORT's warm-up run went first (model.js warmUp).
+    assert warm["runsAtReady"] == again["runsAtReady"] == 1, (warm["runsAtReady"], again["runsAtReady"])
     for out in (warm, again):
         assert not [e for e in out["events"] if e["stage"] == "cache-refused"], out["events"]
         assert top_hits(out["result"]) == top_hits(first["results"]["hybrid"][0])
@@ -518,13 +520,13 @@ def test_cache_false_never_stores_or_reads_the_word_rows(first_visit, browser_co
     key = rows_key(cranfield_url, browser_bundle)
     spec, _ = rows_spec(browser_bundle)
     set_rows_entry(browser_context, cranfield_url, browser_bundle)
-    out, _ = rows_visit(browser_context, cranfield_url, {"cache": False, "worker": False})
+    out, _ = rows_visit(browser_context, cranfield_url, {"cache": False})
     assert out["afterFill"]["fetched_bytes"] == spec["rows"] * spec["row_bytes"], out["afterFill"]
     time.sleep(2)  # a store would have started when the fill ended
     assert key not in cache_entries(browser_context, cranfield_url)
     # A good copy there is not read either.
     set_rows_entry(browser_context, cranfield_url, browser_bundle, flip=-1)
-    options = {"cache": False, "worker": False, "wordRows": "on-demand"}
+    options = {"cache": False, "wordRows": "on-demand"}
     out, requests = rows_visit(browser_context, cranfield_url, options)
     assert out["afterQuery"]["range_requests"] > 0 and out["afterQuery"]["cache_storage_hits"] == 0, out
     assert rows_requested(requests, browser_bundle)

@@ -233,9 +233,10 @@ def test_a_query_asked_while_loading_is_prepared_for_the_full_tier(browser_conte
     """A hybrid query asked before the model is up (answered by the lexical tier) is tokenized and
     its word rows read while the rest loads (engine.js `early`): with model.onnx held back, the
     query's blocks are read anyway; when the full tier answers it, every block the model run
-    needs is already held (no read of its own), and the answer equals `websem query --json`. The
-    engine in the page (`worker: false`) so its word-row counters are reachable; `cache: false`
-    so the rows come by byte range."""
+    needs is already held (no read of its own), ORT's first run is that query's (no stand-in
+    warm-up run: model.js skipWarmUp), and the answer equals `websem query --json`. The engine in
+    the page (`worker: false`) so its counters are at hand; `cache: false` so the rows come by
+    byte range."""
     gate = Gate(browser_context, fresh_url.rstrip("/"), re.compile(r"/model/model\.onnx$"))
     page = browser_context.new_page()
     try:
@@ -262,10 +263,12 @@ def test_a_query_asked_while_loading_is_prepared_for_the_full_tier(browser_conte
                 const engine = window.engine;
                 await engine.ready;
                 const before = engine.debug.wordRowsStats();
+                const runsAtReady = engine.debug.modelRuns();
                 const full = await engine.searchFull(query, {k: 10});
                 const after = engine.debug.wordRowsStats();
+                const runs = engine.debug.modelRuns();
                 await engine.close();
-                return {early: window.early.tier, full, before, after};
+                return {early: window.early.tier, full, before, after, runsAtReady, runs};
             }""",
             QUERIES[0],
         )
@@ -279,6 +282,8 @@ def test_a_query_asked_while_loading_is_prepared_for_the_full_tier(browser_conte
     assert before["misses"] > 2, before
     assert after["misses"] == before["misses"] and after["range_requests"] == before["range_requests"], (before, after)
     assert got["full"]["tier"] == "full"
+    # Pyodide was up and a query asked when the session came: ORT's first run was the query's.
+    assert (got["runsAtReady"], got["runs"]) == (0, 1), got
     bt.assert_same_results(browser_bundle, "hybrid", QUERIES[:1], [got["full"]], _cpu(bt, browser_bundle, "hybrid")[:1],
                            engine="full tier, query prepared while loading")
 

@@ -148,7 +148,9 @@ export async function createEngine(bundleUrl, opts = {}) {
   // answer then starts at the model run, not with the tokenizer and ~15 byte-range reads
   // (~150 ms of a cold first query on loopback, more on a real link). What is never used is a
   // few small arrays and rows the query would have read anyway.
-  const early = { texts: new Map(), python: null, rows: null, held: null };
+  // `pythonUp`: Pyodide is up. With a query waiting too, ORT's first run is that query's as soon
+  // as the session exists, not a stand-in's (model.js skipWarmUp).
+  const early = { texts: new Map(), python: null, pythonUp: false, rows: null, held: null };
   let fullError = null;
   let queue = Promise.resolve();
   let closed = false;
@@ -209,8 +211,10 @@ export async function createEngine(bundleUrl, opts = {}) {
         early.rows = rowsP;
         rowsP.then((rows) => (early.held = rows), () => {});
       },
+      skipWarmUp: () => early.pythonUp && early.texts.size > 0,
     });
     early.python = pythonP;
+    pythonP.then(() => (early.pythonUp = true), () => {});
     const indexP = partitioned ? partitionedP : loadIndex(files, manifest);
     // A flat bundle's full tier reuses the lexical tier's ranker (parsed files, analyzer, filter values).
     const rankerP = setupRanker(pythonP, files, manifest, onProgress, indexP, lexicalP, tier?.ranker ?? null);
@@ -281,6 +285,8 @@ export async function createEngine(bundleUrl, opts = {}) {
       rows: model.rows,
       // Settles when the background fill of the word rows is over (at once when there is none).
       rowsFilled: () => fill ?? Promise.resolve(),
+      // Model runs started so far, the warm-up's included (engine.debug.modelRuns).
+      runs: () => model.runs,
       index,
       embed,
       run: createSearch({ python, index, lexical: ranked.lexical, ranker: ranked.ranker, embed, search: manifest.search }),
@@ -416,6 +422,9 @@ export async function createEngine(bundleUrl, opts = {}) {
       wordRowsStats: () => (full?.rows ?? early.held)?.stats() ?? null,
       // Split model: settles when the background fill of the word rows is over.
       wordRowsFilled: () => full?.rowsFilled() ?? Promise.resolve(),
+      // Model runs started once the full tier is up (null before): 1 at `ready` means ORT's warm-up
+      // ran, 0 that a query asked while loading runs first (model.js skipWarmUp).
+      modelRuns: () => full?.runs() ?? null,
     },
     async close() {
       if (closed) return;

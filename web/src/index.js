@@ -99,6 +99,9 @@ async function loadInWorker(bundleUrl, options) {
       tokenize: (text) => rpc.call("debug.tokenize", text),
       embed: (text) => rpc.call("debug.embed", text),
       shardStats: () => rpc.call("debug.shardStats"),
+      wordRowsStats: () => rpc.call("debug.wordRowsStats"),
+      wordRowsFilled: () => rpc.call("debug.wordRowsFilled"),
+      modelRuns: () => rpc.call("debug.modelRuns"),
     },
     async close() {
       if (closed) return;

@@ -24,9 +24,12 @@ const FILL_BLOCKS = 128;
  * The ORT session of a bundle's model. `onRows`, if given, gets at once the promise of the split
  * model's WordRows (null for a whole model), which resolves as soon as the block hash list is in,
  * long before the session exists: the engine reads the rows of queries asked while loading.
+ * `skipWarmUp`, if given, is asked once the session exists: true when a real query will run at
+ * once (asked while loading, Pyodide up), which then pays ORT's first-run cost instead of
+ * warmUp's stand-in run (that run would only delay it).
  * @returns {Promise<{ort: object, session: object, output: string, memory: WebAssembly.Memory|null}>}
  */
-export async function loadSession(files, manifest, opts, onProgress, { onRows } = {}) {
+export async function loadSession(files, manifest, opts, onProgress, { onRows, skipWarmUp } = {}) {
   const vendor = manifest.runtime.vendor.ort;
   // Browsers: the wasm compiled while it streams in (bundle.js wasmModule: verified, and on a
   // repeat visit the browser's compiled-code cache applies), then used like a precompiled module.
@@ -147,8 +150,12 @@ export async function loadSession(files, manifest, opts, onProgress, { onRows } 
   // ORT copied the wasm into its module at init; keeping the bytes referenced would pin 14 MB.
   ort.env.wasm.wasmBinary = undefined;
   onProgress({ stage: "ort-ready" });
-  const loaded = { ort, session, output, memory, rows };
-  loaded.warm = warmUp(loaded);
+  // runs: how many model runs started (engine.debug.modelRuns: the warm-up's included).
+  const loaded = { ort, session, output, memory, rows, runs: 0 };
+  // Creating the session held this thread (synchronous wasm): what arrived meanwhile (Pyodide's
+  // "ready" from its worker) is handled first, so skipWarmUp answers from the current state.
+  if (skipWarmUp) await new Promise((resolve) => setTimeout(resolve, 0));
+  loaded.warm = skipWarmUp?.() ? Promise.resolve() : warmUp(loaded);
   return loaded;
 }
 
@@ -432,8 +439,10 @@ function threadCount(requested) {
   return isolated ? n : 1;
 }
 
-/** One ORT run of the model on `ids` (int64 arrays): the sentence embedding. */
-async function runModel({ ort, session, output, rows }, ids, mask, types) {
+/** One ORT run of the model on `ids` (int64 arrays): the sentence embedding. Counted in `model.runs`. */
+async function runModel(model, ids, mask, types) {
+  const { ort, session, output, rows } = model;
+  model.runs += 1;
   const dims = [1, ids.length];
   // Split model: the rows first (a missing or bad block fails the query before ORT runs).
   const embeddings = rows ? await rows.embeddings(ids) : null;
@@ -453,8 +462,9 @@ async function runModel({ ort, session, output, rows }, ids, mask, types) {
  * A first ORT run on the rows loadSession preloaded ([CLS] [SEP]), started as soon as the session
  * exists. ORT's first run pays for compiling the kernels it calls (wasm code compiles lazily) and
  * for growing its memory arena: ~200 ms of the first query in Chromium, which here overlaps the
- * rest of the load (the Python ranker's set-up) instead. Settles, never rejects: a failure shows
- * again in the first real query, with its message.
+ * rest of the load (Pyodide's boot, the Python ranker's set-up) instead. Skipped when a query
+ * is ready to run (loadSession's skipWarmUp): there is nothing left to overlap. Settles, never
+ * rejects: a failure shows again in the first real query, with its message.
  */
 function warmUp(model) {
   const ids = model.rows?.spec.preload_ids ?? [];

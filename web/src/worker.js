@@ -1,6 +1,6 @@
 // websem Web Worker: runs engine.js off the main thread (module worker). index.js talks to it
 // through rpc.js: init(bundleUrl, options) -> info (progress arrives as events), then ready,
-// search, searchFull, memory, debug.tokenize, debug.embed, debug.shardStats, close; with init option
+// search, searchFull, memory, the debug.* test hooks (engine.js debug), close; with init option
 // `inpage` an in-page index (inpage-engine.js) and its inpage.add/abort/remove/export/import/clear.
 import { createEngine } from "./engine.js";
 import { Transfer, serve } from "./rpc.js";
@@ -30,6 +30,12 @@ const emit = serve(self, {
   "debug.tokenize": (text) => loaded().debug.tokenize(text),
   "debug.embed": (text) => loaded().debug.embed(text),
   "debug.shardStats": () => loaded().debug.shardStats(),
+  "debug.wordRowsStats": () => loaded().debug.wordRowsStats?.() ?? null,
+  "debug.modelRuns": () => loaded().debug.modelRuns?.() ?? null,
+  "debug.wordRowsFilled": async () => {
+    await loaded().debug.wordRowsFilled?.();
+    return null;
+  },
   "debug.files": () => loaded().debug.files(),
   "debug.kept": () => loaded().debug.kept(),
   "debug.sizes": () => loaded().debug.sizes(),
