@@ -369,6 +369,7 @@ def build_bundle(
         word_rows = install_model(model, tmp / "model", layout=model_layout, matmul=model_matmul,
                                   package_sha256=model_files["model.onnx"]["sha256"])
         body_matmul = word_rows.pop("matmul", None) if word_rows else None
+        body_optimized = word_rows.pop("graph_optimization", None) if word_rows else None
         _copy(copies, tmp)
         # The two worker entry points as one file each: no module waterfall before manifest.json
         # and Pyodide's downloads are requested (build/jsbundle.py).
@@ -433,6 +434,9 @@ def build_bundle(
                    if word_rows else {}),
                 # "nbits8": the body's dense layers are MatMulNBits (build/model_pack.py)
                 **({"matmul": body_matmul} if body_matmul else {}),
+                # "basic": the body was saved optimized at that onnxruntime level, so the runtime
+                # creates its session without optimizing again (build/model_optimize.py)
+                **({"graph_optimization": body_optimized} if body_optimized else {}),
             },
             "index": index_section,
             "search": search,

@@ -32,6 +32,7 @@ import numpy as np
 from websem.text.errors import WebsemError
 from websem.web.verify import WORD_ROW_HASH_BYTES
 
+from .model_optimize import GRAPH_OPTIMIZATION, optimize_graph
 from .model_pack import DEFAULT_MATMUL, MODEL_MATMULS, check_matmul, consumers, pack_matmuls
 
 __all__ = ["BLOCK_ROWS", "DEFAULT_MATMUL", "HASHES_FILE", "HASH_BYTES", "MODEL_LAYOUTS", "MODEL_MATMULS",
@@ -133,8 +134,10 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
     block's sha256 cut to ``hash_bytes`` bytes, one of ``WORD_ROW_HASH_BYTES``) for the
     model bytes ``src`` (``name`` in errors); return ``manifest.model.word_rows`` (file names
     relative to ``out_dir``) plus ``matmul``: "nbits8" when the body's dense layers were rewritten
-    as MatMulNBits (``matmul`` "nbits8", build/model_pack.py), else None; or None (nothing
-    written) when the model has no int8 word-embedding table to cut out."""
+    as MatMulNBits (``matmul`` "nbits8", build/model_pack.py), else None, and
+    ``graph_optimization``: "basic" when the body was saved optimized (build/model_optimize.py),
+    else None; or None (nothing written) when the model has no int8 word-embedding table to cut
+    out."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -169,7 +172,10 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
     onnx.checker.check_model(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model.onnx").write_bytes(model.SerializeToString())
+    body = model.SerializeToString()
+    # Optimized here once rather than in every visitor's browser (build/model_optimize.py).
+    optimized = optimize_graph(body, name)
+    (out_dir / "model.onnx").write_bytes(optimized or body)
     n_rows = int(found.table.shape[0])
     rows = np.concatenate([found.table.view(np.uint8),
                            found.scales.astype("<f4").view(np.uint8).reshape(n_rows, 4)], axis=1)
@@ -191,6 +197,7 @@ def split_model(src: bytes, out_dir: Path, *, block_rows: int = BLOCK_ROWS, name
         "file": ROWS_FILE,
         "hashes": HASHES_FILE,
         "matmul": "nbits8" if packed else None,
+        "graph_optimization": GRAPH_OPTIMIZATION if optimized else None,
     }
 
 

@@ -411,3 +411,86 @@ def test_an_unknown_model_layout_is_refused_before_any_work(model_package: Path,
     with pytest.raises(WebsemError, match="websem: --model-layout 'half' is unknown; allowed: split, whole"):
         build_bundle(FIXTURES / "sites" / "mkdocs", tmp_path / "out", model=model_package, model_layout="half")
     assert not (tmp_path / "out").exists()
+
+
+def _unoptimized_body(model_package: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """The split body as the build wrote it before build/model_optimize.py: packed, not optimized."""
+    import websem.build.model_split as model_split
+
+    monkeypatch.setattr(model_split, "optimize_graph", lambda body, name="": None)
+    section = model_split.split_model((model_package / "model.onnx").read_bytes(), tmp)
+    assert section is not None and section["graph_optimization"] is None
+    return (tmp / "model.onnx").read_bytes()
+
+
+def test_the_body_ships_optimized_and_the_fp32_body_does_not(split_bundle: Path, split_fp32_bundle: Path) -> None:
+    """The default body is saved at onnxruntime level "basic" (Constant nodes and shape arithmetic
+    folded); a DequantizeLinear body is not, since folding would store its weights as float32."""
+    import onnx
+
+    m = json.loads((split_bundle / "manifest.json").read_text("utf-8"))
+    assert m["model"]["graph_optimization"] == "basic"
+    ops = [n.op_type for n in onnx.load(str(split_bundle / "model" / "model.onnx")).graph.node]
+    assert "Constant" not in ops and ops.count("MatMulNBits") == 36
+    fp32 = json.loads((split_fp32_bundle / "manifest.json").read_text("utf-8"))
+    assert "graph_optimization" not in fp32["model"]
+    fp32_ops = [n.op_type for n in onnx.load(str(split_fp32_bundle / "model" / "model.onnx")).graph.node]
+    assert fp32_ops.count("DequantizeLinear") >= 36
+
+
+def test_the_optimized_body_run_unoptimized_embeds_bit_identically(split_bundle: Path, model_package: Path,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPU onnxruntime: the shipped body with graph optimization disabled (as web/src/model.js
+    creates its session) gives the same bytes as the unoptimized body optimized at load."""
+    import onnxruntime as ort
+    from websem.web.query import WordRows, _bundle_tokenizer, verify_bundle
+
+    manifest = verify_bundle(split_bundle)
+    tokenizer = _bundle_tokenizer(split_bundle, manifest)
+    rows = WordRows(split_bundle, manifest)
+
+    def session(model: bytes, level) -> ort.InferenceSession:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = level
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
+        return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+    level = ort.GraphOptimizationLevel
+    shipped = session((split_bundle / "model" / "model.onnx").read_bytes(), level.ORT_DISABLE_ALL)
+    loaded = session(_unoptimized_body(model_package, tmp_path, monkeypatch), level.ORT_ENABLE_BASIC)
+    output = manifest["model"].get("output", "sentence_embedding")
+    names = {i.name for i in shipped.get_inputs()}
+    strings = [s["text"] for s in json.loads((FIXTURES / "golden_strings.json").read_text("utf-8"))]
+    for text in strings:
+        ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64).reshape(1, -1)
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids),
+                 rows.input: rows.embeddings(ids[0])[None]}
+        feeds = {k: v for k, v in feeds.items() if k in names}
+        a = shipped.run([output], feeds)[0]
+        b = loaded.run([output], feeds)[0]
+        assert a.tobytes() == b.tobytes(), (text, float(np.abs(a - b).max()))
+
+
+def test_node_runtime_embeds_the_optimized_body_like_the_unoptimized_one(split_bundle: Path, model_package: Path,
+                                                                          tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime-web through the runtime: the shipped body (session created with optimization
+    "disabled") and the unoptimized body (the runtime optimizes it at "basic", as for a bundle
+    without manifest.model.graph_optimization) embed every query to the same bytes."""
+    import hashlib
+
+    body = _unoptimized_body(model_package, tmp_path / "body", monkeypatch)
+    b = _copy(split_bundle, tmp_path / "bundle")
+    _replace(b / "model" / "model.onnx", body)
+    m = json.loads((b / "manifest.json").read_text("utf-8"))
+    sha = hashlib.sha256(body).hexdigest()
+    m["files"]["model/model.onnx"] = {**m["files"]["model/model.onnx"], "size": len(body), "sha256": sha}
+    m["model"]["body_sha256"] = sha
+    del m["model"]["graph_optimization"]
+    _replace(b / "manifest.json", json.dumps(m).encode())
+    want = _node(b, QUERIES)
+    got = _node(split_bundle, QUERIES)
+    for q, g, w in zip(QUERIES, got["results"], want["results"], strict=True):
+        got_vec, want_vec = (np.array(r["embedding"], dtype=np.float32) for r in (g, w))
+        assert got_vec.tobytes() == want_vec.tobytes(), q

@@ -102,14 +102,15 @@ export async function loadSession(files, manifest, opts, onProgress, { onRows, s
       externalData,
       executionProviders: ["wasm"],
       // "basic" + disable_quant_qdq. Measured in Node (same wasm, 16-token query,
-      // busy 2-core box, alternated runs): "disabled" leaves every DequantizeLinear of the
-      // weight-int8 model to run on each query (p50 ~280 ms); "basic" constant-folds them once at
+      // busy 2-core box, alternated runs): "disabled" leaves every DequantizeLinear of a
+      // weight-int8 body to run on each query (p50 ~280 ms); "basic" constant-folds them once at
       // load, but only when QDQ handling is off (ORT keeps DQ nodes for QDQ fusion otherwise), and
-      // then runs fp32 MatMuls (p50 60-120 ms) for about the same session-create time as
-      // "disabled". "all" adds fusions that did not pay off here. The CPU reference
-      // (websem.export.embed.OnnxEmbedder) sets the same disable_quant_qdq, so both sides compute
-      // the graph's fp32 semantics.
-      graphOptimizationLevel: "basic",
+      // then runs fp32 MatMuls (p50 60-120 ms). "all" adds fusions that did not pay off here. The
+      // CPU reference (websem.export.embed.OnnxEmbedder) sets the same disable_quant_qdq, so both
+      // sides compute the graph's fp32 semantics. A body the build saved already optimized at
+      // "basic" (manifest.model.graph_optimization, build/model_optimize.py) is not optimized
+      // again: in a cold visit those passes ran in freshly compiled wasm on the critical path.
+      graphOptimizationLevel: manifest.model?.graph_optimization === "basic" ? "disabled" : "basic",
       extra: { session: { disable_quant_qdq: "1" } },
       // Warnings from graph optimisation would otherwise land in the page console as errors.
       logSeverityLevel: 3,
