@@ -9,7 +9,7 @@ onnxruntime to onnxruntime-web's) and the same session settings the runtime uses
 (``session.disable_quant_qdq``), and saves the optimized graph. The runtime then creates the
 session with optimization "disabled" when ``manifest.model.graph_optimization`` says "basic"
 (web/src/model.js); the session runs the very nodes it would have made itself, so embeddings are
-bit-identical (tests/test_model_optimize.py, with onnxruntime and onnxruntime-web).
+bit-identical (tests/test_model_split.py, with onnxruntime and onnxruntime-web).
 
 Level "basic" only: its rewrites are execution-provider independent, so a graph saved on the CPU
 EP holds for the wasm one (the "extended" and "all" levels insert EP-specific fused ops).
