@@ -78,6 +78,9 @@ REGISTRY: tuple[Bench, ...] = (
     Bench("lean_model", "lean_model.py",
           "weight-int8 vs weight-int8-packed vs dynamic-int8: gate, parity, ORT wasm heap, speed, engine memory",
           ("lean_model",)),
+    Bench("whatif_tokenizer", "whatif_tokenizer.py",
+          "what-if: a flat bundle with a stand-in JS tokenizer (no Pyodide) against the shipped one and "
+          "transformers.js tuned in Chromium: cold/repeat start, RSS, bytes", ("whatif_tokenizer",)),
     Bench("realsite", "bench_realsite.py",
           "real sites (Django Sphinx docs, PostgreSQL DocBook docs): websem vs Pagefind vs built-in search in "
           "Chromium, judged questions, cold start, bytes", ("realsite",)),
