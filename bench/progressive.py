@@ -7,6 +7,11 @@ A B A B ..., medians):
                   `engine.ready` and the same query from the full tier (bench/pages/progressive.js)
   peer-tuned      transformers.js web bundle + ORT's plain wasm build (bench/browser.py's strongest
                   peer): cold start to its first result
+  websem-typing   the websem-lexical page with ?typing=1: after the first result, a visitor who
+                  keeps typing while the model loads (a hybrid search every 100 ms, each a longer
+                  prefix of the query, until `engine.ready`): how long each of those answers
+                  took (the lexical tier answers them). Runs of its own, so the other stacks'
+                  timings are not shared with its extra queries.
 
 Bytes to the first lexical result, two ways, brotli of each file at the quality websem ships it
 (as bench/results/browser.md):
@@ -59,7 +64,8 @@ from common import (  # noqa: E402
 from server import BenchServer  # noqa: E402
 from websem.build.partition import AUTO_PARTITION_CHUNKS  # noqa: E402
 
-STACKS = {"websem-lexical": "/pages/progressive.html", "peer-tuned": "/peer/peer-tuned.html"}
+STACKS = {"websem-lexical": "/pages/progressive.html", "peer-tuned": "/peer/peer-tuned.html",
+          "websem-typing": "/pages/progressive.html?typing=1"}
 JUDGED = ("cranfield", "cisi", "medline", "scifact-train")
 LEXICAL_FILES = ("chunks", "docs", "lexical")
 # Files only the full tier reads (the engine requests them after the lexical tier is up).
@@ -82,7 +88,7 @@ def _measure(pw, server: BenchServer, stack: str, query: str, timeout_s: float =
              shards: re.Pattern | None = None) -> dict:
     """One cold run of one stack in a fresh profile: its timings and every request's timing.
     ``shards``: the per-query files of a partitioned bundle's lexical tier (lexical_shards)."""
-    url = f"{server.url}{STACKS[stack]}?q={quote(query)}"
+    url = f"{server.url}{STACKS[stack]}{'&' if '?' in STACKS[stack] else '?'}q={quote(query)}"
     profile = Path(tempfile.mkdtemp(prefix="websem-progressive-"))
     requests: list[dict] = []
     ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
@@ -100,7 +106,7 @@ def _measure(pw, server: BenchServer, stack: str, query: str, timeout_s: float =
         ctx.on("requestfinished", finished)
         page.goto(url, wait_until="commit")
         done = ("window.__bench && (window.__bench.error !== undefined || "
-                + ("window.__bench.done === true" if stack == "websem-lexical"
+                + ("window.__bench.done === true" if stack.startswith("websem")
                    else "window.__bench.firstResultMs !== undefined") + ")")
         page.wait_for_function(f"() => {done}", polling=25, timeout=timeout_s * 1000)
         b = page.evaluate("() => ({...window.__bench, run: undefined, breakdown: undefined})")
@@ -111,6 +117,8 @@ def _measure(pw, server: BenchServer, stack: str, query: str, timeout_s: float =
         ctx.close()
         shutil.rmtree(profile, ignore_errors=True)
     run = {"stack": stack, "first_ms": b["firstResultMs"], "requests": requests}
+    if stack == "websem-typing":
+        run.update(ready_ms=b["readyMs"], typed=b.get("typed") or [])
     if stack == "websem-lexical":
         run.update(load_ms=b["loadMs"], first_tier=b["firstTier"], ready_ms=b["readyMs"],
                    full_ms=b["fullResultMs"], full_tier=b["fullTier"], stages=b.get("stages"))
@@ -122,6 +130,37 @@ def _measure(pw, server: BenchServer, stack: str, query: str, timeout_s: float =
             r["start"] <= load_at or (shards is not None and r["start"] <= first_at and shards.search(r["path"])))})
         run["arrived"] = sorted({r["path"] for r in requests if r["end"] <= first_at})
     return run
+
+
+def _lexical_typed(run: dict) -> list[float]:
+    """The answer times (ms) of a websem-typing run's searches that the lexical tier answered."""
+    return [t["ms"] for t in run["typed"] if t["tier"] == "lexical"]
+
+
+def typing_line(run: dict) -> str:
+    ms = sorted(_lexical_typed(run))
+    if not ms:
+        return ", no search answered before the model was ready"
+    return (f", {len(ms)} searches while loading: median {median(ms):.0f} ms, slowest {ms[-1]:.0f} ms, "
+            f"ready {run['ready_ms']:.0f} ms")
+
+
+def typing_summary(runs: list[dict]) -> dict | None:
+    """Answer times of the searches typed while the model loaded (websem-typing): every run's
+    lexical-tier answers pooled; per run, the slowest (medians over runs)."""
+    per_run = [_lexical_typed(r) for r in runs]
+    pooled = sorted(ms for run in per_run for ms in run)
+    if not pooled:
+        return None
+    return {
+        "searches": len(pooled),
+        "runs": len(runs),
+        "median_ms": median(pooled),
+        "p90_ms": pooled[min(len(pooled) - 1, int(0.9 * len(pooled)))],
+        "slowest_per_run_median_ms": median([max(run) for run in per_run if run]),
+        "over_100ms": sum(ms > 100 for ms in pooled),
+        "ready_ms": median([r["ready_ms"] for r in runs]),
+    }
 
 
 def _brotli(server: BenchServer, paths: list[str]) -> dict:
@@ -217,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
                 r["round"] = rnd
                 runs.append(r)
                 extra = (f", load {r['load_ms']:.0f} ms, tier {r['first_tier']}, full result {r['full_ms']:.0f} ms"
-                         if stack == "websem-lexical" else "")
+                         if stack == "websem-lexical" else typing_line(r) if stack == "websem-typing" else "")
                 print(f"[progressive] round {rnd + 1}/{args.rounds} {stack}: first result {r['first_ms']:.0f} ms"
                       f"{extra} ({time.perf_counter() - t:.0f} s)", flush=True)
         ws = [r for r in runs if r["stack"] == "websem-lexical"]
         needed = _brotli(server, ws[0]["needed"])
         arrived = [_brotli(server, r["arrived"])["brotli"] for r in ws]
+    typing = typing_summary([r for r in runs if r["stack"] == "websem-typing"])
     first = median([r["first_ms"] for r in ws])
     peer = median([r["first_ms"] for r in runs if r["stack"] == "peer-tuned"])
     bman = json.loads((bundle / "manifest.json").read_text())
@@ -247,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             "runtime_and_page_brotli": runtime_bytes,
             "target_bytes": TARGET_BYTES,
             "tiers": sorted({r["first_tier"] for r in ws}),
+            "typing": typing,
         },
         "needed_files": needed["files"],
         "judged_sets": judged,
@@ -256,6 +297,22 @@ def main(argv: list[str] | None = None) -> int:
     md = write_markdown(json.loads(path.read_text()), args.results)
     print(f"[progressive] wrote {path}, {md}")
     return 0
+
+
+def typing_paragraph(t: dict | None) -> list[str]:
+    """The websem-typing result as a markdown paragraph (and its blank line)."""
+    if not t:
+        return []
+    return [
+        f"Typing while the model loads (websem-typing: after the first result, a hybrid search every 100 ms "
+        f"until `engine.ready` at {t['ready_ms']:,.0f} ms, {t['searches']} searches over {t['runs']} runs, all "
+        f"answered by the lexical tier): median **{t['median_ms']:.0f} ms** per answer, p90 {t['p90_ms']:.0f} ms, "
+        f"slowest per run {t['slowest_per_run_median_ms']:.0f} ms (median over runs), {t['over_100ms']} over "
+        "100 ms. A lexical answer takes a few ms once the page is idle; the slow ones wait for the engine's "
+        "thread, which also verifies the model's files and creates onnxruntime-web's session (one synchronous "
+        "wasm call).",
+        "",
+    ]
 
 
 def write_markdown(data: dict, results: Path = RESULTS) -> Path:
@@ -288,6 +345,7 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
         f"{s['bytes_arrived_brotli_median'] / mb:.2f} MB arrived before the first result (median; on loopback "
         "the full tier's first files are already coming in).",
         "",
+        *typing_paragraph(s.get("typing")),
         "Needed files: " + ", ".join(f"`{p}` {b:,}" for p, b in sorted(data["needed_files"].items(),
                                                                         key=lambda x: -x[1])),
     ]
