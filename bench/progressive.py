@@ -8,8 +8,8 @@ A B A B ..., medians):
   peer-tuned      transformers.js web bundle + ORT's plain wasm build (bench/browser.py's strongest
                   peer): cold start to its first result
   websem-typing   the websem-lexical page with ?typing=1: after the first result, a visitor who
-                  keeps typing while the model loads (a hybrid search every 100 ms, each a longer
-                  prefix of the query, until `engine.ready`): how long each of those answers
+                  keeps typing while the model loads (a hybrid search every 100 ms, the query's
+                  prefixes in turn, until `engine.ready`): how long each of those answers
                   took (the lexical tier answers them). Runs of its own, so the other stacks'
                   timings are not shared with its extra queries.
 
@@ -305,8 +305,8 @@ def typing_paragraph(t: dict | None) -> list[str]:
         return []
     return [
         f"Typing while the model loads (websem-typing: after the first result, a hybrid search every 100 ms "
-        f"until `engine.ready` at {t['ready_ms']:,.0f} ms, {t['searches']} searches over {t['runs']} runs, all "
-        f"answered by the lexical tier): median **{t['median_ms']:.0f} ms** per answer, p90 {t['p90_ms']:.0f} ms, "
+        f"until `engine.ready` at {t['ready_ms']:,.0f} ms; the {t['searches']} searches of {t['runs']} runs that "
+        f"the lexical tier answered): median **{t['median_ms']:.0f} ms** per answer, p90 {t['p90_ms']:.0f} ms, "
         f"slowest per run {t['slowest_per_run_median_ms']:.0f} ms (median over runs), {t['over_100ms']} over "
         "100 ms. A lexical answer takes a few ms once the page is idle; the slow ones wait for the engine's "
         "thread, which also verifies the model's files and creates onnxruntime-web's session (one synchronous "

@@ -26,8 +26,8 @@ try {
   bench.firstTier = first.tier;
   bench.firstHits = first.hits.map((h) => ({ id: h.id, score: h.score }));
   // ?typing=1: a visitor who keeps typing while the model loads. A hybrid search every
-  // TYPING_GAP_MS (each a longer prefix of the query, then the query again) until engine.ready:
-  // how long each answer took, and from which tier.
+  // TYPING_GAP_MS (the query's first word, its first two, ..., the whole query, then over again)
+  // until engine.ready: how long each answer took, and from which tier.
   if (params.get("typing") === "1") {
     let up = false;
     engine.ready.then(() => (up = true), () => (up = true));
