@@ -18,8 +18,8 @@ Bytes to the first lexical result, two ways, brotli of each file at the quality 
   needed   every file requested before `load()` resolved (the page, the runtime modules, the
            manifest, chunks.json, docs.json, lexical.bin): what the lexical tier waits for (the
            full tier's files, requested right after it is up, are left out: see FULL_TIER);
-  arrived  every response complete before the first result (on loopback the full tier's first
-           files may already be in).
+  arrived  every response complete before the first result (the full tier's first files may
+           already be in).
 And per judged set (cranfield, cisi, medline, scifact-train): one visit of the same page to the
 set's bundle as `websem build` writes it by default (`--index auto`: flat below
 AUTO_PARTITION_CHUNKS chunks, else partitioned; judged_bundle), with the set's first query,
@@ -31,7 +31,13 @@ lexical term shards and document fragments the first query read (requested befor
 Targets (issue #12): time to the first lexical result <= 0.5x peer-tuned's cold start; bytes to it
 <= 2 MB brotli on the judged-set bundles.
 
+--network 20mbit-40ms: the server emulates that link (bench/server.py Link, brotli bodies), where
+a visitor's first result waits for the lexical tier's bytes on a real link; results in
+progressive_20mbit-40ms.{json,md}, without the per-judged-set byte counts (they do not depend on
+the link).
+
     nice -n 10 .venv/bin/python bench/progressive.py [--rounds 3] [--bundle DIR] [--results DIR]
+        [--network loopback|20mbit-40ms]
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ from common import (  # noqa: E402
     read_queries,
     write_result,
 )
-from server import BenchServer  # noqa: E402
+from server import NETWORKS, BenchServer  # noqa: E402
 from websem.build.partition import AUTO_PARTITION_CHUNKS  # noqa: E402
 
 STACKS = {"websem-lexical": "/pages/progressive.html", "peer-tuned": "/peer/peer-tuned.html",
@@ -69,7 +75,8 @@ STACKS = {"websem-lexical": "/pages/progressive.html", "peer-tuned": "/peer/peer
 JUDGED = ("cranfield", "cisi", "medline", "scifact-train")
 LEXICAL_FILES = ("chunks", "docs", "lexical")
 # Files only the full tier reads (the engine requests them after the lexical tier is up).
-FULL_TIER = re.compile(r"^/websem/(model/|vendor/|py/|runtime/pyodide-snapshot\.bin$|index/(vectors|scales)\.bin$)")
+FULL_TIER = re.compile(
+    r"^/websem/(model/|vendor/|py/|runtime/pyodide-snapshot\.(bin|stdlib\.zip)$|index/(vectors|scales)\.bin$)")
 TARGET_TIME_RATIO = 0.5
 TARGET_BYTES = 2_000_000
 
@@ -235,7 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="progressive")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--no-judged", action="store_true", help="skip the per-judged-set byte counts")
+    ap.add_argument("--network", choices=list(NETWORKS), default="loopback",
+                    help="loopback (default) or a link the server emulates (results: progressive_NETWORK)")
     args = ap.parse_args(argv)
+    link = NETWORKS[args.network]
+    if link is not None:
+        args.no_judged = True  # byte counts: the same on every link
+        if args.name == "progressive":
+            args.name = f"progressive_{args.network}"
     from playwright.sync_api import sync_playwright
 
     judged = {}
@@ -248,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     bundle = (args.bundle or default_bundle("cranfield")).resolve()
     query = read_queries("cranfield")[0]
     runs: list[dict] = []
-    with BenchServer(mounts(bundle, peer_model_root(bundle))) as server, sync_playwright() as pw:
+    with BenchServer(mounts(bundle, peer_model_root(bundle)), link=link) as server, sync_playwright() as pw:
+        if server.brotli:
+            print(f"[progressive] brotli bodies ready for {server.prime()} files", flush=True)
         for rnd in range(args.rounds):
             for stack in STACKS:
                 t = time.perf_counter()
@@ -273,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "query": query,
         "bundle": {"path": str(bundle), "chunks": bman["index"]["chunks"], "docs": bman["index"]["docs"]},
+        "network": {"name": args.network, **({"mbit": link.mbit, "rtt_ms": link.rtt_ms, "encoding": "br"}
+                                              if link else {"encoding": "identity"})},
         "summary": {
             "websem_first_lexical_ms": first,
             "websem_load_ms": median([r["load_ms"] for r in ws]),
@@ -318,13 +336,16 @@ def typing_paragraph(t: dict | None) -> list[str]:
 def write_markdown(data: dict, results: Path = RESULTS) -> Path:
     s = data["summary"]
     m = data.get("machine", {})
+    net = data.get("network") or {}
     mb = 1_000_000
     lines = [
         "# Progressive results: websem's first lexical result vs transformers.js's first result",
         "",
         f"{data['date']} · {m.get('cpu_model', '')} · {m.get('nproc', '?')} cores · load "
         f"{', '.join(f'{x:.1f}' for x in m.get('loadavg', []))} · {data['rounds']} alternated rounds · "
-        f"bundle: {data['bundle']['chunks']} chunks (cranfield) · first query: {data['query'][:60]!r}",
+        f"bundle: {data['bundle']['chunks']} chunks (cranfield) · first query: {data['query'][:60]!r} · "
+        + (f"network: {net['mbit']:g} Mbit/s, {net['rtt_ms']:g} ms RTT, brotli (emulated by the bench server)"
+           if net.get("mbit") else "network: loopback"),
         "",
         "Both stacks run in the same Chromium, in turn, on the same box: on a busy box (a load above the "
         "core count) every absolute time stretches, the ratio is the comparison.",
@@ -342,8 +363,8 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
         "",
         f"Bytes to the first lexical result (brotli): **{s['bytes_needed_brotli'] / mb:.2f} MB** needed (every "
         f"file requested before `load()` resolved; target ≤ {s['target_bytes'] / mb:.0f} MB), "
-        f"{s['bytes_arrived_brotli_median'] / mb:.2f} MB arrived before the first result (median; on loopback "
-        "the full tier's first files are already coming in).",
+        f"{s['bytes_arrived_brotli_median'] / mb:.2f} MB arrived before the first result (median; the full "
+        "tier's first files may already be in).",
         "",
         *typing_paragraph(s.get("typing")),
         "Needed files: " + ", ".join(f"`{p}` {b:,}" for p, b in sorted(data["needed_files"].items(),
@@ -364,7 +385,9 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
                          f"{p['manifest']:,} | {p['index_at_load']:,} | {p['first_query_shards']:,} "
                          f"({j['first_query_shard_files']}) | {j['total_brotli'] / mb:.2f} MB | "
                          f"{'yes' if j['total_brotli'] <= s['target_bytes'] else 'no'} |")
-    lines += ["", "Rerun: `nice -n 10 .venv/bin/python bench/progressive.py --rounds 3` (bench/progressive.py)."]
+    flag = f" --network {net['name']}" if net.get("mbit") else ""
+    lines += ["", f"Rerun: `nice -n 10 .venv/bin/python bench/progressive.py --rounds {data['rounds']}{flag}` "
+              "(bench/progressive.py)."]
     out = results / f"{data['name']}.md"
     out.write_text("\n".join(lines) + "\n")
     return out
