@@ -60,8 +60,8 @@ from common import (  # noqa: E402
     read_queries,
     write_result,
 )
-from procmem import renderer_memory  # noqa: E402
-from server import NETWORKS, BenchServer  # noqa: E402
+from procmem import chromium_processes, renderer_memory  # noqa: E402
+from server import NETWORKS, BenchServer, network_record  # noqa: E402
 
 __all__ = ["STACKS", "BASELINE_STACKS", "CHROMIUM", "CHROMIUM_ARGS", "peer_model_root", "mounts", "measure_stack",
            "main"]
@@ -191,6 +191,7 @@ def measure_stack(
         if res["error"]:
             raise RuntimeError(f"{stack}: page error: {res['error']}\n" + "\n".join(console[-20:]))
         run["cold_ms"] = res["first"]
+        _refuse_browser_ui(profile, stack)
         run["cold_ready_ms"] = res["ready"]
         run["first_hits"] = res["hits"]
         run["info"] = res["info"]
@@ -231,6 +232,7 @@ def measure_stack(
             if res2["error"]:
                 raise RuntimeError(f"{stack}: repeat visit error: {res2['error']}")
             run["repeat_ms"] = res2["first"]
+            _refuse_browser_ui(profile, stack)
             run["repeat_stages"] = res2["stages"]
             run["repeat_network"] = _bytes(server.take_log())
     finally:
@@ -238,6 +240,19 @@ def measure_stack(
         shutil.rmtree(profile, ignore_errors=True)
     run["console"] = console[-20:]
     return run
+
+
+def _refuse_browser_ui(profile: Path, stack: str) -> None:
+    """Stop the run if Chromium started a browser-UI renderer (`--top-chrome-webui`, e.g. the
+    omnibox popup it preloads for a new window): it competes for the 2 cores with the page being
+    timed, which no visitor's tab does."""
+    webui = [p["pid"] for p in chromium_processes(profile) if p["type"] == "renderer-webui"]
+    if webui:
+        raise RuntimeError(
+            f"{stack}: Chromium started a browser-UI renderer (pid {webui[0]}, --top-chrome-webui) "
+            "during the timed visit; find the feature that preloads it (a trace's 'WebUI Top "
+            "Renderer' process names its chrome:// page) and add it to --disable-features in "
+            "bench/cdp_pipe.py CHROMIUM_ARGS")
 
 
 def file_sizes(server: BenchServer, paths: list[str]) -> list[dict]:
@@ -390,8 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         "queries": {"dataset": args.dataset, "measured": len(measured), "warm": len(warm),
                     "warm_dataset": "cisi" if args.dataset != "cisi" else "medline"},
         "cache_control": CACHE_CONTROL,
-        "network": {"name": args.network, **({"mbit": link.mbit, "rtt_ms": link.rtt_ms, "encoding": "br"}
-                                              if link else {"encoding": "identity"})},
+        "network": network_record(args.network),
         "chromium_args": CHROMIUM_ARGS,
         "summary": summarize(runs, stacks),
         "agreement": agreement,

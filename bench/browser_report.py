@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import RESULTS, median, percentile
+from server import network_label
 
 __all__ = ["summarize", "write_markdown", "rerun_command", "plot"]
 
@@ -171,8 +172,7 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
         f"{data['rounds']} alternated rounds · bundle: {data['bundle']['chunks']} chunks "
         f"({data['bundle']['dataset']}) · {data['queries']['measured']} measured queries after "
         f"{data['queries']['warm']} warm-up"
-        + (f" · network: {data['network']['mbit']:g} Mbit/s, {data['network']['rtt_ms']:g} ms RTT, brotli "
-           "(emulated by the bench server)" if data.get("network", {}).get("mbit") else " · network: loopback"),
+        + " · " + network_label(data.get("network")),
         "",
         "| stack | cold start ms | repeat visit ms | query p50 ms | query p95 ms | renderer RSS MB "
         "| peak RSS MB | RSS with DevTools Network on MB | JS heap MB | cold bytes (raw) | cold bytes (brotli) |",

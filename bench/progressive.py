@@ -67,7 +67,7 @@ from common import (  # noqa: E402
     read_queries,
     write_result,
 )
-from server import NETWORKS, BenchServer  # noqa: E402
+from server import NETWORKS, BenchServer, network_label, network_record  # noqa: E402
 from websem.build.partition import AUTO_PARTITION_CHUNKS  # noqa: E402
 
 STACKS = {"websem-lexical": "/pages/progressive.html", "peer-tuned": "/peer/peer-tuned.html",
@@ -289,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "query": query,
         "bundle": {"path": str(bundle), "chunks": bman["index"]["chunks"], "docs": bman["index"]["docs"]},
-        "network": {"name": args.network, **({"mbit": link.mbit, "rtt_ms": link.rtt_ms, "encoding": "br"}
-                                              if link else {"encoding": "identity"})},
+        "network": network_record(args.network),
         "summary": {
             "websem_first_lexical_ms": first,
             "websem_load_ms": median([r["load_ms"] for r in ws]),
@@ -344,8 +343,7 @@ def write_markdown(data: dict, results: Path = RESULTS) -> Path:
         f"{data['date']} · {m.get('cpu_model', '')} · {m.get('nproc', '?')} cores · load "
         f"{', '.join(f'{x:.1f}' for x in m.get('loadavg', []))} · {data['rounds']} alternated rounds · "
         f"bundle: {data['bundle']['chunks']} chunks (cranfield) · first query: {data['query'][:60]!r} · "
-        + (f"network: {net['mbit']:g} Mbit/s, {net['rtt_ms']:g} ms RTT, brotli (emulated by the bench server)"
-           if net.get("mbit") else "network: loopback"),
+        + network_label(net),
         "",
         "Both stacks run in the same Chromium, in turn, on the same box: on a busy box (a load above the "
         "core count) every absolute time stretches, the ratio is the comparison.",

@@ -21,7 +21,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BenchServer", "MIME_TYPES", "CACHE_CONTROL", "NETWORKS", "Link"]
+__all__ = ["BenchServer", "MIME_TYPES", "CACHE_CONTROL", "NETWORKS", "Link", "network_label", "network_record"]
 
 MIME_TYPES: dict[str, str] = {
     ".html": "text/html; charset=utf-8",
@@ -60,6 +60,21 @@ class Link:
 
 # --network presets of bench/browser.py (None: plain loopback).
 NETWORKS: dict[str, Link | None] = {"loopback": None, "20mbit-40ms": Link(mbit=20, rtt_ms=40)}
+
+
+def network_record(name: str) -> dict:
+    """The ``network`` entry a results JSON keeps for a --network preset."""
+    link = NETWORKS[name]
+    return {"name": name, **({"mbit": link.mbit, "rtt_ms": link.rtt_ms, "encoding": "br"}
+                             if link else {"encoding": "identity"})}
+
+
+def network_label(record: dict | None) -> str:
+    """The results header's words for a ``network_record`` (older files may have none)."""
+    if record and record.get("mbit"):
+        return (f"network: {record['mbit']:g} Mbit/s, {record['rtt_ms']:g} ms RTT, brotli "
+                "(emulated by the bench server)")
+    return "network: loopback"
 # Compressed on the fly (once per file, at common.wire_quality: the quality websem's build gives a
 # file of that kind, for every stack) when the client accepts br, as static hosts
 # and CDNs do for these types; wasm and onnx too, since CDNs compress application/wasm and
